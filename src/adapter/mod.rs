@@ -1,0 +1,1 @@
+//! Database adapters. (Being written: Postgres and the embedded local cluster.)

@@ -1,0 +1,550 @@
+//! Project + target -> Manifest: render every model, resolve configs and
+//! relation names, build the DAG. Both the CLI and Python call this.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use minijinja::value::Value;
+use serde_json::{Map, Value as Json, json};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::graph::Dag;
+use crate::jinja::{CompileScope, JinjaEnv, PLACEHOLDER, RenderCapture, RenderRequest};
+use crate::manifest::{
+    Manifest, Materialization, Metadata, Node, Relation, ResourceType, SourceNode,
+};
+use crate::profile::Target;
+use crate::project::{Project, ProjectFile};
+
+/// Where a project and its profile are, and what to compile them for.
+#[derive(Debug, Clone, Default)]
+pub struct CompileOptions {
+    pub project_dir: PathBuf,
+    pub profiles_dir: Option<PathBuf>,
+    /// The target name; None means the profile's default target.
+    pub target: Option<String>,
+    /// `--vars`: overrides the project's vars.
+    pub vars: Map<String, Json>,
+}
+
+/// A project compiled for one target: what every command and task starts from.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    pub project: Project,
+    pub target: Target,
+    pub manifest: Manifest,
+}
+
+impl Compiled {
+    /// Read the project and its profile, then compile.
+    pub fn load(options: &CompileOptions) -> Result<Compiled> {
+        let project = Project::load(&options.project_dir)?;
+        let target = crate::profile::load_target(
+            options.profiles_dir.as_deref(),
+            &project.root,
+            &project.profile,
+            options.target.as_deref(),
+        )?;
+        let manifest = compile(&project, &target, &options.vars)?;
+        Ok(Compiled {
+            project,
+            target,
+            manifest,
+        })
+    }
+}
+
+/// A node before rendering: identity and config from the project files.
+struct Pending<'a> {
+    file: &'a ProjectFile,
+    unique_id: String,
+    name: String,
+    resource_type: ResourceType,
+    fqn: Vec<String>,
+    base_config: Map<String, Json>,
+}
+
+/// Compile `project` for `target`.
+pub fn compile(
+    project: &Project,
+    target: &Target,
+    cli_vars: &Map<String, Json>,
+) -> Result<Manifest> {
+    let pending = pending_nodes(project)?;
+    let sources = source_nodes(project, target);
+    let scope = compile_scope(project, target, cli_vars, &pending, &sources);
+    let jinja = JinjaEnv::new(&project.macros, scope)?;
+
+    let captures = render_all(&jinja, &pending, None)?;
+
+    let mut relations = HashMap::with_capacity(pending.len());
+    let mut configs = Vec::with_capacity(pending.len());
+    for (node, capture) in pending.iter().zip(&captures) {
+        let mut config = node.base_config.clone();
+        if let Some(capture) = capture {
+            crate::project::config::merge_config(&mut config, &capture.config.lock().unwrap());
+        }
+        let relation = relation_for(&jinja, node, &config, target)?;
+        relations.insert(node.unique_id.clone(), relation);
+        configs.push(config);
+    }
+    let relations = Arc::new(relations);
+
+    let mut nodes = BTreeMap::new();
+    for ((node, capture), config) in pending.iter().zip(captures).zip(configs) {
+        let compiled_code = match &capture {
+            None => String::new(),
+            Some(c) if c.needs_final_render.load(Ordering::Relaxed) => {
+                let request = render_request(node, Some(&relations));
+                jinja.render(&request)?.sql
+            }
+            Some(c) => substitute_placeholders(&c.sql, &relations),
+        };
+        let built = build_node(project, node, config, capture, compiled_code, &relations)?;
+        nodes.insert(built.unique_id.clone(), built);
+    }
+    nodes.retain(|_, n| n.config.get("enabled") != Some(&Json::Bool(false)));
+
+    let dag = Dag::new(
+        nodes
+            .values()
+            .map(|n| (n.unique_id.as_str(), n.depends_on_nodes.as_slice())),
+    );
+    let order = dag.order().map_err(|e| {
+        let first = e.message().split('`').nth(1).unwrap_or("");
+        match nodes.values().find(|n| n.name == first) {
+            Some(node) => e.in_file(project.root.join(&node.original_file_path)),
+            None => e,
+        }
+    })?;
+
+    let (parent_map, child_map) = edge_maps(&nodes, &sources);
+    Ok(Manifest {
+        metadata: Metadata {
+            project_name: project.name.clone(),
+            target_name: target.name.clone(),
+            adapter_type: target.adapter_type.clone(),
+            invocation_id: crate::clock::invocation_id(),
+            generated_at: crate::clock::now_rfc3339(),
+        },
+        nodes,
+        sources,
+        parent_map,
+        child_map,
+        order,
+    })
+}
+
+fn pending_nodes(project: &Project) -> Result<Vec<Pending<'_>>> {
+    let mut pending: Vec<Pending> = Vec::with_capacity(project.models.len() + project.seeds.len());
+    let mut seen: HashMap<String, &str> = HashMap::new();
+    let kinds = [
+        (
+            ResourceType::Model,
+            &project.models,
+            &project.models_config,
+            &project.properties.models,
+        ),
+        (
+            ResourceType::Seed,
+            &project.seeds,
+            &project.seeds_config,
+            &project.properties.seeds,
+        ),
+    ];
+    for (resource_type, files, tree, properties) in kinds {
+        for file in files {
+            let name = file.stem().to_string();
+            if let Some(other) = seen.insert(name.clone(), &file.original_file_path) {
+                return Err(Error::new(
+                    ErrorKind::Project,
+                    format!(
+                        "two nodes are named `{name}`: {other} and {}",
+                        file.original_file_path
+                    ),
+                )
+                .in_file(project.root.join(&file.original_file_path))
+                .with_hint("node names must be unique across models and seeds: rename one file"));
+            }
+            let mut fqn = vec![project.name.clone()];
+            fqn.extend(file.folders().into_iter().map(str::to_string));
+            fqn.push(name.clone());
+            let mut base_config = tree.resolve(&fqn);
+            if let Some(props) = properties.get(&name) {
+                crate::project::config::merge_config(&mut base_config, &props.config);
+            }
+            let default_materialization = match resource_type {
+                ResourceType::Seed => "seed",
+                _ => "view",
+            };
+            base_config
+                .entry("materialized")
+                .or_insert_with(|| json!(default_materialization));
+            pending.push(Pending {
+                file,
+                unique_id: format!("{}.{}.{}", resource_type, project.name, name),
+                name,
+                resource_type,
+                fqn,
+                base_config,
+            });
+        }
+    }
+    Ok(pending)
+}
+
+fn source_nodes(project: &Project, target: &Target) -> BTreeMap<String, SourceNode> {
+    let mut sources = BTreeMap::new();
+    for definition in &project.properties.sources {
+        for table in &definition.tables {
+            let unique_id = format!("source.{}.{}.{}", project.name, definition.name, table.name);
+            sources.insert(
+                unique_id.clone(),
+                SourceNode {
+                    unique_id,
+                    source_name: definition.name.clone(),
+                    name: table.name.clone(),
+                    package_name: project.name.clone(),
+                    original_file_path: definition.file.clone(),
+                    description: table.description.clone(),
+                    relation: Relation {
+                        database: definition
+                            .database
+                            .clone()
+                            .unwrap_or_else(|| target.dbname.clone()),
+                        schema: definition.schema.clone(),
+                        identifier: table.identifier.clone(),
+                    },
+                    fqn: vec![
+                        project.name.clone(),
+                        definition.name.clone(),
+                        table.name.clone(),
+                    ],
+                },
+            );
+        }
+    }
+    sources
+}
+
+fn compile_scope(
+    project: &Project,
+    target: &Target,
+    cli_vars: &Map<String, Json>,
+    pending: &[Pending],
+    sources: &BTreeMap<String, SourceNode>,
+) -> CompileScope {
+    let mut vars = project.vars.clone();
+    vars.extend(cli_vars.clone());
+    CompileScope {
+        project_name: project.name.clone(),
+        nodes_by_name: pending
+            .iter()
+            .map(|p| (p.name.clone(), p.unique_id.clone()))
+            .collect(),
+        sources: sources
+            .values()
+            .map(|s| {
+                (
+                    (s.source_name.clone(), s.name.clone()),
+                    (s.unique_id.clone(), s.relation.clone()),
+                )
+            })
+            .collect(),
+        vars,
+        target: target_context(target),
+    }
+}
+
+/// `target` as models see it: dbt's keys, never the password.
+pub fn target_context(target: &Target) -> Map<String, Json> {
+    let mut map = Map::new();
+    for (key, value) in &target.extra {
+        map.insert(key.clone(), value.clone());
+    }
+    map.insert("name".into(), json!(target.name));
+    map.insert("target_name".into(), json!(target.name));
+    map.insert("profile_name".into(), json!(target.profile_name));
+    map.insert("type".into(), json!(target.adapter_type));
+    map.insert("schema".into(), json!(target.schema));
+    map.insert("database".into(), json!(target.dbname));
+    map.insert("dbname".into(), json!(target.dbname));
+    map.insert("user".into(), json!(target.user));
+    map.insert(
+        "host".into(),
+        json!(target.host.as_deref().unwrap_or("localhost")),
+    );
+    map.insert("port".into(), json!(target.port.unwrap_or(5432)));
+    map.insert("threads".into(), json!(target.threads));
+    map
+}
+
+fn render_request<'a>(
+    node: &'a Pending<'a>,
+    relations: Option<&'a Arc<HashMap<String, Relation>>>,
+) -> RenderRequest<'a> {
+    RenderRequest {
+        file: node.file,
+        unique_id: &node.unique_id,
+        base_config: &node.base_config,
+        model: Value::from_serialize(json!({
+            "name": node.name,
+            "unique_id": node.unique_id,
+            "resource_type": node.resource_type.as_str(),
+            "original_file_path": node.file.original_file_path,
+            "path": node.file.path,
+            "fqn": node.fqn,
+            "config": node.base_config,
+        })),
+        relations,
+    }
+}
+
+/// Render every model, on all cores. Seeds get None. The first error in
+/// file order wins, so messages do not depend on thread timing.
+fn render_all(
+    jinja: &JinjaEnv,
+    pending: &[Pending],
+    relations: Option<&Arc<HashMap<String, Relation>>>,
+) -> Result<Vec<Option<RenderCapture>>> {
+    let render_one = |node: &Pending| -> Result<Option<RenderCapture>> {
+        if node.resource_type != ResourceType::Model {
+            return Ok(None);
+        }
+        jinja.render(&render_request(node, relations)).map(Some)
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    if threads == 1 || pending.len() < 64 {
+        return pending.iter().map(render_one).collect();
+    }
+    let chunk = pending.len().div_ceil(threads);
+    let results: Vec<Vec<Result<Option<RenderCapture>>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = pending
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().map(render_one).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("render thread panicked"))
+            .collect()
+    });
+    results.into_iter().flatten().collect()
+}
+
+/// dbt's naming: generate_schema_name (the project's override when it has
+/// one), alias or name for the identifier, database from config or target.
+fn relation_for(
+    jinja: &JinjaEnv,
+    node: &Pending,
+    config: &Map<String, Json>,
+    target: &Target,
+) -> Result<Relation> {
+    let custom_schema = config
+        .get("schema")
+        .and_then(Json::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let schema = if jinja.has_macro("generate_schema_name") {
+        let model = Value::from_serialize(
+            json!({"name": node.name, "unique_id": node.unique_id, "config": config}),
+        );
+        jinja.call_macro(
+            "generate_schema_name",
+            &[Value::from(custom_schema), model.clone()],
+            model,
+        )?
+    } else {
+        default_schema_name(&target.schema, custom_schema)
+    };
+    let identifier = config
+        .get("alias")
+        .and_then(Json::as_str)
+        .unwrap_or(&node.name)
+        .to_string();
+    let database = config
+        .get("database")
+        .and_then(Json::as_str)
+        .unwrap_or(&target.dbname)
+        .to_string();
+    Ok(Relation {
+        database,
+        schema,
+        identifier,
+    })
+}
+
+/// dbt's default generate_schema_name: the target schema, or
+/// `<target schema>_<custom schema>` when the node sets one.
+pub fn default_schema_name(target_schema: &str, custom_schema: Option<&str>) -> String {
+    match custom_schema {
+        Some(custom) => format!("{target_schema}_{custom}"),
+        None => target_schema.to_string(),
+    }
+}
+
+/// Replace the first pass's `\u{1a}<unique_id>\u{1a}` markers with relation names.
+fn substitute_placeholders(sql: &str, relations: &HashMap<String, Relation>) -> String {
+    if !sql.contains(PLACEHOLDER) {
+        return sql.to_string();
+    }
+    let mut out = String::with_capacity(sql.len() + 64);
+    for (i, part) in sql.split(PLACEHOLDER).enumerate() {
+        if i % 2 == 0 {
+            out.push_str(part);
+        } else if let Some(relation) = relations.get(part) {
+            out.push_str(&relation.to_string());
+        }
+    }
+    out
+}
+
+fn build_node(
+    project: &Project,
+    node: &Pending,
+    mut config: Map<String, Json>,
+    capture: Option<RenderCapture>,
+    compiled_code: String,
+    relations: &HashMap<String, Relation>,
+) -> Result<Node> {
+    let relation = relations[&node.unique_id].clone();
+    let materialized = config
+        .get("materialized")
+        .and_then(Json::as_str)
+        .unwrap_or("view")
+        .to_string();
+    let tags = match config.get("tags") {
+        Some(Json::Array(items)) => items
+            .iter()
+            .filter_map(|t| t.as_str().map(str::to_string))
+            .collect(),
+        Some(Json::String(tag)) => vec![tag.clone()],
+        _ => Vec::new(),
+    };
+    let retries = match config.get("retries") {
+        None | Some(Json::Null) => None,
+        Some(value) => Some(
+            value
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Project,
+                        format!(
+                            "`retries` of `{}` must be a whole number, got {value}",
+                            node.name
+                        ),
+                    )
+                    .in_file(project.root.join(&node.file.original_file_path))
+                })?,
+        ),
+    };
+    for (key, default) in [
+        ("enabled", json!(true)),
+        ("alias", json!(relation.identifier)),
+        ("schema", json!(relation.schema)),
+        ("database", json!(relation.database)),
+        ("tags", json!(tags)),
+        ("meta", json!({})),
+        ("persist_docs", json!({})),
+        ("quoting", json!({})),
+        ("column_types", json!({})),
+        ("full_refresh", Json::Null),
+        ("on_schema_change", json!("ignore")),
+        ("grants", json!({})),
+        ("packages", json!([])),
+        ("docs", json!({"show": true, "node_color": null})),
+        ("pre-hook", json!([])),
+        ("post-hook", json!([])),
+    ] {
+        if key == "schema" || key == "tags" || key == "alias" || key == "database" {
+            config.insert(key.to_string(), default);
+        } else {
+            config.entry(key.to_string()).or_insert(default);
+        }
+    }
+    let properties = match node.resource_type {
+        ResourceType::Seed => project.properties.seeds.get(&node.name),
+        _ => project.properties.models.get(&node.name),
+    };
+    let (refs, depends_on_nodes, sources, source_ids) = match capture {
+        Some(c) => (
+            c.refs.into_inner().unwrap(),
+            c.ref_ids.into_inner().unwrap(),
+            c.sources.into_inner().unwrap(),
+            c.source_ids.into_inner().unwrap(),
+        ),
+        None => Default::default(),
+    };
+    let mut depends_on = source_ids;
+    depends_on.extend(depends_on_nodes);
+    Ok(Node {
+        unique_id: node.unique_id.clone(),
+        name: node.name.clone(),
+        resource_type: node.resource_type,
+        package_name: project.name.clone(),
+        path: node.file.path.clone(),
+        original_file_path: node.file.original_file_path.clone(),
+        fqn: node.fqn.clone(),
+        checksum: sha256_hex(&node.file.text),
+        materialization: Materialization::parse(&materialized),
+        config,
+        tags,
+        description: properties
+            .map(|p| p.description.clone())
+            .unwrap_or_default(),
+        columns: properties.map(|p| p.columns.clone()).unwrap_or_default(),
+        relation,
+        raw_code: if node.resource_type == ResourceType::Seed {
+            String::new()
+        } else {
+            node.file.text.clone()
+        },
+        compiled_code,
+        depends_on_nodes: depends_on,
+        depends_on_macros: Vec::new(),
+        refs,
+        sources,
+        retries,
+    })
+}
+
+fn edge_maps(
+    nodes: &BTreeMap<String, Node>,
+    sources: &BTreeMap<String, SourceNode>,
+) -> (BTreeMap<String, Vec<String>>, BTreeMap<String, Vec<String>>) {
+    let mut parent_map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut child_map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for id in nodes.keys().chain(sources.keys()) {
+        parent_map.insert(id.clone(), Vec::new());
+        child_map.insert(id.clone(), Vec::new());
+    }
+    for node in nodes.values() {
+        let mut parents = node.depends_on_nodes.clone();
+        parents.sort();
+        for parent in &parents {
+            if let Some(children) = child_map.get_mut(parent) {
+                children.push(node.unique_id.clone());
+            }
+        }
+        parent_map.insert(node.unique_id.clone(), parents);
+    }
+    for children in child_map.values_mut() {
+        children.sort();
+    }
+    (parent_map, child_map)
+}
+
+pub fn sha256_hex(text: &str) -> String {
+    let digest = Sha256::digest(text.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The path of a node's file, for error messages.
+pub fn node_path(project: &Project, node: &Node) -> PathBuf {
+    Path::new(&project.root).join(&node.original_file_path)
+}

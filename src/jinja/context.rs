@@ -1,0 +1,278 @@
+//! The per-render objects of dbt's Jinja context: `ref`, `source`, `config`,
+//! `var` and relations. Each render records what the template called.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use minijinja::value::{Kwargs, Object, Value, from_args};
+use minijinja::{Error as JinjaError, ErrorKind as JinjaErrorKind, State};
+use serde_json::{Map, Value as Json};
+
+use super::CompileScope;
+use crate::manifest::Relation;
+
+/// Marks a relation that is not resolved yet on the first pass:
+/// `\u{1a}<unique_id>\u{1a}` is replaced by the relation name afterwards.
+pub const PLACEHOLDER: char = '\u{1a}';
+
+/// What one render produced and what the template asked for.
+#[derive(Debug, Default)]
+pub struct RenderCapture {
+    pub sql: String,
+    /// `ref` calls as written: [name] or [package, name].
+    pub refs: Mutex<Vec<Vec<String>>>,
+    /// unique_ids of the nodes referenced, in first-use order.
+    pub ref_ids: Mutex<Vec<String>>,
+    pub sources: Mutex<Vec<[String; 2]>>,
+    pub source_ids: Mutex<Vec<String>>,
+    /// What the file's config() calls set.
+    pub config: Mutex<Map<String, Json>>,
+    /// Set when the template looked inside an unresolved relation
+    /// (`ref('x').schema`): the placeholder output cannot be trusted and the
+    /// node must be rendered again with relations resolved.
+    pub needs_final_render: AtomicBool,
+}
+
+impl RenderCapture {
+    pub(super) fn snapshot(&self) -> RenderCapture {
+        RenderCapture {
+            sql: self.sql.clone(),
+            refs: Mutex::new(self.refs.lock().unwrap().clone()),
+            ref_ids: Mutex::new(self.ref_ids.lock().unwrap().clone()),
+            sources: Mutex::new(self.sources.lock().unwrap().clone()),
+            source_ids: Mutex::new(self.source_ids.lock().unwrap().clone()),
+            config: Mutex::new(self.config.lock().unwrap().clone()),
+            needs_final_render: AtomicBool::new(self.needs_final_render.load(Ordering::Relaxed)),
+        }
+    }
+
+    fn push_unique<T: PartialEq>(list: &Mutex<Vec<T>>, item: T) {
+        let mut list = list.lock().unwrap();
+        if !list.contains(&item) {
+            list.push(item);
+        }
+    }
+}
+
+fn error(message: impl Into<String>) -> JinjaError {
+    JinjaError::new(JinjaErrorKind::InvalidOperation, message.into())
+}
+
+/// A relation as templates see it: prints as `"db"."schema"."name"` and has
+/// `database`, `schema`, `identifier`, `name` attributes.
+#[derive(Debug)]
+pub(super) struct RelationValue {
+    relation: Option<Relation>,
+    unique_id: String,
+    capture: Option<Arc<RenderCapture>>,
+}
+
+impl RelationValue {
+    pub(super) fn resolved(relation: Option<Relation>) -> RelationValue {
+        RelationValue {
+            relation,
+            unique_id: String::new(),
+            capture: None,
+        }
+    }
+
+    pub(super) fn placeholder(unique_id: &str, capture: &Arc<RenderCapture>) -> RelationValue {
+        RelationValue {
+            relation: None,
+            unique_id: unique_id.to_string(),
+            capture: Some(capture.clone()),
+        }
+    }
+}
+
+impl Object for RelationValue {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let Some(relation) = &self.relation else {
+            if let Some(capture) = &self.capture {
+                capture.needs_final_render.store(true, Ordering::Relaxed);
+            }
+            return Some(Value::from(""));
+        };
+        match key.as_str()? {
+            "database" => Some(Value::from(relation.database.clone())),
+            "schema" => Some(Value::from(relation.schema.clone())),
+            "identifier" | "name" | "table" => Some(Value::from(relation.identifier.clone())),
+            _ => None,
+        }
+    }
+
+    fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.relation {
+            Some(relation) => write!(f, "{relation}"),
+            None => write!(f, "{PLACEHOLDER}{}{PLACEHOLDER}", self.unique_id),
+        }
+    }
+}
+
+/// `ref('name')`, `ref('package', 'name')`.
+#[derive(Debug)]
+pub(super) struct RefFunction {
+    pub(super) scope: Arc<CompileScope>,
+    pub(super) capture: Arc<RenderCapture>,
+    pub(super) relations: Option<Arc<HashMap<String, Relation>>>,
+}
+
+impl Object for RefFunction {
+    fn call(self: &Arc<Self>, _state: &State<'_, '_>, args: &[Value]) -> Result<Value, JinjaError> {
+        let (first, second, _kwargs): (String, Option<String>, Kwargs) = from_args(args)?;
+        let (package, name) = match second {
+            Some(name) => (Some(first), name),
+            None => (None, first),
+        };
+        if let Some(package) = &package
+            && package != &self.scope.project_name
+        {
+            return Err(error(format!(
+                "ref to `{package}.{name}`: package `{package}` is not installed"
+            )));
+        }
+        let Some(unique_id) = self.scope.nodes_by_name.get(&name) else {
+            let mut message =
+                format!("model `{name}` not found: nothing in the project is named `{name}`");
+            if let Some(hint) = crate::error::did_you_mean(
+                &name,
+                self.scope.nodes_by_name.keys().map(String::as_str),
+            ) {
+                message.push_str(&format!(" ({hint})"));
+            }
+            return Err(error(message));
+        };
+        let written = package.into_iter().chain([name]).collect();
+        RenderCapture::push_unique(&self.capture.refs, written);
+        RenderCapture::push_unique(&self.capture.ref_ids, unique_id.clone());
+        let value = match &self.relations {
+            Some(relations) => RelationValue::resolved(relations.get(unique_id).cloned()),
+            None => RelationValue::placeholder(unique_id, &self.capture),
+        };
+        Ok(Value::from_object(value))
+    }
+}
+
+/// `source('source_name', 'table_name')`.
+#[derive(Debug)]
+pub(super) struct SourceFunction {
+    pub(super) scope: Arc<CompileScope>,
+    pub(super) capture: Arc<RenderCapture>,
+}
+
+impl Object for SourceFunction {
+    fn call(self: &Arc<Self>, _state: &State<'_, '_>, args: &[Value]) -> Result<Value, JinjaError> {
+        let (source_name, table_name): (String, String) = from_args(args)?;
+        let key = (source_name.clone(), table_name.clone());
+        let Some((unique_id, relation)) = self.scope.sources.get(&key) else {
+            let known: Vec<String> = self
+                .scope
+                .sources
+                .keys()
+                .map(|(s, t)| format!("{s}.{t}"))
+                .collect();
+            let wanted = format!("{source_name}.{table_name}");
+            let mut message =
+                format!("source `{wanted}` not found: no properties YAML declares it");
+            if let Some(hint) =
+                crate::error::did_you_mean(&wanted, known.iter().map(String::as_str))
+            {
+                message.push_str(&format!(" ({hint})"));
+            }
+            return Err(error(message));
+        };
+        RenderCapture::push_unique(&self.capture.sources, [source_name, table_name]);
+        RenderCapture::push_unique(&self.capture.source_ids, unique_id.clone());
+        Ok(Value::from_object(RelationValue::resolved(Some(
+            relation.clone(),
+        ))))
+    }
+}
+
+/// `config(...)` to set, `config.get(key, default)` and `config.require(key)` to read.
+#[derive(Debug)]
+pub(super) struct ConfigObject {
+    pub(super) base: Map<String, Json>,
+    pub(super) capture: Arc<RenderCapture>,
+}
+
+impl ConfigObject {
+    fn lookup(&self, key: &str) -> Option<Json> {
+        self.capture
+            .config
+            .lock()
+            .unwrap()
+            .get(key)
+            .or_else(|| self.base.get(key))
+            .cloned()
+    }
+}
+
+impl Object for ConfigObject {
+    fn call(self: &Arc<Self>, _state: &State<'_, '_>, args: &[Value]) -> Result<Value, JinjaError> {
+        let mut set = Map::new();
+        for arg in args {
+            let json: Json =
+                serde_json::to_value(arg).map_err(|e| error(format!("config(): {e}")))?;
+            match json {
+                Json::Object(map) => set.extend(map),
+                other => {
+                    return Err(error(format!(
+                        "config() takes keyword arguments or one dict, got `{other}`"
+                    )));
+                }
+            }
+        }
+        let mut config = self.capture.config.lock().unwrap();
+        crate::project::config::merge_config(&mut config, &set);
+        Ok(Value::from(""))
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, JinjaError> {
+        match method {
+            "get" => {
+                let (key, default): (String, Option<Value>) = from_args(args)?;
+                Ok(match self.lookup(&key) {
+                    Some(value) => Value::from_serialize(&value),
+                    None => default.unwrap_or(Value::from(())),
+                })
+            }
+            "require" => {
+                let (key,): (String,) = from_args(args)?;
+                self.lookup(&key)
+                    .map(|value| Value::from_serialize(&value))
+                    .ok_or_else(|| error(format!("config `{key}` is required but not set")))
+            }
+            other => Err(JinjaError::new(
+                JinjaErrorKind::UnknownMethod,
+                format!("config has no method `{other}`"),
+            )),
+        }
+    }
+}
+
+/// `var('name')` and `var('name', default)`.
+#[derive(Debug)]
+pub(super) struct VarFunction {
+    pub(super) scope: Arc<CompileScope>,
+}
+
+impl Object for VarFunction {
+    fn call(self: &Arc<Self>, _state: &State<'_, '_>, args: &[Value]) -> Result<Value, JinjaError> {
+        let (name, default): (String, Option<Value>) = from_args(args)?;
+        match (self.scope.vars.get(&name), default) {
+            (Some(value), _) => Ok(Value::from_serialize(value)),
+            (None, Some(default)) => Ok(default),
+            (None, None) => Err(error(format!(
+                "required var `{name}` is not set: add it under `vars:` in dbt_project.yml or pass --vars"
+            ))),
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! SQL for each materialization. (Being written.)

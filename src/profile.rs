@@ -1,0 +1,352 @@
+//! profiles.yml: where a profile is found, its targets, and the connection
+//! settings of the target a run uses. Values may call `env_var`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde_yaml::Value as Yaml;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// A value that must never be printed: Debug and Display show `*****`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("*****")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("*****")
+    }
+}
+
+/// The connection and naming settings of one target of a profile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub profile_name: String,
+    /// `dev`, `staging`, `prod`, ...
+    pub name: String,
+    /// The adapter: only `postgres` runs today.
+    pub adapter_type: String,
+    /// None means the embedded local PostgreSQL under `<project>/.weir/`.
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub user: String,
+    pub password: Option<Secret>,
+    pub dbname: String,
+    pub schema: String,
+    pub threads: usize,
+    pub connect_timeout_seconds: Option<u64>,
+    /// Every other key of the target, rendered, for `target.<key>` in Jinja.
+    pub extra: BTreeMap<String, serde_json::Value>,
+    /// Where the target came from (None for the built-in default).
+    pub profiles_file: Option<PathBuf>,
+}
+
+impl Target {
+    /// The target used when a project has no profiles.yml: the embedded local PostgreSQL.
+    pub fn embedded_default(profile_name: &str, target_name: Option<&str>) -> Target {
+        Target {
+            profile_name: profile_name.to_string(),
+            name: target_name.unwrap_or("dev").to_string(),
+            adapter_type: "postgres".to_string(),
+            host: None,
+            port: None,
+            user: "postgres".to_string(),
+            password: None,
+            dbname: "postgres".to_string(),
+            schema: "public".to_string(),
+            threads: 4,
+            connect_timeout_seconds: None,
+            extra: BTreeMap::new(),
+            profiles_file: None,
+        }
+    }
+
+    /// True when the target runs on weir's own project-local PostgreSQL.
+    pub fn is_embedded(&self) -> bool {
+        self.host.is_none()
+    }
+
+    /// Values that must be scrubbed from anything weir writes or prints.
+    pub fn secrets(&self) -> Vec<String> {
+        self.password
+            .iter()
+            .map(|p| p.expose().to_string())
+            .collect()
+    }
+}
+
+/// Where profiles.yml is looked for, in dbt's order: the explicit directory,
+/// `DBT_PROFILES_DIR`, the project directory, then `~/.dbt`.
+pub fn profiles_candidates(profiles_dir: Option<&Path>, project_dir: &Path) -> Vec<PathBuf> {
+    if let Some(dir) = profiles_dir {
+        return vec![dir.join("profiles.yml")];
+    }
+    let mut dirs = Vec::new();
+    if let Some(dir) = std::env::var_os("DBT_PROFILES_DIR") {
+        dirs.push(PathBuf::from(dir));
+    }
+    dirs.push(project_dir.to_path_buf());
+    if let Some(home) = std::env::var_os("HOME") {
+        dirs.push(PathBuf::from(home).join(".dbt"));
+    }
+    dirs.into_iter().map(|d| d.join("profiles.yml")).collect()
+}
+
+/// Find and read the target for `profile_name`. With no profiles.yml anywhere
+/// (and no explicit directory), the embedded default target is used.
+pub fn load_target(
+    profiles_dir: Option<&Path>,
+    project_dir: &Path,
+    profile_name: &str,
+    target_name: Option<&str>,
+) -> Result<Target> {
+    let candidates = profiles_candidates(profiles_dir, project_dir);
+    let Some(path) = candidates.iter().find(|p| p.is_file()) else {
+        if profiles_dir.is_some() {
+            return Err(Error::new(
+                ErrorKind::Profile,
+                format!(
+                    "no profiles.yml in {}",
+                    candidates[0].parent().unwrap_or(Path::new(".")).display()
+                ),
+            ));
+        }
+        return Ok(Target::embedded_default(profile_name, target_name));
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    parse_target(&text, path, profile_name, target_name)
+}
+
+/// Read one target out of the text of a profiles.yml.
+pub fn parse_target(
+    text: &str,
+    path: &Path,
+    profile_name: &str,
+    target_name: Option<&str>,
+) -> Result<Target> {
+    let doc: Yaml = crate::project::yaml::parse(text, path)?;
+    let profile = doc.get(profile_name).ok_or_else(|| {
+        let names: Vec<&str> = doc
+            .as_mapping()
+            .map(|m| m.keys().filter_map(Yaml::as_str).collect())
+            .unwrap_or_default();
+        let err = Error::new(
+            ErrorKind::Profile,
+            format!("profile `{profile_name}` not found"),
+        )
+        .in_file(path);
+        match crate::error::did_you_mean(profile_name, names.iter().copied()) {
+            Some(hint) => err.with_hint(hint),
+            None => err.with_hint(format!("profiles defined here: {}", names.join(", "))),
+        }
+    })?;
+    let default_target = profile.get("target").and_then(Yaml::as_str);
+    let name = target_name.or(default_target).ok_or_else(|| {
+        Error::new(
+            ErrorKind::Profile,
+            format!("profile `{profile_name}` names no default `target:` and none was given with --target"),
+        )
+        .in_file(path)
+    })?;
+    let outputs = profile
+        .get("outputs")
+        .and_then(Yaml::as_mapping)
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::Profile,
+                format!("profile `{profile_name}` has no `outputs:`"),
+            )
+            .in_file(path)
+        })?;
+    let output = outputs
+        .get(name)
+        .and_then(Yaml::as_mapping)
+        .ok_or_else(|| {
+            let names: Vec<&str> = outputs.keys().filter_map(Yaml::as_str).collect();
+            Error::new(
+                ErrorKind::Profile,
+                format!("target `{name}` not found in profile `{profile_name}`"),
+            )
+            .in_file(path)
+            .with_hint(format!("targets defined: {}", names.join(", ")))
+        })?;
+
+    let mut fields = BTreeMap::new();
+    for (key, value) in output {
+        let Some(key) = key.as_str() else { continue };
+        let value = render_value(value).map_err(|e| e.in_file(path))?;
+        fields.insert(key.to_string(), value);
+    }
+    let text_field = |key: &str| -> Option<String> {
+        fields.get(key).and_then(|v| match v {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+    };
+    let number_field = |key: &str| -> Result<Option<u64>> {
+        match text_field(key) {
+            None => Ok(None),
+            Some(s) if s.is_empty() => Ok(None),
+            Some(s) => s.trim().parse().map(Some).map_err(|_| {
+                Error::new(
+                    ErrorKind::Profile,
+                    format!("target `{name}`: `{key}` must be a whole number, got `{s}`"),
+                )
+                .in_file(path)
+            }),
+        }
+    };
+
+    let adapter_type = text_field("type").ok_or_else(|| {
+        Error::new(
+            ErrorKind::Profile,
+            format!("target `{name}` has no `type:`"),
+        )
+        .in_file(path)
+    })?;
+    let host = text_field("host").filter(|h| !h.is_empty());
+    let schema = text_field("schema").ok_or_else(|| {
+        Error::new(
+            ErrorKind::Profile,
+            format!("target `{name}` has no `schema:`"),
+        )
+        .in_file(path)
+    })?;
+    let port = number_field("port")?
+        .map(|p| {
+            u16::try_from(p).map_err(|_| {
+                Error::new(
+                    ErrorKind::Profile,
+                    format!("target `{name}`: port {p} is out of range"),
+                )
+                .in_file(path)
+            })
+        })
+        .transpose()?;
+    let threads = number_field("threads")?.unwrap_or(1).max(1) as usize;
+    let connect_timeout_seconds = number_field("connect_timeout")?;
+    let user = text_field("user").unwrap_or_else(|| "postgres".to_string());
+    let password = text_field("password")
+        .or_else(|| text_field("pass"))
+        .map(Secret::new);
+    let dbname = text_field("dbname")
+        .or_else(|| text_field("database"))
+        .unwrap_or_else(|| "postgres".to_string());
+
+    const KNOWN: &[&str] = &[
+        "type",
+        "host",
+        "port",
+        "user",
+        "password",
+        "pass",
+        "dbname",
+        "database",
+        "schema",
+        "threads",
+        "connect_timeout",
+    ];
+    let extra = fields
+        .into_iter()
+        .filter(|(k, _)| !KNOWN.contains(&k.as_str()))
+        .collect();
+
+    Ok(Target {
+        profile_name: profile_name.to_string(),
+        name: name.to_string(),
+        adapter_type,
+        host,
+        port,
+        user,
+        password,
+        dbname,
+        schema,
+        threads,
+        connect_timeout_seconds,
+        extra,
+        profiles_file: Some(path.to_path_buf()),
+    })
+}
+
+/// Render a profiles.yml value: strings go through Jinja (for `env_var`).
+fn render_value(value: &Yaml) -> Result<serde_json::Value> {
+    Ok(match value {
+        Yaml::String(s) if s.contains("{{") || s.contains("{%") => {
+            serde_json::Value::String(crate::jinja::render_standalone(s)?)
+        }
+        Yaml::String(s) => serde_json::Value::String(s.clone()),
+        Yaml::Bool(b) => serde_json::Value::Bool(*b),
+        Yaml::Number(n) => serde_json::to_value(n).unwrap_or(serde_json::Value::Null),
+        Yaml::Null => serde_json::Value::Null,
+        other => serde_json::to_value(other).unwrap_or(serde_json::Value::Null),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PROFILES: &str = "
+shop:
+  target: dev
+  outputs:
+    dev:
+      type: postgres
+      schema: dev_shop
+      threads: 4
+    prod:
+      type: postgres
+      host: db.internal
+      port: 5433
+      user: loader
+      password: hunter2
+      dbname: analytics
+      schema: analytics
+";
+
+    #[test]
+    fn default_target_is_the_profiles_target() {
+        let t = parse_target(PROFILES, Path::new("profiles.yml"), "shop", None).unwrap();
+        assert_eq!(t.name, "dev");
+        assert!(t.is_embedded());
+        assert_eq!(t.threads, 4);
+    }
+
+    #[test]
+    fn explicit_target_reads_credentials_and_hides_password() {
+        let t = parse_target(PROFILES, Path::new("profiles.yml"), "shop", Some("prod")).unwrap();
+        assert_eq!(t.host.as_deref(), Some("db.internal"));
+        assert_eq!(t.port, Some(5433));
+        assert_eq!(t.dbname, "analytics");
+        assert!(!format!("{t:?}").contains("hunter2"));
+        assert_eq!(t.secrets(), vec!["hunter2".to_string()]);
+    }
+
+    #[test]
+    fn missing_target_names_the_ones_that_exist() {
+        let err =
+            parse_target(PROFILES, Path::new("profiles.yml"), "shop", Some("qa")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "profiles.yml: target `qa` not found in profile `shop`\n  hint: targets defined: dev, prod"
+        );
+    }
+}

@@ -1,0 +1,204 @@
+//! Reading a dbt project from disk, without Jinja: dbt_project.yml, the model,
+//! seed and macro files, and the properties YAML beside them.
+
+pub mod config;
+pub mod properties;
+pub mod yaml;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value as Json};
+use serde_yaml::Value as Yaml;
+
+use crate::error::{Error, ErrorKind, Result};
+pub use config::ConfigTree;
+pub use properties::{ModelProperties, Properties, SourceDefinition, SourceTable};
+
+/// A file of the project: where it is and what it says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProjectFile {
+    /// Path relative to the project root, with `/` separators.
+    pub original_file_path: String,
+    /// Path relative to the resource folder it was found in (models/, seeds/, macros/).
+    pub path: String,
+    pub text: String,
+}
+
+impl ProjectFile {
+    /// File name without its extension: the node's name.
+    pub fn stem(&self) -> &str {
+        let name = self.path.rsplit('/').next().unwrap_or(&self.path);
+        name.rsplit_once('.').map_or(name, |(stem, _)| stem)
+    }
+
+    /// Folders between the resource folder and the file, for the fqn.
+    pub fn folders(&self) -> Vec<&str> {
+        let mut parts: Vec<&str> = self.path.split('/').collect();
+        parts.pop();
+        parts
+    }
+}
+
+/// A dbt project as found on disk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Project {
+    pub root: PathBuf,
+    pub name: String,
+    pub version: Option<String>,
+    /// The profile to read from profiles.yml (defaults to the project name).
+    pub profile: String,
+    pub model_paths: Vec<String>,
+    pub seed_paths: Vec<String>,
+    pub macro_paths: Vec<String>,
+    pub target_path: String,
+    /// Global `vars:` of dbt_project.yml.
+    pub vars: Map<String, Json>,
+    pub models_config: ConfigTree,
+    pub seeds_config: ConfigTree,
+    pub models: Vec<ProjectFile>,
+    /// Seeds: CSV files.
+    pub seeds: Vec<ProjectFile>,
+    pub macros: Vec<ProjectFile>,
+    pub properties: Properties,
+}
+
+impl Project {
+    /// Read the project rooted at `root` (the folder holding dbt_project.yml).
+    pub fn load(root: &Path) -> Result<Project> {
+        let project_file = root.join("dbt_project.yml");
+        if !project_file.is_file() {
+            return Err(Error::new(
+                ErrorKind::Project,
+                format!("no dbt_project.yml in {}", root.display()),
+            )
+            .with_hint("run weir from the project folder or pass --project-dir"));
+        }
+        let text =
+            std::fs::read_to_string(&project_file).map_err(|e| Error::io(&project_file, e))?;
+        let doc = yaml::parse(&text, &project_file)?;
+        let name = yaml::str_field(&doc, "name")
+            .ok_or_else(|| {
+                Error::new(ErrorKind::Project, "dbt_project.yml has no `name:`")
+                    .in_file(&project_file)
+            })?
+            .to_string();
+        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(Error::new(
+                ErrorKind::Project,
+                format!("project name `{name}` may hold only letters, digits and underscores"),
+            )
+            .in_file(&project_file)
+            .at_line(yaml::line_of_key(&text, "name", 1)));
+        }
+        let paths = |key: &str, default: &str| -> Vec<String> {
+            let list = yaml::string_list(doc.get(key));
+            if list.is_empty() {
+                vec![default.to_string()]
+            } else {
+                list
+            }
+        };
+        let model_paths = paths("model-paths", "models");
+        let seed_paths = paths("seed-paths", "seeds");
+        let macro_paths = paths("macro-paths", "macros");
+        let vars = match doc.get("vars").map(yaml::to_json) {
+            Some(Json::Object(map)) => map,
+            Some(Json::Null) | None => Map::new(),
+            Some(_) => {
+                return Err(Error::new(ErrorKind::Project, "`vars:` must be a mapping")
+                    .in_file(&project_file)
+                    .at_line(yaml::line_of_key(&text, "vars", 1)));
+            }
+        };
+
+        let models = collect_files(root, &model_paths, &["sql"])?;
+        let seeds = collect_files(root, &seed_paths, &["csv"])?;
+        let macros = collect_files(root, &macro_paths, &["sql"])?;
+        let property_files = collect_files(root, &model_paths, &["yml", "yaml"])?
+            .into_iter()
+            .chain(collect_files(root, &seed_paths, &["yml", "yaml"])?)
+            .collect::<Vec<_>>();
+        let properties = Properties::parse(root, &property_files)?;
+
+        Ok(Project {
+            root: root.to_path_buf(),
+            profile: yaml::str_field(&doc, "profile")
+                .unwrap_or(&name)
+                .to_string(),
+            version: doc.get("version").map(|v| match v {
+                Yaml::String(s) => s.clone(),
+                other => serde_yaml::to_string(other)
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string(),
+            }),
+            model_paths,
+            seed_paths,
+            macro_paths,
+            target_path: yaml::str_field(&doc, "target-path")
+                .unwrap_or("target")
+                .to_string(),
+            vars,
+            models_config: ConfigTree::from_yaml(doc.get("models"), &project_file)?,
+            seeds_config: ConfigTree::from_yaml(doc.get("seeds"), &project_file)?,
+            models,
+            seeds,
+            macros,
+            properties,
+            name,
+        })
+    }
+
+    /// Where artifacts go: `<project>/target` unless `target-path` says otherwise.
+    pub fn target_dir(&self) -> PathBuf {
+        self.root.join(&self.target_path)
+    }
+}
+
+/// Every file under the given folders (relative to root) whose extension is
+/// one of `extensions`, sorted by path so results never depend on the disk.
+fn collect_files(root: &Path, folders: &[String], extensions: &[&str]) -> Result<Vec<ProjectFile>> {
+    let mut files = Vec::new();
+    for folder in folders {
+        let base = root.join(folder);
+        if !base.is_dir() {
+            continue;
+        }
+        let mut stack = vec![base.clone()];
+        while let Some(dir) = stack.pop() {
+            let entries = std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+            for entry in entries {
+                let entry = entry.map_err(|e| Error::io(&dir, e))?;
+                let path = entry.path();
+                let file_type = entry.file_type().map_err(|e| Error::io(&path, e))?;
+                if file_type.is_dir() || (file_type.is_symlink() && path.is_dir()) {
+                    stack.push(path);
+                    continue;
+                }
+                let wanted = path
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| extensions.contains(&e));
+                if !wanted {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+                files.push(ProjectFile {
+                    original_file_path: relative(root, &path),
+                    path: relative(&base, &path),
+                    text,
+                });
+            }
+        }
+    }
+    files.sort_by(|a, b| a.original_file_path.cmp(&b.original_file_path));
+    Ok(files)
+}
+
+fn relative(base: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(base).unwrap_or(path);
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}

@@ -1,0 +1,124 @@
+//! YAML parsing with errors that name the file and line.
+
+use std::path::Path;
+
+use serde_yaml::Value;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// Parse a YAML document; an empty file is an empty mapping.
+pub fn parse(text: &str, path: &Path) -> Result<Value> {
+    if text.trim().is_empty() {
+        return Ok(Value::Mapping(Default::default()));
+    }
+    serde_yaml::from_str(text).map_err(|err| {
+        let line = err.location().map(|l| l.line()).unwrap_or(0);
+        let message = err.to_string();
+        // serde_yaml appends " at line N column M"; the line is shown by the prefix instead.
+        let message = message
+            .split(" at line ")
+            .next()
+            .unwrap_or(&message)
+            .to_string();
+        let mut error = Error::new(ErrorKind::Project, format!("invalid YAML: {message}"))
+            .in_file(path)
+            .at_line(line);
+        if let Some(source_line) = text
+            .lines()
+            .nth(line.saturating_sub(1))
+            .filter(|_| line > 0)
+        {
+            error = error.with_snippet(source_line);
+        }
+        error
+    })
+}
+
+/// The 1-based line where `key:` first appears at the start of a line (after
+/// indentation) at or after `from_line`; used to point errors at YAML entries.
+pub fn line_of_key(text: &str, key: &str, from_line: usize) -> usize {
+    text.lines()
+        .enumerate()
+        .skip(from_line.saturating_sub(1))
+        .find(|(_, line)| {
+            let trimmed = line.trim_start().trim_start_matches("- ");
+            trimmed
+                .strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with(':'))
+                || trimmed
+                    .strip_prefix("name:")
+                    .is_some_and(|rest| rest.trim().trim_matches(|c| c == '"' || c == '\'') == key)
+        })
+        .map(|(i, _)| i + 1)
+        .unwrap_or(0)
+}
+
+/// A string field of a mapping, if present and a string.
+pub fn str_field<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
+    value.get(key).and_then(Value::as_str)
+}
+
+/// A list of strings from a field that may be one string or a list.
+pub fn string_list(value: Option<&Value>) -> Vec<String> {
+    match value {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Sequence(items)) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Convert YAML to JSON (for configs and vars); keys become strings.
+pub fn to_json(value: &Value) -> serde_json::Value {
+    match value {
+        Value::Null => serde_json::Value::Null,
+        Value::Bool(b) => serde_json::Value::Bool(*b),
+        Value::Number(n) => serde_json::to_value(n).unwrap_or(serde_json::Value::Null),
+        Value::String(s) => serde_json::Value::String(s.clone()),
+        Value::Sequence(items) => serde_json::Value::Array(items.iter().map(to_json).collect()),
+        Value::Mapping(map) => serde_json::Value::Object(
+            map.iter()
+                .map(|(k, v)| (key_string(k), to_json(v)))
+                .collect(),
+        ),
+        Value::Tagged(tagged) => to_json(&tagged.value),
+    }
+}
+
+fn key_string(key: &Value) -> String {
+    match key {
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::Null => "null".to_string(),
+        other => serde_yaml::to_string(other)
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syntax_error_names_file_and_line() {
+        let err = parse(
+            "name: shop\nmodels:\n  - [unclosed\n",
+            Path::new("dbt_project.yml"),
+        )
+        .unwrap_err();
+        assert_eq!(err.file(), Some(Path::new("dbt_project.yml")));
+        assert!(err.line().is_some());
+    }
+
+    #[test]
+    fn finds_the_line_of_a_key() {
+        let text = "version: 2\nmodels:\n  - name: orders\n    description: x\n";
+        assert_eq!(line_of_key(text, "orders", 1), 3);
+        assert_eq!(line_of_key(text, "models", 1), 2);
+    }
+}

@@ -1,0 +1,1 @@
+//! The pyo3 module `weir._core`. (Being written.)

@@ -1,0 +1,127 @@
+//! What a run did, node by node: statuses, timings, rows; written as dbt's
+//! run_results.json (v6).
+
+use std::path::Path;
+use std::time::SystemTime;
+
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result};
+
+/// dbt's statuses: models end success / error / skipped; tests pass / fail / warn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Success,
+    Error,
+    Skipped,
+    Pass,
+    Fail,
+    Warn,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Success => "success",
+            Status::Error => "error",
+            Status::Skipped => "skipped",
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+            Status::Warn => "warn",
+        }
+    }
+
+    /// True when the run should exit 1 because of this node.
+    pub fn is_failure(self) -> bool {
+        matches!(self, Status::Error | Status::Fail)
+    }
+}
+
+/// What happened to one node.
+#[derive(Debug, Clone)]
+pub struct NodeResult {
+    pub unique_id: String,
+    pub status: Status,
+    /// "SELECT 42", "CREATE VIEW", or the error message.
+    pub message: String,
+    /// The command tag of the statement that built the node ("SELECT", "CREATE VIEW", "COPY").
+    pub code: String,
+    pub rows_affected: Option<u64>,
+    pub started_at: SystemTime,
+    pub completed_at: SystemTime,
+    /// Seconds spent on the node, retries included.
+    pub execution_time: f64,
+    /// How many times the node was tried (1 when it was not retried).
+    pub attempts: u32,
+    pub error: Option<Error>,
+    pub compiled_code: String,
+    pub relation_name: Option<String>,
+}
+
+/// The results of one invocation.
+#[derive(Debug, Clone)]
+pub struct RunResults {
+    pub invocation_id: String,
+    pub generated_at: String,
+    pub elapsed_time: f64,
+    /// The command line as dbt records it in `args` (which, select, target...).
+    pub args: Value,
+    pub results: Vec<NodeResult>,
+}
+
+impl RunResults {
+    pub fn has_failures(&self) -> bool {
+        self.results.iter().any(|r| r.status.is_failure())
+    }
+
+    /// run_results.json in dbt's v6 shape.
+    pub fn to_json(&self) -> Value {
+        let results: Vec<Value> = self
+            .results
+            .iter()
+            .map(|r| {
+                json!({
+                    "status": r.status.as_str(),
+                    "timing": [
+                        {"name": "compile", "started_at": crate::clock::rfc3339(r.started_at), "completed_at": crate::clock::rfc3339(r.started_at)},
+                        {"name": "execute", "started_at": crate::clock::rfc3339(r.started_at), "completed_at": crate::clock::rfc3339(r.completed_at)},
+                    ],
+                    "thread_id": "Thread-1",
+                    "execution_time": r.execution_time,
+                    "adapter_response": match r.rows_affected {
+                        Some(rows) => json!({"_message": r.message, "code": r.code, "rows_affected": rows}),
+                        None => json!({}),
+                    },
+                    "message": r.message,
+                    "failures": if r.status == Status::Fail { json!(r.rows_affected.unwrap_or(0)) } else { Value::Null },
+                    "unique_id": r.unique_id,
+                    "compiled": true,
+                    "compiled_code": r.compiled_code,
+                    "relation_name": r.relation_name,
+                    "batch_results": null,
+                    "weir": {"attempts": r.attempts, "transient": r.error.as_ref().is_some_and(Error::is_transient)},
+                })
+            })
+            .collect();
+        json!({
+            "metadata": {
+                "dbt_schema_version": "https://schemas.getdbt.com/dbt/run-results/v6.json",
+                "dbt_version": "1.9.0",
+                "generated_at": self.generated_at,
+                "invocation_id": self.invocation_id,
+                "env": {},
+            },
+            "results": results,
+            "elapsed_time": self.elapsed_time,
+            "args": self.args,
+        })
+    }
+
+    /// Write `<target_dir>/run_results.json`.
+    pub fn write(&self, target_dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(target_dir).map_err(|e| Error::io(target_dir, e))?;
+        let path = target_dir.join("run_results.json");
+        let text = serde_json::to_string_pretty(&self.to_json()).expect("run results serialize");
+        std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
+    }
+}
