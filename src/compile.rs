@@ -76,7 +76,7 @@ pub fn compile(
     let pending = pending_nodes(project)?;
     let sources = source_nodes(project, target);
     let scope = compile_scope(project, target, cli_vars, &pending, &sources);
-    let jinja = JinjaEnv::new(&project.macros, scope)?;
+    let jinja = JinjaEnv::new(&project.root, &project.macros, scope)?;
 
     let captures = render_all(&jinja, &pending, None)?;
 

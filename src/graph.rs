@@ -1,9 +1,11 @@
 //! The model DAG (petgraph): build it from each node's parents, find cycles
 //! with the whole loop, and order nodes so parents come first.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 
-use petgraph::algo::{tarjan_scc, toposort};
+use petgraph::Direction;
+use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -36,12 +38,39 @@ impl Dag {
         dag
     }
 
-    /// unique_ids with every parent before its children; ties keep a stable
-    /// (alphabetical) order. A cycle is an error that prints the whole loop.
+    /// unique_ids with every parent before its children; among nodes that are
+    /// ready at the same time, alphabetical order, so runs read the same every
+    /// time. A cycle is an error that prints the whole loop.
     pub fn order(&self) -> Result<Vec<String>> {
-        match toposort(&self.graph, None) {
-            Ok(order) => Ok(order.into_iter().map(|ix| self.graph[ix].clone()).collect()),
-            Err(_) => Err(self.cycle_error()),
+        let mut waiting: Vec<usize> = self
+            .graph
+            .node_indices()
+            .map(|ix| {
+                self.graph
+                    .neighbors_directed(ix, Direction::Incoming)
+                    .count()
+            })
+            .collect();
+        let mut ready: BinaryHeap<Reverse<(&str, NodeIndex)>> = self
+            .graph
+            .node_indices()
+            .filter(|ix| waiting[ix.index()] == 0)
+            .map(|ix| Reverse((self.graph[ix].as_str(), ix)))
+            .collect();
+        let mut order = Vec::with_capacity(self.graph.node_count());
+        while let Some(Reverse((id, ix))) = ready.pop() {
+            order.push(id.to_string());
+            for child in self.graph.neighbors_directed(ix, Direction::Outgoing) {
+                waiting[child.index()] -= 1;
+                if waiting[child.index()] == 0 {
+                    ready.push(Reverse((self.graph[child].as_str(), child)));
+                }
+            }
+        }
+        if order.len() == self.graph.node_count() {
+            Ok(order)
+        } else {
+            Err(self.cycle_error())
         }
     }
 

@@ -2,7 +2,7 @@
 //! module, so macros can call each other across files, and every macro is a
 //! global function of the environment.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::project::ProjectFile;
 
@@ -14,20 +14,20 @@ pub const MACRO_MODULE: &str = "__weir_macros__";
 pub struct MacroModule {
     pub source: String,
     /// (first line in `source`, file, number of lines) per macro file.
-    spans: Vec<(usize, String, usize)>,
+    spans: Vec<(usize, PathBuf, usize)>,
     /// (macro name, file it is defined in).
     pub names: Vec<(String, String)>,
 }
 
 impl MacroModule {
-    pub fn build(files: &[ProjectFile]) -> MacroModule {
+    pub fn build(root: &Path, files: &[ProjectFile]) -> MacroModule {
         let mut module = MacroModule::default();
         let mut next_line = 1;
         for file in files {
             let line_count = file.text.lines().count().max(1);
             module
                 .spans
-                .push((next_line, file.original_file_path.clone(), line_count));
+                .push((next_line, root.join(&file.original_file_path), line_count));
             module.source.push_str(&file.text);
             if !file.text.ends_with('\n') {
                 module.source.push('\n');
@@ -45,7 +45,7 @@ impl MacroModule {
         self.spans
             .iter()
             .find(|(start, _, count)| line >= *start && line < start + count)
-            .map(|(start, file, _)| (Path::new(file.as_str()), line - start + 1))
+            .map(|(start, file, _)| (file.as_path(), line - start + 1))
     }
 
     pub fn defines(&self, name: &str) -> bool {
@@ -103,7 +103,7 @@ mod tests {
                 text: "m1\nm2\nm3".into(),
             },
         ];
-        let module = MacroModule::build(&files);
+        let module = MacroModule::build(Path::new(""), &files);
         assert_eq!(module.locate(2), Some((Path::new("macros/a.sql"), 2)));
         assert_eq!(module.locate(5), Some((Path::new("macros/b.sql"), 3)));
     }

@@ -5,7 +5,7 @@ mod context;
 pub mod macros;
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use minijinja::value::{Rest, Value};
@@ -51,13 +51,15 @@ pub struct RenderRequest<'a> {
 /// A Jinja environment loaded with a project's macros.
 pub struct JinjaEnv {
     env: Environment<'static>,
+    /// The project root, so errors name files as the user can open them.
+    root: PathBuf,
     macros: MacroModule,
     scope: Arc<CompileScope>,
 }
 
 impl JinjaEnv {
-    pub fn new(macro_files: &[ProjectFile], scope: CompileScope) -> Result<JinjaEnv> {
-        let macros = MacroModule::build(macro_files);
+    pub fn new(root: &Path, macro_files: &[ProjectFile], scope: CompileScope) -> Result<JinjaEnv> {
+        let macros = MacroModule::build(root, macro_files);
         let mut env = base_environment();
         env.add_template_owned(MACRO_MODULE, macros.source.clone())
             .map_err(|e| convert_error(&e, &macros, Path::new("macros"), None))?;
@@ -69,6 +71,7 @@ impl JinjaEnv {
         }
         Ok(JinjaEnv {
             env,
+            root: root.to_path_buf(),
             macros,
             scope: Arc::new(scope),
         })
@@ -107,7 +110,7 @@ impl JinjaEnv {
             model => request.model.clone(),
             project_name => self.scope.project_name.clone(),
         };
-        let file = Path::new(&request.file.original_file_path);
+        let file = &self.root.join(&request.file.original_file_path);
         let template = self
             .env
             .template_from_named_str(&request.file.original_file_path, &request.file.text)

@@ -12,7 +12,12 @@ pub fn parse(text: &str, path: &Path) -> Result<Value> {
         return Ok(Value::Mapping(Default::default()));
     }
     serde_yaml::from_str(text).map_err(|err| {
-        let line = err.location().map(|l| l.line()).unwrap_or(0);
+        // An error at the end of the input is reported on the last line that exists.
+        let line = err
+            .location()
+            .map(|l| l.line())
+            .unwrap_or(0)
+            .min(text.lines().count());
         let message = err.to_string();
         // serde_yaml appends " at line N column M"; the line is shown by the prefix instead.
         let message = message

@@ -1,0 +1,159 @@
+//! Compiling fixture projects: rendered SQL, relation names per target, the
+//! DAG, and the errors a user sees (snapshots).
+
+use std::path::Path;
+
+use serde_json::Map;
+use weir::manifest::{Manifest, ResourceType};
+use weir::profile::{Target, parse_target};
+use weir::project::Project;
+
+const PROFILES: &str = "
+test:
+  target: dev
+  outputs:
+    dev: {type: postgres, schema: dev_alice, threads: 2}
+    prod: {type: postgres, host: db.internal, dbname: warehouse, schema: analytics, password: s3cret}
+";
+
+fn target(name: &str) -> Target {
+    parse_target(PROFILES, Path::new("profiles.yml"), "test", Some(name)).unwrap()
+}
+
+fn compile(fixture: &str, target_name: &str) -> weir::Result<Manifest> {
+    let project = Project::load(Path::new(fixture))?;
+    weir::compile(&project, &target(target_name), &Map::new())
+}
+
+fn compile_err(fixture: &str) -> String {
+    compile(fixture, "dev").unwrap_err().to_string()
+}
+
+/// Every model's relation and compiled SQL, in DAG order.
+fn compiled_sql(manifest: &Manifest) -> String {
+    let mut out = String::new();
+    for id in &manifest.order {
+        let node = &manifest.nodes[id];
+        out.push_str(&format!("-- {} -> {}\n", node.unique_id, node.relation));
+        if node.resource_type == ResourceType::Model {
+            out.push_str(node.compiled_code.trim_end());
+            out.push_str("\n\n");
+        }
+    }
+    out
+}
+
+#[test]
+fn shop_compiles_for_dev() {
+    let manifest = compile("dags/dbt/shop", "dev").unwrap();
+    insta::assert_snapshot!(compiled_sql(&manifest));
+}
+
+#[test]
+fn shop_compiles_for_prod_into_other_schemas_without_the_dev_filter() {
+    let manifest = compile("dags/dbt/shop", "prod").unwrap();
+    let orders = &manifest.nodes["model.shop.orders"];
+    assert_eq!(
+        orders.relation.to_string(),
+        r#""warehouse"."analytics_marts"."orders""#
+    );
+    let stg_orders = &manifest.nodes["model.shop.stg_orders"];
+    assert!(!stg_orders.compiled_code.contains("where order_date"));
+    assert!(
+        stg_orders
+            .compiled_code
+            .contains(r#""warehouse"."analytics"."raw_orders""#)
+    );
+}
+
+#[test]
+fn shop_dag_order_and_edges() {
+    let manifest = compile("dags/dbt/shop", "dev").unwrap();
+    let position = |id: &str| manifest.order.iter().position(|x| x == id).unwrap();
+    assert!(position("seed.shop.raw_orders") < position("model.shop.stg_orders"));
+    assert!(position("model.shop.stg_orders") < position("model.shop.orders"));
+    assert!(position("model.shop.orders") < position("model.shop.customers"));
+    assert_eq!(
+        manifest.parent_map["model.shop.customers"],
+        vec!["model.shop.orders", "model.shop.stg_customers"]
+    );
+    assert_eq!(
+        manifest.child_map["model.shop.stg_payments"],
+        vec!["model.shop.orders"]
+    );
+    assert_eq!(manifest.nodes.len(), 8);
+}
+
+#[test]
+fn features_render_like_dbt() {
+    let manifest = compile("tests/fixtures/features", "dev").unwrap();
+    insta::assert_snapshot!(compiled_sql(&manifest));
+    let events = &manifest.nodes["model.features.daily_events"];
+    assert_eq!(events.tags, vec!["nightly", "finance"]);
+    assert_eq!(events.retries, Some(2));
+    assert_eq!(
+        events.depends_on_nodes,
+        vec!["source.features.app.events", "model.features.users"]
+    );
+    let users = &manifest.nodes["model.features.users"];
+    assert_eq!(users.relation.identifier, "app_users_clean");
+    assert_eq!(users.description, "Users from the app.");
+}
+
+#[test]
+fn a_project_can_override_generate_schema_name() {
+    let manifest = compile("tests/fixtures/schema_override", "prod").unwrap();
+    assert_eq!(
+        manifest.nodes["model.schema_override.report"]
+            .relation
+            .schema,
+        "reporting"
+    );
+    assert_eq!(
+        manifest.nodes["model.schema_override.plain"]
+            .relation
+            .schema,
+        "analytics"
+    );
+    assert!(
+        manifest.nodes["model.schema_override.plain"]
+            .compiled_code
+            .contains(r#""warehouse"."reporting"."report""#)
+    );
+}
+
+#[test]
+fn manifest_json_has_dbt_v12_shape() {
+    let manifest = compile("dags/dbt/shop", "prod").unwrap();
+    let json = manifest.to_json();
+    assert_eq!(
+        json["metadata"]["dbt_schema_version"],
+        "https://schemas.getdbt.com/dbt/manifest/v12.json"
+    );
+    let orders = &json["nodes"]["model.shop.orders"];
+    assert_eq!(
+        orders["relation_name"],
+        r#""warehouse"."analytics_marts"."orders""#
+    );
+    assert_eq!(orders["config"]["materialized"], "table");
+    assert_eq!(
+        orders["fqn"],
+        serde_json::json!(["shop", "marts", "orders"])
+    );
+    assert!(!json.to_string().contains("s3cret"));
+}
+
+#[test]
+fn a_cycle_prints_the_whole_loop() {
+    insta::assert_snapshot!(compile_err("tests/fixtures/cycle"));
+}
+
+#[test]
+fn a_missing_ref_names_file_line_and_suggestion() {
+    insta::assert_snapshot!(compile_err("tests/fixtures/missing_ref"));
+}
+
+#[test]
+fn broken_yaml_names_file_and_line() {
+    insta::assert_snapshot!(compile_err("tests/fixtures/bad_yaml"));
+}
