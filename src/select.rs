@@ -72,7 +72,6 @@ fn graph_criterion(manifest: &Manifest, text: &str) -> Result<BTreeSet<String>> 
     let leading_digits = rest.chars().take_while(char::is_ascii_digit).count();
     let (parents, rest) = match rest[leading_digits..].strip_prefix('+') {
         Some(after) => (Some(depth(&rest[..leading_digits], text)?), after),
-        None if leading_digits > 0 && !rest[leading_digits..].is_empty() => (None, rest),
         None => (None, rest),
     };
     let trailing_digits = rest.chars().rev().take_while(char::is_ascii_digit).count();
