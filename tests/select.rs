@@ -31,43 +31,85 @@ fn names(select: &[&str], exclude: &[&str]) -> Vec<String> {
 #[test]
 fn plain_names_and_wildcards() {
     assert_eq!(names(&["orders"], &[]), ["orders"]);
-    assert_eq!(names(&["stg_*"], &[]), ["stg_customers", "stg_orders", "stg_payments"]);
+    assert_eq!(
+        names(&["stg_*"], &[]),
+        ["stg_customers", "stg_orders", "stg_payments"]
+    );
 }
 
 #[test]
 fn graph_operators() {
     assert_eq!(
         names(&["+orders"], &[]),
-        ["orders", "raw_orders", "raw_payments", "stg_orders", "stg_payments"]
+        [
+            "orders",
+            "raw_orders",
+            "raw_payments",
+            "stg_orders",
+            "stg_payments"
+        ]
     );
-    assert_eq!(names(&["stg_orders+"], &[]), ["customers", "orders", "stg_orders"]);
-    assert_eq!(names(&["1+orders"], &[]), ["orders", "stg_orders", "stg_payments"]);
+    assert_eq!(
+        names(&["stg_orders+"], &[]),
+        ["customers", "orders", "stg_orders"]
+    );
+    assert_eq!(
+        names(&["1+orders"], &[]),
+        ["orders", "stg_orders", "stg_payments"]
+    );
     assert_eq!(names(&["raw_orders+1"], &[]), ["raw_orders", "stg_orders"]);
     assert_eq!(
         names(&["@stg_orders"], &[]),
-        ["customers", "orders", "raw_customers", "raw_orders", "raw_payments", "stg_customers", "stg_orders", "stg_payments"]
+        [
+            "customers",
+            "orders",
+            "raw_customers",
+            "raw_orders",
+            "raw_payments",
+            "stg_customers",
+            "stg_orders",
+            "stg_payments"
+        ]
     );
 }
 
 #[test]
 fn union_intersection_and_exclude() {
     assert_eq!(names(&["orders customers"], &[]), ["customers", "orders"]);
-    assert_eq!(names(&["orders", "customers"], &[]), ["customers", "orders"]);
-    assert_eq!(names(&["+customers,tag:staging"], &[]), ["stg_customers", "stg_orders", "stg_payments"]);
+    assert_eq!(
+        names(&["orders", "customers"], &[]),
+        ["customers", "orders"]
+    );
+    assert_eq!(
+        names(&["+customers,tag:staging"], &[]),
+        ["stg_customers", "stg_orders", "stg_payments"]
+    );
     assert_eq!(names(&["tag:marts"], &["customers"]), ["orders"]);
 }
 
 #[test]
 fn methods() {
-    assert_eq!(names(&["tag:raw"], &[]), ["raw_customers", "raw_orders", "raw_payments"]);
+    assert_eq!(
+        names(&["tag:raw"], &[]),
+        ["raw_customers", "raw_orders", "raw_payments"]
+    );
     assert_eq!(names(&["path:models/marts"], &[]), ["customers", "orders"]);
-    assert_eq!(names(&["resource_type:seed"], &["raw_orders"]), ["raw_customers", "raw_payments"]);
+    assert_eq!(
+        names(&["resource_type:seed"], &["raw_orders"]),
+        ["raw_customers", "raw_payments"]
+    );
     assert_eq!(names(&["fqn:shop.marts.orders"], &[]), ["orders"]);
 }
 
 #[test]
 fn unknown_method_is_a_clear_error() {
-    let selection = Selection { select: vec!["colour:blue".into()], exclude: vec![] };
+    let selection = Selection {
+        select: vec!["colour:blue".into()],
+        exclude: vec![],
+    };
     let err = selection.resolve(&manifest()).unwrap_err();
-    assert_eq!(err.message(), "unknown selection method `colour` in `colour:blue`");
+    assert_eq!(
+        err.message(),
+        "unknown selection method `colour` in `colour:blue`"
+    );
 }
