@@ -157,3 +157,8 @@ fn a_missing_ref_names_file_line_and_suggestion() {
 fn broken_yaml_names_file_and_line() {
     insta::assert_snapshot!(compile_err("tests/fixtures/bad_yaml"));
 }
+
+#[test]
+fn an_error_inside_a_macro_names_the_macro_file_and_line() {
+    insta::assert_snapshot!(compile_err("tests/fixtures/macro_error"));
+}

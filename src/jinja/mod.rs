@@ -14,7 +14,7 @@ use serde_json::{Map, Value as Json};
 
 use context::{ConfigObject, RefFunction, RelationValue, SourceFunction, VarFunction};
 pub use context::{PLACEHOLDER, RenderCapture};
-use macros::{MACRO_MODULE, MacroModule};
+use macros::Macros;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::Relation;
@@ -53,20 +53,21 @@ pub struct JinjaEnv {
     env: Environment<'static>,
     /// The project root, so errors name files as the user can open them.
     root: PathBuf,
-    macros: MacroModule,
+    macros: Macros,
     scope: Arc<CompileScope>,
 }
 
 impl JinjaEnv {
     pub fn new(root: &Path, macro_files: &[ProjectFile], scope: CompileScope) -> Result<JinjaEnv> {
-        let macros = MacroModule::build(root, macro_files);
+        let macros = Macros::parse(root, macro_files)?;
         let mut env = base_environment();
-        env.add_template_owned(MACRO_MODULE, macros.source.clone())
-            .map_err(|e| convert_error(&e, &macros, Path::new("macros"), None))?;
-        for (name, _) in &macros.names {
-            let macro_name = name.clone();
-            env.add_function(name.clone(), move |state: &State, args: Rest<Value>| {
-                call_project_macro(state, &macro_name, &args)
+        env.add_function("return", macros::return_value);
+        for def in macros.by_name.values() {
+            env.add_template_owned(def.template_name.clone(), def.source.clone())
+                .map_err(|e| convert_error(&e, &macros, &def.file, Some(&def.source)))?;
+            let (template_name, name) = (def.template_name.clone(), def.name.clone());
+            env.add_function(def.name.clone(), move |state: &State, args: Rest<Value>| {
+                macros::call_macro(state, &template_name, &name, &args)
             });
         }
         Ok(JinjaEnv {
@@ -111,38 +112,31 @@ impl JinjaEnv {
             project_name => self.scope.project_name.clone(),
         };
         let file = &self.root.join(&request.file.original_file_path);
+        let source = Some(request.file.text.as_str());
         let template = self
             .env
             .template_from_named_str(&request.file.original_file_path, &request.file.text)
-            .map_err(|e| convert_error(&e, &self.macros, file, Some(&request.file.text)))?;
+            .map_err(|e| convert_error(&e, &self.macros, file, source))?;
         let sql = template
             .render(ctx)
-            .map_err(|e| convert_error(&e, &self.macros, file, Some(&request.file.text)))?;
+            .map_err(|e| convert_error(&e, &self.macros, file, source))?;
         let mut capture = Arc::try_unwrap(capture).unwrap_or_else(|shared| shared.snapshot());
         capture.sql = sql;
         Ok(capture)
     }
 
-    /// Call a macro of the project by name with string arguments, for the
-    /// overridable naming macros (generate_schema_name and friends).
+    /// Call a macro of the project by name, for the overridable naming macros
+    /// (generate_schema_name and friends). Returns its output, trimmed.
     pub fn call_macro(&self, name: &str, args: &[Value], model: Value) -> Result<String> {
+        let def = &self.macros.by_name[name];
         let ctx = minijinja::context! {
             target => Value::from_serialize(&self.scope.target),
             var => Value::from_object(VarFunction { scope: self.scope.clone() }),
             model => model,
         };
-        let template = self
-            .env
-            .get_template(MACRO_MODULE)
-            .map_err(|e| convert_error(&e, &self.macros, Path::new("macros"), None))?;
-        let module = template
-            .render_captured(ctx)
-            .map_err(|e| convert_error(&e, &self.macros, Path::new("macros"), None))?;
-        module
-            .state()
-            .call_macro(name, args)
-            .map(|s| s.trim().to_string())
-            .map_err(|e| convert_error(&e, &self.macros, Path::new("macros"), None))
+        macros::invoke(&self.env, &def.template_name, name, args, ctx)
+            .map(|value| value.to_string().trim().to_string())
+            .map_err(|e| convert_error(&e, &self.macros, &def.file, Some(&def.source)))
     }
 }
 
@@ -156,36 +150,6 @@ fn base_environment() -> Environment<'static> {
     env.add_function("log", |_msg: Value, _rest: Rest<Value>| String::new());
     env.add_global("execute", true);
     env
-}
-
-/// Call a project macro from any template: the macro module is evaluated
-/// with the caller's dbt context, so `ref`, `this`, `config` keep working.
-fn call_project_macro(
-    state: &State,
-    name: &str,
-    args: &[Value],
-) -> Result<Value, minijinja::Error> {
-    let mut ctx = std::collections::BTreeMap::new();
-    for key in [
-        "ref",
-        "source",
-        "config",
-        "var",
-        "target",
-        "this",
-        "model",
-        "project_name",
-    ] {
-        if let Some(value) = state.lookup(key) {
-            ctx.insert(key, value);
-        }
-    }
-    let template = state.env().get_template(MACRO_MODULE)?;
-    let module = template.render_captured(Value::from(ctx))?;
-    module
-        .state()
-        .call_macro(name, args)
-        .map(Value::from_safe_string)
 }
 
 /// `env_var(name, default)`: the environment variable, or the default, or an error.
@@ -206,14 +170,14 @@ fn env_var(name: String, default: Option<Value>) -> Result<String, minijinja::Er
 pub fn render_standalone(text: &str) -> Result<String> {
     let env = base_environment();
     env.render_str(text, minijinja::context! {})
-        .map_err(|e| convert_error(&e, &MacroModule::default(), Path::new(""), Some(text)))
+        .map_err(|e| convert_error(&e, &Macros::default(), Path::new(""), Some(text)))
 }
 
 /// Turn a minijinja error into a weir error that names the file and line
-/// (the macro file when the error happened inside a macro).
+/// (the macro's file when the error happened inside a macro).
 fn convert_error(
     err: &minijinja::Error,
-    macros: &MacroModule,
+    macros: &Macros,
     file: &Path,
     source_text: Option<&str>,
 ) -> Error {
@@ -226,23 +190,29 @@ fn convert_error(
         message.push_str(&format!(": {inner}"));
         source = inner.source();
     }
+    let undefined_call = message.contains("undefined is not callable");
     let mut error = Error::new(ErrorKind::Template, message);
-    match (err.name(), err.line()) {
-        (Some(MACRO_MODULE), Some(line)) => {
-            if let Some((macro_file, macro_line)) = macros.locate(line) {
-                error = error.in_file(macro_file).at_line(macro_line);
-            }
-            if let Some(text) = macros.source.lines().nth(line - 1) {
-                error = error.with_snippet(text.trim_end());
-            }
+    if undefined_call {
+        error = error.with_hint("a function or macro called on this line is not defined: check its name, and that its file is under macro-paths");
+    }
+    let macro_def = err
+        .name()
+        .and_then(|name| macros.file_of_template(name).map(|f| (f, name)));
+    let (file, text) = match macro_def {
+        Some((macro_file, template_name)) => {
+            let name = template_name.rsplit_once('#').map_or("", |(_, n)| n);
+            (
+                macro_file,
+                macros.by_name.get(name).map(|d| d.source.as_str()),
+            )
         }
-        (_, Some(line)) => {
-            error = error.in_file(file).at_line(line);
-            if let Some(text) = source_text.and_then(|s| s.lines().nth(line - 1)) {
-                error = error.with_snippet(text.trim_end());
-            }
+        None => (file, source_text),
+    };
+    if let Some(line) = err.line() {
+        error = error.at_line(line);
+        if let Some(text) = text.and_then(|t| t.lines().nth(line - 1)) {
+            error = error.with_snippet(text.trim_end());
         }
-        _ => {}
     }
     if file.as_os_str().is_empty() {
         error
