@@ -1,0 +1,47 @@
+"""A process-level cache of compiled projects, so an Airflow task process
+(which imports the DAG file, then runs one task) compiles at most once."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from typing import Any
+
+import weir
+
+_lock = threading.Lock()
+_projects: dict[tuple[str, str | None, str | None, str], weir.Project] = {}
+
+
+def _key(
+    project_dir: str | os.PathLike,
+    target: str | None,
+    profiles_dir: str | os.PathLike | None,
+    vars: dict[str, Any] | str | None,
+) -> tuple[str, str | None, str | None, str]:
+    vars_key = vars if isinstance(vars, str) else json.dumps(vars or {}, sort_keys=True)
+    profiles = os.path.abspath(profiles_dir) if profiles_dir is not None else None
+    return (os.path.abspath(project_dir), target, profiles, vars_key)
+
+
+def cached_project(
+    project_dir: str | os.PathLike,
+    target: str | None = None,
+    profiles_dir: str | os.PathLike | None = None,
+    vars: dict[str, Any] | str | None = None,
+) -> weir.Project:
+    """The project compiled for `target`, compiling it on first use in this process."""
+    key = _key(project_dir, target, profiles_dir, vars)
+    with _lock:
+        project = _projects.get(key)
+        if project is None:
+            project = weir.Project(key[0], target=target, profiles_dir=key[2], vars=vars)
+            _projects[key] = project
+        return project
+
+
+def clear() -> None:
+    """Forget every compiled project (after the project's files changed)."""
+    with _lock:
+        _projects.clear()

@@ -1,0 +1,141 @@
+"""Build Airflow DAGs and TaskGroups from a weir project: one task per model
+and seed, wired like the project's model DAG."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from airflow.sdk import DAG, TaskGroup
+
+from weir.airflow.cache import cached_project
+from weir.airflow.operator import WeirNodeOperator
+
+Selector = str | Iterable[str] | None
+Retries = int | Mapping[str, int] | None
+
+
+def _retries_for(target_name: str, retries: Retries, default_args: Mapping[str, Any]) -> int | None:
+    """The retries that override the target's policy: `retries` (an int, or a
+    dict from target name to int), else `retries` of default_args, else None."""
+    if isinstance(retries, Mapping):
+        return retries.get(target_name)
+    if retries is not None:
+        return int(retries)
+    if default_args.get("retries") is not None:
+        return int(default_args["retries"])
+    return None
+
+
+def _add_tasks(
+    *,
+    project_dir: str | os.PathLike,
+    target: str | None,
+    profiles_dir: str | os.PathLike | None,
+    vars: dict[str, Any] | str | None,
+    select: Selector,
+    exclude: Selector,
+    retries: Retries,
+    default_args: Mapping[str, Any],
+    operator_kwargs: Mapping[str, Any],
+) -> dict[str, WeirNodeOperator]:
+    """Create the tasks in the current DAG / TaskGroup context; by unique_id."""
+    project_dir = os.path.abspath(project_dir)
+    project = cached_project(project_dir, target, profiles_dir, vars)
+    override = _retries_for(project.target_name, retries, default_args)
+    descriptions = {node.unique_id: node.description for node in project.nodes}
+    tasks = project.tasks(select=select, exclude=exclude, retries=override)
+    operators: dict[str, WeirNodeOperator] = {}
+    for task in tasks:
+        operators[task.unique_id] = WeirNodeOperator(
+            task_id=task.name,
+            project_dir=project_dir,
+            unique_id=task.unique_id,
+            target=project.target_name,
+            profiles_dir=profiles_dir,
+            vars=vars,
+            retries=task.retries,
+            doc_md=descriptions.get(task.unique_id) or None,
+            **operator_kwargs,
+        )
+    for task in tasks:
+        for parent in task.upstream:
+            operators[parent] >> operators[task.unique_id]
+    return operators
+
+
+def WeirDag(
+    *,
+    dag_id: str,
+    project_dir: str | os.PathLike,
+    target: str | None = None,
+    profiles_dir: str | os.PathLike | None = None,
+    vars: dict[str, Any] | str | None = None,
+    select: Selector = None,
+    exclude: Selector = None,
+    retries: Retries = None,
+    default_args: dict[str, Any] | None = None,
+    operator_kwargs: dict[str, Any] | None = None,
+    **dag_kwargs: Any,
+) -> DAG:
+    """An Airflow DAG with one task per selected model and seed of the
+    project compiled for `target`, task_id = node name.
+
+    Each task's retries: the node's own `retries` config, else `retries`
+    here (an int, or a dict from target name to int), else `retries` of
+    `default_args`, else the target's policy (prod 3, staging 1, others 0).
+    Other keyword arguments go to ``airflow.sdk.DAG`` (schedule, tags...);
+    `operator_kwargs` go to every task (pool, queue...).
+    """
+    default_args = dict(default_args or {})
+    dag = DAG(dag_id=dag_id, default_args=default_args, **dag_kwargs)
+    with dag:
+        _add_tasks(
+            project_dir=project_dir,
+            target=target,
+            profiles_dir=profiles_dir,
+            vars=vars,
+            select=select,
+            exclude=exclude,
+            retries=retries,
+            default_args=default_args,
+            operator_kwargs=operator_kwargs or {},
+        )
+    return dag
+
+
+def WeirTaskGroup(
+    group_id: str,
+    *,
+    project_dir: str | os.PathLike,
+    target: str | None = None,
+    profiles_dir: str | os.PathLike | None = None,
+    vars: dict[str, Any] | str | None = None,
+    select: Selector = None,
+    exclude: Selector = None,
+    retries: Retries = None,
+    default_args: dict[str, Any] | None = None,
+    operator_kwargs: dict[str, Any] | None = None,
+    **group_kwargs: Any,
+) -> TaskGroup:
+    """A TaskGroup, inside the DAG being defined, with one task per selected
+    model and seed (task_id = ``<group_id>.<node name>``), wired like the
+    model DAG. Use it like any task: ``extract >> WeirTaskGroup(...) >> report``.
+    Arguments as for :func:`WeirDag`; other keyword arguments go to TaskGroup.
+    """
+    default_args = dict(default_args or {})
+    with TaskGroup(group_id, default_args=default_args, **group_kwargs) as group:
+        dag_default_args = group.dag.default_args if group.dag is not None else {}
+        _add_tasks(
+            project_dir=project_dir,
+            target=target,
+            profiles_dir=profiles_dir,
+            vars=vars,
+            select=select,
+            exclude=exclude,
+            retries=retries,
+            default_args={**(dag_default_args or {}), **default_args},
+            operator_kwargs=operator_kwargs or {},
+        )
+    return group

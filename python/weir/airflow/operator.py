@@ -1,0 +1,71 @@
+"""The Airflow operator that builds one node of a weir project in-process."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
+
+from weir.airflow.cache import cached_project
+from weir.errors import TransientError, WeirError
+
+
+class WeirNodeOperator(BaseOperator):
+    """Build one model or seed of a weir project on a target.
+
+    The project is compiled at most once per process (see
+    :func:`weir.airflow.cached_project`). A :class:`weir.TransientError`
+    (lost connection, serialization failure...) is raised again so Airflow
+    retries the task; any other weir error fails the task at once, without
+    using up its retries, since trying again would fail the same way.
+
+    Returns (and so pushes to XCom) a small dict: status, rows_affected,
+    relation.
+    """
+
+    template_fields: Sequence[str] = ()
+    ui_color = "#e8f1fa"
+
+    def __init__(
+        self,
+        *,
+        project_dir: str | os.PathLike,
+        unique_id: str,
+        target: str | None = None,
+        profiles_dir: str | os.PathLike | None = None,
+        vars: dict[str, Any] | str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.project_dir = os.fspath(project_dir)
+        self.unique_id = unique_id
+        self.target = target
+        self.profiles_dir = os.fspath(profiles_dir) if profiles_dir is not None else None
+        self.vars = vars
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        try:
+            project = cached_project(self.project_dir, self.target, self.profiles_dir, self.vars)
+            result = project.run_node(self.unique_id)
+        except TransientError as err:
+            self.log.warning("%s failed, a retry may succeed: %s", self.unique_id, err)
+            raise
+        except WeirError as err:
+            raise AirflowFailException(f"{self.unique_id}: {err}") from err
+        status = result["status"]
+        rows = result["rows_affected"]
+        self.log.info(
+            "%s %s on %s: %s%s in %.2fs",
+            status.upper(),
+            self.unique_id,
+            project.target_name,
+            result["message"],
+            "" if rows is None else f" ({rows} rows)",
+            result["execution_time"],
+        )
+        if status in ("error", "fail"):
+            raise AirflowFailException(f"{self.unique_id}: {result['message']}")
+        return {"status": status, "rows_affected": rows, "relation": result["relation_name"]}

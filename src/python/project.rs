@@ -1,0 +1,303 @@
+//! `weir.Project`: a project compiled once for one target, with its nodes,
+//! selection, per-node tasks and `run_node`; plus the `Node` and `Task` views.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use postgres::SimpleQueryMessage;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use super::convert;
+use crate::compile::{CompileOptions, Compiled};
+use crate::error::{Error, ErrorKind, did_you_mean};
+use crate::manifest::{Materialization, Node as ManifestNode};
+use crate::plan::{Plan, RetryPolicy, Task as PlanTask};
+use crate::results::Status;
+
+/// A dbt project compiled for one target. Compiling happens once, in the
+/// constructor; every other method reads the result (or runs one node).
+#[pyclass(frozen, module = "weir")]
+pub struct Project {
+    compiled: Arc<Compiled>,
+}
+
+#[pymethods]
+impl Project {
+    /// Read and compile the project at `project_dir` for `target` (the
+    /// profile's default target when None). `vars` is a dict, or a YAML/JSON
+    /// string as dbt's `--vars` takes it.
+    #[new]
+    #[pyo3(signature = (project_dir, target=None, profiles_dir=None, vars=None))]
+    fn new(
+        py: Python<'_>,
+        project_dir: PathBuf,
+        target: Option<String>,
+        profiles_dir: Option<PathBuf>,
+        vars: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let options = CompileOptions {
+            project_dir,
+            profiles_dir,
+            target,
+            vars: convert::vars(vars)?,
+        };
+        let compiled = py.detach(|| Compiled::load(&options))?;
+        Ok(Project {
+            compiled: Arc::new(compiled),
+        })
+    }
+
+    /// The project's name (`name:` of dbt_project.yml).
+    #[getter]
+    fn name(&self) -> &str {
+        &self.compiled.project.name
+    }
+
+    /// The name of the target the project was compiled for.
+    #[getter]
+    fn target_name(&self) -> &str {
+        &self.compiled.target.name
+    }
+
+    /// The folder holding dbt_project.yml.
+    #[getter]
+    fn project_dir(&self) -> PathBuf {
+        self.compiled.project.root.clone()
+    }
+
+    /// The schema the target builds into.
+    #[getter]
+    fn target_schema(&self) -> &str {
+        &self.compiled.target.schema
+    }
+
+    /// Every model and seed, parents before children.
+    #[getter]
+    fn nodes(&self) -> Vec<Node> {
+        let manifest = &self.compiled.manifest;
+        manifest
+            .order
+            .iter()
+            .map(|id| Node::from_manifest(&manifest.nodes[id]))
+            .collect()
+    }
+
+    /// The node with this unique_id (`model.shop.orders`) or name (`orders`).
+    fn node(&self, name_or_id: &str) -> PyResult<Node> {
+        let manifest = &self.compiled.manifest;
+        let found = manifest
+            .nodes
+            .get(name_or_id)
+            .or_else(|| manifest.nodes.values().find(|n| n.name == name_or_id));
+        match found {
+            Some(node) => Ok(Node::from_manifest(node)),
+            None => {
+                let err = Error::new(
+                    ErrorKind::Usage,
+                    format!(
+                        "no node `{name_or_id}` in project `{}`",
+                        manifest.metadata.project_name
+                    ),
+                );
+                let names = manifest.nodes.values().map(|n| n.name.as_str());
+                Err(match did_you_mean(name_or_id, names) {
+                    Some(hint) => err.with_hint(hint),
+                    None => err,
+                }
+                .into())
+            }
+        }
+    }
+
+    /// unique_ids chosen by dbt's selection syntax (`+orders`, `tag:marts`,
+    /// `path:models/staging`...), parents first. Each of `select` and
+    /// `exclude` is a string or a list of strings; no `select` means all.
+    #[pyo3(signature = (select=None, exclude=None))]
+    fn select(
+        &self,
+        select: Option<&Bound<'_, PyAny>>,
+        exclude: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Vec<String>> {
+        let selection = convert::selection(select, exclude)?;
+        Ok(selection.resolve(&self.compiled.manifest)?)
+    }
+
+    /// One task per selected node that runs (ephemeral models are inlined),
+    /// parents first, with the upstream tasks it waits for and its retries:
+    /// the node's `retries` config, else `retries` given here, else the
+    /// target's policy (prod 3, staging 1, others 0).
+    #[pyo3(signature = (select=None, exclude=None, retries=None))]
+    fn tasks(
+        &self,
+        select: Option<&Bound<'_, PyAny>>,
+        exclude: Option<&Bound<'_, PyAny>>,
+        retries: Option<u32>,
+    ) -> PyResult<Vec<Task>> {
+        let selection = convert::selection(select, exclude)?;
+        let mut policy = RetryPolicy::for_target(&self.compiled.target.name);
+        if let Some(retries) = retries {
+            policy.default_retries = retries;
+        }
+        let plan = Plan::build(&self.compiled.manifest, &selection, &policy)?;
+        Ok(plan.tasks.iter().map(Task::from_plan).collect())
+    }
+
+    /// Build one node on the target, once (no retry here: the orchestrator
+    /// retries). Returns a dict: unique_id, status, message, code,
+    /// rows_affected, execution_time, relation_name, attempts, started_at,
+    /// completed_at. Raises TransientError when a retry could succeed,
+    /// DatabaseError when it could not.
+    fn run_node<'py>(&self, py: Python<'py>, unique_id: &str) -> PyResult<Bound<'py, PyDict>> {
+        let compiled = Arc::clone(&self.compiled);
+        let result = py.detach(|| crate::runner::run_node(&compiled, unique_id))?;
+        if result.status == Status::Error
+            && let Some(err) = result.error.clone()
+        {
+            return Err(err.into());
+        }
+        convert::node_result(py, &result)
+    }
+
+    /// Run `sql` (one or more statements, no parameters) on the target and
+    /// return the rows they return, every value
+    /// as text or None. For checks, tests and setup, not for building models.
+    fn query(&self, py: Python<'_>, sql: &str) -> PyResult<Vec<Vec<Option<String>>>> {
+        let compiled = Arc::clone(&self.compiled);
+        Ok(py.detach(|| query(&compiled, sql))?)
+    }
+
+    /// The manifest as dbt's manifest.json (v12) text.
+    fn manifest_json(&self) -> String {
+        self.compiled.manifest.to_json().to_string()
+    }
+
+    /// Write `<project>/<target-path>/manifest.json`.
+    fn write_manifest(&self, py: Python<'_>) -> PyResult<()> {
+        let compiled = Arc::clone(&self.compiled);
+        Ok(py.detach(|| compiled.manifest.write(&compiled.project.target_dir()))?)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<weir.Project {} target={} nodes={}>",
+            self.compiled.project.name,
+            self.compiled.target.name,
+            self.compiled.manifest.nodes.len()
+        )
+    }
+}
+
+/// A model or seed of a compiled project.
+#[pyclass(frozen, module = "weir", get_all)]
+pub struct Node {
+    /// `model.<project>.<name>`, `seed.<project>.<name>`.
+    unique_id: String,
+    name: String,
+    /// `model` or `seed`.
+    resource_type: String,
+    /// unique_ids of the nodes and sources this node reads.
+    depends_on: Vec<String>,
+    /// `view`, `table`, `incremental`, `ephemeral`, `seed`...
+    materialization: String,
+    /// `"database"."schema"."identifier"`; None for an ephemeral model.
+    relation_name: Option<String>,
+    schema: String,
+    tags: Vec<String>,
+    /// The node's own `retries` config, if any.
+    retries: Option<u32>,
+    original_file_path: String,
+    fqn: Vec<String>,
+    description: String,
+    compiled_code: String,
+}
+
+impl Node {
+    fn from_manifest(node: &ManifestNode) -> Node {
+        Node {
+            unique_id: node.unique_id.clone(),
+            name: node.name.clone(),
+            resource_type: node.resource_type.as_str().to_string(),
+            depends_on: node.depends_on_nodes.clone(),
+            materialization: node.materialization.as_str().to_string(),
+            relation_name: (node.materialization != Materialization::Ephemeral)
+                .then(|| node.relation.to_string()),
+            schema: node.relation.schema.clone(),
+            tags: node.tags.clone(),
+            retries: node.retries,
+            original_file_path: node.original_file_path.clone(),
+            fqn: node.fqn.clone(),
+            description: node.description.clone(),
+            compiled_code: node.compiled_code.clone(),
+        }
+    }
+}
+
+#[pymethods]
+impl Node {
+    fn __repr__(&self) -> String {
+        format!("<weir.Node {} ({})>", self.unique_id, self.materialization)
+    }
+}
+
+/// One node to run on the target, as an orchestrator schedules it.
+#[pyclass(frozen, module = "weir", get_all)]
+pub struct Task {
+    unique_id: String,
+    name: String,
+    resource_type: String,
+    materialization: String,
+    relation_name: String,
+    /// unique_ids of the tasks that must finish first.
+    upstream: Vec<String>,
+    /// How many times the orchestrator retries the task after a transient failure.
+    retries: u32,
+    tags: Vec<String>,
+}
+
+impl Task {
+    fn from_plan(task: &PlanTask) -> Task {
+        Task {
+            unique_id: task.unique_id.clone(),
+            name: task.name.clone(),
+            resource_type: task.resource_type.as_str().to_string(),
+            materialization: task.materialization.as_str().to_string(),
+            relation_name: task.relation.to_string(),
+            upstream: task.upstream.clone(),
+            retries: task.retries,
+            tags: task.tags.clone(),
+        }
+    }
+}
+
+#[pymethods]
+impl Task {
+    fn __repr__(&self) -> String {
+        format!(
+            "<weir.Task {} retries={} upstream={:?}>",
+            self.unique_id, self.retries, self.upstream
+        )
+    }
+}
+
+/// `Project.query`: rows as text, through the same connection code as `run_node`.
+fn query(compiled: &Compiled, sql: &str) -> crate::Result<Vec<Vec<Option<String>>>> {
+    let secrets = compiled.target.secrets();
+    let mut adapter = crate::adapter::connect(&compiled.target, &compiled.project.root)
+        .map_err(|e| e.scrub(&secrets))?;
+    let messages = adapter
+        .client()
+        .simple_query(sql)
+        .map_err(|e| crate::adapter::classify(&e).scrub(&secrets))?;
+    let mut rows = Vec::new();
+    for message in messages {
+        if let SimpleQueryMessage::Row(row) = message {
+            rows.push(
+                (0..row.len())
+                    .map(|i| row.get(i).map(str::to_string))
+                    .collect(),
+            );
+        }
+    }
+    Ok(rows)
+}
