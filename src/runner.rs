@@ -1,1 +1,582 @@
-//! Runs a plan. (Being written.)
+//! Runs a plan: worker threads with one connection each, tasks started as
+//! soon as their upstream succeeded, skips, retries of transient errors.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::path::Path;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::json;
+
+use crate::adapter::Adapter;
+use crate::adapter::postgres::{ConnectionSettings, PostgresAdapter};
+use crate::compile::Compiled;
+use crate::error::{Error, Result};
+use crate::manifest::Node;
+use crate::materialize::{self, Built};
+use crate::plan::{Plan, Task};
+use crate::results::{NodeResult, RunResults, Status};
+
+/// First pause before retrying a transient failure; doubled on each retry.
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(8);
+
+/// How a plan is run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Worker threads, each with its own connection.
+    pub threads: usize,
+    /// Stop starting tasks after the first failure.
+    pub fail_fast: bool,
+    /// `--full-refresh`; views, tables and seeds are always rebuilt whole.
+    pub full_refresh: bool,
+}
+
+/// Progress of a run, for printing. `index` counts from 1 in the order tasks
+/// start, as dbt prints `1 of 6`; a skipped task gets only a `Finish`.
+#[derive(Debug)]
+pub enum Event<'a> {
+    Start {
+        index: usize,
+        total: usize,
+        task: &'a Task,
+    },
+    Finish {
+        index: usize,
+        total: usize,
+        task: &'a Task,
+        result: &'a NodeResult,
+    },
+}
+
+/// Run every task of `plan`; node failures are in the results, not an `Err`.
+/// Err only when the run cannot start (e.g. the local database will not start).
+pub fn run(
+    compiled: &Compiled,
+    plan: &Plan,
+    options: &RunOptions,
+    on_event: &(dyn Fn(&Event) + Sync),
+) -> Result<RunResults> {
+    let clock = Instant::now();
+    let secrets = compiled.target.secrets();
+    let settings = if plan.tasks.is_empty() {
+        None
+    } else {
+        let root = &compiled.project.root;
+        Some(
+            ConnectionSettings::for_target(&compiled.target, root)
+                .map_err(|e| e.scrub(&secrets))?,
+        )
+    };
+    let scheduler = Scheduler::new(plan, options.fail_fast);
+    let workers = options.threads.max(1).min(plan.tasks.len());
+    if let Some(settings) = &settings {
+        let worker = Worker {
+            compiled,
+            settings,
+            secrets: &secrets,
+        };
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| worker.work(&scheduler, on_event));
+            }
+        });
+    }
+    Ok(RunResults {
+        invocation_id: compiled.manifest.metadata.invocation_id.clone(),
+        generated_at: crate::clock::now_rfc3339(),
+        elapsed_time: clock.elapsed().as_secs_f64(),
+        args: json!({
+            "target": plan.target_name,
+            "threads": options.threads,
+            "fail_fast": options.fail_fast,
+            "full_refresh": options.full_refresh,
+        }),
+        results: scheduler.into_results(),
+    })
+}
+
+/// Build one node, once, on a new connection: what an orchestrator's task
+/// does. A failure is an `Err` (Transient or Database), scrubbed of secrets.
+pub fn run_node(compiled: &Compiled, unique_id: &str) -> Result<NodeResult> {
+    let node = compiled.manifest.node(unique_id)?;
+    materialize::check_supported(node)?;
+    let secrets = compiled.target.secrets();
+    let started_at = SystemTime::now();
+    let clock = Instant::now();
+    let built = crate::adapter::connect(&compiled.target, &compiled.project.root)
+        .and_then(|mut adapter| materialize::build(&mut adapter, node, &compiled.project.root))
+        .map_err(|e| e.scrub(&secrets))?;
+    Ok(success(node, built, started_at, clock.elapsed(), 1))
+}
+
+fn success(
+    node: &Node,
+    built: Built,
+    started_at: SystemTime,
+    took: Duration,
+    attempts: u32,
+) -> NodeResult {
+    NodeResult {
+        unique_id: node.unique_id.clone(),
+        status: Status::Success,
+        message: built.message,
+        code: built.code,
+        rows_affected: built.rows_affected,
+        started_at,
+        completed_at: SystemTime::now(),
+        execution_time: took.as_secs_f64(),
+        attempts,
+        error: None,
+        compiled_code: node.compiled_code.clone(),
+        relation_name: Some(node.relation.to_string()),
+    }
+}
+
+fn failure(
+    task: &Task,
+    node: Option<&Node>,
+    error: Error,
+    started_at: SystemTime,
+    took: Duration,
+    attempts: u32,
+) -> NodeResult {
+    NodeResult {
+        unique_id: task.unique_id.clone(),
+        status: Status::Error,
+        message: error.to_string(),
+        code: String::new(),
+        rows_affected: None,
+        started_at,
+        completed_at: SystemTime::now(),
+        execution_time: took.as_secs_f64(),
+        attempts,
+        error: Some(error),
+        compiled_code: node.map(|n| n.compiled_code.clone()).unwrap_or_default(),
+        relation_name: Some(task.relation.to_string()),
+    }
+}
+
+fn skipped(task: &Task, reason: String) -> NodeResult {
+    let now = SystemTime::now();
+    NodeResult {
+        unique_id: task.unique_id.clone(),
+        status: Status::Skipped,
+        message: reason,
+        code: String::new(),
+        rows_affected: None,
+        started_at: now,
+        completed_at: now,
+        execution_time: 0.0,
+        attempts: 0,
+        error: None,
+        compiled_code: String::new(),
+        relation_name: Some(task.relation.to_string()),
+    }
+}
+
+/// What one worker thread needs; each keeps its own connection.
+struct Worker<'a> {
+    compiled: &'a Compiled,
+    settings: &'a ConnectionSettings,
+    secrets: &'a [String],
+}
+
+impl Worker<'_> {
+    fn work(&self, scheduler: &Scheduler, on_event: &(dyn Fn(&Event) + Sync)) {
+        let mut connection = None;
+        while let Some((index, task)) = scheduler.next(on_event) {
+            let result = self.run_task(task, &mut connection);
+            scheduler.finish(index, result, on_event);
+        }
+    }
+
+    /// Build a task's node, retrying transient failures up to `task.retries` times.
+    fn run_task(&self, task: &Task, connection: &mut Option<PostgresAdapter>) -> NodeResult {
+        let started_at = SystemTime::now();
+        let clock = Instant::now();
+        let node = match self.compiled.manifest.node(&task.unique_id) {
+            Ok(node) => node,
+            Err(error) => return failure(task, None, error, started_at, clock.elapsed(), 0),
+        };
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self.attempt(node, connection) {
+                Ok(built) => return success(node, built, started_at, clock.elapsed(), attempts),
+                Err(error) if error.is_transient() && attempts <= task.retries => {
+                    // A lost connection is replaced; a deadlock's is fine, but a
+                    // fresh one costs little next to the pause.
+                    *connection = None;
+                    std::thread::sleep(backoff(attempts));
+                }
+                Err(error) => {
+                    let error = error.scrub(self.secrets);
+                    return failure(
+                        task,
+                        Some(node),
+                        error,
+                        started_at,
+                        clock.elapsed(),
+                        attempts,
+                    );
+                }
+            }
+        }
+    }
+
+    fn attempt(&self, node: &Node, connection: &mut Option<PostgresAdapter>) -> Result<Built> {
+        materialize::check_supported(node)?;
+        if connection.as_ref().is_some_and(|c| c.is_closed()) {
+            *connection = None;
+        }
+        let adapter = match connection {
+            Some(adapter) => adapter,
+            None => connection.insert(PostgresAdapter::connect(self.settings)?),
+        };
+        let root: &Path = &self.compiled.project.root;
+        materialize::build(adapter, node, root)
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    FIRST_BACKOFF
+        .saturating_mul(1 << attempt.saturating_sub(1).min(16))
+        .min(MAX_BACKOFF)
+}
+
+/// Which tasks may start, shared by the workers.
+struct Scheduler<'p> {
+    tasks: &'p [Task],
+    children: Vec<Vec<usize>>,
+    fail_fast: bool,
+    state: Mutex<State>,
+    wakeup: Condvar,
+}
+
+struct State {
+    /// Upstream tasks of each task that have not succeeded yet.
+    waiting_on: Vec<usize>,
+    /// Tasks whose upstream all succeeded, lowest plan position first.
+    ready: BTreeSet<usize>,
+    results: Vec<Option<NodeResult>>,
+    /// The event index each started task was given.
+    indexes: Vec<usize>,
+    running: usize,
+    reported: usize,
+    /// After a failure under fail_fast: the failed node's name.
+    stopped_by: Option<String>,
+}
+
+impl<'p> Scheduler<'p> {
+    fn new(plan: &'p Plan, fail_fast: bool) -> Scheduler<'p> {
+        let position: HashMap<&str, usize> = plan
+            .tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.unique_id.as_str(), i))
+            .collect();
+        let mut children = vec![Vec::new(); plan.tasks.len()];
+        let mut waiting_on = vec![0; plan.tasks.len()];
+        for (i, task) in plan.tasks.iter().enumerate() {
+            // Upstream outside the plan was not selected: it is not waited for.
+            let upstream: BTreeSet<usize> = task
+                .upstream
+                .iter()
+                .filter_map(|id| position.get(id.as_str()).copied())
+                .filter(|&u| u != i)
+                .collect();
+            waiting_on[i] = upstream.len();
+            for u in upstream {
+                children[u].push(i);
+            }
+        }
+        let ready = (0..plan.tasks.len())
+            .filter(|&i| waiting_on[i] == 0)
+            .collect();
+        Scheduler {
+            tasks: &plan.tasks,
+            children,
+            fail_fast,
+            state: Mutex::new(State {
+                waiting_on,
+                ready,
+                results: vec![None; plan.tasks.len()],
+                indexes: vec![0; plan.tasks.len()],
+                running: 0,
+                reported: 0,
+                stopped_by: None,
+            }),
+            wakeup: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panicking event callback must not take the other workers down too.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The next task to run, once one is ready; None when the run is over.
+    fn next(&self, on_event: &(dyn Fn(&Event) + Sync)) -> Option<(usize, &'p Task)> {
+        let mut state = self.lock();
+        loop {
+            if let Some(index) = state.ready.pop_first() {
+                state.running += 1;
+                state.reported += 1;
+                state.indexes[index] = state.reported;
+                let task = &self.tasks[index];
+                // Emitted under the lock so that printed indexes are in order.
+                on_event(&Event::Start {
+                    index: state.reported,
+                    total: self.tasks.len(),
+                    task,
+                });
+                return Some((index, task));
+            }
+            if state.running == 0 {
+                self.skip_stranded(&mut state, on_event);
+                self.wakeup.notify_all();
+                return None;
+            }
+            state = self
+                .wakeup
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    fn finish(&self, index: usize, result: NodeResult, on_event: &(dyn Fn(&Event) + Sync)) {
+        let mut state = self.lock();
+        state.running -= 1;
+        let failed = result.status.is_failure();
+        on_event(&Event::Finish {
+            index: state.indexes[index],
+            total: self.tasks.len(),
+            task: &self.tasks[index],
+            result: &result,
+        });
+        state.results[index] = Some(result);
+        let name = &self.tasks[index].name;
+        if failed {
+            self.skip_descendants(&mut state, index, name, on_event);
+            if self.fail_fast && state.stopped_by.is_none() {
+                state.stopped_by = Some(name.clone());
+                let waiting: Vec<usize> = std::mem::take(&mut state.ready).into_iter().collect();
+                for i in waiting {
+                    let reason = format!(
+                        "skipped because the run stopped after `{name}` failed (--fail-fast)"
+                    );
+                    self.report_skip(&mut state, i, reason, on_event);
+                }
+            }
+        } else if state.stopped_by.is_none() {
+            for &child in &self.children[index] {
+                state.waiting_on[child] -= 1;
+                if state.waiting_on[child] == 0 && state.results[child].is_none() {
+                    state.ready.insert(child);
+                }
+            }
+        }
+        self.wakeup.notify_all();
+    }
+
+    /// Every task below a failed one is skipped at once, naming the failure.
+    fn skip_descendants(
+        &self,
+        state: &mut State,
+        failed: usize,
+        failed_name: &str,
+        on_event: &(dyn Fn(&Event) + Sync),
+    ) {
+        let mut queue: VecDeque<usize> = self.children[failed].iter().copied().collect();
+        while let Some(i) = queue.pop_front() {
+            if state.results[i].is_some() || state.ready.contains(&i) {
+                continue;
+            }
+            let reason = format!("skipped because upstream `{failed_name}` failed");
+            self.report_skip(state, i, reason, on_event);
+            queue.extend(self.children[i].iter().copied());
+        }
+    }
+
+    /// Tasks never reached: only after fail_fast stopped the run.
+    fn skip_stranded(&self, state: &mut State, on_event: &(dyn Fn(&Event) + Sync)) {
+        let stranded: Vec<usize> = (0..self.tasks.len())
+            .filter(|&i| state.results[i].is_none())
+            .collect();
+        for i in stranded {
+            let reason = match &state.stopped_by {
+                Some(name) => {
+                    format!("skipped because the run stopped after `{name}` failed (--fail-fast)")
+                }
+                None => "skipped: its upstream tasks never finished".to_string(),
+            };
+            self.report_skip(state, i, reason, on_event);
+        }
+    }
+
+    fn report_skip(
+        &self,
+        state: &mut State,
+        index: usize,
+        reason: String,
+        on_event: &(dyn Fn(&Event) + Sync),
+    ) {
+        let task = &self.tasks[index];
+        let result = skipped(task, reason);
+        state.reported += 1;
+        on_event(&Event::Finish {
+            index: state.reported,
+            total: self.tasks.len(),
+            task,
+            result: &result,
+        });
+        state.results[index] = Some(result);
+    }
+
+    /// The results in plan order.
+    fn into_results(self) -> Vec<NodeResult> {
+        let state = self
+            .state
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        state.results.into_iter().flatten().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{Materialization, Relation, ResourceType};
+    use std::sync::Mutex as StdMutex;
+
+    fn task(name: &str, upstream: &[&str]) -> Task {
+        Task {
+            unique_id: format!("model.p.{name}"),
+            name: name.to_string(),
+            resource_type: ResourceType::Model,
+            materialization: Materialization::View,
+            relation: Relation {
+                database: "d".into(),
+                schema: "s".into(),
+                identifier: name.into(),
+            },
+            upstream: upstream.iter().map(|u| format!("model.p.{u}")).collect(),
+            retries: 0,
+            tags: vec![],
+        }
+    }
+
+    fn result(task: &Task, ok: bool) -> NodeResult {
+        let mut r = skipped(task, String::new());
+        r.status = if ok { Status::Success } else { Status::Error };
+        r
+    }
+
+    /// Drive the scheduler on one thread, failing the named tasks; returns the event log.
+    fn simulate(plan: &Plan, fail: &[&str], fail_fast: bool) -> (Vec<String>, Vec<NodeResult>) {
+        let log = StdMutex::new(Vec::new());
+        let on_event = |event: &Event| {
+            let line = match event {
+                Event::Start { index, total, task } => {
+                    format!("{index} of {total} START {}", task.name)
+                }
+                Event::Finish {
+                    index,
+                    total,
+                    task,
+                    result,
+                } if result.message.is_empty() => {
+                    format!(
+                        "{index} of {total} {} {}",
+                        result.status.as_str(),
+                        task.name
+                    )
+                }
+                Event::Finish {
+                    index,
+                    total,
+                    task,
+                    result,
+                } => format!(
+                    "{index} of {total} {} {}: {}",
+                    result.status.as_str(),
+                    task.name,
+                    result.message
+                ),
+            };
+            log.lock().unwrap().push(line);
+        };
+        let scheduler = Scheduler::new(plan, fail_fast);
+        while let Some((index, task)) = scheduler.next(&on_event) {
+            let ok = !fail.contains(&task.name.as_str());
+            scheduler.finish(index, result(task, ok), &on_event);
+        }
+        (log.into_inner().unwrap(), scheduler.into_results())
+    }
+
+    fn shop_plan() -> Plan {
+        Plan {
+            target_name: "dev".into(),
+            tasks: vec![
+                task("raw", &[]),
+                task("stg_a", &["raw"]),
+                task("stg_b", &["raw"]),
+                task("mart", &["stg_a", "stg_b"]),
+                task("report", &["mart"]),
+                task("other", &[]),
+            ],
+        }
+    }
+
+    #[test]
+    fn failures_skip_everything_downstream_and_nothing_else() {
+        let (log, results) = simulate(&shop_plan(), &["stg_a"], false);
+        insta::assert_snapshot!(log.join("\n"), @r"
+        1 of 6 START raw
+        1 of 6 success raw
+        2 of 6 START stg_a
+        2 of 6 error stg_a
+        3 of 6 skipped mart: skipped because upstream `stg_a` failed
+        4 of 6 skipped report: skipped because upstream `stg_a` failed
+        5 of 6 START stg_b
+        5 of 6 success stg_b
+        6 of 6 START other
+        6 of 6 success other
+        ");
+        assert_eq!(results.len(), 6);
+        assert_eq!(results[3].unique_id, "model.p.mart");
+    }
+
+    #[test]
+    fn fail_fast_stops_starting_tasks() {
+        let (log, results) = simulate(&shop_plan(), &["raw"], true);
+        insta::assert_snapshot!(log.join("\n"), @r"
+        1 of 6 START raw
+        1 of 6 error raw
+        2 of 6 skipped stg_a: skipped because upstream `raw` failed
+        3 of 6 skipped stg_b: skipped because upstream `raw` failed
+        4 of 6 skipped mart: skipped because upstream `raw` failed
+        5 of 6 skipped report: skipped because upstream `raw` failed
+        6 of 6 skipped other: skipped because the run stopped after `raw` failed (--fail-fast)
+        ");
+        assert!(results.iter().skip(1).all(|r| r.status == Status::Skipped));
+    }
+
+    #[test]
+    fn upstream_outside_the_plan_is_not_waited_for() {
+        let plan = Plan {
+            target_name: "dev".into(),
+            tasks: vec![task("mart", &["not_selected"])],
+        };
+        let (_, results) = simulate(&plan, &[], false);
+        assert_eq!(results[0].status, Status::Success);
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_a_cap() {
+        assert_eq!(backoff(1), Duration::from_millis(500));
+        assert_eq!(backoff(2), Duration::from_secs(1));
+        assert_eq!(backoff(30), MAX_BACKOFF);
+    }
+}

@@ -1,1 +1,240 @@
-//! SQL for each materialization. (Being written.)
+//! SQL for each materialization: how a model or seed becomes a relation, built
+//! under a temporary name and swapped in atomically.
+
+mod model;
+mod seed;
+mod swap;
+
+use std::path::Path;
+
+use crate::adapter::Adapter;
+use crate::error::{Error, ErrorKind, Result};
+use crate::manifest::{Materialization, Node, ResourceType, quote_identifier};
+
+/// What building a node did, as the database reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Built {
+    /// The kind of statement that built it: `CREATE VIEW`, `SELECT`, `COPY`.
+    pub code: String,
+    /// What a user reads: `CREATE VIEW`, `SELECT 30`, `COPY 10`.
+    pub message: String,
+    pub rows_affected: Option<u64>,
+}
+
+/// Fails, naming the node and its materialization, unless weir can build it.
+pub fn check_supported(node: &Node) -> Result<()> {
+    let supported = match node.resource_type {
+        ResourceType::Seed => true,
+        ResourceType::Model => matches!(
+            node.materialization,
+            Materialization::View | Materialization::Table
+        ),
+        ResourceType::Test | ResourceType::Source => false,
+    };
+    if supported {
+        return Ok(());
+    }
+    let message = if node.materialization == Materialization::Ephemeral {
+        format!(
+            "`{}` is ephemeral: it is inlined into the models that ref it and never built on its own",
+            node.name
+        )
+    } else {
+        format!(
+            "materialization `{}` of `{}` is not supported yet",
+            node.materialization.as_str(),
+            node.name
+        )
+    };
+    Err(Error::new(ErrorKind::Usage, message).in_file(&node.original_file_path))
+}
+
+/// Build `node` in the database: create its schema if missing, then build the
+/// relation and swap it in. Errors name the node's file.
+pub fn build(adapter: &mut dyn Adapter, node: &Node, project_root: &Path) -> Result<Built> {
+    check_supported(node)?;
+    let built = match (node.resource_type, &node.materialization) {
+        (ResourceType::Seed, _) => seed::build(adapter, node, project_root),
+        (_, Materialization::Table) => model::build_table(adapter, node),
+        _ => model::build_view(adapter, node),
+    };
+    built.map_err(|e| e.in_file(&node.original_file_path))
+}
+
+/// Create the schema when missing. Run outside the build's transaction, so
+/// parallel tasks see the schema at once.
+fn ensure_schema(adapter: &mut dyn Adapter, schema: &str) -> Result<()> {
+    // Checked first: `create schema if not exists` needs the CREATE privilege
+    // on the database even when the schema is there.
+    if adapter.schema_exists(schema)? {
+        return Ok(());
+    }
+    let sql = format!("create schema if not exists {}", quote_identifier(schema));
+    match adapter.execute(&sql) {
+        Ok(_) => Ok(()),
+        // Two tasks creating the same new schema race on the catalog's unique
+        // index; the loser finds the winner's schema.
+        Err(_) if adapter.schema_exists(schema)? => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! An adapter that records statements instead of running them.
+
+    use std::collections::HashMap;
+
+    use crate::adapter::{Adapter, RelationKind};
+    use crate::error::Result;
+
+    #[derive(Default)]
+    pub struct Recorder {
+        pub statements: Vec<String>,
+        /// `schema.name` -> kind, for relations that "exist".
+        pub existing: HashMap<String, RelationKind>,
+        pub schemas: Vec<String>,
+    }
+
+    impl Recorder {
+        pub fn script(&self) -> String {
+            self.statements.join(";\n") + ";"
+        }
+    }
+
+    impl Adapter for Recorder {
+        fn execute(&mut self, sql: &str) -> Result<u64> {
+            self.statements.push(sql.to_string());
+            Ok(7)
+        }
+        fn begin(&mut self) -> Result<()> {
+            self.execute("begin").map(drop)
+        }
+        fn commit(&mut self) -> Result<()> {
+            self.execute("commit").map(drop)
+        }
+        fn rollback(&mut self) -> Result<()> {
+            self.execute("rollback").map(drop)
+        }
+        fn schema_exists(&mut self, schema: &str) -> Result<bool> {
+            Ok(self.schemas.iter().any(|s| s == schema))
+        }
+        fn relation_kinds(
+            &mut self,
+            schema: &str,
+            names: &[&str],
+        ) -> Result<Vec<(String, RelationKind)>> {
+            Ok(names
+                .iter()
+                .filter_map(|n| {
+                    let kind = self.existing.get(&format!("{schema}.{n}"))?;
+                    Some((n.to_string(), *kind))
+                })
+                .collect())
+        }
+        fn copy_in(&mut self, sql: &str, data: &[u8]) -> Result<u64> {
+            self.statements.push(format!(
+                "{sql}\n-- data:\n{}",
+                String::from_utf8_lossy(data).trim_end()
+            ));
+            Ok(data.iter().filter(|b| **b == b'\n').count() as u64)
+        }
+        fn is_closed(&self) -> bool {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::Recorder;
+    use super::*;
+    use crate::adapter::RelationKind;
+    use crate::manifest::Relation;
+
+    pub(crate) fn node(name: &str, materialization: &str, sql: &str) -> Node {
+        Node {
+            unique_id: format!("model.shop.{name}"),
+            name: name.to_string(),
+            resource_type: ResourceType::Model,
+            package_name: "shop".into(),
+            path: format!("{name}.sql"),
+            original_file_path: format!("models/{name}.sql"),
+            fqn: vec!["shop".into(), name.into()],
+            checksum: String::new(),
+            materialization: Materialization::parse(materialization),
+            config: Default::default(),
+            tags: vec![],
+            description: String::new(),
+            columns: vec![],
+            relation: Relation {
+                database: "postgres".into(),
+                schema: "dev".into(),
+                identifier: name.into(),
+            },
+            raw_code: sql.into(),
+            compiled_code: sql.into(),
+            depends_on_nodes: vec![],
+            depends_on_macros: vec![],
+            refs: vec![],
+            sources: vec![],
+            retries: None,
+        }
+    }
+
+    #[test]
+    fn a_new_view_creates_its_schema_then_swaps_in() {
+        let mut db = Recorder::default();
+        let built = build(
+            &mut db,
+            &node("stg_orders", "view", "select 1 as id;\n"),
+            Path::new("."),
+        )
+        .unwrap();
+        assert_eq!(built.message, "CREATE VIEW");
+        insta::assert_snapshot!(db.script());
+    }
+
+    #[test]
+    fn a_table_replaces_a_view_and_clears_leftovers() {
+        let mut db = Recorder {
+            schemas: vec!["dev".into()],
+            ..Default::default()
+        };
+        db.existing.insert("dev.orders".into(), RelationKind::View);
+        db.existing
+            .insert("dev.orders__weir_tmp".into(), RelationKind::Table);
+        let built = build(
+            &mut db,
+            &node("orders", "table", "select 1 as id -- trailing comment"),
+            Path::new("."),
+        )
+        .unwrap();
+        assert_eq!(built.message, "SELECT 7");
+        assert_eq!(built.rows_affected, Some(7));
+        insta::assert_snapshot!(db.script());
+    }
+
+    #[test]
+    fn unsupported_materializations_name_the_model() {
+        let err = check_supported(&node("events", "incremental", "select 1")).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Usage);
+        assert_eq!(
+            err.to_string(),
+            "models/events.sql: materialization `incremental` of `events` is not supported yet"
+        );
+        let err = check_supported(&node("helper", "ephemeral", "select 1")).unwrap_err();
+        assert!(err.message().contains("`helper` is ephemeral"));
+    }
+
+    #[test]
+    fn a_model_without_sql_is_rejected_before_the_database() {
+        let mut db = Recorder::default();
+        let err = build(&mut db, &node("empty", "view", "  ;\n"), Path::new(".")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "models/empty.sql: `empty` compiles to no SQL"
+        );
+        assert!(db.statements.is_empty());
+    }
+}

@@ -1,0 +1,160 @@
+//! Shared helpers for the integration tests that need PostgreSQL: a private
+//! copy of an example project whose throwaway local cluster stops on drop.
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use weir::adapter::local::LocalCluster;
+use weir::adapter::postgres::PostgresAdapter;
+use weir::compile::{CompileOptions, Compiled};
+use weir::manifest::Relation;
+use weir::plan::{Plan, RetryPolicy};
+use weir::select::Selection;
+
+/// A copy of `dags/dbt/<example>` in its own folder. Dropping it (also while
+/// a test panics) stops its cluster and deletes its files.
+pub struct TestProject {
+    pub root: PathBuf,
+    /// The folder created for this project; removed on drop.
+    holder: PathBuf,
+}
+
+impl TestProject {
+    /// A fresh copy of an example project under the target directory.
+    pub fn copy_of(example: &str, test_name: &str) -> TestProject {
+        TestProject::create(example, test_name, 0o755)
+    }
+
+    /// A copy inside a folder only its owner may enter (like /root), which the
+    /// `postgres` OS user cannot traverse.
+    pub fn copy_in_private_dir(example: &str, test_name: &str) -> TestProject {
+        TestProject::create(example, test_name, 0o700)
+    }
+
+    fn create(example: &str, test_name: &str, mode: u32) -> TestProject {
+        let holder = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join("weir-tests")
+            .join(format!("{test_name}-{}", std::process::id()));
+        if holder.exists() {
+            stop_and_remove(&holder.join(example));
+            fs::remove_dir_all(&holder).unwrap();
+        }
+        fs::create_dir_all(&holder).unwrap();
+        fs::set_permissions(&holder, fs::Permissions::from_mode(mode)).unwrap();
+        let root = holder.join(example);
+        let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("dags/dbt")
+            .join(example);
+        copy_project(&source, &root);
+        TestProject { root, holder }
+    }
+
+    /// Write (or overwrite) a file of the project.
+    pub fn write(&self, relative: &str, text: &str) {
+        let path = self.root.join(relative);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+
+    /// The project compiled for its default target (`dev`: embedded).
+    pub fn compile(&self) -> Compiled {
+        Compiled::load(&CompileOptions {
+            project_dir: self.root.clone(),
+            profiles_dir: Some(self.root.clone()),
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    /// A new connection to the project's cluster, started if need be.
+    pub fn connect(&self, compiled: &Compiled) -> PostgresAdapter {
+        weir::adapter::connect(&compiled.target, &compiled.project.root).unwrap()
+    }
+}
+
+impl Drop for TestProject {
+    fn drop(&mut self) {
+        stop_and_remove(&self.root);
+        let _ = fs::remove_dir_all(&self.holder);
+    }
+}
+
+/// Stop a project's cluster and delete a data directory kept outside it.
+fn stop_and_remove(root: &Path) {
+    let relocated = fs::read_to_string(root.join(".weir/cluster")).ok();
+    if let Err(err) = LocalCluster::stop(root) {
+        eprintln!(
+            "could not stop the test cluster of {}: {err}",
+            root.display()
+        );
+    }
+    if let Some(data_dir) = relocated
+        && let Some(parent) = Path::new(data_dir.trim()).parent()
+    {
+        let _ = fs::remove_dir_all(parent);
+    }
+}
+
+/// Copy a project, leaving out what running it produced (.weir, target).
+fn copy_project(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == ".weir" || name == "target" || name == "logs" {
+            continue;
+        }
+        let target = to.join(&name);
+        if entry.file_type().unwrap().is_dir() {
+            copy_project(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The plan of a selection (`[]` for everything) with the target's retry policy.
+pub fn plan(compiled: &Compiled, select: &[&str]) -> Plan {
+    let selection = Selection {
+        select: select.iter().map(|s| s.to_string()).collect(),
+        exclude: Vec::new(),
+    };
+    let policy = RetryPolicy::for_target(&compiled.target.name);
+    Plan::build(&compiled.manifest, &selection, &policy).unwrap()
+}
+
+/// The relation a node of the project was built as.
+pub fn relation(compiled: &Compiled, name: &str) -> Relation {
+    compiled
+        .manifest
+        .nodes
+        .values()
+        .find(|n| n.name == name)
+        .unwrap_or_else(|| panic!("no node named {name}"))
+        .relation
+        .clone()
+}
+
+pub fn count(db: &mut PostgresAdapter, relation: &Relation) -> i64 {
+    db.client()
+        .query_one(&format!("select count(*) from {relation}"), &[])
+        .unwrap()
+        .get(0)
+}
+
+/// Every table and view in `schema`, sorted.
+pub fn relations_in(db: &mut PostgresAdapter, schema: &str) -> Vec<String> {
+    db.client()
+        .query(
+            "select table_name::text from information_schema.tables \
+             where table_schema = $1 order by 1",
+            &[&schema],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}
