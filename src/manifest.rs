@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
+use std::io::Write;
+
+use serde::{Serialize, Serializer};
 use serde_json::{Map, Value, json};
 
 use crate::error::{Error, Result};
@@ -200,155 +203,328 @@ impl Manifest {
         })
     }
 
-    /// The manifest in dbt's v12 JSON shape.
+    /// The manifest in dbt's v12 JSON shape, as a JSON value.
     pub fn to_json(&self) -> Value {
-        let nodes: Map<String, Value> = self
-            .nodes
-            .values()
-            .map(|n| (n.unique_id.clone(), node_json(n)))
-            .collect();
-        let sources: Map<String, Value> = self
-            .sources
-            .values()
-            .map(|s| (s.unique_id.clone(), source_json(s)))
-            .collect();
-        json!({
-            "metadata": {
-                "dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v12.json",
-                "dbt_version": "1.9.0",
-                "generated_at": self.metadata.generated_at,
-                "invocation_id": self.metadata.invocation_id,
-                "env": {},
-                "project_name": self.metadata.project_name,
-                "project_id": null,
-                "user_id": null,
-                "send_anonymous_usage_stats": false,
-                "adapter_type": self.metadata.adapter_type,
-                "weir": {"target_name": self.metadata.target_name},
-            },
-            "nodes": nodes,
-            "sources": sources,
-            "macros": {},
-            "docs": {},
-            "exposures": {},
-            "metrics": {},
-            "groups": {},
-            "selectors": {},
-            "disabled": {},
-            "parent_map": self.parent_map,
-            "child_map": self.child_map,
-            "group_map": {},
-            "saved_queries": {},
-            "semantic_models": {},
-            "unit_tests": {},
-        })
+        serde_json::to_value(ManifestOut::new(self)).expect("manifest serializes")
     }
 
-    /// Write the manifest to `<target_dir>/manifest.json`.
+    /// Write the manifest to `<target_dir>/manifest.json`, streamed: a
+    /// 10,000-model manifest is tens of megabytes.
     pub fn write(&self, target_dir: &Path) -> Result<()> {
         std::fs::create_dir_all(target_dir).map_err(|e| Error::io(target_dir, e))?;
         let path = target_dir.join("manifest.json");
-        let text = serde_json::to_string(&self.to_json()).expect("manifest serializes");
-        std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
+        let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
+        let mut writer = std::io::BufWriter::with_capacity(1 << 20, file);
+        serde_json::to_writer(&mut writer, &ManifestOut::new(self))
+            .map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
+        writer.flush().map_err(|e| Error::io(&path, e))
     }
 }
 
-fn node_json(node: &Node) -> Value {
-    let columns: Map<String, Value> = node
-        .columns
-        .iter()
-        .map(|c| {
-            (
-                c.name.clone(),
-                json!({
-                    "name": c.name, "description": c.description, "meta": {},
-                    "data_type": c.data_type, "constraints": [], "quote": null, "tags": [],
-                }),
-            )
-        })
-        .collect();
-    let refs: Vec<Value> = node
-        .refs
-        .iter()
-        .map(|r| match r.as_slice() {
-            [package, name] => json!({"name": name, "package": package, "version": null}),
-            [name] => json!({"name": name, "package": null, "version": null}),
-            _ => json!({}),
-        })
-        .collect();
-    json!({
-        "database": node.relation.database,
-        "schema": node.relation.schema,
-        "name": node.name,
-        "resource_type": node.resource_type.as_str(),
-        "package_name": node.package_name,
-        "path": node.path,
-        "original_file_path": node.original_file_path,
-        "unique_id": node.unique_id,
-        "fqn": node.fqn,
-        "alias": node.relation.identifier,
-        "checksum": {"name": "sha256", "checksum": node.checksum},
-        "config": node.config,
-        "tags": node.tags,
-        "description": node.description,
-        "columns": columns,
-        "meta": {},
-        "group": null,
-        "docs": {"show": true, "node_color": null},
-        "patch_path": null,
-        "build_path": null,
-        "unrendered_config": {},
-        "created_at": 0.0,
-        "config_call_dict": {},
-        "relation_name": (node.materialization != Materialization::Ephemeral).then(|| node.relation.to_string()),
-        "raw_code": node.raw_code,
-        "language": "sql",
-        "refs": refs,
-        "sources": node.sources,
-        "metrics": [],
-        "depends_on": {"macros": node.depends_on_macros, "nodes": node.depends_on_nodes},
-        "compiled_path": null,
-        "compiled": true,
-        "compiled_code": node.compiled_code,
-        "extra_ctes_injected": true,
-        "extra_ctes": [],
-        "contract": {"enforced": false, "alias_types": true, "checksum": null},
-        "access": "protected",
-        "constraints": [],
-        "version": null,
-        "latest_version": null,
-        "deprecation_date": null,
-    })
+/// `{}` in JSON.
+#[derive(Serialize)]
+struct EmptyMap {}
+
+const NO_ITEMS: [(); 0] = [];
+
+#[derive(Serialize)]
+struct ManifestOut<'a> {
+    metadata: MetadataOut<'a>,
+    nodes: &'a BTreeMap<String, Node>,
+    sources: &'a BTreeMap<String, SourceNode>,
+    macros: EmptyMap,
+    docs: EmptyMap,
+    exposures: EmptyMap,
+    metrics: EmptyMap,
+    groups: EmptyMap,
+    selectors: EmptyMap,
+    disabled: EmptyMap,
+    parent_map: &'a BTreeMap<String, Vec<String>>,
+    child_map: &'a BTreeMap<String, Vec<String>>,
+    group_map: EmptyMap,
+    saved_queries: EmptyMap,
+    semantic_models: EmptyMap,
+    unit_tests: EmptyMap,
 }
 
-fn source_json(source: &SourceNode) -> Value {
-    json!({
-        "database": source.relation.database,
-        "schema": source.relation.schema,
-        "name": source.name,
-        "resource_type": "source",
-        "package_name": source.package_name,
-        "path": source.original_file_path,
-        "original_file_path": source.original_file_path,
-        "unique_id": source.unique_id,
-        "fqn": source.fqn,
-        "source_name": source.source_name,
-        "source_description": "",
-        "loader": "",
-        "identifier": source.relation.identifier,
-        "quoting": {},
-        "loaded_at_field": null,
-        "freshness": {"warn_after": {}, "error_after": {}, "filter": null},
-        "external": null,
-        "description": source.description,
-        "columns": {},
-        "meta": {},
-        "source_meta": {},
-        "tags": [],
-        "config": {"enabled": true},
-        "patch_path": null,
-        "unrendered_config": {},
-        "relation_name": source.relation.to_string(),
-        "created_at": 0.0,
-    })
+impl<'a> ManifestOut<'a> {
+    fn new(manifest: &'a Manifest) -> Self {
+        let m = &manifest.metadata;
+        ManifestOut {
+            metadata: MetadataOut {
+                dbt_schema_version: "https://schemas.getdbt.com/dbt/manifest/v12.json",
+                dbt_version: "1.9.0",
+                generated_at: &m.generated_at,
+                invocation_id: &m.invocation_id,
+                env: EmptyMap {},
+                project_name: &m.project_name,
+                project_id: None,
+                user_id: None,
+                send_anonymous_usage_stats: false,
+                adapter_type: &m.adapter_type,
+                weir: WeirMetadata {
+                    target_name: &m.target_name,
+                },
+            },
+            nodes: &manifest.nodes,
+            sources: &manifest.sources,
+            macros: EmptyMap {},
+            docs: EmptyMap {},
+            exposures: EmptyMap {},
+            metrics: EmptyMap {},
+            groups: EmptyMap {},
+            selectors: EmptyMap {},
+            disabled: EmptyMap {},
+            parent_map: &manifest.parent_map,
+            child_map: &manifest.child_map,
+            group_map: EmptyMap {},
+            saved_queries: EmptyMap {},
+            semantic_models: EmptyMap {},
+            unit_tests: EmptyMap {},
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct MetadataOut<'a> {
+    dbt_schema_version: &'static str,
+    dbt_version: &'static str,
+    generated_at: &'a str,
+    invocation_id: &'a str,
+    env: EmptyMap,
+    project_name: &'a str,
+    project_id: Option<()>,
+    user_id: Option<()>,
+    send_anonymous_usage_stats: bool,
+    adapter_type: &'a str,
+    weir: WeirMetadata<'a>,
+}
+
+#[derive(Serialize)]
+struct WeirMetadata<'a> {
+    target_name: &'a str,
+}
+
+#[derive(Serialize)]
+struct Checksum<'a> {
+    name: &'static str,
+    checksum: &'a str,
+}
+
+#[derive(Serialize)]
+struct Docs {
+    show: bool,
+    node_color: Option<()>,
+}
+
+#[derive(Serialize)]
+struct DependsOn<'a> {
+    macros: &'a [String],
+    nodes: &'a [String],
+}
+
+#[derive(Serialize)]
+struct Contract {
+    enforced: bool,
+    alias_types: bool,
+    checksum: Option<()>,
+}
+
+#[derive(Serialize)]
+struct RefOut<'a> {
+    name: &'a str,
+    package: Option<&'a str>,
+    version: Option<()>,
+}
+
+#[derive(Serialize)]
+struct ColumnOut<'a> {
+    name: &'a str,
+    description: &'a str,
+    meta: EmptyMap,
+    data_type: Option<&'a str>,
+    constraints: [(); 0],
+    quote: Option<()>,
+    tags: [(); 0],
+}
+
+/// Columns as dbt writes them: a mapping from name to column.
+struct ColumnsOut<'a>(&'a [Column]);
+
+impl Serialize for ColumnsOut<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|c| {
+            (
+                &c.name,
+                ColumnOut {
+                    name: &c.name,
+                    description: &c.description,
+                    meta: EmptyMap {},
+                    data_type: c.data_type.as_deref(),
+                    constraints: NO_ITEMS,
+                    quote: None,
+                    tags: NO_ITEMS,
+                },
+            )
+        }))
+    }
+}
+
+#[derive(Serialize)]
+struct NodeOut<'a> {
+    database: &'a str,
+    schema: &'a str,
+    name: &'a str,
+    resource_type: &'static str,
+    package_name: &'a str,
+    path: &'a str,
+    original_file_path: &'a str,
+    unique_id: &'a str,
+    fqn: &'a [String],
+    alias: &'a str,
+    checksum: Checksum<'a>,
+    config: &'a Map<String, Value>,
+    tags: &'a [String],
+    description: &'a str,
+    columns: ColumnsOut<'a>,
+    meta: EmptyMap,
+    group: Option<()>,
+    docs: Docs,
+    patch_path: Option<()>,
+    build_path: Option<()>,
+    unrendered_config: EmptyMap,
+    created_at: f64,
+    config_call_dict: EmptyMap,
+    relation_name: Option<String>,
+    raw_code: &'a str,
+    language: &'static str,
+    refs: Vec<RefOut<'a>>,
+    sources: &'a [[String; 2]],
+    metrics: [(); 0],
+    depends_on: DependsOn<'a>,
+    compiled_path: Option<()>,
+    compiled: bool,
+    compiled_code: &'a str,
+    extra_ctes_injected: bool,
+    extra_ctes: [(); 0],
+    contract: Contract,
+    access: &'static str,
+    constraints: [(); 0],
+    version: Option<()>,
+    latest_version: Option<()>,
+    deprecation_date: Option<()>,
+}
+
+impl Serialize for Node {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let refs = self
+            .refs
+            .iter()
+            .map(|r| match r.as_slice() {
+                [package, name] => RefOut {
+                    name,
+                    package: Some(package),
+                    version: None,
+                },
+                _ => RefOut {
+                    name: r.last().map_or("", String::as_str),
+                    package: None,
+                    version: None,
+                },
+            })
+            .collect();
+        NodeOut {
+            database: &self.relation.database,
+            schema: &self.relation.schema,
+            name: &self.name,
+            resource_type: self.resource_type.as_str(),
+            package_name: &self.package_name,
+            path: &self.path,
+            original_file_path: &self.original_file_path,
+            unique_id: &self.unique_id,
+            fqn: &self.fqn,
+            alias: &self.relation.identifier,
+            checksum: Checksum {
+                name: "sha256",
+                checksum: &self.checksum,
+            },
+            config: &self.config,
+            tags: &self.tags,
+            description: &self.description,
+            columns: ColumnsOut(&self.columns),
+            meta: EmptyMap {},
+            group: None,
+            docs: Docs {
+                show: true,
+                node_color: None,
+            },
+            patch_path: None,
+            build_path: None,
+            unrendered_config: EmptyMap {},
+            created_at: 0.0,
+            config_call_dict: EmptyMap {},
+            relation_name: (self.materialization != Materialization::Ephemeral)
+                .then(|| self.relation.to_string()),
+            raw_code: &self.raw_code,
+            language: "sql",
+            refs,
+            sources: &self.sources,
+            metrics: NO_ITEMS,
+            depends_on: DependsOn {
+                macros: &self.depends_on_macros,
+                nodes: &self.depends_on_nodes,
+            },
+            compiled_path: None,
+            compiled: true,
+            compiled_code: &self.compiled_code,
+            extra_ctes_injected: true,
+            extra_ctes: NO_ITEMS,
+            contract: Contract {
+                enforced: false,
+                alias_types: true,
+                checksum: None,
+            },
+            access: "protected",
+            constraints: NO_ITEMS,
+            version: None,
+            latest_version: None,
+            deprecation_date: None,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl Serialize for SourceNode {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        json!({
+            "database": self.relation.database,
+            "schema": self.relation.schema,
+            "name": self.name,
+            "resource_type": "source",
+            "package_name": self.package_name,
+            "path": self.original_file_path,
+            "original_file_path": self.original_file_path,
+            "unique_id": self.unique_id,
+            "fqn": self.fqn,
+            "source_name": self.source_name,
+            "source_description": "",
+            "loader": "",
+            "identifier": self.relation.identifier,
+            "quoting": {},
+            "loaded_at_field": null,
+            "freshness": {"warn_after": {}, "error_after": {}, "filter": null},
+            "external": null,
+            "description": self.description,
+            "columns": {},
+            "meta": {},
+            "source_meta": {},
+            "tags": [],
+            "config": {"enabled": true},
+            "patch_path": null,
+            "unrendered_config": {},
+            "relation_name": self.relation.to_string(),
+            "created_at": 0.0,
+        })
+        .serialize(serializer)
+    }
 }
