@@ -18,7 +18,11 @@ use crate::runner::{Event, RunOptions};
 use crate::select::Selection;
 
 #[derive(Debug, Parser)]
-#[command(name = "weir", version, about = "Compile and run dbt-style SQL projects, one task per model")]
+#[command(
+    name = "weir",
+    version,
+    about = "Compile and run dbt-style SQL projects, one task per model"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -161,7 +165,10 @@ impl ProjectArgs {
     }
 
     fn selection(&self) -> Selection {
-        Selection { select: self.select.clone(), exclude: self.exclude.clone() }
+        Selection {
+            select: self.select.clone(),
+            exclude: self.exclude.clone(),
+        }
     }
 
     /// Compile and write target/manifest.json, as every dbt command does.
@@ -174,12 +181,17 @@ impl ProjectArgs {
 
 /// `--vars '{key: value}'`: a YAML (or JSON) mapping.
 fn parse_vars(text: Option<&str>) -> Result<Map<String, Json>> {
-    let Some(text) = text else { return Ok(Map::new()) };
+    let Some(text) = text else {
+        return Ok(Map::new());
+    };
     let value = crate::project::yaml::parse(text, std::path::Path::new("--vars"))
         .map_err(|e| Error::new(ErrorKind::Usage, e.message().to_string()))?;
     match crate::project::yaml::to_json(&value) {
         Json::Object(map) => Ok(map),
-        _ => Err(Error::new(ErrorKind::Usage, format!("--vars must be a YAML mapping like '{{key: value}}', got `{text}`"))),
+        _ => Err(Error::new(
+            ErrorKind::Usage,
+            format!("--vars must be a YAML mapping like '{{key: value}}', got `{text}`"),
+        )),
     }
 }
 
@@ -187,7 +199,11 @@ fn compile_command(args: &ProjectArgs) -> Result<i32> {
     let started = Instant::now();
     let compiled = args.compile()?;
     let selected = args.selection().resolve(&compiled.manifest)?;
-    let compiled_dir = compiled.project.target_dir().join("compiled").join(&compiled.project.name);
+    let compiled_dir = compiled
+        .project
+        .target_dir()
+        .join("compiled")
+        .join(&compiled.project.name);
     for id in &selected {
         let node = &compiled.manifest.nodes[id];
         if node.resource_type != ResourceType::Model {
@@ -204,7 +220,11 @@ fn compile_command(args: &ProjectArgs) -> Result<i32> {
         found_summary(&compiled.manifest),
         compiled.target.name,
         started.elapsed().as_secs_f64(),
-        compiled.project.target_dir().join("manifest.json").display()
+        compiled
+            .project
+            .target_dir()
+            .join("manifest.json")
+            .display()
     );
     Ok(0)
 }
@@ -215,7 +235,12 @@ fn ls_command(args: &LsArgs) -> Result<i32> {
     let mut out = std::io::stdout().lock();
     for id in args.project.selection().resolve(manifest)? {
         let node = &manifest.nodes[&id];
-        if !args.resource_type.is_empty() && !args.resource_type.iter().any(|t| t == node.resource_type.as_str()) {
+        if !args.resource_type.is_empty()
+            && !args
+                .resource_type
+                .iter()
+                .any(|t| t == node.resource_type.as_str())
+        {
             continue;
         }
         let line = match args.output {
@@ -243,11 +268,19 @@ fn ls_command(args: &LsArgs) -> Result<i32> {
 fn run_nodes(args: &RunArgs, only: Option<ResourceType>) -> Result<i32> {
     let compiled = args.project.compile()?;
     let manifest = &compiled.manifest;
-    let mut plan = Plan::build(manifest, &args.project.selection(), &RetryPolicy::for_target(&compiled.target.name))?;
+    let mut plan = Plan::build(
+        manifest,
+        &args.project.selection(),
+        &RetryPolicy::for_target(&compiled.target.name),
+    )?;
     if let Some(kind) = only {
         plan.tasks.retain(|t| t.resource_type == kind);
     }
-    println!("Running with weir {} on target `{}`", env!("CARGO_PKG_VERSION"), compiled.target.name);
+    println!(
+        "Running with weir {} on target `{}`",
+        env!("CARGO_PKG_VERSION"),
+        compiled.target.name
+    );
     println!("Found {}", found_summary(manifest));
     println!();
     if plan.tasks.is_empty() {
@@ -267,8 +300,17 @@ fn run_nodes(args: &RunArgs, only: Option<ResourceType>) -> Result<i32> {
 
 /// `3 models, 3 seeds, 1 source`.
 fn found_summary(manifest: &Manifest) -> String {
-    let count = |kind: ResourceType| manifest.nodes.values().filter(|n| n.resource_type == kind).count();
-    let mut parts = vec![plural(count(ResourceType::Model), "model"), plural(count(ResourceType::Seed), "seed")];
+    let count = |kind: ResourceType| {
+        manifest
+            .nodes
+            .values()
+            .filter(|n| n.resource_type == kind)
+            .count()
+    };
+    let mut parts = vec![
+        plural(count(ResourceType::Model), "model"),
+        plural(count(ResourceType::Seed), "seed"),
+    ];
     if !manifest.sources.is_empty() {
         parts.push(plural(manifest.sources.len(), "source"));
     }
@@ -276,7 +318,11 @@ fn found_summary(manifest: &Manifest) -> String {
 }
 
 fn plural(n: usize, word: &str) -> String {
-    if n == 1 { format!("{n} {word}") } else { format!("{n} {word}s") }
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }
 
 /// `sql table model`, `seed file`: how dbt names what a task builds.
@@ -298,30 +344,62 @@ fn progress_line(index: usize, total: usize, text: &str, status: &str) -> String
 fn print_event(event: &Event) {
     let line = match event {
         Event::Start { index, total, task } => {
-            let text = format!("START {} {}.{}", task_description(task), task.relation.schema, task.relation.identifier);
+            let text = format!(
+                "START {} {}.{}",
+                task_description(task),
+                task.relation.schema,
+                task.relation.identifier
+            );
             progress_line(*index, *total, &text, "[RUN]")
         }
-        Event::Finish { index, total, task, result } => {
+        Event::Finish {
+            index,
+            total,
+            task,
+            result,
+        } => {
             let relation = format!("{}.{}", task.relation.schema, task.relation.identifier);
             let (word, status) = match result.status {
                 Status::Success | Status::Pass => {
-                    let word = if task.resource_type == ResourceType::Seed { "OK loaded" } else { "OK created" };
-                    (word.to_string(), format!("[{} in {:.2}s]", result.message, result.execution_time))
+                    let word = if task.resource_type == ResourceType::Seed {
+                        "OK loaded"
+                    } else {
+                        "OK created"
+                    };
+                    (
+                        word.to_string(),
+                        format!("[{} in {:.2}s]", result.message, result.execution_time),
+                    )
                 }
                 Status::Skipped => ("SKIP".to_string(), "[SKIP]".to_string()),
-                Status::Warn => ("WARN".to_string(), format!("[WARN in {:.2}s]", result.execution_time)),
-                Status::Error | Status::Fail => {
-                    ("ERROR creating".to_string(), format!("[ERROR in {:.2}s]", result.execution_time))
-                }
+                Status::Warn => (
+                    "WARN".to_string(),
+                    format!("[WARN in {:.2}s]", result.execution_time),
+                ),
+                Status::Error | Status::Fail => (
+                    "ERROR creating".to_string(),
+                    format!("[ERROR in {:.2}s]", result.execution_time),
+                ),
             };
-            progress_line(*index, *total, &format!("{word} {} {relation}", task_description(task)), &status)
+            progress_line(
+                *index,
+                *total,
+                &format!("{word} {} {relation}", task_description(task)),
+                &status,
+            )
         }
     };
     println!("{line}");
 }
 
 fn print_summary(plan: &Plan, results: &RunResults) {
-    let count = |status: Status| results.results.iter().filter(|r| r.status == status).count();
+    let count = |status: Status| {
+        results
+            .results
+            .iter()
+            .filter(|r| r.status == status)
+            .count()
+    };
     let mut kinds: Vec<(String, usize)> = Vec::new();
     for task in &plan.tasks {
         let kind = match task.resource_type {
@@ -335,8 +413,16 @@ fn print_summary(plan: &Plan, results: &RunResults) {
     }
     let kinds: Vec<String> = kinds.iter().map(|(k, n)| plural(*n, k)).collect();
     println!();
-    println!("Finished running {} in {:.2}s.", kinds.join(", "), results.elapsed_time);
-    let failures: Vec<_> = results.results.iter().filter(|r| r.status.is_failure()).collect();
+    println!(
+        "Finished running {} in {:.2}s.",
+        kinds.join(", "),
+        results.elapsed_time
+    );
+    let failures: Vec<_> = results
+        .results
+        .iter()
+        .filter(|r| r.status.is_failure())
+        .collect();
     if failures.is_empty() {
         println!("\nCompleted successfully");
     } else {
@@ -370,20 +456,38 @@ fn debug_command(args: &ProjectArgs) -> Result<i32> {
         Some(path) => println!("profiles.yml: {}", path.display()),
         None => println!("profiles.yml: none found; using the embedded default target"),
     }
-    println!("profile: {}  target: {}  type: {}", target.profile_name, target.name, target.adapter_type);
+    println!(
+        "profile: {}  target: {}  type: {}",
+        target.profile_name, target.name, target.adapter_type
+    );
     match &target.host {
-        Some(host) => println!("connection: {}@{}:{}/{}", target.user, host, target.port.unwrap_or(5432), target.dbname),
-        None => println!("connection: embedded local PostgreSQL under {}", project.root.join(".weir").display()),
+        Some(host) => println!(
+            "connection: {}@{}:{}/{}",
+            target.user,
+            host,
+            target.port.unwrap_or(5432),
+            target.dbname
+        ),
+        None => println!(
+            "connection: embedded local PostgreSQL under {}",
+            project.root.join(".weir").display()
+        ),
     }
     println!("schema: {}  threads: {}", target.schema, target.threads);
     let started = Instant::now();
     match crate::adapter::connect(&target, &project.root) {
         Ok(_) => {
-            println!("connection test: OK ({:.2}s)", started.elapsed().as_secs_f64());
+            println!(
+                "connection test: OK ({:.2}s)",
+                started.elapsed().as_secs_f64()
+            );
             Ok(0)
         }
         Err(err) => {
-            println!("connection test: FAILED\n  {}", err.scrub(&target.secrets()));
+            println!(
+                "connection test: FAILED\n  {}",
+                err.scrub(&target.secrets())
+            );
             Ok(1)
         }
     }
@@ -398,7 +502,11 @@ fn local_command(args: &LocalArgs) -> Result<i32> {
     match args.action {
         LocalAction::Start => {
             let cluster = LocalCluster::ensure_running(&dir)?;
-            println!("embedded PostgreSQL running on 127.0.0.1:{} ({})", cluster.port(), cluster.data_dir().display());
+            println!(
+                "embedded PostgreSQL running on 127.0.0.1:{} ({})",
+                cluster.port(),
+                cluster.data_dir().display()
+            );
         }
         LocalAction::Stop => {
             if LocalCluster::stop(&dir)? {
@@ -408,7 +516,11 @@ fn local_command(args: &LocalArgs) -> Result<i32> {
             }
         }
         LocalAction::Status => match LocalCluster::status(&dir)? {
-            Some(cluster) => println!("running on 127.0.0.1:{} ({})", cluster.port(), cluster.data_dir().display()),
+            Some(cluster) => println!(
+                "running on 127.0.0.1:{} ({})",
+                cluster.port(),
+                cluster.data_dir().display()
+            ),
             None => println!("not running"),
         },
     }
