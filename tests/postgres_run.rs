@@ -339,6 +339,17 @@ fn the_local_cluster_starts_once_stops_and_restarts() {
     let mut db = project.connect(&compiled);
     db.execute("select 1").unwrap();
     drop(db);
+    // A newcomer's target may name a database initdb did not make.
+    let mut target = compiled.target.clone();
+    target.dbname = "analytics".into();
+    let mut db = weir::adapter::connect(&target, root).unwrap();
+    let dbname: String = db
+        .client()
+        .query_one("select current_database()::text", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(dbname, "analytics");
+    drop(db);
 
     assert!(LocalCluster::stop(root).unwrap());
     assert_eq!(LocalCluster::status(root).unwrap(), None);

@@ -45,10 +45,10 @@ impl LocalCluster {
         let _lock = layout.lock()?;
         // Another process may have started it while this one waited for the lock.
         let data_dir = layout.data_dir()?;
-        match server_state(&data_dir) {
+        match settle(&data_dir) {
             ServerState::Ready(port) => Ok(LocalCluster { data_dir, port }),
-            ServerState::Busy => wait_until_ready(&data_dir),
             ServerState::Stopped => start(&layout),
+            ServerState::Busy => Err(not_ready(&data_dir)),
         }
     }
 
@@ -203,29 +203,31 @@ fn postmaster_alive(pid: u32) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// A postmaster started outside weir's lock (or stopping): wait for it to settle.
-fn wait_until_ready(data_dir: &Path) -> Result<LocalCluster> {
+/// The state once a postmaster starting or stopping (outside weir's lock,
+/// or just started) has settled; Busy only after the start timeout.
+fn settle(data_dir: &Path) -> ServerState {
     let deadline = Instant::now() + Duration::from_secs(u64::from(START_TIMEOUT_SECONDS));
-    while Instant::now() < deadline {
-        match server_state(data_dir) {
-            ServerState::Ready(port) => {
-                return Ok(LocalCluster {
-                    data_dir: data_dir.to_path_buf(),
-                    port,
-                });
-            }
-            ServerState::Busy => std::thread::sleep(Duration::from_millis(100)),
-            ServerState::Stopped => break,
+    loop {
+        let state = server_state(data_dir);
+        if state != ServerState::Busy || Instant::now() > deadline {
+            return state;
         }
+        std::thread::sleep(Duration::from_millis(50));
     }
-    Err(Error::new(
+}
+
+fn not_ready(data_dir: &Path) -> Error {
+    Error::new(
         ErrorKind::LocalDatabase,
         format!(
             "the local PostgreSQL in {} did not become ready",
             data_dir.display()
         ),
     )
-    .with_hint("stop it with `pg_ctl -D <data dir> stop` and run again"))
+    .with_hint(format!(
+        "stop it with `pg_ctl -D {} stop` and run again",
+        data_dir.display()
+    ))
 }
 
 /// Initialise the cluster if needed and start it. Called with the lock held.
@@ -247,7 +249,12 @@ fn start(layout: &Layout) -> Result<LocalCluster> {
     for _ in 0..3 {
         choose_port(&tools, &data_dir)?;
         match pg_ctl_start(&tools, &data_dir, &log)? {
-            Started::Yes => return wait_until_ready(&data_dir),
+            Started::Yes => {
+                return match settle(&data_dir) {
+                    ServerState::Ready(port) => Ok(LocalCluster { data_dir, port }),
+                    _ => Err(not_ready(&data_dir)),
+                };
+            }
             Started::PortTaken(error) => last_error = Some(error),
             Started::Failed(error) => return Err(error),
         }
