@@ -372,6 +372,10 @@ fn the_local_cluster_starts_once_stops_and_restarts() {
         "{shown}"
     );
     eprintln!("{shown}");
+
+    LocalCluster::destroy(root).unwrap();
+    assert!(!cluster.data_dir().exists());
+    assert!(!root.join(".weir/cluster").exists());
 }
 
 fn is_root() -> bool {

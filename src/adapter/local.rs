@@ -90,6 +90,51 @@ impl LocalCluster {
         Ok(true)
     }
 
+    /// Stop the cluster and delete its data, including a data directory kept
+    /// outside the project; the next `ensure_running` starts afresh.
+    pub fn destroy(project_root: &Path) -> Result<()> {
+        LocalCluster::stop(project_root)?;
+        let layout = Layout::new(project_root)?;
+        if !layout.state_dir.is_dir() {
+            return Ok(());
+        }
+        let _lock = layout.lock()?;
+        let data_dir = layout.data_dir()?;
+        // Only folders weir made itself: `.weir/cluster` could have been edited.
+        let owned_folder = match data_dir.parent() {
+            _ if data_dir == layout.state_dir.join(DATA_DIR) => data_dir,
+            Some(parent) if is_weir_temp_dir(parent) => parent.to_path_buf(),
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::LocalDatabase,
+                    format!(
+                        "not deleting {}: weir did not create it; delete it yourself",
+                        data_dir.display()
+                    ),
+                )
+                .in_file(layout.state_dir.join(CLUSTER_FILE)));
+            }
+        };
+        for path in [owned_folder, layout.state_dir.join(LOG_FILE)] {
+            let removed = if path.is_dir() {
+                fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
+            };
+            match removed {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Error::io(&path, e));
+                }
+                _ => {}
+            }
+        }
+        let record = layout.state_dir.join(CLUSTER_FILE);
+        match fs::remove_file(&record) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&record, e)),
+            _ => Ok(()),
+        }
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -334,12 +379,14 @@ fn init_cluster(tools: &Tools, data_dir: &Path) -> Result<()> {
     append(&conf, settings)
 }
 
+/// A folder named like [`Layout::relocated_data_dir`]'s: `<temp>/weir-<12 hex>`.
 fn is_weir_temp_dir(path: &Path) -> bool {
-    path.starts_with(std::env::temp_dir())
-        && path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with("weir-"))
+    let hash = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("weir-"));
+    path.parent() == Some(std::env::temp_dir().as_path())
+        && hash.is_some_and(|h| h.len() == 12 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 fn append(path: &Path, text: &str) -> Result<()> {
@@ -662,6 +709,20 @@ mod tests {
         let state = server_state(&dir);
         fs::remove_dir_all(&dir).unwrap();
         assert_eq!(state, ServerState::Stopped);
+    }
+
+    #[test]
+    fn only_relocated_data_folders_count_as_weirs() {
+        let layout = Layout {
+            state_dir: PathBuf::from("/srv/shop/.weir"),
+            project_root: PathBuf::from("/srv/shop"),
+        };
+        let relocated = layout.relocated_data_dir();
+        assert!(is_weir_temp_dir(relocated.parent().unwrap()));
+        assert!(!is_weir_temp_dir(
+            &std::env::temp_dir().join("weir-airflow-x")
+        ));
+        assert!(!is_weir_temp_dir(Path::new("/")));
     }
 
     #[test]

@@ -82,19 +82,13 @@ impl Drop for TestProject {
     }
 }
 
-/// Stop a project's cluster and delete a data directory kept outside it.
+/// Stop a project's cluster and delete its data, wherever it is kept.
 fn stop_and_remove(root: &Path) {
-    let relocated = fs::read_to_string(root.join(".weir/cluster")).ok();
-    if let Err(err) = LocalCluster::stop(root) {
+    if let Err(err) = LocalCluster::destroy(root) {
         eprintln!(
-            "could not stop the test cluster of {}: {err}",
+            "could not remove the test cluster of {}: {err}",
             root.display()
         );
-    }
-    if let Some(data_dir) = relocated
-        && let Some(parent) = Path::new(data_dir.trim()).parent()
-    {
-        let _ = fs::remove_dir_all(parent);
     }
 }
 
