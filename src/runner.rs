@@ -2,18 +2,17 @@
 //! soon as their upstream succeeded, skips, retries of transient errors.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::path::Path;
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::json;
 
 use crate::adapter::Adapter;
 use crate::adapter::postgres::{ConnectionSettings, PostgresAdapter};
-use crate::compile::Compiled;
+use crate::compile::{Compiled, RunRenderer};
 use crate::error::{Error, Result};
 use crate::manifest::Node;
-use crate::materialize::{self, Built};
+use crate::materialize::{self, BuildContext, Built};
 use crate::plan::{Plan, Task};
 use crate::results::{NodeResult, RunResults, Status};
 
@@ -75,6 +74,8 @@ pub fn run(
             compiled,
             settings,
             secrets: &secrets,
+            full_refresh: options.full_refresh,
+            renderer: LazyRenderer::new(compiled),
         };
         std::thread::scope(|scope| {
             for _ in 0..workers {
@@ -104,8 +105,15 @@ pub fn run_node(compiled: &Compiled, unique_id: &str) -> Result<NodeResult> {
     let secrets = compiled.target.secrets();
     let started_at = SystemTime::now();
     let clock = Instant::now();
+    let renderer = LazyRenderer::new(compiled);
+    let render = |node: &Node| renderer.render_incremental(node);
+    let ctx = BuildContext {
+        project_root: &compiled.project.root,
+        full_refresh: false,
+        render_incremental: &render,
+    };
     let built = crate::adapter::connect(&compiled.target, &compiled.project.root)
-        .and_then(|mut adapter| materialize::build(&mut adapter, node, &compiled.project.root))
+        .and_then(|mut adapter| materialize::build(&mut adapter, node, &ctx))
         .map_err(|e| e.scrub(&secrets))?;
     Ok(success(node, built, started_at, clock.elapsed(), 1))
 }
@@ -128,7 +136,9 @@ fn success(
         execution_time: took.as_secs_f64(),
         attempts,
         error: None,
-        compiled_code: node.compiled_code.clone(),
+        compiled_code: built
+            .compiled_code
+            .unwrap_or_else(|| node.compiled_code.clone()),
         relation_name: Some(node.relation.to_string()),
     }
 }
@@ -175,11 +185,38 @@ fn skipped(task: &Task, reason: String) -> NodeResult {
     }
 }
 
+/// The project's Jinja environment, made the first time an incremental
+/// model needs rendering again: most runs never pay for it.
+struct LazyRenderer<'a> {
+    compiled: &'a Compiled,
+    renderer: OnceLock<Result<RunRenderer<'a>>>,
+}
+
+impl<'a> LazyRenderer<'a> {
+    fn new(compiled: &'a Compiled) -> LazyRenderer<'a> {
+        LazyRenderer {
+            compiled,
+            renderer: OnceLock::new(),
+        }
+    }
+
+    fn render_incremental(&self, node: &Node) -> Result<String> {
+        let renderer = self
+            .renderer
+            .get_or_init(|| RunRenderer::new(self.compiled))
+            .as_ref()
+            .map_err(Clone::clone)?;
+        renderer.render_node(&node.unique_id, true)
+    }
+}
+
 /// What one worker thread needs; each keeps its own connection.
 struct Worker<'a> {
     compiled: &'a Compiled,
     settings: &'a ConnectionSettings,
     secrets: &'a [String],
+    full_refresh: bool,
+    renderer: LazyRenderer<'a>,
 }
 
 impl Worker<'_> {
@@ -234,8 +271,13 @@ impl Worker<'_> {
             Some(adapter) => adapter,
             None => connection.insert(PostgresAdapter::connect(self.settings)?),
         };
-        let root: &Path = &self.compiled.project.root;
-        materialize::build(adapter, node, root)
+        let render = |node: &Node| self.renderer.render_incremental(node);
+        let ctx = BuildContext {
+            project_root: &self.compiled.project.root,
+            full_refresh: self.full_refresh,
+            render_incremental: &render,
+        };
+        materialize::build(adapter, node, &ctx)
     }
 }
 

@@ -184,7 +184,7 @@ fn a_broken_model_fails_naming_its_file_and_skips_only_its_downstream() {
     );
     project.write(
         "models/events.sql",
-        "{{ config(materialized='incremental') }}\nselect 1 as id\n",
+        "{{ config(materialized='custom_mat') }}\nselect 1 as id\n",
     );
     let compiled = project.compile();
     let results = run(&compiled, &plan(&compiled, &[]));
@@ -227,7 +227,7 @@ fn a_broken_model_fails_naming_its_file_and_skips_only_its_downstream() {
         outcome["events"],
         (
             Status::Error,
-            "models/events.sql: materialization `incremental` of `events` is not supported yet"
+            "models/events.sql: materialization `custom_mat` of `events` is not supported yet"
                 .into()
         )
     );

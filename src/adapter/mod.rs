@@ -41,6 +41,14 @@ impl RelationKind {
     }
 }
 
+/// A column of a relation in the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnInfo {
+    pub name: String,
+    /// `integer`, `character varying(10)`, `numeric(12,2)`, ...
+    pub data_type: String,
+}
+
 /// What a materialization needs from a database connection. Every error is
 /// already classified (transient or not) and scrubbed of the target's secrets.
 pub trait Adapter {
@@ -56,6 +64,9 @@ pub trait Adapter {
         schema: &str,
         names: &[&str],
     ) -> Result<Vec<(String, RelationKind)>>;
+    /// The columns of a relation (`"schema"."name"`, or a temporary table's
+    /// quoted name) in order, with their types as `format_type` spells them.
+    fn columns(&mut self, relation: &str) -> Result<Vec<ColumnInfo>>;
     /// Run a `copy ... from stdin` statement fed with `data`; returns the rows copied.
     fn copy_in(&mut self, sql: &str, data: &[u8]) -> Result<u64>;
     /// True once the connection is lost: it must be replaced before more work.

@@ -10,7 +10,7 @@ use ::postgres::error::{ErrorPosition, SqlState};
 use ::postgres::{Client, NoTls};
 
 use super::local::LocalCluster;
-use super::{Adapter, RelationKind, classify};
+use super::{Adapter, ColumnInfo, RelationKind, classify};
 use crate::error::{ErrorKind, Result};
 use crate::manifest::quote_identifier;
 use crate::profile::{Secret, Target};
@@ -255,6 +255,23 @@ impl Adapter for PostgresAdapter {
                 let relkind: String = row.get(1);
                 let kind = RelationKind::from_relkind(relkind.chars().next()?)?;
                 Some((row.get(0), kind))
+            })
+            .collect())
+    }
+
+    fn columns(&mut self, relation: &str) -> Result<Vec<ColumnInfo>> {
+        let sql = "select attname::text, format_type(atttypid, atttypmod) from pg_attribute \
+                   where attrelid = $1::text::regclass and attnum > 0 and not attisdropped \
+                   order by attnum";
+        let rows = self
+            .client
+            .query(sql, &[&relation])
+            .map_err(|e| self.error(&e, None))?;
+        Ok(rows
+            .iter()
+            .map(|row| ColumnInfo {
+                name: row.get(0),
+                data_type: row.get(1),
             })
             .collect())
     }

@@ -22,12 +22,18 @@ pub(super) fn build_view(adapter: &mut dyn Adapter, node: &Node) -> Result<Built
         code: "CREATE VIEW".into(),
         message: "CREATE VIEW".into(),
         rows_affected: None,
+        compiled_code: None,
     })
 }
 
 pub(super) fn build_table(adapter: &mut dyn Adapter, node: &Node) -> Result<Built> {
     let sql = model_sql(node)?;
     ensure_schema(adapter, &node.relation.schema)?;
+    replace_table(adapter, node, sql)
+}
+
+/// Build `sql` as a table under a temporary name and swap it in, in one transaction.
+pub(super) fn replace_table(adapter: &mut dyn Adapter, node: &Node, sql: &str) -> Result<Built> {
     let rows = in_transaction(adapter, |adapter| {
         swap::replace(
             adapter,
@@ -40,17 +46,19 @@ pub(super) fn build_table(adapter: &mut dyn Adapter, node: &Node) -> Result<Buil
         code: "SELECT".into(),
         message: format!("SELECT {rows}"),
         rows_affected: Some(rows),
+        compiled_code: None,
     })
 }
 
 /// The compiled SQL without the trailing `;` that would break the wrapping
 /// parentheses (dbt users often end models with one).
-fn model_sql(node: &Node) -> Result<&str> {
-    let sql = node
-        .compiled_code
-        .trim_end()
-        .trim_end_matches(';')
-        .trim_end();
+pub(super) fn model_sql(node: &Node) -> Result<&str> {
+    sql_body(node, &node.compiled_code)
+}
+
+/// `sql` without a trailing `;`; an error naming `node` when nothing is left.
+pub(super) fn sql_body<'s>(node: &Node, sql: &'s str) -> Result<&'s str> {
+    let sql = sql.trim_end().trim_end_matches(';').trim_end();
     if sql.trim().is_empty() {
         return Err(Error::new(
             ErrorKind::Database,

@@ -34,6 +34,7 @@ pub(super) fn build(adapter: &mut dyn Adapter, node: &Node, project_root: &Path)
         code: "COPY".into(),
         message: format!("COPY {rows}"),
         rows_affected: Some(rows),
+        compiled_code: None,
     })
 }
 

@@ -72,11 +72,11 @@ fn swap_sql(
     statements
 }
 
-fn drop_sql(kind: RelationKind, relation: &Relation) -> String {
+pub(super) fn drop_sql(kind: RelationKind, relation: &Relation) -> String {
     format!("drop {} if exists {relation} cascade", kind.sql_keyword())
 }
 
-fn renamed(relation: &Relation, suffix: &str) -> Relation {
+pub(super) fn renamed(relation: &Relation, suffix: &str) -> Relation {
     Relation {
         identifier: side_name(&relation.identifier, suffix),
         ..relation.clone()
@@ -85,7 +85,7 @@ fn renamed(relation: &Relation, suffix: &str) -> Relation {
 
 /// `<identifier><suffix>`, shortened with a hash when too long, so that the
 /// temporary and backup names of a long identifier stay distinct.
-fn side_name(identifier: &str, suffix: &str) -> String {
+pub(super) fn side_name(identifier: &str, suffix: &str) -> String {
     if identifier.len() + suffix.len() <= MAX_IDENTIFIER_BYTES {
         return format!("{identifier}{suffix}");
     }
