@@ -179,6 +179,7 @@ mod tests {
             refs: vec![],
             sources: vec![],
             retries: None,
+            test: None,
         }
     }
 
