@@ -1,11 +1,14 @@
 //! SQL for each materialization: how a model or seed becomes a relation, built
 //! under a temporary name and swapped in atomically.
 
+mod incremental;
 mod model;
 mod seed;
 mod swap;
 
 use std::path::Path;
+
+use serde_json::Value as Json;
 
 use crate::adapter::Adapter;
 use crate::error::{Error, ErrorKind, Result};
@@ -19,6 +22,29 @@ pub struct Built {
     /// What a user reads: `CREATE VIEW`, `SELECT 30`, `COPY 10`.
     pub message: String,
     pub rows_affected: Option<u64>,
+    /// The SQL actually run when it differs from the manifest's
+    /// `compiled_code` (an incremental model rendered with `is_incremental()` true).
+    pub compiled_code: Option<String>,
+}
+
+/// What a build needs besides the node and a connection.
+pub struct BuildContext<'a> {
+    pub project_root: &'a Path,
+    /// `--full-refresh`: incremental models and seeds are rebuilt from scratch.
+    pub full_refresh: bool,
+    /// Renders a model's SQL again with `is_incremental()` true.
+    pub render_incremental: &'a (dyn Fn(&Node) -> Result<String> + Sync),
+}
+
+impl BuildContext<'_> {
+    /// dbt's `should_full_refresh()`: the node's `full_refresh` config when
+    /// set, else the `--full-refresh` flag.
+    pub fn full_refresh_of(&self, node: &Node) -> bool {
+        match node.config.get("full_refresh") {
+            Some(Json::Bool(value)) => *value,
+            _ => self.full_refresh,
+        }
+    }
 }
 
 /// Fails, naming the node and its materialization, unless weir can build it.
@@ -27,7 +53,7 @@ pub fn check_supported(node: &Node) -> Result<()> {
         ResourceType::Seed => true,
         ResourceType::Model => matches!(
             node.materialization,
-            Materialization::View | Materialization::Table
+            Materialization::View | Materialization::Table | Materialization::Incremental
         ),
         ResourceType::Test | ResourceType::Source => false,
     };
@@ -51,11 +77,12 @@ pub fn check_supported(node: &Node) -> Result<()> {
 
 /// Build `node` in the database: create its schema if missing, then build the
 /// relation and swap it in. Errors name the node's file.
-pub fn build(adapter: &mut dyn Adapter, node: &Node, project_root: &Path) -> Result<Built> {
+pub fn build(adapter: &mut dyn Adapter, node: &Node, ctx: &BuildContext) -> Result<Built> {
     check_supported(node)?;
     let built = match (node.resource_type, &node.materialization) {
-        (ResourceType::Seed, _) => seed::build(adapter, node, project_root),
+        (ResourceType::Seed, _) => seed::build(adapter, node, ctx.project_root),
         (_, Materialization::Table) => model::build_table(adapter, node),
+        (_, Materialization::Incremental) => incremental::build(adapter, node, ctx),
         _ => model::build_view(adapter, node),
     };
     built.map_err(|e| e.in_file(&node.original_file_path))
@@ -85,7 +112,7 @@ pub(crate) mod testing {
 
     use std::collections::HashMap;
 
-    use crate::adapter::{Adapter, RelationKind};
+    use crate::adapter::{Adapter, ColumnInfo, RelationKind};
     use crate::error::Result;
 
     #[derive(Default)]
@@ -94,6 +121,8 @@ pub(crate) mod testing {
         /// `schema.name` -> kind, for relations that "exist".
         pub existing: HashMap<String, RelationKind>,
         pub schemas: Vec<String>,
+        /// Relation as passed to `columns` -> its columns as `name type`.
+        pub columns: HashMap<String, Vec<&'static str>>,
     }
 
     impl Recorder {
@@ -129,6 +158,19 @@ pub(crate) mod testing {
                 .filter_map(|n| {
                     let kind = self.existing.get(&format!("{schema}.{n}"))?;
                     Some((n.to_string(), *kind))
+                })
+                .collect())
+        }
+        fn columns(&mut self, relation: &str) -> Result<Vec<ColumnInfo>> {
+            let columns = self.columns.get(relation).cloned().unwrap_or_default();
+            Ok(columns
+                .iter()
+                .map(|c| {
+                    let (name, data_type) = c.split_once(' ').unwrap_or((c, "text"));
+                    ColumnInfo {
+                        name: name.to_string(),
+                        data_type: data_type.to_string(),
+                    }
                 })
                 .collect())
         }
@@ -179,19 +221,23 @@ mod tests {
             refs: vec![],
             sources: vec![],
             retries: None,
-            test: None,
         }
+    }
+
+    fn build(db: &mut Recorder, node: &Node) -> Result<Built> {
+        let render = |n: &Node| Ok(n.compiled_code.clone());
+        let ctx = BuildContext {
+            project_root: Path::new("."),
+            full_refresh: false,
+            render_incremental: &render,
+        };
+        super::build(db, node, &ctx)
     }
 
     #[test]
     fn a_new_view_creates_its_schema_then_swaps_in() {
         let mut db = Recorder::default();
-        let built = build(
-            &mut db,
-            &node("stg_orders", "view", "select 1 as id;\n"),
-            Path::new("."),
-        )
-        .unwrap();
+        let built = build(&mut db, &node("stg_orders", "view", "select 1 as id;\n")).unwrap();
         assert_eq!(built.message, "CREATE VIEW");
         insta::assert_snapshot!(db.script());
     }
@@ -208,7 +254,6 @@ mod tests {
         let built = build(
             &mut db,
             &node("orders", "table", "select 1 as id -- trailing comment"),
-            Path::new("."),
         )
         .unwrap();
         assert_eq!(built.message, "SELECT 7");
@@ -218,11 +263,11 @@ mod tests {
 
     #[test]
     fn unsupported_materializations_name_the_model() {
-        let err = check_supported(&node("events", "incremental", "select 1")).unwrap_err();
+        let err = check_supported(&node("events", "snapshot", "select 1")).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Usage);
         assert_eq!(
             err.to_string(),
-            "models/events.sql: materialization `incremental` of `events` is not supported yet"
+            "models/events.sql: materialization `snapshot` of `events` is not supported yet"
         );
         let err = check_supported(&node("helper", "ephemeral", "select 1")).unwrap_err();
         assert!(err.message().contains("`helper` is ephemeral"));
@@ -231,7 +276,7 @@ mod tests {
     #[test]
     fn a_model_without_sql_is_rejected_before_the_database() {
         let mut db = Recorder::default();
-        let err = build(&mut db, &node("empty", "view", "  ;\n"), Path::new(".")).unwrap_err();
+        let err = build(&mut db, &node("empty", "view", "  ;\n")).unwrap_err();
         assert_eq!(
             err.to_string(),
             "models/empty.sql: `empty` compiles to no SQL"
