@@ -233,7 +233,10 @@ fn ls_command(args: &LsArgs) -> Result<i32> {
     let compiled = args.project.compile()?;
     let manifest = &compiled.manifest;
     let mut out = std::io::stdout().lock();
-    for id in args.project.selection().resolve(manifest)? {
+    // dbt lists nodes sorted by unique_id, not in build order.
+    let mut selected = args.project.selection().resolve(manifest)?;
+    selected.sort();
+    for id in selected {
         let node = &manifest.nodes[&id];
         if !args.resource_type.is_empty()
             && !args
@@ -310,6 +313,7 @@ fn found_summary(manifest: &Manifest) -> String {
     let mut parts = vec![
         plural(count(ResourceType::Model), "model"),
         plural(count(ResourceType::Seed), "seed"),
+        plural(count(ResourceType::Test), "data test"),
     ];
     if !manifest.sources.is_empty() {
         parts.push(plural(manifest.sources.len(), "source"));

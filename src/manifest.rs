@@ -110,6 +110,19 @@ pub struct Column {
     pub data_type: Option<String>,
 }
 
+/// What a generic test node tests and with which arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestMetadata {
+    /// The test's name without namespace: `unique`, `accepted_values`.
+    pub name: String,
+    pub namespace: Option<String>,
+    /// The test macro's arguments as declared (`model` as a Jinja string).
+    pub kwargs: Map<String, Value>,
+    pub column_name: Option<String>,
+    /// The unique_id of the model or seed the test is attached to.
+    pub attached_node: String,
+}
+
 /// A node of the DAG: a model, seed or test, compiled for one target.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
@@ -144,6 +157,21 @@ pub struct Node {
     pub sources: Vec<[String; 2]>,
     /// Retries for this node from its `retries` config, if it has one.
     pub retries: Option<u32>,
+    /// For generic tests: what they test.
+    pub test: Option<TestMetadata>,
+}
+
+impl Node {
+    /// Ephemeral models and tests (unless they store failures) build no relation.
+    pub fn has_relation(&self) -> bool {
+        match self.materialization {
+            Materialization::Ephemeral => false,
+            Materialization::Test => {
+                self.config.get("store_failures").and_then(Value::as_bool) == Some(true)
+            }
+            _ => true,
+        }
+    }
 }
 
 /// A source table declared in a properties YAML.
@@ -413,6 +441,19 @@ struct NodeOut<'a> {
     version: Option<()>,
     latest_version: Option<()>,
     deprecation_date: Option<()>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    test_metadata: Option<TestMetadataOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    column_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attached_node: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct TestMetadataOut<'a> {
+    name: &'a str,
+    kwargs: &'a Map<String, Value>,
+    namespace: Option<&'a str>,
 }
 
 impl Serialize for Node {
@@ -445,7 +486,11 @@ impl Serialize for Node {
             fqn: &self.fqn,
             alias: &self.relation.identifier,
             checksum: Checksum {
-                name: "sha256",
+                name: if self.checksum.is_empty() {
+                    "none"
+                } else {
+                    "sha256"
+                },
                 checksum: &self.checksum,
             },
             config: &self.config,
@@ -463,8 +508,7 @@ impl Serialize for Node {
             unrendered_config: EmptyMap {},
             created_at: 0.0,
             config_call_dict: EmptyMap {},
-            relation_name: (self.materialization != Materialization::Ephemeral)
-                .then(|| self.relation.to_string()),
+            relation_name: self.has_relation().then(|| self.relation.to_string()),
             raw_code: &self.raw_code,
             language: "sql",
             refs,
@@ -489,6 +533,13 @@ impl Serialize for Node {
             version: None,
             latest_version: None,
             deprecation_date: None,
+            test_metadata: self.test.as_ref().map(|t| TestMetadataOut {
+                name: &t.name,
+                kwargs: &t.kwargs,
+                namespace: t.namespace.as_deref(),
+            }),
+            column_name: self.test.as_ref().and_then(|t| t.column_name.as_deref()),
+            attached_node: self.test.as_ref().map(|t| t.attached_node.as_str()),
         }
         .serialize(serializer)
     }

@@ -52,10 +52,16 @@ impl Plan {
     /// a task depends on the nearest selected non-ephemeral ancestors.
     pub fn build(manifest: &Manifest, selection: &Selection, policy: &RetryPolicy) -> Result<Plan> {
         let selected = selection.resolve(manifest)?;
+        // Tests become tasks once the runner can run them (issue 4); until
+        // then a plan holds the models and seeds of the selection.
         let runnable: HashSet<&str> = selected
             .iter()
             .map(String::as_str)
-            .filter(|id| manifest.nodes[*id].materialization != Materialization::Ephemeral)
+            .filter(|id| {
+                let node = &manifest.nodes[*id];
+                node.materialization != Materialization::Ephemeral
+                    && node.resource_type != ResourceType::Test
+            })
             .collect();
         let tasks = selected
             .iter()

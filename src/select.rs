@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashSet, VecDeque};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, ResourceType};
 
 /// What to select: the --select and --exclude arguments as given.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -18,9 +18,11 @@ impl Selection {
         Selection::default()
     }
 
-    /// The unique_ids selected, in the manifest's dependency order.
+    /// The unique_ids selected, in the manifest's dependency order. Tests
+    /// are also selected when any node they test is (dbt's eager indirect
+    /// selection), unless excluded.
     pub fn resolve(&self, manifest: &Manifest) -> Result<Vec<String>> {
-        let selected = if self.select.is_empty() {
+        let mut selected = if self.select.is_empty() {
             manifest.nodes.keys().cloned().collect()
         } else {
             union(manifest, &self.select)?
@@ -30,10 +32,23 @@ impl Selection {
         } else {
             union(manifest, &self.exclude)?
         };
+        selected.retain(|id| !excluded.contains(id));
+        let indirect: Vec<String> = manifest
+            .nodes
+            .values()
+            .filter(|n| n.resource_type == ResourceType::Test && !excluded.contains(&n.unique_id))
+            .filter(|n| {
+                n.depends_on_nodes
+                    .iter()
+                    .any(|parent| selected.contains(parent))
+            })
+            .map(|n| n.unique_id.clone())
+            .collect();
+        selected.extend(indirect);
         Ok(manifest
             .order
             .iter()
-            .filter(|id| selected.contains(*id) && !excluded.contains(*id))
+            .filter(|id| selected.contains(*id))
             .cloned()
             .collect())
     }

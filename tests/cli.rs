@@ -36,7 +36,10 @@ fn build_prints_a_line_per_node_and_writes_artifacts() {
     let output = weir(&project.root, &["build"]);
     let out = stdout(&output);
     assert_eq!(output.status.code(), Some(0), "{out}\n{}", stderr(&output));
-    assert!(out.contains("Found 5 models, 3 seeds"), "{out}");
+    assert!(
+        out.contains("Found 5 models, 3 seeds, 12 data tests"),
+        "{out}"
+    );
     assert_eq!(out.matches(" START ").count(), 8, "{out}");
     assert!(out.contains("OK loaded seed file"), "{out}");
     assert!(out.contains("OK created sql table model"), "{out}");
@@ -57,7 +60,11 @@ fn build_prints_a_line_per_node_and_writes_artifacts() {
         &std::fs::read_to_string(project.root.join("target/manifest.json")).unwrap(),
     )
     .unwrap();
-    assert_eq!(manifest["nodes"].as_object().unwrap().len(), 8);
+    assert_eq!(
+        manifest["nodes"].as_object().unwrap().len(),
+        20,
+        "5 models, 3 seeds, 12 tests"
+    );
 
     // `run --select +orders` builds only models: the two staging views and orders.
     let output = weir(&project.root, &["run", "--select", "+orders"]);
@@ -121,7 +128,14 @@ fn ls_prints_selected_nodes() {
         &["ls", "--select", "stg_orders+", "--output", "name"],
     );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    assert_eq!(stdout(&output), "stg_orders\norders\ncustomers\n");
+    let out = stdout(&output);
+    let names: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        names[..3],
+        ["customers", "orders", "stg_orders"],
+        "models first, by unique_id"
+    );
+    assert_eq!(names.len(), 11, "the three models and their eight tests");
     let output = weir(
         Path::new("dags/dbt/shop"),
         &["ls", "--resource-type", "seed"],

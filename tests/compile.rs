@@ -79,9 +79,22 @@ fn shop_dag_order_and_edges() {
     );
     assert_eq!(
         manifest.child_map["model.shop.stg_payments"],
-        vec!["model.shop.orders"]
+        vec![
+            "model.shop.orders",
+            "test.shop.not_null_stg_payments_payment_id.c19cc50075",
+            "test.shop.unique_stg_payments_payment_id.3744510712"
+        ]
     );
-    assert_eq!(manifest.nodes.len(), 8);
+    let count = |kind| {
+        manifest
+            .nodes
+            .values()
+            .filter(|n| n.resource_type == kind)
+            .count()
+    };
+    assert_eq!(count(ResourceType::Model), 5);
+    assert_eq!(count(ResourceType::Seed), 3);
+    assert_eq!(count(ResourceType::Test), 12);
 }
 
 #[test]

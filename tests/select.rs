@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use weir::manifest::Manifest;
+use weir::manifest::{Manifest, ResourceType};
 use weir::select::Selection;
 
 fn manifest() -> Manifest {
@@ -11,21 +11,24 @@ fn manifest() -> Manifest {
     weir::compile(&project, &target, &Default::default()).unwrap()
 }
 
-/// Selected node names, sorted.
+/// Selected model and seed names, sorted.
 fn names(select: &[&str], exclude: &[&str]) -> Vec<String> {
+    let manifest = manifest();
+    let mut names: Vec<String> = selected(&manifest, select, exclude)
+        .into_iter()
+        .filter(|id| manifest.nodes[id].resource_type != ResourceType::Test)
+        .map(|id| manifest.nodes[&id].name.clone())
+        .collect();
+    names.sort();
+    names
+}
+
+fn selected(manifest: &Manifest, select: &[&str], exclude: &[&str]) -> Vec<String> {
     let selection = Selection {
         select: select.iter().map(|s| s.to_string()).collect(),
         exclude: exclude.iter().map(|s| s.to_string()).collect(),
     };
-    let manifest = manifest();
-    let mut names: Vec<String> = selection
-        .resolve(&manifest)
-        .unwrap()
-        .iter()
-        .map(|id| manifest.nodes[id].name.clone())
-        .collect();
-    names.sort();
-    names
+    selection.resolve(manifest).unwrap()
 }
 
 #[test]
@@ -112,4 +115,39 @@ fn unknown_method_is_a_clear_error() {
         err.message(),
         "unknown selection method `colour` in `colour:blue`"
     );
+}
+
+#[test]
+fn tests_follow_the_nodes_they_test() {
+    let manifest = manifest();
+    let tests_of = |select: &[&str], exclude: &[&str]| -> Vec<String> {
+        let mut names: Vec<String> = selected(&manifest, select, exclude)
+            .into_iter()
+            .filter(|id| manifest.nodes[id].resource_type == ResourceType::Test)
+            .map(|id| manifest.nodes[&id].name.clone())
+            .collect();
+        names.sort();
+        names
+    };
+    // Eager: a test is selected when any node it tests is; relationships
+    // tests two nodes, so selecting either brings it.
+    assert_eq!(
+        tests_of(&["customers"], &[]),
+        [
+            "not_null_customers_customer_id",
+            "relationships_orders_customer_id__customer_id__ref_customers_",
+            "unique_customers_customer_id"
+        ]
+    );
+    assert_eq!(
+        tests_of(
+            &["customers"],
+            &["relationships_orders_customer_id__customer_id__ref_customers_"]
+        ),
+        [
+            "not_null_customers_customer_id",
+            "unique_customers_customer_id"
+        ]
+    );
+    assert_eq!(tests_of(&["resource_type:test"], &[]).len(), 12);
 }

@@ -16,6 +16,8 @@ use crate::project::ProjectFile;
 #[derive(Debug, Clone, PartialEq)]
 pub struct MacroDef {
     pub name: String,
+    /// `dbt` for weir's built-in macros, else the project's name.
+    pub package: String,
     /// The file it is defined in, as errors name it.
     pub file: PathBuf,
     /// The template holding only this macro, padded with newlines so its
@@ -30,35 +32,61 @@ pub struct Macros {
     pub by_name: BTreeMap<String, MacroDef>,
 }
 
+/// weir's own macros, standing in for dbt's global project.
+const BUILTINS: &[(&str, &str)] = &[("tests.sql", include_str!("builtins/tests.sql"))];
+
 impl Macros {
-    pub fn parse(root: &Path, files: &[ProjectFile]) -> Result<Macros> {
+    /// weir's built-in macros, then the project's: a project macro with the
+    /// name of a built-in one replaces it.
+    pub fn load(root: &Path, project_name: &str, files: &[ProjectFile]) -> Result<Macros> {
         let mut macros = Macros::default();
+        for (name, text) in BUILTINS {
+            let file = ProjectFile {
+                original_file_path: format!("<weir>/macros/{name}"),
+                path: name.to_string(),
+                text: text.to_string(),
+            };
+            macros.add_file(Path::new(""), "dbt", &file)?;
+        }
         for file in files {
-            let path = root.join(&file.original_file_path);
-            for block in macro_blocks(&file.text).map_err(|e| e.in_file(&path))? {
-                let template_name = format!("{}#{}", file.original_file_path, block.name);
-                let def = MacroDef {
-                    source: "\n".repeat(block.line - 1) + &file.text[block.start..block.end],
-                    name: block.name,
-                    file: path.clone(),
-                    template_name,
-                };
-                if let Some(previous) = macros.by_name.get(&def.name) {
-                    return Err(Error::new(
-                        ErrorKind::Project,
-                        format!(
-                            "macro `{}` is defined twice: here and in {}",
-                            def.name,
-                            previous.file.display()
-                        ),
-                    )
-                    .in_file(&path)
-                    .at_line(block.line));
-                }
-                macros.by_name.insert(def.name.clone(), def);
-            }
+            macros.add_file(root, project_name, file)?;
         }
         Ok(macros)
+    }
+
+    fn add_file(&mut self, root: &Path, package: &str, file: &ProjectFile) -> Result<()> {
+        let path = root.join(&file.original_file_path);
+        for block in macro_blocks(&file.text).map_err(|e| e.in_file(&path))? {
+            let template_name = format!("{}#{}", file.original_file_path, block.name);
+            let text = &file.text[block.start..block.end];
+            let text = match block.kind {
+                BlockKind::Macro => text.to_string(),
+                BlockKind::Test => test_block_as_macro(text),
+            };
+            let def = MacroDef {
+                source: "\n".repeat(block.line - 1) + &text,
+                name: block.name,
+                package: package.to_string(),
+                file: path.clone(),
+                template_name,
+            };
+            if let Some(previous) = self.by_name.get(&def.name)
+                && previous.package == package
+            {
+                return Err(Error::new(
+                    ErrorKind::Project,
+                    format!(
+                        "macro `{}` is defined twice: here and in {}",
+                        def.name,
+                        previous.file.display()
+                    ),
+                )
+                .in_file(&path)
+                .at_line(block.line));
+            }
+            self.by_name.insert(def.name.clone(), def);
+        }
+        Ok(())
     }
 
     /// The file a macro template belongs to.
@@ -75,17 +103,27 @@ impl Macros {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum BlockKind {
+    Macro,
+    /// `{% test name(...) %}`: a generic test, callable as the macro `test_<name>`.
+    Test,
+}
+
 struct Block {
+    /// The macro's name (`test_<name>` for a test block).
     name: String,
+    kind: BlockKind,
     start: usize,
     end: usize,
     line: usize,
 }
 
-/// Find `{% macro name(...) %} ... {% endmacro %}` blocks (with `-` whitespace control).
+/// Find `{% macro name(...) %} ... {% endmacro %}` and `{% test name(...) %}
+/// ... {% endtest %}` blocks (with `-` whitespace control).
 fn macro_blocks(text: &str) -> Result<Vec<Block>> {
     let mut blocks = Vec::new();
-    let mut open: Option<(String, usize)> = None;
+    let mut open: Option<(String, BlockKind, usize)> = None;
     let mut position = 0;
     while let Some(found) = text[position..].find("{%") {
         let start = position + found;
@@ -99,43 +137,76 @@ fn macro_blocks(text: &str) -> Result<Vec<Block>> {
             .split(|c: char| c.is_whitespace() || c == '(')
             .next()
             .unwrap_or("");
+        let line = || crate::error::line_of_offset(text, start);
         match (keyword, &open) {
-            ("macro", None) => {
-                let name: String = tag["macro".len()..]
+            ("macro" | "test", None) => {
+                let name: String = tag[keyword.len()..]
                     .trim_start()
                     .chars()
                     .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
                     .collect();
-                open = Some((name, start));
+                open = Some(match keyword {
+                    "test" => (format!("test_{name}"), BlockKind::Test, start),
+                    _ => (name, BlockKind::Macro, start),
+                });
             }
-            ("macro", Some((name, _))) => {
+            ("macro" | "test", Some((name, _, _))) => {
                 return Err(Error::new(
                     ErrorKind::Template,
-                    format!("macro inside macro `{name}`: close it with {{% endmacro %}} first"),
+                    format!("`{keyword}` block inside `{name}`: close `{name}` first"),
                 )
-                .at_line(crate::error::line_of_offset(text, start)));
+                .at_line(line()));
             }
-            ("endmacro", Some(_)) => {
-                let (name, block_start) = open.take().expect("checked above");
+            ("endmacro", Some((_, BlockKind::Macro, _)))
+            | ("endtest", Some((_, BlockKind::Test, _))) => {
+                let (name, kind, block_start) = open.take().expect("matched Some");
                 blocks.push(Block {
                     name,
+                    kind,
                     start: block_start,
                     end,
                     line: crate::error::line_of_offset(text, block_start),
                 });
             }
+            ("endmacro" | "endtest", _) => {
+                return Err(Error::new(
+                    ErrorKind::Template,
+                    format!("`{keyword}` without an opening block"),
+                )
+                .at_line(line()));
+            }
             _ => {}
         }
         position = end;
     }
-    if let Some((name, start)) = open {
+    if let Some((name, kind, start)) = open {
+        let closing = if kind == BlockKind::Test {
+            "endtest"
+        } else {
+            "endmacro"
+        };
         return Err(Error::new(
             ErrorKind::Template,
-            format!("macro `{name}` is never closed with {{% endmacro %}}"),
+            format!("macro `{name}` is never closed with {{% {closing} %}}"),
         )
         .at_line(crate::error::line_of_offset(text, start)));
     }
     Ok(blocks)
+}
+
+/// `{% test name(args) %}body{% endtest %}` -> `{% macro test_name(args) %}body{% endmacro %}`,
+/// keeping every newline where it was.
+fn test_block_as_macro(text: &str) -> String {
+    let opening = text.find("test").expect("a test block starts with `test`");
+    let mut out = format!(
+        "{}macro test_{}",
+        &text[..opening],
+        text[opening + 4..].trim_start()
+    );
+    if let Some(closing) = out.rfind("endtest") {
+        out.replace_range(closing..closing + "endtest".len(), "endmacro");
+    }
+    out
 }
 
 thread_local! {
@@ -205,6 +276,24 @@ pub fn invoke(
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_test_block_becomes_a_macro_named_test_name() {
+        let text = "{% test is_positive(model, column_name) %}\nselect 1\n{% endtest %}";
+        let macros = Macros::load(Path::new(""), "p", &[file("macros/t.sql", text)]).unwrap();
+        assert_eq!(
+            macros.by_name["test_is_positive"].source,
+            "{% macro test_is_positive(model, column_name) %}\nselect 1\n{% endmacro %}"
+        );
+    }
+
+    #[test]
+    fn a_project_macro_replaces_a_builtin() {
+        let text = "{% macro test_unique(model, column_name) %}mine{% endmacro %}";
+        let macros = Macros::load(Path::new(""), "p", &[file("macros/u.sql", text)]).unwrap();
+        assert_eq!(macros.by_name["test_unique"].package, "p");
+        assert_eq!(macros.by_name["test_not_null"].package, "dbt");
+    }
+
     fn file(path: &str, text: &str) -> ProjectFile {
         ProjectFile {
             original_file_path: path.into(),
@@ -216,7 +305,7 @@ mod tests {
     #[test]
     fn finds_blocks_with_whitespace_control_and_keeps_lines() {
         let text = "-- header\n{% macro a(x) %}{{ x }}{% endmacro %}\n\n{%- macro  b() -%}\nb\n{%- endmacro -%}\n";
-        let macros = Macros::parse(Path::new("p"), &[file("macros/m.sql", text)]).unwrap();
+        let macros = Macros::load(Path::new("p"), "p", &[file("macros/m.sql", text)]).unwrap();
         let b = &macros.by_name["b"];
         assert_eq!(b.source, "\n\n\n{%- macro  b() -%}\nb\n{%- endmacro -%}");
         assert_eq!(b.file, Path::new("p/macros/m.sql"));
@@ -228,8 +317,12 @@ mod tests {
 
     #[test]
     fn an_unclosed_macro_is_an_error_with_its_line() {
-        let err = Macros::parse(Path::new(""), &[file("macros/m.sql", "\n{% macro a() %}x")])
-            .unwrap_err();
+        let err = Macros::load(
+            Path::new(""),
+            "p",
+            &[file("macros/m.sql", "\n{% macro a() %}x")],
+        )
+        .unwrap_err();
         assert_eq!(
             err.to_string(),
             "macros/m.sql:2: macro `a` is never closed with {% endmacro %}"
@@ -242,7 +335,7 @@ mod tests {
             file("macros/a.sql", "{% macro x() %}{% endmacro %}"),
             file("macros/b.sql", "{% macro x() %}{% endmacro %}"),
         ];
-        let err = Macros::parse(Path::new(""), &files).unwrap_err();
+        let err = Macros::load(Path::new(""), "p", &files).unwrap_err();
         assert_eq!(
             err.to_string(),
             "macros/b.sql:1: macro `x` is defined twice: here and in macros/a.sql"

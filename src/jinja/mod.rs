@@ -59,7 +59,7 @@ pub struct JinjaEnv {
 
 impl JinjaEnv {
     pub fn new(root: &Path, macro_files: &[ProjectFile], scope: CompileScope) -> Result<JinjaEnv> {
-        let macros = Macros::parse(root, macro_files)?;
+        let macros = Macros::load(root, &scope.project_name, macro_files)?;
         let mut env = base_environment();
         env.add_function("return", macros::return_value);
         for def in macros.by_name.values() {
@@ -82,9 +82,21 @@ impl JinjaEnv {
         &self.scope
     }
 
-    /// True when the project defines a macro with this name (an override of a built-in).
+    /// True when a macro with this name exists (built-in or the project's).
     pub fn has_macro(&self, name: &str) -> bool {
         self.macros.defines(name)
+    }
+
+    /// True when the project itself defines the macro (an override of a built-in).
+    pub fn project_defines(&self, name: &str) -> bool {
+        self.macros
+            .by_name
+            .get(name)
+            .is_some_and(|m| m.package != "dbt")
+    }
+
+    pub fn macro_names(&self) -> impl Iterator<Item = &str> {
+        self.macros.by_name.keys().map(String::as_str)
     }
 
     /// Render a node's SQL, capturing its refs, sources and config() calls.

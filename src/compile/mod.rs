@@ -1,6 +1,8 @@
 //! Project + target -> Manifest: render every model, resolve configs and
 //! relation names, build the DAG. Both the CLI and Python call this.
 
+pub mod generic_tests;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,6 +20,7 @@ use crate::manifest::{
 };
 use crate::profile::Target;
 use crate::project::{Project, ProjectFile};
+use generic_tests::GenericTest;
 
 /// Where a project and its profile are, and what to compile them for.
 #[derive(Debug, Clone, Default)]
@@ -65,6 +68,8 @@ struct Pending<'a> {
     resource_type: ResourceType,
     fqn: Vec<String>,
     base_config: Map<String, Json>,
+    /// Set for generic tests.
+    test: Option<&'a GenericTest>,
 }
 
 /// Compile `project` for `target`.
@@ -73,10 +78,37 @@ pub fn compile(
     target: &Target,
     cli_vars: &Map<String, Json>,
 ) -> Result<Manifest> {
-    let pending = pending_nodes(project)?;
+    let mut pending = pending_nodes(project)?;
     let sources = source_nodes(project, target);
     let scope = compile_scope(project, target, cli_vars, &pending, &sources);
     let jinja = JinjaEnv::new(&project.root, &project.macros, scope)?;
+    let tests = generic_tests::collect(project, &|name| {
+        jinja.scope().nodes_by_name.get(name).cloned()
+    })?;
+    for test in &tests {
+        if !jinja.has_macro(&test.macro_name) {
+            let err = Error::new(
+                ErrorKind::Project,
+                format!(
+                    "test `{}` on `{}` has no definition: no `{{% test {} %}}` block or `{}` macro in the project",
+                    test.metadata.name,
+                    crate::graph::short_name(&test.metadata.attached_node),
+                    test.metadata.name,
+                    test.macro_name
+                ),
+            )
+            .in_file(project.root.join(&test.file.original_file_path))
+            .at_line(test.line);
+            let known = jinja.macro_names().filter_map(|m| m.strip_prefix("test_"));
+            return Err(
+                match crate::error::did_you_mean(&test.metadata.name, known) {
+                    Some(hint) => err.with_hint(hint),
+                    None => err,
+                },
+            );
+        }
+    }
+    pending.extend(tests.iter().map(pending_test));
 
     let captures = render_all(&jinja, &pending, None)?;
 
@@ -190,10 +222,32 @@ fn pending_nodes(project: &Project) -> Result<Vec<Pending<'_>>> {
                 resource_type,
                 fqn,
                 base_config,
+                test: None,
             });
         }
     }
     Ok(pending)
+}
+
+/// dbt's defaults for a test's config, under what the test declares.
+fn pending_test(test: &GenericTest) -> Pending<'_> {
+    let mut base_config: Map<String, Json> = serde_json::from_value(json!({
+        "enabled": true, "alias": null, "schema": "dbt_test__audit", "database": null, "tags": [],
+        "meta": {}, "group": null, "materialized": "test", "severity": "ERROR", "store_failures": null,
+        "store_failures_as": null, "where": null, "limit": null, "fail_calc": "count(*)",
+        "warn_if": "!= 0", "error_if": "!= 0",
+    }))
+    .expect("a JSON object");
+    crate::project::config::merge_config(&mut base_config, &test.config);
+    Pending {
+        file: &test.file,
+        unique_id: test.unique_id.clone(),
+        name: test.name.clone(),
+        resource_type: ResourceType::Test,
+        fqn: test.fqn.clone(),
+        base_config,
+        test: Some(test),
+    }
 }
 
 fn source_nodes(project: &Project, target: &Target) -> BTreeMap<String, SourceNode> {
@@ -311,7 +365,7 @@ fn render_all(
     relations: Option<&Arc<HashMap<String, Relation>>>,
 ) -> Result<Vec<Option<RenderCapture>>> {
     let render_one = |node: &Pending| -> Result<Option<RenderCapture>> {
-        if node.resource_type != ResourceType::Model {
+        if node.resource_type == ResourceType::Seed {
             return Ok(None);
         }
         jinja.render(&render_request(node, relations)).map(Some)
@@ -349,7 +403,7 @@ fn relation_for(
         .and_then(Json::as_str)
         .map(str::trim)
         .filter(|s| !s.is_empty());
-    let schema = if jinja.has_macro("generate_schema_name") {
+    let schema = if jinja.project_defines("generate_schema_name") {
         let model = Value::from_serialize(
             json!({"name": node.name, "unique_id": node.unique_id, "config": config}),
         );
@@ -361,10 +415,11 @@ fn relation_for(
     } else {
         default_schema_name(&target.schema, custom_schema)
     };
+    let default_identifier = node.test.map_or(node.name.as_str(), |t| t.alias.as_str());
     let identifier = config
         .get("alias")
         .and_then(Json::as_str)
-        .unwrap_or(&node.name)
+        .unwrap_or(default_identifier)
         .to_string();
     let database = config
         .get("database")
@@ -443,33 +498,13 @@ fn build_node(
                 })?,
         ),
     };
-    for (key, default) in [
-        ("enabled", json!(true)),
-        ("alias", json!(relation.identifier)),
-        ("schema", json!(relation.schema)),
-        ("database", json!(relation.database)),
-        ("tags", json!(tags)),
-        ("meta", json!({})),
-        ("persist_docs", json!({})),
-        ("quoting", json!({})),
-        ("column_types", json!({})),
-        ("full_refresh", Json::Null),
-        ("on_schema_change", json!("ignore")),
-        ("grants", json!({})),
-        ("packages", json!([])),
-        ("docs", json!({"show": true, "node_color": null})),
-        ("pre-hook", json!([])),
-        ("post-hook", json!([])),
-    ] {
-        if key == "schema" || key == "tags" || key == "alias" || key == "database" {
-            config.insert(key.to_string(), default);
-        } else {
-            config.entry(key.to_string()).or_insert(default);
-        }
+    if node.test.is_none() {
+        add_model_config_defaults(&mut config, node.resource_type);
     }
     let properties = match node.resource_type {
         ResourceType::Seed => project.properties.seeds.get(&node.name),
-        _ => project.properties.models.get(&node.name),
+        ResourceType::Model => project.properties.models.get(&node.name),
+        _ => None,
     };
     let (refs, depends_on_nodes, sources, source_ids) = match capture {
         Some(c) => (
@@ -482,6 +517,19 @@ fn build_node(
     };
     let mut depends_on = source_ids;
     depends_on.extend(depends_on_nodes);
+    let (raw_code, checksum) = match (node.test, node.resource_type) {
+        (Some(test), _) => (test.raw_code.clone(), String::new()),
+        (None, ResourceType::Seed) => (String::new(), sha256_hex(node.file.text.trim())),
+        (None, _) => (
+            node.file.text.trim().to_string(),
+            sha256_hex(node.file.text.trim()),
+        ),
+    };
+    let description = match (node.test, properties) {
+        (Some(test), _) => test.description.clone(),
+        (None, Some(p)) => p.description.clone(),
+        (None, None) => String::new(),
+    };
     Ok(Node {
         unique_id: node.unique_id.clone(),
         name: node.name.clone(),
@@ -490,27 +538,53 @@ fn build_node(
         path: node.file.path.clone(),
         original_file_path: node.file.original_file_path.clone(),
         fqn: node.fqn.clone(),
-        checksum: sha256_hex(&node.file.text),
+        checksum,
         materialization: Materialization::parse(&materialized),
         config,
         tags,
-        description: properties
-            .map(|p| p.description.clone())
-            .unwrap_or_default(),
+        description,
         columns: properties.map(|p| p.columns.clone()).unwrap_or_default(),
         relation,
-        raw_code: if node.resource_type == ResourceType::Seed {
-            String::new()
-        } else {
-            node.file.text.clone()
-        },
+        raw_code,
         compiled_code,
         depends_on_nodes: depends_on,
         depends_on_macros: Vec::new(),
         refs,
         sources,
         retries,
+        test: node.test.map(|t| t.metadata.clone()),
     })
+}
+
+/// The config keys dbt shows for every model and seed, with dbt's defaults.
+/// `schema`, `alias` and `database` stay as configured (null when unset):
+/// the resolved names are the node's own fields.
+fn add_model_config_defaults(config: &mut Map<String, Json>, resource_type: ResourceType) {
+    let defaults = json!({
+        "enabled": true, "alias": null, "schema": null, "database": null, "tags": [], "meta": {},
+        "group": null, "static_analysis": null, "materialized": "view", "incremental_strategy": null,
+        "batch_size": null, "lookback": 1, "begin": null, "persist_docs": {}, "post-hook": [],
+        "pre-hook": [], "quoting": {}, "column_types": {}, "full_refresh": null, "unique_key": null,
+        "on_schema_change": "ignore", "on_configuration_change": "apply", "grants": {}, "packages": [],
+        "docs": {"show": true, "node_color": null}, "contract": {"enforced": false, "alias_types": true},
+        "event_time": null, "concurrent_batches": null,
+    });
+    let Json::Object(defaults) = defaults else {
+        unreachable!("a JSON object literal")
+    };
+    for (key, default) in defaults {
+        config.entry(key).or_insert(default);
+    }
+    match resource_type {
+        ResourceType::Seed => {
+            config.entry("delimiter").or_insert(json!(","));
+            config.entry("quote_columns").or_insert(Json::Null);
+        }
+        _ => {
+            config.entry("access").or_insert(json!("protected"));
+            config.entry("freshness").or_insert(Json::Null);
+        }
+    }
 }
 
 fn edge_maps(

@@ -1,0 +1,529 @@
+//! Generic tests declared in properties YAML (`data_tests:` / `tests:`)
+//! become test nodes, named, hashed and configured exactly as dbt does it.
+
+use md5::{Digest, Md5};
+use serde_json::{Map, Value as Json, json};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::manifest::TestMetadata;
+use crate::project::{ModelProperties, Project, ProjectFile};
+
+/// Keys of a test definition that are config, not arguments of the test macro.
+const CONFIG_ARGS: &[&str] = &[
+    "severity",
+    "tags",
+    "enabled",
+    "where",
+    "limit",
+    "warn_if",
+    "error_if",
+    "fail_calc",
+    "store_failures",
+    "store_failures_as",
+    "meta",
+    "database",
+    "schema",
+    "alias",
+];
+
+/// One generic test applied to one model, seed or column.
+#[derive(Debug, Clone)]
+pub struct GenericTest {
+    pub unique_id: String,
+    /// The full name, used for the unique_id and fqn.
+    pub name: String,
+    /// The name the compiled file and relation get (hashed when the full name is long).
+    pub alias: String,
+    pub fqn: Vec<String>,
+    /// The test's config from its definition; defaults are added by the compiler.
+    pub config: Map<String, Json>,
+    pub metadata: TestMetadata,
+    pub description: String,
+    /// Jinja that calls the test macro with the rendered arguments.
+    pub file: ProjectFile,
+    /// dbt's raw_code: `{{ test_unique(**_dbt_generic_test_kwargs) }}`.
+    pub raw_code: String,
+    /// The macro that implements the test (`test_unique`).
+    pub macro_name: String,
+    /// The line of the tested node's entry in the properties file.
+    pub line: usize,
+}
+
+/// Every generic test of the project, in the order the YAML declares them.
+pub fn collect(
+    project: &Project,
+    node_ids: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<GenericTest>> {
+    let mut tests = Vec::new();
+    let sections = [
+        ("model", &project.properties.models),
+        ("seed", &project.properties.seeds),
+    ];
+    for (_, section) in sections {
+        for (name, properties) in section {
+            let Some(attached) = node_ids(name) else {
+                continue;
+            };
+            for (column, definition) in &properties.tests {
+                tests.push(build(
+                    project,
+                    name,
+                    &attached,
+                    properties,
+                    column.as_deref(),
+                    definition,
+                )?);
+            }
+        }
+    }
+    Ok(tests)
+}
+
+fn build(
+    project: &Project,
+    model: &str,
+    attached_node: &str,
+    properties: &ModelProperties,
+    column: Option<&str>,
+    definition: &Json,
+) -> Result<GenericTest> {
+    let yml = project.root.join(&properties.file);
+    let fail = |message: String| {
+        Error::new(ErrorKind::Project, message)
+            .in_file(&yml)
+            .at_line(properties.line)
+    };
+    let (test_name, mut args) = match definition {
+        Json::String(name) => (name.clone(), Map::new()),
+        Json::Object(map) if map.contains_key("test_name") => {
+            let mut args = map.clone();
+            let name = args
+                .remove("test_name")
+                .and_then(|n| n.as_str().map(str::to_string));
+            (
+                name.ok_or_else(|| {
+                    fail(format!(
+                        "a test of `{model}` has a `test_name` that is not a string"
+                    ))
+                })?,
+                args,
+            )
+        }
+        Json::Object(map) if map.len() == 1 => {
+            let (name, value) = map.iter().next().expect("one entry");
+            match value {
+                Json::Object(args) => (name.clone(), args.clone()),
+                Json::Null => (name.clone(), Map::new()),
+                other => {
+                    return Err(fail(format!(
+                        "the arguments of test `{name}` on `{model}` must be a mapping, got `{other}`"
+                    )));
+                }
+            }
+        }
+        other => {
+            return Err(fail(format!(
+                "a test of `{model}` must be a test name or a mapping with one key (the test name), got `{other}`"
+            )));
+        }
+    };
+    if args.contains_key("model") {
+        return Err(fail(format!(
+            "test `{test_name}` on `{model}` passes `model`: weir sets it to the tested node"
+        )));
+    }
+    if let Some(column) = column {
+        args.insert("column_name".into(), json!(column));
+    }
+    if let Some(Json::Object(arguments)) = args.remove("arguments") {
+        args.extend(arguments);
+    }
+
+    let mut config = Map::new();
+    let mut nested_config = match args.remove("config") {
+        Some(Json::Object(map)) => map,
+        _ => Map::new(),
+    };
+    for key in CONFIG_ARGS {
+        let value = args.remove(*key).or_else(|| nested_config.remove(*key));
+        if let Some(value) = value.filter(|v| !v.is_null()) {
+            config.insert(key.to_string(), value);
+        }
+    }
+    config.extend(nested_config);
+    let description = match args.remove("description") {
+        Some(Json::String(d)) => d,
+        _ => String::new(),
+    };
+    let custom_name = match args.remove("name") {
+        Some(Json::String(n)) => Some(n),
+        _ => None,
+    };
+    args.insert(
+        "model".into(),
+        json!(format!("{{{{ get_where_subquery(ref('{model}')) }}}}")),
+    );
+
+    let (namespace, short_test_name) = match test_name.split_once('.') {
+        Some((namespace, name)) => (Some(namespace.to_string()), name.to_string()),
+        None => (None, test_name.clone()),
+    };
+    if namespace.as_deref().is_some_and(|n| n != "dbt") {
+        return Err(fail(format!(
+            "test `{test_name}` on `{model}` comes from package `{}`, which is not installed",
+            namespace.as_deref().unwrap_or_default()
+        )));
+    }
+    let (alias, name) = match custom_name {
+        Some(name) => (name.clone(), name),
+        None => {
+            let prefix = match &namespace {
+                Some(ns) => format!("{ns}_{short_test_name}"),
+                None => short_test_name.clone(),
+            };
+            let (short, full) = synthesize_names(&prefix, model, &args);
+            if short != full {
+                config.entry("alias").or_insert_with(|| json!(short));
+            }
+            (short, full)
+        }
+    };
+    let alias = config
+        .get("alias")
+        .and_then(Json::as_str)
+        .map_or(alias, str::to_string);
+
+    let metadata = TestMetadata {
+        name: short_test_name.clone(),
+        namespace: namespace.clone(),
+        kwargs: args.clone(),
+        column_name: column.map(str::to_string),
+        attached_node: attached_node.to_string(),
+    };
+    let hash = {
+        let metadata_repr = python_repr(&hashable(&json!({
+            "name": short_test_name,
+            "kwargs": args,
+            "namespace": namespace,
+        })));
+        let digest = hex(&Md5::digest(format!("{name}{metadata_repr}").as_bytes()));
+        digest[digest.len() - 10..].to_string()
+    };
+    let macro_name = format!("test_{short_test_name}");
+    let mut fqn = vec![project.name.clone()];
+    fqn.extend(folders_under_resource_path(project, &properties.file));
+    fqn.push(name.clone());
+
+    Ok(GenericTest {
+        unique_id: format!("test.{}.{name}.{hash}", project.name),
+        raw_code: format!(
+            "{{{{ {macro_name}(**_dbt_generic_test_kwargs) }}}}{}",
+            config_call(&config)
+        ),
+        file: ProjectFile {
+            original_file_path: properties.file.clone(),
+            path: format!("{alias}.sql"),
+            text: format!("{{{{ {macro_name}({}) }}}}", call_arguments(&args)),
+        },
+        macro_name,
+        line: properties.line,
+        name,
+        alias,
+        fqn,
+        config,
+        metadata,
+        description,
+    })
+}
+
+/// dbt's synthesize_generic_test_names: `<test>_<model>_<flattened args>`,
+/// shortened with an md5 when 64 characters or longer.
+fn synthesize_names(test: &str, model: &str, args: &Map<String, Json>) -> (String, String) {
+    let mut keys: Vec<&String> = args.keys().filter(|k| *k != "model").collect();
+    keys.sort();
+    let mut parts = Vec::new();
+    for key in keys {
+        match &args[key] {
+            Json::Object(map) => parts.extend(map.values().map(python_str)),
+            Json::Array(items) => parts.extend(items.iter().map(python_str)),
+            other => parts.push(python_str(other)),
+        }
+    }
+    let cleaned: Vec<String> = parts.iter().map(|p| replace_non_word_runs(p)).collect();
+    let identifier = format!("{test}_{model}");
+    let full = format!("{identifier}_{}", cleaned.join("__"));
+    if full.len() >= 64 {
+        let truncated: String = identifier.chars().take(30).collect();
+        (
+            format!("{truncated}_{}", hex(&Md5::digest(full.as_bytes()))),
+            full,
+        )
+    } else {
+        (full.clone(), full)
+    }
+}
+
+/// `re.sub("[^0-9a-zA-Z_]+", "_", text)`.
+fn replace_non_word_runs(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_run = false;
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            out.push(c);
+            in_run = false;
+        } else if !in_run {
+            out.push('_');
+            in_run = true;
+        }
+    }
+    out
+}
+
+/// The folders between the resource path (models/) and the properties file.
+fn folders_under_resource_path(project: &Project, file: &str) -> Vec<String> {
+    let within = project
+        .model_paths
+        .iter()
+        .chain(&project.seed_paths)
+        .find_map(|root| file.strip_prefix(&format!("{root}/")))
+        .unwrap_or(file);
+    let mut parts: Vec<String> = within.split('/').map(str::to_string).collect();
+    parts.pop();
+    parts
+}
+
+/// `config(key="value", ...)` for raw_code, as dbt writes it.
+fn config_call(config: &Map<String, Json>) -> String {
+    if config.is_empty() {
+        return String::new();
+    }
+    let items: Vec<String> = config
+        .iter()
+        .map(|(key, value)| match value {
+            Json::String(s) => format!("{key}=\"{}\"", s.replace('"', "\\\"")),
+            other => format!("{key}={}", python_str(other)),
+        })
+        .collect();
+    format!("{{{{ config({}) }}}}", items.join(","))
+}
+
+/// The keyword arguments of the test macro call, as Jinja expressions: values
+/// that look like `ref(...)`, `source(...)`, `var(...)`, `env_var(...)` or are a
+/// single `{{ ... }}` are evaluated, as dbt does; `column_name` stays a string.
+fn call_arguments(args: &Map<String, Json>) -> String {
+    args.iter()
+        .map(|(key, value)| {
+            let expression = if key == "column_name" {
+                literal(value)
+            } else {
+                expression(value)
+            };
+            format!("{key}={expression}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn expression(value: &Json) -> String {
+    match value {
+        Json::String(s) => {
+            let trimmed = s.trim();
+            if let Some(inner) = trimmed
+                .strip_prefix("{{")
+                .and_then(|t| t.strip_suffix("}}"))
+                && !inner.contains("{{")
+            {
+                return inner.trim().to_string();
+            }
+            if looks_like_function(trimmed) {
+                return trimmed.to_string();
+            }
+            literal(value)
+        }
+        Json::Array(items) => format!(
+            "[{}]",
+            items.iter().map(expression).collect::<Vec<_>>().join(", ")
+        ),
+        Json::Object(map) => format!(
+            "{{{}}}",
+            map.iter()
+                .map(|(k, v)| format!("{}: {}", literal(&json!(k)), expression(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => literal(other),
+    }
+}
+
+/// `^\s*(env_var|ref|var|source|doc)\s*\(.+\)\s*$`
+fn looks_like_function(text: &str) -> bool {
+    ["env_var", "ref", "var", "source", "doc"]
+        .iter()
+        .any(|name| {
+            text.strip_prefix(name)
+                .map(str::trim_start)
+                .and_then(|rest| rest.strip_prefix('('))
+                .is_some_and(|rest| rest.len() > 1 && rest.ends_with(')'))
+        })
+}
+
+/// A JSON value as a Jinja literal.
+fn literal(value: &Json) -> String {
+    match value {
+        Json::Null => "none".to_string(),
+        Json::Bool(b) => if *b { "true" } else { "false" }.to_string(),
+        Json::Number(n) => n.to_string(),
+        Json::String(s) => serde_json::to_string(s).expect("a string serializes"),
+        Json::Array(items) => format!(
+            "[{}]",
+            items.iter().map(literal).collect::<Vec<_>>().join(", ")
+        ),
+        Json::Object(map) => format!(
+            "{{{}}}",
+            map.iter()
+                .map(|(k, v)| format!("{}: {}", literal(&json!(k)), literal(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// dbt's get_hashable_md: dicts with sorted keys, lists, everything else `str()`.
+fn hashable(value: &Json) -> Json {
+    match value {
+        Json::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            Json::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), hashable(&map[k])))
+                    .collect(),
+            )
+        }
+        Json::Array(items) => Json::Array(items.iter().map(hashable).collect()),
+        other => Json::String(python_str(other)),
+    }
+}
+
+/// Python's `str()` of a YAML scalar.
+fn python_str(value: &Json) -> String {
+    match value {
+        Json::Null => "None".to_string(),
+        Json::Bool(true) => "True".to_string(),
+        Json::Bool(false) => "False".to_string(),
+        Json::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or_default();
+            if f.fract() == 0.0 && f.abs() < 1e16 {
+                format!("{f:.1}")
+            } else {
+                f.to_string()
+            }
+        }
+        Json::Number(n) => n.to_string(),
+        Json::String(s) => s.clone(),
+        Json::Array(items) => format!(
+            "[{}]",
+            items.iter().map(python_repr).collect::<Vec<_>>().join(", ")
+        ),
+        Json::Object(_) => python_repr(value),
+    }
+}
+
+/// Python's `repr()` of strings, lists and dicts (key order kept).
+fn python_repr(value: &Json) -> String {
+    match value {
+        Json::String(s) => python_string_repr(s),
+        Json::Array(items) => format!(
+            "[{}]",
+            items.iter().map(python_repr).collect::<Vec<_>>().join(", ")
+        ),
+        Json::Object(map) => format!(
+            "{{{}}}",
+            map.iter()
+                .map(|(k, v)| format!("{}: {}", python_string_repr(k), python_repr(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => python_str(other),
+    }
+}
+
+fn python_string_repr(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_dbt() {
+        let args =
+            json!({"column_name": "customer_id", "to": "ref('customers')", "field": "customer_id"});
+        let (short, full) = synthesize_names("relationships", "orders", args.as_object().unwrap());
+        assert_eq!(
+            full,
+            "relationships_orders_customer_id__customer_id__ref_customers_"
+        );
+        assert_eq!(short, full);
+        let args = json!({"column_name": "status", "values": ["placed", "shipped", "completed", "return_pending", "returned"]});
+        let (short, full) =
+            synthesize_names("accepted_values", "stg_orders", args.as_object().unwrap());
+        assert_eq!(
+            full,
+            "accepted_values_stg_orders_status__placed__shipped__completed__return_pending__returned"
+        );
+        assert_eq!(
+            short,
+            "accepted_values_stg_orders_4f514bf94b77b7ea437830eec4421c58"
+        );
+    }
+
+    #[test]
+    fn repr_matches_python() {
+        let value = json!({"b": ["1", "it's"], "a": {"x": "say \"hi\""}});
+        assert_eq!(
+            python_repr(&hashable(&value)),
+            r#"{'a': {'x': 'say "hi"'}, 'b': ['1', "it's"]}"#
+        );
+        assert_eq!(python_str(&json!(1.0)), "1.0");
+        assert_eq!(python_str(&json!(null)), "None");
+    }
+
+    #[test]
+    fn arguments_become_jinja_expressions() {
+        let args = json!({"column_name": "id", "to": "ref('customers')", "values": ["a", 1], "flag": true});
+        assert_eq!(
+            call_arguments(args.as_object().unwrap()),
+            r#"column_name="id", to=ref('customers'), values=["a", 1], flag=true"#
+        );
+    }
+}
