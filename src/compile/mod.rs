@@ -22,6 +22,9 @@ use crate::profile::Target;
 use crate::project::{Project, ProjectFile};
 use generic_tests::GenericTest;
 
+mod render;
+pub use render::RunRenderer;
+
 /// Where a project and its profile are, and what to compile them for.
 #[derive(Debug, Clone, Default)]
 pub struct CompileOptions {
@@ -39,6 +42,8 @@ pub struct Compiled {
     pub project: Project,
     pub target: Target,
     pub manifest: Manifest,
+    /// `--vars`, kept so nodes can be rendered again at run time.
+    pub cli_vars: Map<String, Json>,
 }
 
 impl Compiled {
@@ -56,6 +61,7 @@ impl Compiled {
             project,
             target,
             manifest,
+            cli_vars: options.vars.clone(),
         })
     }
 }

@@ -233,6 +233,7 @@ const FORWARDED: &[&str] = &[
     "this",
     "model",
     "project_name",
+    "is_incremental",
 ];
 
 /// Call a macro from any template: its template is evaluated with the

@@ -101,6 +101,16 @@ impl JinjaEnv {
 
     /// Render a node's SQL, capturing its refs, sources and config() calls.
     pub fn render(&self, request: &RenderRequest<'_>) -> Result<RenderCapture> {
+        self.render_with_incremental(request, false)
+    }
+
+    /// [`render`](Self::render) with `is_incremental()` answering
+    /// `is_incremental`: at run time the database decides what the compile could not.
+    pub fn render_with_incremental(
+        &self,
+        request: &RenderRequest<'_>,
+        is_incremental: bool,
+    ) -> Result<RenderCapture> {
         let capture = Arc::new(RenderCapture::default());
         let this = match request.relations {
             Some(relations) => RelationValue::resolved(relations.get(request.unique_id).cloned()),
@@ -122,6 +132,7 @@ impl JinjaEnv {
             this => Value::from_object(this),
             model => request.model.clone(),
             project_name => self.scope.project_name.clone(),
+            is_incremental => Value::from_function(move || is_incremental),
         };
         let file = &self.root.join(&request.file.original_file_path);
         let source = Some(request.file.text.as_str());

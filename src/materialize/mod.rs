@@ -221,6 +221,8 @@ mod tests {
             refs: vec![],
             sources: vec![],
             retries: None,
+            test: None,
+            test: None,
         }
     }
 
