@@ -222,7 +222,6 @@ mod tests {
             sources: vec![],
             retries: None,
             test: None,
-            test: None,
         }
     }
 
