@@ -23,4 +23,8 @@ dag = WeirDag(
 )
 
 if __name__ == "__main__":
-    dag.test()
+    import sys
+
+    from weir.airflow.report import print_summary
+
+    sys.exit(0 if print_summary(dag.test()) else 1)
