@@ -28,7 +28,8 @@ PROJECTS = {
     "schema_override": REPO / "tests" / "fixtures" / "schema_override",
 }
 
-# Config keys whose values both tools must agree on.
+# Node fields and config keys whose values both tools must agree on.
+NODE_FIELDS = ("database", "schema", "alias", "relation_name", "fqn", "original_file_path", "checksum")
 COMPARED_CONFIG = ("materialized", "schema", "alias", "database", "tags", "severity", "enabled")
 
 
@@ -63,9 +64,9 @@ def manifests(request, tmp_path_factory) -> tuple[dict, dict]:
     assert started.returncode == 0, started.stdout + started.stderr
     port = int(re.search(r"127\.0\.0\.1:(\d+)", started.stdout).group(1))
     try:
-        project_name = re.search(r"^name:\s*(\S+)", (dbt_dir / "dbt_project.yml").read_text(), re.M)
-        profile_name = re.search(r"^profile:\s*(\S+)", (dbt_dir / "dbt_project.yml").read_text(), re.M)
-        text = profiles((profile_name or project_name).group(1), port)
+        project_yml = (dbt_dir / "dbt_project.yml").read_text()
+        profile_name = re.search(r"^profile:\s*(\S+)", project_yml, re.M)
+        text = profiles(profile_name.group(1), port)
         for copy in (dbt_dir, weir_dir):
             (copy / "profiles.yml").write_text(text)
         env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
@@ -83,7 +84,8 @@ def manifests(request, tmp_path_factory) -> tuple[dict, dict]:
         )
         assert ours.returncode == 0, ours.stdout + ours.stderr
     finally:
-        subprocess.run([str(WEIR), "local", "stop", "--project-dir", str(dbt_dir)], capture_output=True)
+        stop = [str(WEIR), "local", "stop", "--project-dir", str(dbt_dir)]
+        subprocess.run(stop, capture_output=True)
     load = lambda d: json.loads((d / "target" / "manifest.json").read_text())  # noqa: E731
     return load(weir_dir), load(dbt_dir)
 
@@ -102,12 +104,12 @@ def test_same_edges(manifests):
 
 def test_same_compiled_sql(manifests):
     ours, theirs = manifests
-    different = {
-        unique_id: (normalise_sql(node.get("compiled_code")), normalise_sql(theirs["nodes"][unique_id].get("compiled_code")))
-        for unique_id, node in ours["nodes"].items()
-        if node["resource_type"] != "seed"
-        and normalise_sql(node.get("compiled_code")) != normalise_sql(theirs["nodes"][unique_id].get("compiled_code"))
-    }
+    different = {}
+    for unique_id, node in ours["nodes"].items():
+        mine = normalise_sql(node.get("compiled_code"))
+        other = normalise_sql(theirs["nodes"][unique_id].get("compiled_code"))
+        if node["resource_type"] != "seed" and mine != other:
+            different[unique_id] = (mine, other)
     assert different == {}
 
 
@@ -115,7 +117,7 @@ def test_same_relations_and_configs(manifests):
     ours, theirs = manifests
     for unique_id, node in ours["nodes"].items():
         other = theirs["nodes"][unique_id]
-        for key in ("database", "schema", "alias", "relation_name", "fqn", "original_file_path", "checksum"):
+        for key in NODE_FIELDS:
             assert node.get(key) == other.get(key), (unique_id, key)
         for key in COMPARED_CONFIG:
             assert node["config"].get(key) == other["config"].get(key), (unique_id, key)
