@@ -29,8 +29,15 @@ PROJECTS = {
 }
 
 # Node fields and config keys whose values both tools must agree on.
-NODE_FIELDS = ("database", "schema", "alias", "relation_name", "fqn", "original_file_path")
-NODE_FIELDS += ("checksum",)
+NODE_FIELDS = (
+    "database",
+    "schema",
+    "alias",
+    "relation_name",
+    "fqn",
+    "original_file_path",
+    "checksum",
+)
 COMPARED_CONFIG = ("materialized", "schema", "alias", "database", "tags", "severity", "enabled")
 
 
