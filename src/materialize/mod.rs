@@ -80,7 +80,7 @@ pub fn check_supported(node: &Node) -> Result<()> {
 pub fn build(adapter: &mut dyn Adapter, node: &Node, ctx: &BuildContext) -> Result<Built> {
     check_supported(node)?;
     let built = match (node.resource_type, &node.materialization) {
-        (ResourceType::Seed, _) => seed::build(adapter, node, ctx.project_root),
+        (ResourceType::Seed, _) => seed::build(adapter, node, ctx),
         (_, Materialization::Table) => model::build_table(adapter, node),
         (_, Materialization::Incremental) => incremental::build(adapter, node, ctx),
         _ => model::build_view(adapter, node),

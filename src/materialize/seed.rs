@@ -1,35 +1,48 @@
-//! Seeds: a CSV file read, its column types inferred (or taken from the
-//! `column_types` config), loaded with COPY into a table swapped in atomically.
+//! Seeds as dbt loads them: a CSV file read, its column types inferred (or
+//! taken from `column_types`), loaded with COPY; an unchanged table is
+//! truncated and reloaded so the views on it survive, anything else swapped.
 
 use std::path::Path;
 
 use serde_json::Value as Json;
 
-use crate::adapter::{Adapter, RelationKind, in_transaction};
+use crate::adapter::{Adapter, ColumnInfo, RelationKind, in_transaction};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{Node, Relation, quote_identifier};
 
-use super::{Built, ensure_schema, swap};
+use super::{BuildContext, Built, ensure_schema, swap};
 
-pub(super) fn build(adapter: &mut dyn Adapter, node: &Node, project_root: &Path) -> Result<Built> {
-    let overrides = column_types(node)?;
+pub(super) fn build(adapter: &mut dyn Adapter, node: &Node, ctx: &BuildContext) -> Result<Built> {
+    let options = SeedOptions::of(node)?;
     let seed = SeedTable::read(
-        &project_root.join(&node.original_file_path),
+        &ctx.project_root.join(&node.original_file_path),
         &node.original_file_path,
-        &overrides,
+        &options,
     )?;
     ensure_schema(adapter, &node.relation.schema)?;
-    let rows = in_transaction(adapter, |adapter| {
-        swap::replace(
-            adapter,
-            &node.relation,
-            RelationKind::Table,
-            |adapter, tmp| {
+    let relation = &node.relation;
+    let existing = adapter
+        .relation_kinds(&relation.schema, &[&relation.identifier])?
+        .first()
+        .map(|(_, kind)| *kind);
+    let reload = existing == Some(RelationKind::Table)
+        && !ctx.full_refresh_of(node)
+        && seed.fits(&adapter.columns(&relation.to_string())?);
+    let rows = if reload {
+        // As dbt does: truncate and insert in one transaction, so readers and
+        // the views built on the seed see the old rows until the commit.
+        in_transaction(adapter, |adapter| {
+            adapter.execute(&format!("truncate table {relation}"))?;
+            adapter.copy_in(&seed.copy_sql(relation), &seed.data)
+        })?
+    } else {
+        in_transaction(adapter, |adapter| {
+            swap::replace(adapter, relation, RelationKind::Table, |adapter, tmp| {
                 adapter.execute(&seed.create_sql(tmp))?;
                 adapter.copy_in(&seed.copy_sql(tmp), &seed.data)
-            },
-        )
-    })?;
+            })
+        })?
+    };
     Ok(Built {
         code: "COPY".into(),
         message: format!("COPY {rows}"),
@@ -38,43 +51,102 @@ pub(super) fn build(adapter: &mut dyn Adapter, node: &Node, project_root: &Path)
     })
 }
 
-/// The `column_types` config: column name -> SQL type.
-fn column_types(node: &Node) -> Result<Vec<(String, String)>> {
-    let Some(Json::Object(map)) = node.config.get("column_types") else {
-        return Ok(Vec::new());
-    };
-    map.iter()
-        .map(|(column, data_type)| match data_type {
-            Json::String(data_type) if !data_type.trim().is_empty() => {
-                Ok((column.clone(), data_type.clone()))
-            }
-            other => Err(Error::new(
+/// The configs that shape how a seed's CSV becomes a table.
+#[derive(Debug, Clone, PartialEq)]
+struct SeedOptions {
+    /// `column_types`: column name -> SQL type.
+    column_types: Vec<(String, String)>,
+    /// `quote_columns` (default true, as in dbt): false leaves names unquoted,
+    /// so PostgreSQL folds them to lower case.
+    unquoted: bool,
+    /// `delimiter`: the CSV's field separator (default `,`).
+    delimiter: u8,
+}
+
+impl Default for SeedOptions {
+    fn default() -> SeedOptions {
+        SeedOptions {
+            column_types: Vec::new(),
+            unquoted: false,
+            delimiter: b',',
+        }
+    }
+}
+
+impl SeedOptions {
+    fn of(node: &Node) -> Result<SeedOptions> {
+        let invalid = |key: &str, expected: &str, got: &Json| {
+            Error::new(
                 ErrorKind::Project,
                 format!(
-                    "`column_types` of seed `{}`: the type of `{column}` must be a SQL type name, got `{other}`",
+                    "`{key}` of seed `{}` must be {expected}, got `{got}`",
                     node.name
                 ),
-            )),
+            )
+        };
+        let column_types = match node.config.get("column_types") {
+            None | Some(Json::Null) => Vec::new(),
+            Some(Json::Object(map)) => map
+                .iter()
+                .map(|(column, data_type)| match data_type {
+                    Json::String(t) if !t.trim().is_empty() => Ok((column.clone(), t.clone())),
+                    other => Err(invalid(
+                        &format!("column_types.{column}"),
+                        "a SQL type name",
+                        other,
+                    )),
+                })
+                .collect::<Result<_>>()?,
+            Some(other) => return Err(invalid("column_types", "a mapping", other)),
+        };
+        let unquoted = match node.config.get("quote_columns") {
+            None | Some(Json::Null) => false,
+            Some(Json::Bool(quote)) => !quote,
+            Some(other) => return Err(invalid("quote_columns", "true or false", other)),
+        };
+        let delimiter = match node.config.get("delimiter") {
+            None | Some(Json::Null) => b',',
+            Some(Json::String(d)) if d.len() == 1 => d.as_bytes()[0],
+            Some(Json::String(d)) if d == "\\t" => b'\t',
+            Some(other) => return Err(invalid("delimiter", "one character", other)),
+        };
+        Ok(SeedOptions {
+            column_types,
+            unquoted,
+            delimiter,
         })
-        .collect()
+    }
+}
+
+/// A column of a seed table.
+#[derive(Debug, Clone, PartialEq)]
+struct SeedColumn {
+    /// The name as the header spells it.
+    name: String,
+    data_type: String,
+    /// Typed by `column_types` rather than inferred.
+    declared: bool,
 }
 
 /// A seed's columns with their SQL types, and its rows as CSV for COPY.
 #[derive(Debug, Clone, PartialEq)]
 struct SeedTable {
-    columns: Vec<(String, String)>,
-    /// The rows re-encoded as plain CSV, without the header.
+    columns: Vec<SeedColumn>,
+    unquoted: bool,
+    /// The rows re-encoded as plain comma-separated CSV, without the header.
     data: Vec<u8>,
 }
 
 impl SeedTable {
-    fn read(path: &Path, shown_path: &str, overrides: &[(String, String)]) -> Result<SeedTable> {
+    fn read(path: &Path, shown_path: &str, options: &SeedOptions) -> Result<SeedTable> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        SeedTable::parse(&bytes, overrides).map_err(|e| e.in_file(shown_path))
+        SeedTable::parse(&bytes, options).map_err(|e| e.in_file(shown_path))
     }
 
-    fn parse(bytes: &[u8], overrides: &[(String, String)]) -> Result<SeedTable> {
-        let mut reader = csv::ReaderBuilder::new().from_reader(bytes);
+    fn parse(bytes: &[u8], options: &SeedOptions) -> Result<SeedTable> {
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(options.delimiter)
+            .from_reader(bytes);
         let header = reader.headers().map_err(csv_error)?.clone();
         let names = column_names(&header)?;
         let mut inferred = vec![Inferred::Empty; names.len()];
@@ -93,21 +165,54 @@ impl SeedTable {
             .into_iter()
             .zip(inferred)
             .map(|(name, inferred)| {
-                let data_type = overrides
+                let declared = options
+                    .column_types
                     .iter()
-                    .find(|(column, _)| *column == name)
-                    .map_or_else(|| inferred.sql_type().to_string(), |(_, t)| t.clone());
-                (name, data_type)
+                    .find(|(column, _)| *column == name);
+                SeedColumn {
+                    data_type: declared
+                        .map_or_else(|| inferred.sql_type().to_string(), |(_, t)| t.clone()),
+                    declared: declared.is_some(),
+                    name,
+                }
             })
             .collect();
-        Ok(SeedTable { columns, data })
+        Ok(SeedTable {
+            columns,
+            unquoted: options.unquoted,
+            data,
+        })
+    }
+
+    /// A column's name in SQL: quoted, or left for PostgreSQL to fold.
+    fn column_sql(&self, name: &str) -> String {
+        if self.unquoted {
+            name.to_string()
+        } else {
+            quote_identifier(name)
+        }
+    }
+
+    /// Whether the existing table has this seed's columns, so truncating
+    /// and reloading it keeps its shape. Declared types are trusted as
+    /// written: PostgreSQL may spell them differently.
+    fn fits(&self, existing: &[ColumnInfo]) -> bool {
+        existing.len() == self.columns.len()
+            && self.columns.iter().zip(existing).all(|(column, existing)| {
+                let name_matches = if self.unquoted {
+                    column.name.to_lowercase() == existing.name
+                } else {
+                    column.name == existing.name
+                };
+                name_matches && (column.declared || column.data_type == existing.data_type)
+            })
     }
 
     fn create_sql(&self, relation: &Relation) -> String {
         let columns: Vec<String> = self
             .columns
             .iter()
-            .map(|(name, data_type)| format!("{} {data_type}", quote_identifier(name)))
+            .map(|c| format!("{} {}", self.column_sql(&c.name), c.data_type))
             .collect();
         format!("create table {relation} ({})", columns.join(", "))
     }
@@ -117,7 +222,7 @@ impl SeedTable {
         let names: Vec<String> = self
             .columns
             .iter()
-            .map(|(name, _)| quote_identifier(name))
+            .map(|c| self.column_sql(&c.name))
             .collect();
         let names = names.join(", ");
         format!("copy {relation} ({names}) from stdin with (format csv, force_null ({names}))")
@@ -300,13 +405,24 @@ fn timestamp_zone(s: &str) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    fn parse(csv: &str) -> SeedTable {
+        SeedTable::parse(csv.as_bytes(), &SeedOptions::of(&seed(json!({}))).unwrap()).unwrap()
+    }
+
+    fn seed(config: Json) -> Node {
+        let mut node = super::super::tests::node("raw", "seed", "");
+        node.resource_type = crate::manifest::ResourceType::Seed;
+        node.config = config.as_object().unwrap().clone();
+        node
+    }
 
     fn types(csv: &str) -> Vec<String> {
-        SeedTable::parse(csv.as_bytes(), &[])
-            .unwrap()
+        parse(csv)
             .columns
             .into_iter()
-            .map(|(name, data_type)| format!("{name} {data_type}"))
+            .map(|c| format!("{} {}", c.name, c.data_type))
             .collect()
     }
 
@@ -357,24 +473,57 @@ int,big,num,flag,day,at,at_tz,word,nothing,mixed_day
     }
 
     #[test]
-    fn column_types_config_wins() {
-        let seed = SeedTable::parse(
-            b"zip,n\n02134,1\n",
-            &[("zip".to_string(), "varchar(5)".to_string())],
-        )
+    fn configs_set_types_quoting_and_delimiter() {
+        let options = SeedOptions::of(&seed(json!({
+            "column_types": {"zip": "varchar(5)"}, "quote_columns": false, "delimiter": ";",
+        })))
         .unwrap();
+        let table = SeedTable::parse(b"zip;Amount\n02134;1\n", &options).unwrap();
+        let relation = Relation {
+            database: "postgres".into(),
+            schema: "dev".into(),
+            identifier: "raw".into(),
+        };
         assert_eq!(
-            seed.columns,
-            [
-                ("zip".to_string(), "varchar(5)".to_string()),
-                ("n".to_string(), "integer".to_string())
-            ]
+            table.create_sql(&relation),
+            r#"create table "postgres"."dev"."raw" (zip varchar(5), Amount integer)"#
         );
+        assert_eq!(String::from_utf8_lossy(&table.data), "02134,1\n");
+        let column = |name: &str, data_type: &str| ColumnInfo {
+            name: name.into(),
+            data_type: data_type.into(),
+        };
+        assert!(table.fits(&[
+            column("zip", "character varying(5)"),
+            column("amount", "integer")
+        ]));
+        assert!(!table.fits(&[column("zip", "text"), column("amount", "bigint")]));
+        assert!(!table.fits(&[column("zip", "text")]));
+
+        for (config, message) in [
+            (
+                json!({"delimiter": ";;"}),
+                "`delimiter` of seed `raw` must be one character, got `\";;\"`",
+            ),
+            (
+                json!({"quote_columns": "yes"}),
+                "`quote_columns` of seed `raw` must be true or false, got `\"yes\"`",
+            ),
+            (
+                json!({"column_types": {"a": 1}}),
+                "`column_types.a` of seed `raw` must be a SQL type name, got `1`",
+            ),
+        ] {
+            assert_eq!(
+                SeedOptions::of(&seed(config)).unwrap_err().message(),
+                message
+            );
+        }
     }
 
     #[test]
     fn rows_are_reencoded_for_copy() {
-        let seed = SeedTable::parse("a,b\n\"x, y\",\n\"q\"\"uote\",2\n".as_bytes(), &[]).unwrap();
+        let seed = parse("a,b\n\"x, y\",\n\"q\"\"uote\",2\n");
         assert_eq!(
             String::from_utf8(seed.data).unwrap(),
             "\"x, y\",\n\"q\"\"uote\",2\n"
@@ -383,18 +532,18 @@ int,big,num,flag,day,at,at_tz,word,nothing,mixed_day
 
     #[test]
     fn malformed_csv_names_the_line() {
-        let err = SeedTable::parse(b"a,b\n1,2\n3\n", &[]).unwrap_err();
+        let err = SeedTable::parse(b"a,b\n1,2\n3\n", &SeedOptions::default()).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Project);
         assert_eq!(err.line(), Some(3));
-        let err = SeedTable::parse(b"a,,a\n", &[]).unwrap_err();
+        let err = SeedTable::parse(b"a,,a\n", &SeedOptions::default()).unwrap_err();
         assert_eq!(err.message(), "column 2 of the header has no name");
-        let err = SeedTable::parse(b"a,b,a\n", &[]).unwrap_err();
+        let err = SeedTable::parse(b"a,b,a\n", &SeedOptions::default()).unwrap_err();
         assert_eq!(err.message(), "column `a` appears twice in the header");
     }
 
     #[test]
     fn create_and_copy_statements() {
-        let seed = SeedTable::parse(b"id,Name\n1,x\n", &[]).unwrap();
+        let seed = parse("id,Name\n1,x\n");
         let relation = Relation {
             database: "postgres".into(),
             schema: "dev".into(),
