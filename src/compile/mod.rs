@@ -165,7 +165,7 @@ pub fn compile(
             project_name: project.name.clone(),
             target_name: target.name.clone(),
             adapter_type: target.adapter_type.clone(),
-            invocation_id: crate::clock::invocation_id(),
+            invocation_id: jinja.scope().invocation_id.clone(),
             generated_at: crate::clock::now_rfc3339(),
         },
         nodes,
@@ -316,6 +316,8 @@ fn compile_scope(
             .collect(),
         vars,
         target: target_context(target),
+        invocation_id: crate::clock::invocation_id(),
+        run_started_at: crate::clock::now_rfc3339(),
     }
 }
 

@@ -63,6 +63,7 @@ impl Macros {
                 BlockKind::Macro => text.to_string(),
                 BlockKind::Test => test_block_as_macro(text),
             };
+            let text = super::mutable::rewrite_empty_literals(&text).into_owned();
             let def = MacroDef {
                 source: "\n".repeat(block.line - 1) + &text,
                 name: block.name,

@@ -1,8 +1,10 @@
 //! The Jinja environment models are rendered in: `ref`, `source`, `config`,
 //! `var`, `env_var`, `target`, `this` and the project's macros, as dbt defines them.
 
+mod builtins;
 mod context;
 pub mod macros;
+mod mutable;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -33,6 +35,8 @@ pub struct CompileScope {
     pub vars: Map<String, Json>,
     /// `target` as models see it (never the password).
     pub target: Map<String, Json>,
+    pub invocation_id: String,
+    pub run_started_at: String,
 }
 
 /// One node to render.
@@ -62,6 +66,18 @@ impl JinjaEnv {
         let macros = Macros::load(root, &scope.project_name, macro_files)?;
         let mut env = base_environment();
         env.add_function("return", macros::return_value);
+        let templates = macros
+            .by_name
+            .values()
+            .map(|m| (m.name.clone(), m.template_name.clone()));
+        env.add_global(
+            "adapter",
+            Value::from_object(builtins::Adapter {
+                macros: Arc::new(templates.collect()),
+            }),
+        );
+        env.add_global("invocation_id", scope.invocation_id.clone());
+        env.add_global("run_started_at", scope.run_started_at.clone());
         for def in macros.by_name.values() {
             env.add_template_owned(def.template_name.clone(), def.source.clone())
                 .map_err(|e| convert_error(&e, &macros, &def.file, Some(&def.source)))?;
@@ -136,9 +152,10 @@ impl JinjaEnv {
         };
         let file = &self.root.join(&request.file.original_file_path);
         let source = Some(request.file.text.as_str());
+        let text = mutable::rewrite_empty_literals(&request.file.text);
         let template = self
             .env
-            .template_from_named_str(&request.file.original_file_path, &request.file.text)
+            .template_from_named_str(&request.file.original_file_path, &text)
             .map_err(|e| convert_error(&e, &self.macros, file, source))?;
         let sql = template
             .render(ctx)
@@ -172,6 +189,13 @@ fn base_environment() -> Environment<'static> {
     env.add_function("is_incremental", || false);
     env.add_function("log", |_msg: Value, _rest: Rest<Value>| String::new());
     env.add_global("execute", true);
+    builtins::register(&mut env);
+    env.add_function(mutable::NEW_LIST, || {
+        Value::from_object(mutable::MutableList::default())
+    });
+    env.add_function(mutable::NEW_DICT, || {
+        Value::from_object(mutable::MutableDict::default())
+    });
     env
 }
 

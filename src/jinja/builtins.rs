@@ -1,0 +1,305 @@
+//! The functions and objects dbt puts in every template besides `ref` and
+//! friends: exceptions, tojson/fromjson, toyaml/fromyaml, zip, set,
+//! local_md5, print, adapter.dispatch/quote, api.Relation.create, flags.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use md5::{Digest, Md5};
+use minijinja::value::{Kwargs, Object, Rest, Value, from_args};
+use minijinja::{Environment, Error as JinjaError, ErrorKind as JinjaErrorKind, State};
+
+use super::context::RelationValue;
+use crate::manifest::Relation;
+
+fn error(message: impl Into<String>) -> JinjaError {
+    JinjaError::new(JinjaErrorKind::InvalidOperation, message.into())
+}
+
+/// Register the dbt builtins that do not depend on the project.
+pub fn register(env: &mut Environment<'static>) {
+    minijinja_contrib::add_to_environment(env);
+    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    env.add_global("exceptions", Value::from_object(Exceptions));
+    env.add_global("api", Value::from_object(Api));
+    env.add_global(
+        "flags",
+        Value::from_serialize(serde_json::json!({
+            "FULL_REFRESH": false, "STORE_FAILURES": false, "WHICH": "compile", "FAIL_FAST": false,
+        })),
+    );
+    env.add_function("tojson", tojson);
+    env.add_function("fromjson", fromjson);
+    env.add_function("toyaml", toyaml);
+    env.add_function("fromyaml", fromyaml);
+    env.add_function("zip", zip);
+    env.add_function("set", set);
+    env.add_function("local_md5", |text: String| -> String {
+        Md5::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    });
+    env.add_function("print", |value: Value| {
+        println!("{value}");
+        String::new()
+    });
+}
+
+/// `exceptions.raise_compiler_error(msg)` and `exceptions.warn(msg)`.
+#[derive(Debug)]
+struct Exceptions;
+
+impl Object for Exceptions {
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, JinjaError> {
+        let (message, _rest): (String, Rest<Value>) = from_args(args)?;
+        match method {
+            "raise_compiler_error" => Err(error(format!("compilation error: {message}"))),
+            "warn" => {
+                eprintln!("warning: {message}");
+                Ok(Value::from(""))
+            }
+            other => Err(JinjaError::new(
+                JinjaErrorKind::UnknownMethod,
+                format!("exceptions has no method `{other}`"),
+            )),
+        }
+    }
+}
+
+/// `api.Relation.create(database=..., schema=..., identifier=...)`.
+#[derive(Debug)]
+struct Api;
+
+impl Object for Api {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        (key.as_str()? == "Relation").then(|| Value::from_object(RelationFactory))
+    }
+}
+
+#[derive(Debug)]
+struct RelationFactory;
+
+impl Object for RelationFactory {
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, JinjaError> {
+        if method != "create" {
+            return Err(JinjaError::new(
+                JinjaErrorKind::UnknownMethod,
+                format!("api.Relation has no method `{method}`"),
+            ));
+        }
+        let (kwargs,): (Kwargs,) = from_args(args)?;
+        let part = |key: &str| -> Result<String, JinjaError> {
+            Ok(kwargs.get::<Option<String>>(key)?.unwrap_or_default())
+        };
+        let relation = Relation {
+            database: part("database")?,
+            schema: part("schema")?,
+            identifier: part("identifier")?,
+        };
+        let _ = kwargs.get::<Option<Value>>("type")?;
+        kwargs.assert_all_used()?;
+        Ok(Value::from_object(RelationValue::resolved(Some(relation))))
+    }
+}
+
+/// `adapter`: `dispatch` finds `postgres__<name>` or `default__<name>`;
+/// `quote` quotes an identifier.
+#[derive(Debug)]
+pub struct Adapter {
+    /// Macro name -> its template, for every macro of the project.
+    pub macros: Arc<HashMap<String, String>>,
+}
+
+impl Object for Adapter {
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, JinjaError> {
+        match method {
+            "dispatch" => {
+                let (name, namespace, _kwargs): (String, Option<String>, Kwargs) = from_args(args)?;
+                let _ = namespace;
+                let found = ["postgres", "default"]
+                    .iter()
+                    .map(|prefix| format!("{prefix}__{name}"))
+                    .find(|candidate| self.macros.contains_key(candidate));
+                match found {
+                    Some(macro_name) => Ok(Value::from_object(DispatchedMacro {
+                        template: self.macros[&macro_name].clone(),
+                        name: macro_name,
+                    })),
+                    None => Err(error(format!(
+                        "adapter.dispatch: no macro `postgres__{name}` or `default__{name}`"
+                    ))),
+                }
+            }
+            "quote" => {
+                let (identifier,): (String,) = from_args(args)?;
+                Ok(Value::from(crate::manifest::quote_identifier(&identifier)))
+            }
+            other => Err(JinjaError::new(
+                JinjaErrorKind::UnknownMethod,
+                format!("adapter has no method `{other}` at compile time"),
+            )),
+        }
+    }
+}
+
+/// The macro `adapter.dispatch` chose, called like a function.
+struct DispatchedMacro {
+    name: String,
+    template: String,
+}
+
+impl fmt::Debug for DispatchedMacro {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<macro {}>", self.name)
+    }
+}
+
+impl Object for DispatchedMacro {
+    fn call(self: &Arc<Self>, state: &State<'_, '_>, args: &[Value]) -> Result<Value, JinjaError> {
+        super::macros::call_macro(state, &self.template, &self.name, args)
+    }
+}
+
+fn tojson(value: Value, kwargs: Kwargs) -> Result<String, JinjaError> {
+    let sort_keys: Option<bool> = kwargs.get("sort_keys")?;
+    kwargs.assert_all_used()?;
+    let json: serde_json::Value =
+        serde_json::to_value(&value).map_err(|e| error(format!("tojson: {e}")))?;
+    let json = if sort_keys == Some(true) {
+        sorted(json)
+    } else {
+        json
+    };
+    let mut out = String::new();
+    python_json(&json, &mut out);
+    Ok(out)
+}
+
+/// JSON as Python's `json.dumps` writes it: `", "` and `": "` separators,
+/// non-ASCII escaped.
+fn python_json(value: &serde_json::Value, out: &mut String) {
+    use serde_json::Value as Json;
+    match value {
+        Json::Null => out.push_str("null"),
+        Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Json::Number(n) => out.push_str(&n.to_string()),
+        Json::String(s) => {
+            out.push('"');
+            for c in s.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    c if (c as u32) < 0x20 || !c.is_ascii() => {
+                        let mut units = [0u16; 2];
+                        for unit in c.encode_utf16(&mut units) {
+                            out.push_str(&format!("\\u{unit:04x}"));
+                        }
+                    }
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+        }
+        Json::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                python_json(item, out);
+            }
+            out.push(']');
+        }
+        Json::Object(map) => {
+            out.push('{');
+            for (i, (key, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                python_json(&Json::String(key.clone()), out);
+                out.push_str(": ");
+                python_json(item, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn sorted(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<_> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(sorted).collect())
+        }
+        other => other,
+    }
+}
+
+fn fromjson(text: String, default: Option<Value>) -> Result<Value, JinjaError> {
+    match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(value) => Ok(Value::from_serialize(value)),
+        Err(e) => default.ok_or_else(|| error(format!("fromjson: {e}"))),
+    }
+}
+
+fn toyaml(value: Value) -> Result<String, JinjaError> {
+    let json: serde_json::Value =
+        serde_json::to_value(&value).map_err(|e| error(format!("toyaml: {e}")))?;
+    serde_yaml::to_string(&json).map_err(|e| error(format!("toyaml: {e}")))
+}
+
+fn fromyaml(text: String, default: Option<Value>) -> Result<Value, JinjaError> {
+    match serde_yaml::from_str::<serde_yaml::Value>(&text) {
+        Ok(value) => Ok(Value::from_serialize(crate::project::yaml::to_json(&value))),
+        Err(e) => default.ok_or_else(|| error(format!("fromyaml: {e}"))),
+    }
+}
+
+/// Python's zip: lists of the n-th items, as long as the shortest input.
+fn zip(lists: Rest<Value>) -> Result<Value, JinjaError> {
+    let lists: Vec<Vec<Value>> = lists
+        .iter()
+        .map(|list| list.try_iter().map(Iterator::collect))
+        .collect::<Result<_, _>>()?;
+    let length = lists.iter().map(Vec::len).min().unwrap_or(0);
+    Ok(Value::from(
+        (0..length)
+            .map(|i| Value::from(lists.iter().map(|l| l[i].clone()).collect::<Vec<_>>()))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// Python's set, as a list without repeats in first-seen order.
+fn set(items: Value) -> Result<Value, JinjaError> {
+    let mut out: Vec<Value> = Vec::new();
+    for item in items.try_iter()? {
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    Ok(Value::from(out))
+}
