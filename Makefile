@@ -14,6 +14,9 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 PY_TOOLS := $(VENV)/bin/airflow $(VENV)/bin/maturin $(VENV)/bin/pytest $(VENV)/bin/ruff
 PY_REQUIREMENTS := 'apache-airflow>=3.3,<4' 'maturin>=1.9.4,<2' 'pytest>=8' 'ruff>=0.8'
+DBT_VENV := $(CURDIR)/.venv-dbt
+DBT := $(DBT_VENV)/bin/dbt
+DBT_REQUIREMENTS := 'dbt-core>=1.10,<1.12' 'dbt-postgres>=1.9,<2'
 
 # maturin builds the extension (feature `python`) in its own target dir, so
 # that it and the release CLI (`make bench`) do not rebuild each other.
@@ -40,7 +43,7 @@ demo: extension postgres $(AIRFLOW_HOME)/airflow.db ## Build weir, run the shop 
 	@echo "== Running dags/shop_dev.py: one Airflow task per model and seed, target dev"
 	@AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING $(PY) dags/shop_dev.py
 
-test: extension postgres ## Run the Rust tests (cargo test) and the Python/Airflow tests (pytest)
+test: extension postgres $(DBT) ## Run the Rust tests (cargo test) and the Python/Airflow tests (pytest), with dbt-core for parity
 	@log=$$(mktemp -d); status=0; \
 	cargo test 2>&1 | tee $$log/cargo.txt; [ $${PIPESTATUS[0]} -eq 0 ] || status=1; \
 	$(PY) -m pytest tests/python 2>&1 | tee $$log/pytest.txt; [ $${PIPESTATUS[0]} -eq 0 ] || status=1; \
@@ -80,6 +83,13 @@ $(PY_TOOLS) &: | $(PY)
 	@echo "== Installing Airflow, maturin, pytest and ruff into .venv"
 	$(PIP) install $(PY_REQUIREMENTS)
 	@touch $(PY_TOOLS)
+
+# dbt-core lives in a virtualenv of its own: the parity tests compare weir
+# with it, and its pins must not fight Airflow's. 1.12 cannot be built here.
+$(DBT):
+	@echo "== Installing dbt-core and dbt-postgres into .venv-dbt"
+	$(PYTHON) -m venv $(DBT_VENV)
+	$(DBT_VENV)/bin/python -m pip --disable-pip-version-check -q install $(DBT_REQUIREMENTS)
 
 extension: $(EXTENSION)
 
