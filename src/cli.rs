@@ -39,7 +39,9 @@ enum Command {
     Seed(RunArgs),
     /// Build the selected models.
     Run(RunArgs),
-    /// Build seeds and models in DAG order.
+    /// Run the data tests of the selected nodes.
+    Test(RunArgs),
+    /// Build seeds and models and run their tests, in DAG order.
     Build(RunArgs),
     /// Show the target and check the connection.
     Debug(ProjectArgs),
@@ -144,6 +146,7 @@ fn run_command(command: Command) -> Result<i32> {
         Command::Ls(args) => ls_command(&args),
         Command::Seed(args) => run_nodes(&args, Some(ResourceType::Seed)),
         Command::Run(args) => run_nodes(&args, Some(ResourceType::Model)),
+        Command::Test(args) => run_nodes(&args, Some(ResourceType::Test)),
         Command::Build(args) => run_nodes(&args, None),
         Command::Debug(args) => debug_command(&args),
         Command::Local(args) => local_command(&args),
@@ -333,8 +336,17 @@ fn plural(n: usize, word: &str) -> String {
 fn task_description(task: &Task) -> String {
     match (task.resource_type, &task.materialization) {
         (ResourceType::Seed, _) => "seed file".to_string(),
-        (_, Materialization::Test) => "test".to_string(),
+        (ResourceType::Test, _) | (_, Materialization::Test) => "test".to_string(),
         (_, m) => format!("sql {} model", m.as_str()),
+    }
+}
+
+/// What a progress line names: `schema.relation`, or a test's name.
+fn task_label(task: &Task) -> String {
+    if task.resource_type == ResourceType::Test {
+        task.name.clone()
+    } else {
+        format!("{}.{}", task.relation.schema, task.relation.identifier)
     }
 }
 
@@ -348,13 +360,37 @@ fn progress_line(index: usize, total: usize, text: &str, status: &str) -> String
 fn print_event(event: &Event) {
     let line = match event {
         Event::Start { index, total, task } => {
-            let text = format!(
-                "START {} {}.{}",
-                task_description(task),
-                task.relation.schema,
-                task.relation.identifier
-            );
+            let text = format!("START {} {}", task_description(task), task_label(task));
             progress_line(*index, *total, &text, "[RUN]")
+        }
+        Event::Finish {
+            index,
+            total,
+            task,
+            result,
+        } if task.resource_type == ResourceType::Test => {
+            let took = result.execution_time;
+            let failures = result.failures.unwrap_or(0);
+            let (text, status) = match result.status {
+                Status::Pass | Status::Success => (
+                    format!("PASS {}", task.name),
+                    format!("[PASS in {took:.2}s]"),
+                ),
+                Status::Warn => (
+                    format!("WARN {failures} {}", task.name),
+                    format!("[WARN {failures} in {took:.2}s]"),
+                ),
+                Status::Fail => (
+                    format!("FAIL {failures} {}", task.name),
+                    format!("[FAIL {failures} in {took:.2}s]"),
+                ),
+                Status::Error => (
+                    format!("ERROR {}", task.name),
+                    format!("[ERROR in {took:.2}s]"),
+                ),
+                Status::Skipped => (format!("SKIP test {}", task.name), "[SKIP]".to_string()),
+            };
+            progress_line(*index, *total, &text, &status)
         }
         Event::Finish {
             index,
@@ -408,6 +444,7 @@ fn print_summary(plan: &Plan, results: &RunResults) {
     for task in &plan.tasks {
         let kind = match task.resource_type {
             ResourceType::Seed => "seed".to_string(),
+            ResourceType::Test => "data test".to_string(),
             _ => format!("{} model", task.materialization.as_str()),
         };
         match kinds.iter_mut().find(|(k, _)| *k == kind) {
@@ -427,13 +464,31 @@ fn print_summary(plan: &Plan, results: &RunResults) {
         .iter()
         .filter(|r| r.status.is_failure())
         .collect();
-    if failures.is_empty() {
+    let warnings: Vec<_> = results
+        .results
+        .iter()
+        .filter(|r| r.status == Status::Warn)
+        .collect();
+    if failures.is_empty() && warnings.is_empty() {
         println!("\nCompleted successfully");
-    } else {
+    } else if failures.is_empty() {
+        println!("\nCompleted with {}:", plural(warnings.len(), "warning"));
+    } else if warnings.is_empty() {
         println!("\nCompleted with {}:", plural(failures.len(), "error"));
-        for failure in failures {
-            println!("\n  {}: {}", failure.unique_id, failure.message);
-        }
+    } else {
+        println!(
+            "\nCompleted with {} and {}:",
+            plural(failures.len(), "error"),
+            plural(warnings.len(), "warning")
+        );
+    }
+    for result in failures.iter().chain(&warnings) {
+        let what = match result.status {
+            Status::Fail => "Failure in",
+            Status::Warn => "Warning in",
+            _ => "Error in",
+        };
+        println!("\n  {what} {}: {}", result.unique_id, result.message);
     }
     println!(
         "\nDone. PASS={} WARN={} ERROR={} SKIP={} TOTAL={}",

@@ -1,7 +1,7 @@
 //! Tasks: one node on one target, with what an orchestrator needs to run it
 //! on its own: its upstream tasks, its relation and its retry budget.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::error::Result;
 use crate::manifest::{Manifest, Materialization, Relation, ResourceType};
@@ -52,18 +52,12 @@ impl Plan {
     /// a task depends on the nearest selected non-ephemeral ancestors.
     pub fn build(manifest: &Manifest, selection: &Selection, policy: &RetryPolicy) -> Result<Plan> {
         let selected = selection.resolve(manifest)?;
-        // Tests become tasks once the runner can run them (issue 4); until
-        // then a plan holds the models and seeds of the selection.
         let runnable: HashSet<&str> = selected
             .iter()
             .map(String::as_str)
-            .filter(|id| {
-                let node = &manifest.nodes[*id];
-                node.materialization != Materialization::Ephemeral
-                    && node.resource_type != ResourceType::Test
-            })
+            .filter(|id| manifest.nodes[*id].materialization != Materialization::Ephemeral)
             .collect();
-        let tasks = selected
+        let mut tasks: Vec<Task> = selected
             .iter()
             .filter(|id| runnable.contains(id.as_str()))
             .map(|id| {
@@ -80,6 +74,7 @@ impl Plan {
                 }
             })
             .collect();
+        add_test_edges(manifest, &mut tasks);
         Ok(Plan {
             target_name: manifest.metadata.target_name.clone(),
             tasks,
@@ -121,5 +116,88 @@ fn upstream_tasks(manifest: &Manifest, unique_id: &str, runnable: &HashSet<&str>
         }
     }
     out.sort();
+    out
+}
+
+/// dbt build's extra edges: a node waits for the tests of the nodes above it,
+/// so a failing test stops what is built on what it tests. A test gates each
+/// task that has all of the test's parents upstream (a relationships test
+/// has two), unless the task already waits for it through such a task.
+fn add_test_edges(manifest: &Manifest, tasks: &mut [Task]) {
+    let position: HashMap<&str, usize> = tasks
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.resource_type != ResourceType::Test)
+        .map(|(i, t)| (t.unique_id.as_str(), i))
+        .collect();
+    let mut below: HashMap<&str, HashSet<&str>> = HashMap::new();
+    let mut edges: Vec<(usize, String)> = Vec::new();
+    for test in tasks
+        .iter()
+        .filter(|t| t.resource_type == ResourceType::Test)
+    {
+        let parents = manifest
+            .parent_map
+            .get(&test.unique_id)
+            .map_or(&[][..], Vec::as_slice);
+        let mut gated: Option<HashSet<&str>> = None;
+        for parent in parents {
+            let under = below
+                .entry(parent.as_str())
+                .or_insert_with(|| descendants(manifest, parent));
+            gated = Some(match gated {
+                None => under.clone(),
+                Some(so_far) => so_far.intersection(under).copied().collect(),
+            });
+        }
+        let Some(gated) = gated else { continue };
+        for id in &gated {
+            let Some(&index) = position.get(id) else {
+                continue;
+            };
+            let through_another = manifest.parent_map.get(*id).is_some_and(|parents| {
+                parents
+                    .iter()
+                    .any(|p| gated.contains(p.as_str()) && position.contains_key(p.as_str()))
+            });
+            if !through_another {
+                edges.push((index, test.unique_id.clone()));
+            }
+        }
+    }
+    for (index, test) in edges {
+        tasks[index].upstream.push(test);
+    }
+    for task in tasks.iter_mut() {
+        task.upstream.sort();
+        task.upstream.dedup();
+    }
+}
+
+/// Every node below `unique_id`, tests left out.
+fn descendants<'m>(manifest: &'m Manifest, unique_id: &str) -> HashSet<&'m str> {
+    let mut out = HashSet::new();
+    let mut stack: Vec<&'m str> = Vec::new();
+    let children = |id: &str| -> Vec<&'m str> {
+        manifest
+            .child_map
+            .get(id)
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .filter(|c| {
+                manifest
+                    .nodes
+                    .get(*c)
+                    .is_some_and(|n| n.resource_type != ResourceType::Test)
+            })
+            .collect()
+    };
+    stack.extend(children(unique_id));
+    while let Some(id) = stack.pop() {
+        if out.insert(id) {
+            stack.extend(children(id));
+        }
+    }
     out
 }

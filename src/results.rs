@@ -47,6 +47,8 @@ pub struct NodeResult {
     /// The command tag of the statement that built the node ("SELECT", "CREATE VIEW", "COPY").
     pub code: String,
     pub rows_affected: Option<u64>,
+    /// For tests: what `fail_calc` counted (failing rows, by default).
+    pub failures: Option<u64>,
     pub started_at: SystemTime,
     pub completed_at: SystemTime,
     /// Seconds spent on the node, retries included.
@@ -92,8 +94,9 @@ impl RunResults {
                         Some(rows) => json!({"_message": r.message, "code": r.code, "rows_affected": rows}),
                         None => json!({}),
                     },
-                    "message": r.message,
-                    "failures": if r.status == Status::Fail { json!(r.rows_affected.unwrap_or(0)) } else { Value::Null },
+                    // dbt: a passing test has no message.
+                    "message": if r.status == Status::Pass { Value::Null } else { json!(r.message) },
+                    "failures": r.failures,
                     "unique_id": r.unique_id,
                     "compiled": true,
                     "compiled_code": r.compiled_code,

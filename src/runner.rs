@@ -11,7 +11,7 @@ use crate::adapter::Adapter;
 use crate::adapter::postgres::{ConnectionSettings, PostgresAdapter};
 use crate::compile::{Compiled, RunRenderer};
 use crate::error::{Error, Result};
-use crate::manifest::Node;
+use crate::manifest::{Node, ResourceType};
 use crate::materialize::{self, BuildContext, Built};
 use crate::plan::{Plan, Task};
 use crate::results::{NodeResult, RunResults, Status};
@@ -127,10 +127,11 @@ fn success(
 ) -> NodeResult {
     NodeResult {
         unique_id: node.unique_id.clone(),
-        status: Status::Success,
+        status: built.verdict.as_ref().map_or(Status::Success, |v| v.status),
         message: built.message,
         code: built.code,
         rows_affected: built.rows_affected,
+        failures: built.verdict.as_ref().map(|v| v.failures),
         started_at,
         completed_at: SystemTime::now(),
         execution_time: took.as_secs_f64(),
@@ -157,6 +158,7 @@ fn failure(
         message: error.to_string(),
         code: String::new(),
         rows_affected: None,
+        failures: None,
         started_at,
         completed_at: SystemTime::now(),
         execution_time: took.as_secs_f64(),
@@ -175,6 +177,7 @@ fn skipped(task: &Task, reason: String) -> NodeResult {
         message: reason,
         code: String::new(),
         rows_affected: None,
+        failures: None,
         started_at: now,
         completed_at: now,
         execution_time: 0.0,
@@ -287,6 +290,14 @@ fn backoff(attempt: u32) -> Duration {
         .min(MAX_BACKOFF)
 }
 
+/// Tests first, then plan order: a model's tests run right after it, as in
+/// `dbt build`, so a failure stops its downstream as early as possible.
+type ReadyKey = (bool, usize);
+
+fn ready_key(tasks: &[Task], index: usize) -> ReadyKey {
+    (tasks[index].resource_type != ResourceType::Test, index)
+}
+
 /// Which tasks may start, shared by the workers.
 struct Scheduler<'p> {
     tasks: &'p [Task],
@@ -300,7 +311,7 @@ struct State {
     /// Upstream tasks of each task that have not succeeded yet.
     waiting_on: Vec<usize>,
     /// Tasks whose upstream all succeeded, lowest plan position first.
-    ready: BTreeSet<usize>,
+    ready: BTreeSet<ReadyKey>,
     results: Vec<Option<NodeResult>>,
     /// The event index each started task was given.
     indexes: Vec<usize>,
@@ -335,6 +346,7 @@ impl<'p> Scheduler<'p> {
         }
         let ready = (0..plan.tasks.len())
             .filter(|&i| waiting_on[i] == 0)
+            .map(|i| ready_key(&plan.tasks, i))
             .collect();
         Scheduler {
             tasks: &plan.tasks,
@@ -362,7 +374,7 @@ impl<'p> Scheduler<'p> {
     fn next(&self, on_event: &(dyn Fn(&Event) + Sync)) -> Option<(usize, &'p Task)> {
         let mut state = self.lock();
         loop {
-            if let Some(index) = state.ready.pop_first() {
+            if let Some((_, index)) = state.ready.pop_first() {
                 state.running += 1;
                 state.reported += 1;
                 state.indexes[index] = state.reported;
@@ -403,7 +415,10 @@ impl<'p> Scheduler<'p> {
             self.skip_descendants(&mut state, index, name, on_event);
             if self.fail_fast && state.stopped_by.is_none() {
                 state.stopped_by = Some(name.clone());
-                let waiting: Vec<usize> = std::mem::take(&mut state.ready).into_iter().collect();
+                let waiting: Vec<usize> = std::mem::take(&mut state.ready)
+                    .into_iter()
+                    .map(|(_, i)| i)
+                    .collect();
                 for i in waiting {
                     let reason = format!(
                         "skipped because the run stopped after `{name}` failed (--fail-fast)"
@@ -415,7 +430,7 @@ impl<'p> Scheduler<'p> {
             for &child in &self.children[index] {
                 state.waiting_on[child] -= 1;
                 if state.waiting_on[child] == 0 && state.results[child].is_none() {
-                    state.ready.insert(child);
+                    state.ready.insert(ready_key(self.tasks, child));
                 }
             }
         }
@@ -432,7 +447,7 @@ impl<'p> Scheduler<'p> {
     ) {
         let mut queue: VecDeque<usize> = self.children[failed].iter().copied().collect();
         while let Some(i) = queue.pop_front() {
-            if state.results[i].is_some() || state.ready.contains(&i) {
+            if state.results[i].is_some() || state.ready.contains(&ready_key(self.tasks, i)) {
                 continue;
             }
             let reason = format!("skipped because upstream `{failed_name}` failed");
@@ -489,7 +504,7 @@ impl<'p> Scheduler<'p> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::{Materialization, Relation, ResourceType};
+    use crate::manifest::{Materialization, Relation};
     use std::sync::Mutex as StdMutex;
 
     fn task(name: &str, upstream: &[&str]) -> Task {

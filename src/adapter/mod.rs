@@ -64,6 +64,8 @@ pub trait Adapter {
         schema: &str,
         names: &[&str],
     ) -> Result<Vec<(String, RelationKind)>>;
+    /// Run one query and return its rows with every value as text (None for NULL).
+    fn query_text(&mut self, sql: &str) -> Result<Vec<Vec<Option<String>>>>;
     /// The columns of a relation (`"schema"."name"`, or a temporary table's
     /// quoted name) in order, with their types as `format_type` spells them.
     fn columns(&mut self, relation: &str) -> Result<Vec<ColumnInfo>>;

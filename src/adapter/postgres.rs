@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use ::postgres::error::{ErrorPosition, SqlState};
-use ::postgres::{Client, NoTls};
+use ::postgres::{Client, NoTls, SimpleQueryMessage};
 
 use super::local::LocalCluster;
 use super::{Adapter, ColumnInfo, RelationKind, classify};
@@ -255,6 +255,24 @@ impl Adapter for PostgresAdapter {
                 let relkind: String = row.get(1);
                 let kind = RelationKind::from_relkind(relkind.chars().next()?)?;
                 Some((row.get(0), kind))
+            })
+            .collect())
+    }
+
+    fn query_text(&mut self, sql: &str) -> Result<Vec<Vec<Option<String>>>> {
+        let messages = self
+            .client
+            .simple_query(sql)
+            .map_err(|e| self.error(&e, Some(sql)))?;
+        Ok(messages
+            .iter()
+            .filter_map(|message| match message {
+                SimpleQueryMessage::Row(row) => Some(
+                    (0..row.len())
+                        .map(|i| row.get(i).map(str::to_string))
+                        .collect(),
+                ),
+                _ => None,
             })
             .collect())
     }

@@ -131,6 +131,7 @@ pub(super) fn build(adapter: &mut dyn Adapter, node: &Node, ctx: &BuildContext) 
         },
         rows_affected: Some(rows),
         compiled_code: Some(rendered),
+        verdict: None,
     })
 }
 

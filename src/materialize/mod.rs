@@ -5,6 +5,7 @@ mod incremental;
 mod model;
 mod seed;
 mod swap;
+mod test;
 
 use std::path::Path;
 
@@ -13,6 +14,7 @@ use serde_json::Value as Json;
 use crate::adapter::Adapter;
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{Materialization, Node, ResourceType, quote_identifier};
+use crate::results::Status;
 
 /// What building a node did, as the database reported it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +27,17 @@ pub struct Built {
     /// The SQL actually run when it differs from the manifest's
     /// `compiled_code` (an incremental model rendered with `is_incremental()` true).
     pub compiled_code: Option<String>,
+    /// For a test: pass, warn or fail, and the failing rows counted.
+    pub verdict: Option<Verdict>,
+}
+
+/// How a test came out, as dbt decides it from `fail_calc`, `warn_if`,
+/// `error_if` and `severity`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub status: Status,
+    /// What `fail_calc` counted (failing rows, by default).
+    pub failures: u64,
 }
 
 /// What a build needs besides the node and a connection.
@@ -55,7 +68,8 @@ pub fn check_supported(node: &Node) -> Result<()> {
             node.materialization,
             Materialization::View | Materialization::Table | Materialization::Incremental
         ),
-        ResourceType::Test | ResourceType::Source => false,
+        ResourceType::Test => true,
+        ResourceType::Source => false,
     };
     if supported {
         return Ok(());
@@ -81,6 +95,7 @@ pub fn build(adapter: &mut dyn Adapter, node: &Node, ctx: &BuildContext) -> Resu
     check_supported(node)?;
     let built = match (node.resource_type, &node.materialization) {
         (ResourceType::Seed, _) => seed::build(adapter, node, ctx),
+        (ResourceType::Test, _) => test::run(adapter, node),
         (_, Materialization::Table) => model::build_table(adapter, node),
         (_, Materialization::Incremental) => incremental::build(adapter, node, ctx),
         _ => model::build_view(adapter, node),
@@ -123,6 +138,8 @@ pub(crate) mod testing {
         pub schemas: Vec<String>,
         /// Relation as passed to `columns` -> its columns as `name type`.
         pub columns: HashMap<String, Vec<&'static str>>,
+        /// What the next `query_text` returns.
+        pub rows: Vec<Vec<Option<String>>>,
     }
 
     impl Recorder {
@@ -160,6 +177,10 @@ pub(crate) mod testing {
                     Some((n.to_string(), *kind))
                 })
                 .collect())
+        }
+        fn query_text(&mut self, sql: &str) -> Result<Vec<Vec<Option<String>>>> {
+            self.statements.push(sql.to_string());
+            Ok(self.rows.drain(..).collect())
         }
         fn columns(&mut self, relation: &str) -> Result<Vec<ColumnInfo>> {
             let columns = self.columns.get(relation).cloned().unwrap_or_default();
@@ -225,7 +246,7 @@ mod tests {
         }
     }
 
-    fn build(db: &mut Recorder, node: &Node) -> Result<Built> {
+    pub(crate) fn build(db: &mut Recorder, node: &Node) -> Result<Built> {
         let render = |n: &Node| Ok(n.compiled_code.clone());
         let ctx = BuildContext {
             project_root: Path::new("."),

@@ -23,6 +23,7 @@ pub(super) fn build_view(adapter: &mut dyn Adapter, node: &Node) -> Result<Built
         message: "CREATE VIEW".into(),
         rows_affected: None,
         compiled_code: None,
+        verdict: None,
     })
 }
 
@@ -47,6 +48,7 @@ pub(super) fn replace_table(adapter: &mut dyn Adapter, node: &Node, sql: &str) -
         message: format!("SELECT {rows}"),
         rows_affected: Some(rows),
         compiled_code: None,
+        verdict: None,
     })
 }
 

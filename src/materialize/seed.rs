@@ -48,6 +48,7 @@ pub(super) fn build(adapter: &mut dyn Adapter, node: &Node, ctx: &BuildContext) 
         message: format!("COPY {rows}"),
         rows_affected: Some(rows),
         compiled_code: None,
+        verdict: None,
     })
 }
 
