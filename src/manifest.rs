@@ -70,6 +70,7 @@ pub enum Materialization {
     Table,
     Incremental,
     Ephemeral,
+    MaterializedView,
     Seed,
     Test,
     /// Any other name, kept so the error can name it when the node runs.
@@ -83,6 +84,7 @@ impl Materialization {
             "table" => Materialization::Table,
             "incremental" => Materialization::Incremental,
             "ephemeral" => Materialization::Ephemeral,
+            "materialized_view" => Materialization::MaterializedView,
             "seed" => Materialization::Seed,
             "test" => Materialization::Test,
             other => Materialization::Other(other.to_string()),
@@ -95,6 +97,7 @@ impl Materialization {
             Materialization::Table => "table",
             Materialization::Incremental => "incremental",
             Materialization::Ephemeral => "ephemeral",
+            Materialization::MaterializedView => "materialized_view",
             Materialization::Seed => "seed",
             Materialization::Test => "test",
             Materialization::Other(name) => name,

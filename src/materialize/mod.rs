@@ -66,7 +66,10 @@ pub fn check_supported(node: &Node) -> Result<()> {
         ResourceType::Seed => true,
         ResourceType::Model => matches!(
             node.materialization,
-            Materialization::View | Materialization::Table | Materialization::Incremental
+            Materialization::View
+                | Materialization::Table
+                | Materialization::Incremental
+                | Materialization::MaterializedView
         ),
         ResourceType::Test => true,
         ResourceType::Source => false,
@@ -98,6 +101,9 @@ pub fn build(adapter: &mut dyn Adapter, node: &Node, ctx: &BuildContext) -> Resu
         (ResourceType::Test, _) => test::run(adapter, node),
         (_, Materialization::Table) => model::build_table(adapter, node),
         (_, Materialization::Incremental) => incremental::build(adapter, node, ctx),
+        (_, Materialization::MaterializedView) => {
+            model::build_materialized_view(adapter, node, ctx)
+        }
         _ => model::build_view(adapter, node),
     };
     built.map_err(|e| e.in_file(&node.original_file_path))

@@ -5,7 +5,7 @@ use crate::adapter::{Adapter, RelationKind, in_transaction};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::Node;
 
-use super::{Built, ensure_schema, swap};
+use super::{BuildContext, Built, ensure_schema, swap};
 
 pub(super) fn build_view(adapter: &mut dyn Adapter, node: &Node) -> Result<Built> {
     let sql = model_sql(node)?;
@@ -31,6 +31,49 @@ pub(super) fn build_table(adapter: &mut dyn Adapter, node: &Node) -> Result<Buil
     let sql = model_sql(node)?;
     ensure_schema(adapter, &node.relation.schema)?;
     replace_table(adapter, node, sql)
+}
+
+/// dbt-postgres's materialized_view: created (and swapped in) the first time
+/// and on full refresh, refreshed otherwise. As in dbt, a changed query
+/// needs --full-refresh.
+pub(super) fn build_materialized_view(
+    adapter: &mut dyn Adapter,
+    node: &Node,
+    ctx: &BuildContext,
+) -> Result<Built> {
+    let sql = model_sql(node)?;
+    ensure_schema(adapter, &node.relation.schema)?;
+    let existing = adapter
+        .relation_kinds(&node.relation.schema, &[&node.relation.identifier])?
+        .first()
+        .map(|(_, kind)| *kind);
+    if existing == Some(RelationKind::MaterializedView) && !ctx.full_refresh_of(node) {
+        adapter.execute(&format!("refresh materialized view {}", node.relation))?;
+        return Ok(Built {
+            code: "REFRESH MATERIALIZED VIEW".into(),
+            message: "REFRESH MATERIALIZED VIEW".into(),
+            rows_affected: None,
+            compiled_code: None,
+            verdict: None,
+        });
+    }
+    let rows = in_transaction(adapter, |adapter| {
+        swap::replace(
+            adapter,
+            &node.relation,
+            RelationKind::MaterializedView,
+            |adapter, tmp| {
+                adapter.execute(&format!("create materialized view {tmp} as (\n{sql}\n)"))
+            },
+        )
+    })?;
+    Ok(Built {
+        code: "SELECT".into(),
+        message: format!("SELECT {rows}"),
+        rows_affected: Some(rows),
+        compiled_code: None,
+        verdict: None,
+    })
 }
 
 /// Build `sql` as a table under a temporary name and swap it in, in one transaction.
