@@ -202,17 +202,15 @@ fn compile_command(args: &ProjectArgs) -> Result<i32> {
     let started = Instant::now();
     let compiled = args.compile()?;
     let selected = args.selection().resolve(&compiled.manifest)?;
-    let compiled_dir = compiled
-        .project
-        .target_dir()
-        .join("compiled")
-        .join(&compiled.project.name);
+    let compiled_dir = compiled.project.target_dir().join("compiled");
     for id in &selected {
         let node = &compiled.manifest.nodes[id];
         if node.resource_type != ResourceType::Model {
             continue;
         }
-        let path = compiled_dir.join(&node.original_file_path);
+        let path = compiled_dir
+            .join(&node.package_name)
+            .join(&node.original_file_path);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         }

@@ -168,12 +168,6 @@ fn build(
         Some((namespace, name)) => (Some(namespace.to_string()), name.to_string()),
         None => (None, test_name.clone()),
     };
-    if namespace.as_deref().is_some_and(|n| n != "dbt") {
-        return Err(fail(format!(
-            "test `{test_name}` on `{model}` comes from package `{}`, which is not installed",
-            namespace.as_deref().unwrap_or_default()
-        )));
-    }
     let (alias, name) = match custom_name {
         Some(name) => (name.clone(), name),
         None => {
@@ -210,6 +204,10 @@ fn build(
         digest[digest.len() - 10..].to_string()
     };
     let macro_name = format!("test_{short_test_name}");
+    let call = match &namespace {
+        Some(namespace) => format!("{namespace}.{macro_name}"),
+        None => macro_name.clone(),
+    };
     let mut fqn = vec![project.name.clone()];
     fqn.extend(folders_under_resource_path(project, &properties.file));
     fqn.push(name.clone());
@@ -217,13 +215,13 @@ fn build(
     Ok(GenericTest {
         unique_id: format!("test.{}.{name}.{hash}", project.name),
         raw_code: format!(
-            "{{{{ {macro_name}(**_dbt_generic_test_kwargs) }}}}{}",
+            "{{{{ {call}(**_dbt_generic_test_kwargs) }}}}{}",
             config_call(&config)
         ),
         file: ProjectFile {
             original_file_path: properties.file.clone(),
             path: format!("{alias}.sql"),
-            text: format!("{{{{ {macro_name}({}) }}}}", call_arguments(&args)),
+            text: format!("{{{{ {call}({}) }}}}", call_arguments(&args)),
         },
         macro_name,
         line: properties.line,

@@ -2,9 +2,10 @@
 //! relation names, build the DAG. Both the CLI and Python call this.
 
 pub mod generic_tests;
+mod nodes;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -19,8 +20,8 @@ use crate::manifest::{
     Manifest, Materialization, Metadata, Node, Relation, ResourceType, SourceNode,
 };
 use crate::profile::Target;
-use crate::project::{Project, ProjectFile};
-use generic_tests::GenericTest;
+use crate::project::Project;
+use nodes::{Pending, pending_nodes, pending_test, source_nodes};
 
 mod render;
 pub use render::RunRenderer;
@@ -66,18 +67,6 @@ impl Compiled {
     }
 }
 
-/// A node before rendering: identity and config from the project files.
-struct Pending<'a> {
-    file: &'a ProjectFile,
-    unique_id: String,
-    name: String,
-    resource_type: ResourceType,
-    fqn: Vec<String>,
-    base_config: Map<String, Json>,
-    /// Set for generic tests.
-    test: Option<&'a GenericTest>,
-}
-
 /// Compile `project` for `target`.
 pub fn compile(
     project: &Project,
@@ -87,34 +76,25 @@ pub fn compile(
     let mut pending = pending_nodes(project)?;
     let sources = source_nodes(project, target);
     let scope = compile_scope(project, target, cli_vars, &pending, &sources);
-    let jinja = JinjaEnv::new(&project.root, &project.macros, scope)?;
-    let tests = generic_tests::collect(project, &|name| {
-        jinja.scope().nodes_by_name.get(name).cloned()
-    })?;
-    for test in &tests {
-        if !jinja.has_macro(&test.macro_name) {
-            let err = Error::new(
-                ErrorKind::Project,
-                format!(
-                    "test `{}` on `{}` has no definition: no `{{% test {} %}}` block or `{}` macro in the project",
-                    test.metadata.name,
-                    crate::graph::short_name(&test.metadata.attached_node),
-                    test.metadata.name,
-                    test.macro_name
-                ),
-            )
-            .in_file(project.root.join(&test.file.original_file_path))
-            .at_line(test.line);
-            let known = jinja.macro_names().filter_map(|m| m.strip_prefix("test_"));
-            return Err(
-                match crate::error::did_you_mean(&test.metadata.name, known) {
-                    Some(hint) => err.with_hint(hint),
-                    None => err,
-                },
-            );
+    let jinja = JinjaEnv::new(project, scope)?;
+    let mut tests = Vec::new();
+    for package in project.all_projects() {
+        let resolve = |name: &str| {
+            jinja
+                .scope()
+                .resolve_ref(&package.name, None, name)
+                .map(str::to_string)
+        };
+        for test in generic_tests::collect(package, &resolve)? {
+            check_test_macro(&jinja, package, &test)?;
+            tests.push((test, package));
         }
     }
-    pending.extend(tests.iter().map(pending_test));
+    pending.extend(
+        tests
+            .iter()
+            .map(|(test, package)| pending_test(test, package)),
+    );
 
     let captures = render_all(&jinja, &pending, None)?;
 
@@ -141,7 +121,7 @@ pub fn compile(
             }
             Some(c) => substitute_placeholders(&c.sql, &relations),
         };
-        let built = build_node(project, node, config, capture, compiled_code, &relations)?;
+        let built = build_node(node, config, capture, compiled_code, &relations)?;
         nodes.insert(built.unique_id.clone(), built);
     }
     nodes.retain(|_, n| n.config.get("enabled") != Some(&Json::Bool(false)));
@@ -176,120 +156,6 @@ pub fn compile(
     })
 }
 
-fn pending_nodes(project: &Project) -> Result<Vec<Pending<'_>>> {
-    let mut pending: Vec<Pending> = Vec::with_capacity(project.models.len() + project.seeds.len());
-    let mut seen: HashMap<String, &str> = HashMap::new();
-    let kinds = [
-        (
-            ResourceType::Model,
-            &project.models,
-            &project.models_config,
-            &project.properties.models,
-        ),
-        (
-            ResourceType::Seed,
-            &project.seeds,
-            &project.seeds_config,
-            &project.properties.seeds,
-        ),
-    ];
-    for (resource_type, files, tree, properties) in kinds {
-        for file in files {
-            let name = file.stem().to_string();
-            if let Some(other) = seen.insert(name.clone(), &file.original_file_path) {
-                return Err(Error::new(
-                    ErrorKind::Project,
-                    format!(
-                        "two nodes are named `{name}`: {other} and {}",
-                        file.original_file_path
-                    ),
-                )
-                .in_file(project.root.join(&file.original_file_path))
-                .with_hint("node names must be unique across models and seeds: rename one file"));
-            }
-            let mut fqn = vec![project.name.clone()];
-            fqn.extend(file.folders().into_iter().map(str::to_string));
-            fqn.push(name.clone());
-            let mut base_config = tree.resolve(&fqn);
-            if let Some(props) = properties.get(&name) {
-                crate::project::config::merge_config(&mut base_config, &props.config);
-            }
-            let default_materialization = match resource_type {
-                ResourceType::Seed => "seed",
-                _ => "view",
-            };
-            base_config
-                .entry("materialized")
-                .or_insert_with(|| json!(default_materialization));
-            pending.push(Pending {
-                file,
-                unique_id: format!("{}.{}.{}", resource_type, project.name, name),
-                name,
-                resource_type,
-                fqn,
-                base_config,
-                test: None,
-            });
-        }
-    }
-    Ok(pending)
-}
-
-/// dbt's defaults for a test's config, under what the test declares.
-fn pending_test(test: &GenericTest) -> Pending<'_> {
-    let mut base_config: Map<String, Json> = serde_json::from_value(json!({
-        "enabled": true, "alias": null, "schema": "dbt_test__audit", "database": null, "tags": [],
-        "meta": {}, "group": null, "materialized": "test", "severity": "ERROR", "store_failures": null,
-        "store_failures_as": null, "where": null, "limit": null, "fail_calc": "count(*)",
-        "warn_if": "!= 0", "error_if": "!= 0",
-    }))
-    .expect("a JSON object");
-    crate::project::config::merge_config(&mut base_config, &test.config);
-    Pending {
-        file: &test.file,
-        unique_id: test.unique_id.clone(),
-        name: test.name.clone(),
-        resource_type: ResourceType::Test,
-        fqn: test.fqn.clone(),
-        base_config,
-        test: Some(test),
-    }
-}
-
-fn source_nodes(project: &Project, target: &Target) -> BTreeMap<String, SourceNode> {
-    let mut sources = BTreeMap::new();
-    for definition in &project.properties.sources {
-        for table in &definition.tables {
-            let unique_id = format!("source.{}.{}.{}", project.name, definition.name, table.name);
-            sources.insert(
-                unique_id.clone(),
-                SourceNode {
-                    unique_id,
-                    source_name: definition.name.clone(),
-                    name: table.name.clone(),
-                    package_name: project.name.clone(),
-                    original_file_path: definition.file.clone(),
-                    description: table.description.clone(),
-                    relation: Relation {
-                        database: definition
-                            .database
-                            .clone()
-                            .unwrap_or_else(|| target.dbname.clone()),
-                        schema: definition.schema.clone(),
-                        identifier: table.identifier.clone(),
-                    },
-                    fqn: vec![
-                        project.name.clone(),
-                        definition.name.clone(),
-                        table.name.clone(),
-                    ],
-                },
-            );
-        }
-    }
-    sources
-}
-
 fn compile_scope(
     project: &Project,
     target: &Target,
@@ -301,24 +167,66 @@ fn compile_scope(
     vars.extend(cli_vars.clone());
     CompileScope {
         project_name: project.name.clone(),
-        nodes_by_name: pending
-            .iter()
-            .map(|p| (p.name.clone(), p.unique_id.clone()))
-            .collect(),
-        sources: sources
-            .values()
-            .map(|s| {
-                (
-                    (s.source_name.clone(), s.name.clone()),
-                    (s.unique_id.clone(), s.relation.clone()),
-                )
-            })
-            .collect(),
+        nodes_by_name: {
+            let mut by_name: HashMap<String, Vec<String>> = HashMap::new();
+            for node in pending {
+                by_name
+                    .entry(node.name.clone())
+                    .or_default()
+                    .push(node.unique_id.clone());
+            }
+            by_name
+        },
+        sources: {
+            let mut by_name: HashMap<(String, String), Vec<(String, Relation)>> = HashMap::new();
+            for source in sources.values() {
+                let key = (source.source_name.clone(), source.name.clone());
+                by_name
+                    .entry(key)
+                    .or_default()
+                    .push((source.unique_id.clone(), source.relation.clone()));
+            }
+            by_name
+        },
         vars,
         target: target_context(target),
         invocation_id: crate::clock::invocation_id(),
         run_started_at: crate::clock::now_rfc3339(),
     }
+}
+
+/// The test's macro must exist: `test_<name>`, in its package when namespaced.
+fn check_test_macro(
+    jinja: &JinjaEnv,
+    package: &Project,
+    test: &generic_tests::GenericTest,
+) -> Result<()> {
+    let namespace = test.metadata.namespace.as_deref();
+    if jinja.has_macro_in(namespace, &test.macro_name) {
+        return Ok(());
+    }
+    let err = Error::new(
+        ErrorKind::Project,
+        format!(
+            "test `{}` on `{}` has no definition: no `{{% test {} %}}` block or `{}` macro{}",
+            test.metadata.name,
+            crate::graph::short_name(&test.metadata.attached_node),
+            test.metadata.name,
+            test.macro_name,
+            namespace
+                .map(|n| format!(" in package `{n}`"))
+                .unwrap_or_default(),
+        ),
+    )
+    .in_file(package.root.join(&test.file.original_file_path))
+    .at_line(test.line);
+    let known = jinja.macro_names().filter_map(|m| m.strip_prefix("test_"));
+    Err(
+        match crate::error::did_you_mean(&test.metadata.name, known) {
+            Some(hint) => err.with_hint(hint),
+            None => err,
+        },
+    )
 }
 
 /// `target` as models see it: dbt's keys, never the password.
@@ -350,6 +258,7 @@ fn render_request<'a>(
 ) -> RenderRequest<'a> {
     RenderRequest {
         file: node.file,
+        package: &node.package.name,
         unique_id: &node.unique_id,
         base_config: &node.base_config,
         model: Value::from_serialize(json!({
@@ -467,7 +376,6 @@ fn substitute_placeholders(sql: &str, relations: &HashMap<String, Relation>) -> 
 }
 
 fn build_node(
-    project: &Project,
     node: &Pending,
     mut config: Map<String, Json>,
     capture: Option<RenderCapture>,
@@ -502,7 +410,7 @@ fn build_node(
                             node.name
                         ),
                     )
-                    .in_file(project.root.join(&node.file.original_file_path))
+                    .in_file(node.path())
                 })?,
         ),
     };
@@ -510,8 +418,8 @@ fn build_node(
         add_model_config_defaults(&mut config, node.resource_type);
     }
     let properties = match node.resource_type {
-        ResourceType::Seed => project.properties.seeds.get(&node.name),
-        ResourceType::Model => project.properties.models.get(&node.name),
+        ResourceType::Seed => node.package.properties.seeds.get(&node.name),
+        ResourceType::Model => node.package.properties.models.get(&node.name),
         _ => None,
     };
     let (refs, depends_on_nodes, sources, source_ids) = match capture {
@@ -542,7 +450,7 @@ fn build_node(
         unique_id: node.unique_id.clone(),
         name: node.name.clone(),
         resource_type: node.resource_type,
-        package_name: project.name.clone(),
+        package_name: node.package.name.clone(),
         path: node.file.path.clone(),
         original_file_path: node.file.original_file_path.clone(),
         fqn: node.fqn.clone(),
@@ -624,9 +532,4 @@ fn edge_maps(
 pub fn sha256_hex(text: &str) -> String {
     let digest = Sha256::digest(text.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The path of a node's file, for error messages.
-pub fn node_path(project: &Project, node: &Node) -> PathBuf {
-    Path::new(&project.root).join(&node.original_file_path)
 }

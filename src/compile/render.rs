@@ -29,7 +29,7 @@ impl<'a> RunRenderer<'a> {
             &pending,
             sources,
         );
-        let jinja = JinjaEnv::new(&project.root, &project.macros, scope)?;
+        let jinja = JinjaEnv::new(project, scope)?;
         let relations = compiled
             .manifest
             .nodes

@@ -114,12 +114,77 @@ impl Object for RelationFactory {
     }
 }
 
-/// `adapter`: `dispatch` finds `postgres__<name>` or `default__<name>`;
-/// `quote` quotes an identifier.
+/// Where every macro's template is: by package, and the one an unqualified
+/// name reaches.
+#[derive(Debug)]
+pub struct MacroIndex {
+    root_package: String,
+    winners: HashMap<String, String>,
+    packages: HashMap<String, HashMap<String, String>>,
+}
+
+impl MacroIndex {
+    pub fn new(macros: &super::macros::Macros, root_package: &str) -> MacroIndex {
+        let templates = |defs: &std::collections::BTreeMap<String, super::macros::MacroDef>| {
+            defs.values()
+                .map(|d| (d.name.clone(), d.template_name.clone()))
+                .collect()
+        };
+        MacroIndex {
+            root_package: root_package.to_string(),
+            winners: templates(&macros.by_name),
+            packages: macros
+                .by_package
+                .iter()
+                .map(|(p, defs)| (p.clone(), templates(defs)))
+                .collect(),
+        }
+    }
+
+    fn callable(&self, package: Option<&str>, name: &str) -> Option<Value> {
+        let template = match package {
+            Some(package) => self.packages.get(package)?.get(name)?,
+            None => self.winners.get(name)?,
+        };
+        Some(Value::from_object(MacroCallable {
+            name: name.to_string(),
+            template: template.clone(),
+        }))
+    }
+}
+
+/// `dbt_utils.star(...)`: the macros of one package.
+#[derive(Debug)]
+pub struct Namespace {
+    pub package: String,
+    pub index: Arc<MacroIndex>,
+}
+
+impl Object for Namespace {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.index.callable(Some(&self.package), key.as_str()?)
+    }
+}
+
+/// `adapter`: `dispatch` finds `postgres__<name>` or `default__<name>`, in the
+/// root project first, then in the macro's package; `quote` quotes an identifier.
 #[derive(Debug)]
 pub struct Adapter {
-    /// Macro name -> its template, for every macro of the project.
-    pub macros: Arc<HashMap<String, String>>,
+    pub index: Arc<MacroIndex>,
+}
+
+impl Adapter {
+    fn dispatch(&self, name: &str, namespace: Option<&str>) -> Option<Value> {
+        let packages: Vec<Option<&str>> = match namespace {
+            Some(namespace) => vec![Some(self.index.root_package.as_str()), Some(namespace)],
+            None => vec![None],
+        };
+        packages.into_iter().find_map(|package| {
+            ["postgres", "default"]
+                .iter()
+                .find_map(|prefix| self.index.callable(package, &format!("{prefix}__{name}")))
+        })
+    }
 }
 
 impl Object for Adapter {
@@ -131,21 +196,17 @@ impl Object for Adapter {
     ) -> Result<Value, JinjaError> {
         match method {
             "dispatch" => {
-                let (name, namespace, _kwargs): (String, Option<String>, Kwargs) = from_args(args)?;
-                let _ = namespace;
-                let found = ["postgres", "default"]
-                    .iter()
-                    .map(|prefix| format!("{prefix}__{name}"))
-                    .find(|candidate| self.macros.contains_key(candidate));
-                match found {
-                    Some(macro_name) => Ok(Value::from_object(DispatchedMacro {
-                        template: self.macros[&macro_name].clone(),
-                        name: macro_name,
-                    })),
-                    None => Err(error(format!(
-                        "adapter.dispatch: no macro `postgres__{name}` or `default__{name}`"
-                    ))),
-                }
+                let (name, namespace, kwargs): (String, Option<String>, Kwargs) = from_args(args)?;
+                let namespace = namespace.or(kwargs.get::<Option<String>>("macro_namespace")?);
+                kwargs.assert_all_used()?;
+                self.dispatch(&name, namespace.as_deref()).ok_or_else(|| {
+                    let place = namespace
+                        .map(|n| format!(" in `{n}` or the project"))
+                        .unwrap_or_default();
+                    error(format!(
+                        "adapter.dispatch: no macro `postgres__{name}` or `default__{name}`{place}"
+                    ))
+                })
             }
             "quote" => {
                 let (identifier,): (String,) = from_args(args)?;
@@ -159,19 +220,19 @@ impl Object for Adapter {
     }
 }
 
-/// The macro `adapter.dispatch` chose, called like a function.
-struct DispatchedMacro {
+/// A macro as a value: what `adapter.dispatch` and `package.name` return.
+struct MacroCallable {
     name: String,
     template: String,
 }
 
-impl fmt::Debug for DispatchedMacro {
+impl fmt::Debug for MacroCallable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "<macro {}>", self.name)
     }
 }
 
-impl Object for DispatchedMacro {
+impl Object for MacroCallable {
     fn call(self: &Arc<Self>, state: &State<'_, '_>, args: &[Value]) -> Result<Value, JinjaError> {
         super::macros::call_macro(state, &self.template, &self.name, args)
     }

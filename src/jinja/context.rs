@@ -114,6 +114,8 @@ impl Object for RelationValue {
 /// `ref('name')`, `ref('package', 'name')`.
 #[derive(Debug)]
 pub(super) struct RefFunction {
+    /// The package of the node being rendered.
+    pub(super) package: String,
     pub(super) scope: Arc<CompileScope>,
     pub(super) capture: Arc<RenderCapture>,
     pub(super) relations: Option<Arc<HashMap<String, Relation>>>,
@@ -126,16 +128,16 @@ impl Object for RefFunction {
             Some(name) => (Some(first), name),
             None => (None, first),
         };
-        if let Some(package) = &package
-            && package != &self.scope.project_name
-        {
-            return Err(error(format!(
-                "ref to `{package}.{name}`: package `{package}` is not installed"
-            )));
-        }
-        let Some(unique_id) = self.scope.nodes_by_name.get(&name) else {
+        let Some(unique_id) = self
+            .scope
+            .resolve_ref(&self.package, package.as_deref(), &name)
+        else {
+            let place = match &package {
+                Some(package) => format!("package `{package}`"),
+                None => "the project or its packages".to_string(),
+            };
             let mut message =
-                format!("model `{name}` not found: nothing in the project is named `{name}`");
+                format!("model `{name}` not found: nothing in {place} is named `{name}`");
             if let Some(hint) = crate::error::did_you_mean(
                 &name,
                 self.scope.nodes_by_name.keys().map(String::as_str),
@@ -144,13 +146,14 @@ impl Object for RefFunction {
             }
             return Err(error(message));
         };
+        let unique_id = unique_id.to_string();
         let written = package.into_iter().chain([name]).collect();
         RenderCapture::push_unique(&self.capture.refs, written);
-        RenderCapture::push_unique(&self.capture.ref_ids, unique_id.clone());
         let value = match &self.relations {
-            Some(relations) => RelationValue::resolved(relations.get(unique_id).cloned()),
-            None => RelationValue::placeholder(unique_id, &self.capture),
+            Some(relations) => RelationValue::resolved(relations.get(&unique_id).cloned()),
+            None => RelationValue::placeholder(&unique_id, &self.capture),
         };
+        RenderCapture::push_unique(&self.capture.ref_ids, unique_id);
         Ok(Value::from_object(value))
     }
 }
@@ -158,6 +161,7 @@ impl Object for RefFunction {
 /// `source('source_name', 'table_name')`.
 #[derive(Debug)]
 pub(super) struct SourceFunction {
+    pub(super) package: String,
     pub(super) scope: Arc<CompileScope>,
     pub(super) capture: Arc<RenderCapture>,
 }
@@ -165,8 +169,10 @@ pub(super) struct SourceFunction {
 impl Object for SourceFunction {
     fn call(self: &Arc<Self>, _state: &State<'_, '_>, args: &[Value]) -> Result<Value, JinjaError> {
         let (source_name, table_name): (String, String) = from_args(args)?;
-        let key = (source_name.clone(), table_name.clone());
-        let Some((unique_id, relation)) = self.scope.sources.get(&key) else {
+        let Some((unique_id, relation)) =
+            self.scope
+                .resolve_source(&self.package, &source_name, &table_name)
+        else {
             let known: Vec<String> = self
                 .scope
                 .sources

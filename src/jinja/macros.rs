@@ -10,7 +10,7 @@ use minijinja::value::Value;
 use minijinja::{Environment, State};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::project::ProjectFile;
+use crate::project::{Project, ProjectFile};
 
 /// One `{% macro %}` block.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,19 +26,33 @@ pub struct MacroDef {
     pub source: String,
 }
 
-/// Every macro of the project, by name.
+/// Every macro of the project and its packages.
 #[derive(Debug, Clone, Default)]
 pub struct Macros {
+    /// The macro an unqualified call reaches: the root project's, else a
+    /// package's, else weir's built-in one.
     pub by_name: BTreeMap<String, MacroDef>,
+    /// Package name -> its macros, for `package.macro(...)` calls.
+    pub by_package: BTreeMap<String, BTreeMap<String, MacroDef>>,
 }
 
 /// weir's own macros, standing in for dbt's global project.
 const BUILTINS: &[(&str, &str)] = &[("tests.sql", include_str!("builtins/tests.sql"))];
 
 impl Macros {
-    /// weir's built-in macros, then the project's: a project macro with the
-    /// name of a built-in one replaces it.
-    pub fn load(root: &Path, project_name: &str, files: &[ProjectFile]) -> Result<Macros> {
+    /// weir's built-in macros, then the packages', then the project's: a later
+    /// one with the name of an earlier one wins unqualified calls.
+    pub fn load(project: &Project) -> Result<Macros> {
+        let packages = project.packages.iter().chain([project]);
+        Macros::from_files(
+            packages.map(|p| (p.root.as_path(), p.name.as_str(), p.macros.as_slice())),
+        )
+    }
+
+    /// Built-ins, then each (root, package name, macro files) in order.
+    pub fn from_files<'a>(
+        packages: impl IntoIterator<Item = (&'a Path, &'a str, &'a [ProjectFile])>,
+    ) -> Result<Macros> {
         let mut macros = Macros::default();
         for (name, text) in BUILTINS {
             let file = ProjectFile {
@@ -48,8 +62,10 @@ impl Macros {
             };
             macros.add_file(Path::new(""), "dbt", &file)?;
         }
-        for file in files {
-            macros.add_file(root, project_name, file)?;
+        for (root, package, files) in packages {
+            for file in files {
+                macros.add_file(root, package, file)?;
+            }
         }
         Ok(macros)
     }
@@ -57,7 +73,7 @@ impl Macros {
     fn add_file(&mut self, root: &Path, package: &str, file: &ProjectFile) -> Result<()> {
         let path = root.join(&file.original_file_path);
         for block in macro_blocks(&file.text).map_err(|e| e.in_file(&path))? {
-            let template_name = format!("{}#{}", file.original_file_path, block.name);
+            let template_name = format!("{package}/{}#{}", file.original_file_path, block.name);
             let text = &file.text[block.start..block.end];
             let text = match block.kind {
                 BlockKind::Macro => text.to_string(),
@@ -71,9 +87,8 @@ impl Macros {
                 file: path.clone(),
                 template_name,
             };
-            if let Some(previous) = self.by_name.get(&def.name)
-                && previous.package == package
-            {
+            let namespace = self.by_package.entry(package.to_string()).or_default();
+            if let Some(previous) = namespace.get(&def.name) {
                 return Err(Error::new(
                     ErrorKind::Project,
                     format!(
@@ -85,18 +100,25 @@ impl Macros {
                 .in_file(&path)
                 .at_line(block.line));
             }
+            namespace.insert(def.name.clone(), def.clone());
             self.by_name.insert(def.name.clone(), def);
         }
         Ok(())
     }
 
-    /// The file a macro template belongs to.
-    pub fn file_of_template(&self, template_name: &str) -> Option<&Path> {
-        let name = template_name.rsplit_once('#')?.1;
-        self.by_name
+    /// Every macro, each once.
+    pub fn all(&self) -> impl Iterator<Item = &MacroDef> {
+        self.by_package.values().flat_map(BTreeMap::values)
+    }
+
+    /// The macro a template was made from.
+    pub fn of_template(&self, template_name: &str) -> Option<&MacroDef> {
+        let (package, rest) = template_name.split_once('/')?;
+        let name = rest.rsplit_once('#')?.1;
+        self.by_package
+            .get(package)?
             .get(name)
             .filter(|d| d.template_name == template_name)
-            .map(|d| d.file.as_path())
     }
 
     pub fn defines(&self, name: &str) -> bool {
@@ -278,10 +300,23 @@ pub fn invoke(
 mod tests {
     use super::*;
 
+    fn file(path: &str, text: &str) -> ProjectFile {
+        ProjectFile {
+            original_file_path: path.into(),
+            path: path.into(),
+            text: text.into(),
+        }
+    }
+
+    /// The macros of one package `p` rooted at `root`.
+    fn load(root: &str, files: &[ProjectFile]) -> Result<Macros> {
+        Macros::from_files([(Path::new(root), "p", files)])
+    }
+
     #[test]
     fn a_test_block_becomes_a_macro_named_test_name() {
         let text = "{% test is_positive(model, column_name) %}\nselect 1\n{% endtest %}";
-        let macros = Macros::load(Path::new(""), "p", &[file("macros/t.sql", text)]).unwrap();
+        let macros = load("", &[file("macros/t.sql", text)]).unwrap();
         assert_eq!(
             macros.by_name["test_is_positive"].source,
             "{% macro test_is_positive(model, column_name) %}\nselect 1\n{% endmacro %}"
@@ -291,40 +326,26 @@ mod tests {
     #[test]
     fn a_project_macro_replaces_a_builtin() {
         let text = "{% macro test_unique(model, column_name) %}mine{% endmacro %}";
-        let macros = Macros::load(Path::new(""), "p", &[file("macros/u.sql", text)]).unwrap();
+        let macros = load("", &[file("macros/u.sql", text)]).unwrap();
         assert_eq!(macros.by_name["test_unique"].package, "p");
         assert_eq!(macros.by_name["test_not_null"].package, "dbt");
-    }
-
-    fn file(path: &str, text: &str) -> ProjectFile {
-        ProjectFile {
-            original_file_path: path.into(),
-            path: path.into(),
-            text: text.into(),
-        }
+        assert_eq!(macros.by_package["dbt"]["test_unique"].package, "dbt");
     }
 
     #[test]
     fn finds_blocks_with_whitespace_control_and_keeps_lines() {
         let text = "-- header\n{% macro a(x) %}{{ x }}{% endmacro %}\n\n{%- macro  b() -%}\nb\n{%- endmacro -%}\n";
-        let macros = Macros::load(Path::new("p"), "p", &[file("macros/m.sql", text)]).unwrap();
+        let macros = load("p", &[file("macros/m.sql", text)]).unwrap();
         let b = &macros.by_name["b"];
         assert_eq!(b.source, "\n\n\n{%- macro  b() -%}\nb\n{%- endmacro -%}");
         assert_eq!(b.file, Path::new("p/macros/m.sql"));
-        assert_eq!(
-            macros.file_of_template("macros/m.sql#a"),
-            Some(Path::new("p/macros/m.sql"))
-        );
+        let a = macros.of_template("p/macros/m.sql#a").unwrap();
+        assert_eq!(a.file, Path::new("p/macros/m.sql"));
     }
 
     #[test]
     fn an_unclosed_macro_is_an_error_with_its_line() {
-        let err = Macros::load(
-            Path::new(""),
-            "p",
-            &[file("macros/m.sql", "\n{% macro a() %}x")],
-        )
-        .unwrap_err();
+        let err = load("", &[file("macros/m.sql", "\n{% macro a() %}x")]).unwrap_err();
         assert_eq!(
             err.to_string(),
             "macros/m.sql:2: macro `a` is never closed with {% endmacro %}"
@@ -337,7 +358,7 @@ mod tests {
             file("macros/a.sql", "{% macro x() %}{% endmacro %}"),
             file("macros/b.sql", "{% macro x() %}{% endmacro %}"),
         ];
-        let err = Macros::load(Path::new(""), "p", &files).unwrap_err();
+        let err = load("", &files).unwrap_err();
         assert_eq!(
             err.to_string(),
             "macros/b.sql:1: macro `x` is defined twice: here and in macros/a.sql"

@@ -20,17 +20,17 @@ use macros::Macros;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::Relation;
-use crate::project::ProjectFile;
+use crate::project::{Project, ProjectFile};
 
 /// What every render of one compile shares: the names `ref` and `source`
 /// can reach, the vars, and the target.
 #[derive(Debug, Default)]
 pub struct CompileScope {
     pub project_name: String,
-    /// Model and seed name -> unique_id.
-    pub nodes_by_name: HashMap<String, String>,
-    /// (source name, table name) -> (unique_id, relation).
-    pub sources: HashMap<(String, String), (String, Relation)>,
+    /// Model and seed name -> unique_ids (one per package that has it).
+    pub nodes_by_name: HashMap<String, Vec<String>>,
+    /// (source name, table name) -> (unique_id, relation), one per package.
+    pub sources: HashMap<(String, String), Vec<(String, Relation)>>,
     /// Project vars overlaid with --vars.
     pub vars: Map<String, Json>,
     /// `target` as models see it (never the password).
@@ -39,9 +39,71 @@ pub struct CompileScope {
     pub run_started_at: String,
 }
 
+impl CompileScope {
+    /// What `ref` reaches from a node of `current_package`: the node of the
+    /// named package, else of the current package, else of the root project,
+    /// else of any package, as dbt resolves it.
+    pub fn resolve_ref(
+        &self,
+        current_package: &str,
+        package: Option<&str>,
+        name: &str,
+    ) -> Option<&str> {
+        let candidates = self.nodes_by_name.get(name)?;
+        pick(
+            candidates,
+            |id| package_of(id),
+            current_package,
+            package,
+            &self.project_name,
+        )
+        .map(String::as_str)
+    }
+
+    /// What `source` reaches from a node of `current_package`.
+    pub fn resolve_source(
+        &self,
+        current_package: &str,
+        source: &str,
+        table: &str,
+    ) -> Option<&(String, Relation)> {
+        let candidates = self.sources.get(&(source.to_string(), table.to_string()))?;
+        pick(
+            candidates,
+            |(id, _)| package_of(id),
+            current_package,
+            None,
+            &self.project_name,
+        )
+    }
+}
+
+/// `model.<package>.<name>` -> `<package>`.
+fn package_of(unique_id: &str) -> &str {
+    unique_id.split('.').nth(1).unwrap_or_default()
+}
+
+fn pick<'a, T>(
+    candidates: &'a [T],
+    package_of: impl Fn(&T) -> &str,
+    current: &str,
+    wanted: Option<&str>,
+    root: &str,
+) -> Option<&'a T> {
+    let in_package = |p: &str| candidates.iter().find(|c| package_of(c) == p);
+    match wanted {
+        Some(package) => in_package(package),
+        None => in_package(current)
+            .or_else(|| in_package(root))
+            .or_else(|| candidates.first()),
+    }
+}
+
 /// One node to render.
 pub struct RenderRequest<'a> {
     pub file: &'a ProjectFile,
+    /// The package the node belongs to, for `ref` and `source` resolution.
+    pub package: &'a str,
     pub unique_id: &'a str,
     /// Config from dbt_project.yml and properties, before the file's config().
     pub base_config: &'a Map<String, Json>,
@@ -62,33 +124,36 @@ pub struct JinjaEnv {
 }
 
 impl JinjaEnv {
-    pub fn new(root: &Path, macro_files: &[ProjectFile], scope: CompileScope) -> Result<JinjaEnv> {
-        let macros = Macros::load(root, &scope.project_name, macro_files)?;
+    /// An environment with the macros of `project` and its packages: each
+    /// macro callable by name, and as `<package>.<name>`.
+    pub fn new(project: &Project, scope: CompileScope) -> Result<JinjaEnv> {
+        let macros = Macros::load(project)?;
         let mut env = base_environment();
         env.add_function("return", macros::return_value);
-        let templates = macros
-            .by_name
-            .values()
-            .map(|m| (m.name.clone(), m.template_name.clone()));
-        env.add_global(
-            "adapter",
-            Value::from_object(builtins::Adapter {
-                macros: Arc::new(templates.collect()),
-            }),
-        );
         env.add_global("invocation_id", scope.invocation_id.clone());
         env.add_global("run_started_at", scope.run_started_at.clone());
-        for def in macros.by_name.values() {
+        for def in macros.all() {
             env.add_template_owned(def.template_name.clone(), def.source.clone())
                 .map_err(|e| convert_error(&e, &macros, &def.file, Some(&def.source)))?;
+        }
+        for def in macros.by_name.values() {
             let (template_name, name) = (def.template_name.clone(), def.name.clone());
             env.add_function(def.name.clone(), move |state: &State, args: Rest<Value>| {
                 macros::call_macro(state, &template_name, &name, &args)
             });
         }
+        let index = Arc::new(builtins::MacroIndex::new(&macros, &project.name));
+        for package in macros.by_package.keys() {
+            let namespace = builtins::Namespace {
+                package: package.clone(),
+                index: index.clone(),
+            };
+            env.add_global(package.clone(), Value::from_object(namespace));
+        }
+        env.add_global("adapter", Value::from_object(builtins::Adapter { index }));
         Ok(JinjaEnv {
             env,
-            root: root.to_path_buf(),
+            root: project.root.clone(),
             macros,
             scope: Arc::new(scope),
         })
@@ -101,6 +166,18 @@ impl JinjaEnv {
     /// True when a macro with this name exists (built-in or the project's).
     pub fn has_macro(&self, name: &str) -> bool {
         self.macros.defines(name)
+    }
+
+    /// True when `package` (or, without one, anything) defines the macro.
+    pub fn has_macro_in(&self, package: Option<&str>, name: &str) -> bool {
+        match package {
+            Some(package) => self
+                .macros
+                .by_package
+                .get(package)
+                .is_some_and(|m| m.contains_key(name)),
+            None => self.macros.defines(name),
+        }
     }
 
     /// True when the project itself defines the macro (an override of a built-in).
@@ -134,11 +211,16 @@ impl JinjaEnv {
         };
         let ctx = minijinja::context! {
             ref => Value::from_object(RefFunction {
+                package: request.package.to_string(),
                 scope: self.scope.clone(),
                 capture: capture.clone(),
                 relations: request.relations.cloned(),
             }),
-            source => Value::from_object(SourceFunction { scope: self.scope.clone(), capture: capture.clone() }),
+            source => Value::from_object(SourceFunction {
+                package: request.package.to_string(),
+                scope: self.scope.clone(),
+                capture: capture.clone(),
+            }),
             config => Value::from_object(ConfigObject {
                 base: request.base_config.clone(),
                 capture: capture.clone(),
@@ -242,17 +324,8 @@ fn convert_error(
     if undefined_call {
         error = error.with_hint("a function or macro called on this line is not defined: check its name, and that its file is under macro-paths");
     }
-    let macro_def = err
-        .name()
-        .and_then(|name| macros.file_of_template(name).map(|f| (f, name)));
-    let (file, text) = match macro_def {
-        Some((macro_file, template_name)) => {
-            let name = template_name.rsplit_once('#').map_or("", |(_, n)| n);
-            (
-                macro_file,
-                macros.by_name.get(name).map(|d| d.source.as_str()),
-            )
-        }
+    let (file, text) = match err.name().and_then(|name| macros.of_template(name)) {
+        Some(def) => (def.file.as_path(), Some(def.source.as_str())),
         None => (file, source_text),
     };
     if let Some(line) = err.line() {

@@ -60,11 +60,50 @@ pub struct Project {
     pub seeds: Vec<ProjectFile>,
     pub macros: Vec<ProjectFile>,
     pub properties: Properties,
+    pub packages_install_path: String,
+    /// Packages installed under `packages-install-path` (dbt_packages/), as
+    /// `dbt deps` leaves them; empty for a package itself.
+    pub packages: Vec<Project>,
 }
 
 impl Project {
-    /// Read the project rooted at `root` (the folder holding dbt_project.yml).
+    /// Read the project rooted at `root` (the folder holding dbt_project.yml)
+    /// and the packages installed in it.
     pub fn load(root: &Path) -> Result<Project> {
+        let mut project = Project::load_one(root)?;
+        let install_path = root.join(&project.packages_install_path);
+        if install_path.is_dir() {
+            let entries =
+                std::fs::read_dir(&install_path).map_err(|e| Error::io(&install_path, e))?;
+            let mut folders: Vec<PathBuf> = entries
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|path| path.join("dbt_project.yml").is_file())
+                .collect();
+            folders.sort();
+            for folder in folders {
+                let package = Project::load_one(&folder)?;
+                if package.name == project.name
+                    || project.packages.iter().any(|p| p.name == package.name)
+                {
+                    return Err(Error::new(
+                        ErrorKind::Project,
+                        format!("two projects are named `{}`", package.name),
+                    )
+                    .in_file(folder.join("dbt_project.yml"))
+                    .with_hint("each package under dbt_packages/ needs its own name"));
+                }
+                project.packages.push(package);
+            }
+        }
+        Ok(project)
+    }
+
+    /// The project and its packages, the project first.
+    pub fn all_projects(&self) -> impl Iterator<Item = &Project> {
+        std::iter::once(self).chain(&self.packages)
+    }
+
+    fn load_one(root: &Path) -> Result<Project> {
         let project_file = root.join("dbt_project.yml");
         if !project_file.is_file() {
             return Err(Error::new(
@@ -145,6 +184,10 @@ impl Project {
             seeds,
             macros,
             properties,
+            packages: Vec::new(),
+            packages_install_path: yaml::str_field(&doc, "packages-install-path")
+                .unwrap_or("dbt_packages")
+                .to_string(),
             name,
         })
     }

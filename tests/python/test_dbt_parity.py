@@ -26,6 +26,7 @@ PROJECTS = {
     "shop": REPO / "dags" / "dbt" / "shop",
     "features": REPO / "tests" / "fixtures" / "features",
     "schema_override": REPO / "tests" / "fixtures" / "schema_override",
+    "packages": REPO / "tests" / "fixtures" / "packages",
 }
 
 # Node fields and config keys whose values both tools must agree on.

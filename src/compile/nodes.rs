@@ -1,0 +1,171 @@
+//! The nodes a project declares before any Jinja runs: the models, seeds,
+//! tests and sources of the project and of its packages, with their configs
+//! from dbt_project.yml and properties YAML.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use serde_json::{Map, Value as Json, json};
+
+use super::generic_tests::GenericTest;
+use crate::error::{Error, ErrorKind, Result};
+use crate::manifest::{Relation, ResourceType, SourceNode};
+use crate::profile::Target;
+use crate::project::config::merge_config;
+use crate::project::{Project, ProjectFile};
+
+/// A node before rendering: identity and config from the project files.
+pub struct Pending<'a> {
+    pub file: &'a ProjectFile,
+    /// The project or package that declares the node.
+    pub package: &'a Project,
+    pub unique_id: String,
+    pub name: String,
+    pub resource_type: ResourceType,
+    pub fqn: Vec<String>,
+    pub base_config: Map<String, Json>,
+    /// Set for generic tests.
+    pub test: Option<&'a GenericTest>,
+}
+
+impl Pending<'_> {
+    /// The node's file as errors name it.
+    pub fn path(&self) -> PathBuf {
+        self.package.root.join(&self.file.original_file_path)
+    }
+}
+
+/// Models and seeds of the project and its packages. A package node's config
+/// comes from the package's dbt_project.yml, overridden by the root's.
+pub fn pending_nodes(root: &Project) -> Result<Vec<Pending<'_>>> {
+    let mut pending = Vec::new();
+    for package in root.all_projects() {
+        let overrides = (package.name != root.name).then_some(root);
+        pending.extend(package_nodes(package, overrides)?);
+    }
+    Ok(pending)
+}
+
+fn package_nodes<'a>(package: &'a Project, root: Option<&'a Project>) -> Result<Vec<Pending<'a>>> {
+    let mut pending: Vec<Pending> = Vec::with_capacity(package.models.len() + package.seeds.len());
+    let mut seen: HashMap<String, &str> = HashMap::new();
+    let kinds = [
+        (
+            ResourceType::Model,
+            &package.models,
+            &package.properties.models,
+        ),
+        (
+            ResourceType::Seed,
+            &package.seeds,
+            &package.properties.seeds,
+        ),
+    ];
+    for (resource_type, files, properties) in kinds {
+        for file in files {
+            let name = file.stem().to_string();
+            if let Some(other) = seen.insert(name.clone(), &file.original_file_path) {
+                return Err(Error::new(
+                    ErrorKind::Project,
+                    format!(
+                        "two nodes are named `{name}`: {other} and {}",
+                        file.original_file_path
+                    ),
+                )
+                .in_file(package.root.join(&file.original_file_path))
+                .with_hint("node names must be unique across models and seeds: rename one file"));
+            }
+            let mut fqn = vec![package.name.clone()];
+            fqn.extend(file.folders().into_iter().map(str::to_string));
+            fqn.push(name.clone());
+            let tree = |p: &Project| match resource_type {
+                ResourceType::Seed => p.seeds_config.resolve(&fqn),
+                _ => p.models_config.resolve(&fqn),
+            };
+            let mut base_config = tree(package);
+            if let Some(root) = root {
+                merge_config(&mut base_config, &tree(root));
+            }
+            if let Some(props) = properties.get(&name) {
+                merge_config(&mut base_config, &props.config);
+            }
+            let default_materialization = match resource_type {
+                ResourceType::Seed => "seed",
+                _ => "view",
+            };
+            base_config
+                .entry("materialized")
+                .or_insert_with(|| json!(default_materialization));
+            pending.push(Pending {
+                file,
+                package,
+                unique_id: format!("{resource_type}.{}.{name}", package.name),
+                name,
+                resource_type,
+                fqn,
+                base_config,
+                test: None,
+            });
+        }
+    }
+    Ok(pending)
+}
+
+/// A generic test with dbt's default test config under what it declares.
+pub fn pending_test<'a>(test: &'a GenericTest, package: &'a Project) -> Pending<'a> {
+    let mut base_config: Map<String, Json> = serde_json::from_value(json!({
+        "enabled": true, "alias": null, "schema": "dbt_test__audit", "database": null, "tags": [],
+        "meta": {}, "group": null, "materialized": "test", "severity": "ERROR", "store_failures": null,
+        "store_failures_as": null, "where": null, "limit": null, "fail_calc": "count(*)",
+        "warn_if": "!= 0", "error_if": "!= 0",
+    }))
+    .expect("a JSON object");
+    merge_config(&mut base_config, &test.config);
+    Pending {
+        file: &test.file,
+        package,
+        unique_id: test.unique_id.clone(),
+        name: test.name.clone(),
+        resource_type: ResourceType::Test,
+        fqn: test.fqn.clone(),
+        base_config,
+        test: Some(test),
+    }
+}
+
+/// The source tables every project and package declares.
+pub fn source_nodes(root: &Project, target: &Target) -> BTreeMap<String, SourceNode> {
+    let mut sources = BTreeMap::new();
+    for project in root.all_projects() {
+        for definition in &project.properties.sources {
+            for table in &definition.tables {
+                let unique_id =
+                    format!("source.{}.{}.{}", project.name, definition.name, table.name);
+                let database = definition
+                    .database
+                    .clone()
+                    .unwrap_or_else(|| target.dbname.clone());
+                let source = SourceNode {
+                    unique_id: unique_id.clone(),
+                    source_name: definition.name.clone(),
+                    name: table.name.clone(),
+                    package_name: project.name.clone(),
+                    original_file_path: definition.file.clone(),
+                    description: table.description.clone(),
+                    relation: Relation {
+                        database,
+                        schema: definition.schema.clone(),
+                        identifier: table.identifier.clone(),
+                    },
+                    fqn: vec![
+                        project.name.clone(),
+                        definition.name.clone(),
+                        table.name.clone(),
+                    ],
+                };
+                sources.insert(unique_id, source);
+            }
+        }
+    }
+    sources
+}
