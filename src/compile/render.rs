@@ -1,17 +1,24 @@
-//! Rendering nodes again at run time, for what only the database can decide:
-//! `is_incremental()` is true once an incremental model's table exists.
+//! Rendering at run time, for what only the database can decide
+//! (`is_incremental()` is true once an incremental model's table exists) and
+//! for hooks, which dbt renders when they run.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use minijinja::value::Value;
+use serde_json::Map;
+
 use super::{Compiled, Pending, compile_scope, pending_nodes, render_request};
 use crate::error::{Error, ErrorKind, Result};
-use crate::jinja::JinjaEnv;
+use crate::jinja::{JinjaEnv, RenderRequest};
 use crate::manifest::Relation;
+use crate::project::ProjectFile;
 
 /// A project's Jinja environment kept for a run, with every relation resolved.
 pub struct RunRenderer<'a> {
     jinja: JinjaEnv,
+    /// The root project's name: project hooks resolve `ref` from it.
+    root_package: String,
     pending: HashMap<String, Pending<'a>>,
     relations: Arc<HashMap<String, Relation>>,
 }
@@ -38,6 +45,7 @@ impl<'a> RunRenderer<'a> {
             .collect();
         Ok(RunRenderer {
             jinja,
+            root_package: project.name.clone(),
             pending: pending
                 .into_iter()
                 .map(|p| (p.unique_id.clone(), p))
@@ -46,18 +54,55 @@ impl<'a> RunRenderer<'a> {
         })
     }
 
-    /// The SQL of a model rendered with `is_incremental()` answering `is_incremental`.
-    pub fn render_node(&self, unique_id: &str, is_incremental: bool) -> Result<String> {
-        let node = self.pending.get(unique_id).ok_or_else(|| {
+    fn pending(&self, unique_id: &str) -> Result<&Pending<'a>> {
+        self.pending.get(unique_id).ok_or_else(|| {
             Error::new(
                 ErrorKind::Usage,
-                format!("no model `{unique_id}` to render"),
+                format!("no model or seed `{unique_id}` to render"),
             )
-        })?;
+        })
+    }
+
+    /// The SQL of a model rendered with `is_incremental()` answering `is_incremental`.
+    pub fn render_node(&self, unique_id: &str, is_incremental: bool) -> Result<String> {
+        let node = self.pending(unique_id)?;
         let request = render_request(node, Some(&self.relations));
         Ok(self
             .jinja
             .render_with_incremental(&request, is_incremental)?
             .sql)
+    }
+
+    /// A node's pre-hook or post-hook, rendered in the node's context
+    /// (`this`, `ref`, `config`, ...); errors name the node's file.
+    pub fn render_hook(&self, unique_id: &str, sql: &str) -> Result<String> {
+        let node = self.pending(unique_id)?;
+        let file = ProjectFile {
+            original_file_path: node.file.original_file_path.clone(),
+            path: node.file.path.clone(),
+            text: sql.to_string(),
+        };
+        let mut request = render_request(node, Some(&self.relations));
+        request.file = &file;
+        Ok(self.jinja.render(&request)?.sql)
+    }
+
+    /// An `on-run-start` / `on-run-end` hook of dbt_project.yml.
+    pub fn render_project_hook(&self, sql: &str) -> Result<String> {
+        let file = ProjectFile {
+            original_file_path: "dbt_project.yml".to_string(),
+            path: "dbt_project.yml".to_string(),
+            text: sql.to_string(),
+        };
+        let config = Map::new();
+        let request = RenderRequest {
+            file: &file,
+            package: &self.root_package,
+            unique_id: "",
+            base_config: &config,
+            model: Value::from(()),
+            relations: Some(&self.relations),
+        };
+        Ok(self.jinja.render(&request)?.sql)
     }
 }
