@@ -185,13 +185,24 @@ fn packages_in_dbt_packages_are_nodes_and_macro_namespaces() {
     // The package's own config, then the root project's override for it.
     assert_eq!(calendar.config["materialized"], "table");
     assert_eq!(calendar.relation.schema, "dev_alice_utils");
-    assert_eq!(calendar.compiled_code, "select generate_series(1, 7) as day_number");
+    assert_eq!(
+        calendar.compiled_code,
+        "select generate_series(1, 7) as day_number"
+    );
     let orders = &manifest.nodes["model.packages.orders"];
     // The root project's postgres__ implementation wins the dispatch.
-    assert!(orders.compiled_code.contains("md5(concat_ws('|', order_id, day_number))"));
+    assert!(
+        orders
+            .compiled_code
+            .contains("md5(concat_ws('|', order_id, day_number))")
+    );
     assert_eq!(
         manifest.parent_map["model.packages.doubled"],
         vec!["model.weir_utils.calendar_days"]
     );
-    assert!(manifest.nodes.contains_key("test.packages.weir_utils_at_least_orders_day_number__1.54945810b8"));
+    assert!(
+        manifest
+            .nodes
+            .contains_key("test.packages.weir_utils_at_least_orders_day_number__1.54945810b8")
+    );
 }

@@ -422,12 +422,13 @@ fn build_node(
         ResourceType::Model => node.package.properties.models.get(&node.name),
         _ => None,
     };
-    let (refs, depends_on_nodes, sources, source_ids) = match capture {
+    let (refs, depends_on_nodes, sources, source_ids, macros) = match capture {
         Some(c) => (
             c.refs.into_inner().unwrap(),
             c.ref_ids.into_inner().unwrap(),
             c.sources.into_inner().unwrap(),
             c.source_ids.into_inner().unwrap(),
+            c.macros.into_inner().unwrap(),
         ),
         None => Default::default(),
     };
@@ -464,7 +465,7 @@ fn build_node(
         raw_code,
         compiled_code,
         depends_on_nodes: depends_on,
-        depends_on_macros: Vec::new(),
+        depends_on_macros: macros,
         refs,
         sources,
         retries,

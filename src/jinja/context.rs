@@ -33,6 +33,8 @@ pub struct RenderCapture {
     /// (`ref('x').schema`): the placeholder output cannot be trusted and the
     /// node must be rendered again with relations resolved.
     pub needs_final_render: AtomicBool,
+    /// `macro.<package>.<name>` of the macros the node calls directly.
+    pub macros: Mutex<Vec<String>>,
 }
 
 impl RenderCapture {
@@ -45,7 +47,13 @@ impl RenderCapture {
             source_ids: Mutex::new(self.source_ids.lock().unwrap().clone()),
             config: Mutex::new(self.config.lock().unwrap().clone()),
             needs_final_render: AtomicBool::new(self.needs_final_render.load(Ordering::Relaxed)),
+            macros: Mutex::new(self.macros.lock().unwrap().clone()),
         }
+    }
+
+    /// Note a macro the node called (not one called by another macro).
+    pub(super) fn record_macro(&self, unique_id: String) {
+        RenderCapture::push_unique(&self.macros, unique_id);
     }
 
     fn push_unique<T: PartialEq>(list: &Mutex<Vec<T>>, item: T) {
@@ -59,6 +67,15 @@ impl RenderCapture {
 fn error(message: impl Into<String>) -> JinjaError {
     JinjaError::new(JinjaErrorKind::InvalidOperation, message.into())
 }
+
+/// The capture of the render in progress, reachable from macro calls.
+#[derive(Debug)]
+pub(super) struct CaptureHandle(pub(super) Arc<RenderCapture>);
+
+impl Object for CaptureHandle {}
+
+/// Name of the context variable that holds the [`CaptureHandle`].
+pub(super) const CAPTURE: &str = "__weir_capture";
 
 /// A relation as templates see it: prints as `"db"."schema"."name"` and has
 /// `database`, `schema`, `identifier`, `name` attributes.

@@ -267,6 +267,7 @@ pub fn call_macro(
     name: &str,
     args: &[Value],
 ) -> std::result::Result<Value, minijinja::Error> {
+    record_direct_call(state, template_name, name);
     let mut ctx = BTreeMap::new();
     for key in FORWARDED {
         if let Some(value) = state.lookup(key) {
@@ -274,6 +275,21 @@ pub fn call_macro(
         }
     }
     invoke(state.env(), template_name, name, args, Value::from(ctx))
+}
+
+/// dbt lists in a node's depends_on.macros the macros its own SQL calls:
+/// calls made from a node's template (macro templates are named `...#name`).
+fn record_direct_call(state: &State, template_name: &str, name: &str) {
+    if state.name().contains('#') {
+        return;
+    }
+    let Some(handle) = state.lookup(super::context::CAPTURE) else {
+        return;
+    };
+    if let Some(handle) = handle.downcast_object_ref::<super::context::CaptureHandle>() {
+        let package = template_name.split('/').next().unwrap_or_default();
+        handle.0.record_macro(format!("macro.{package}.{name}"));
+    }
 }
 
 /// Evaluate a macro's template with `ctx` and call the macro; a `return(...)`

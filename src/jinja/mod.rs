@@ -230,6 +230,7 @@ impl JinjaEnv {
             this => Value::from_object(this),
             model => request.model.clone(),
             project_name => self.scope.project_name.clone(),
+            __weir_capture => Value::from_object(context::CaptureHandle(capture.clone())),
             is_incremental => Value::from_function(move || is_incremental),
         };
         let file = &self.root.join(&request.file.original_file_path);

@@ -122,6 +122,14 @@ def test_same_compiled_sql(manifests):
     assert different == {}
 
 
+def test_same_macro_dependencies(manifests):
+    ours, theirs = manifests
+    for unique_id, node in ours["nodes"].items():
+        mine = sorted(node["depends_on"].get("macros", []))
+        other = sorted(theirs["nodes"][unique_id]["depends_on"].get("macros", []))
+        assert mine == other, unique_id
+
+
 def test_same_relations_and_configs(manifests):
     ours, theirs = manifests
     for unique_id, node in ours["nodes"].items():
