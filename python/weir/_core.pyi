@@ -16,6 +16,7 @@ class NodeResult(TypedDict):
     message: str
     code: str
     rows_affected: int | None
+    failures: int | None
     execution_time: float
     relation_name: str | None
     attempts: int
@@ -65,7 +66,7 @@ class Task:
     @property
     def materialization(self) -> str: ...
     @property
-    def relation_name(self) -> str: ...
+    def relation_name(self) -> str | None: ...
     @property
     def upstream(self) -> list[str]: ...
     @property

@@ -98,6 +98,7 @@ pub fn node_result<'py>(py: Python<'py>, result: &NodeResult) -> PyResult<Bound<
     dict.set_item("message", &result.message)?;
     dict.set_item("code", &result.code)?;
     dict.set_item("rows_affected", result.rows_affected)?;
+    dict.set_item("failures", result.failures)?;
     dict.set_item("execution_time", result.execution_time)?;
     dict.set_item("relation_name", &result.relation_name)?;
     dict.set_item("attempts", result.attempts)?;

@@ -11,7 +11,7 @@ use pyo3::types::PyDict;
 use super::convert;
 use crate::compile::{CompileOptions, Compiled};
 use crate::error::{Error, ErrorKind, did_you_mean};
-use crate::manifest::{Materialization, Node as ManifestNode};
+use crate::manifest::Node as ManifestNode;
 use crate::plan::{Plan, RetryPolicy, Task as PlanTask};
 use crate::results::Status;
 
@@ -72,7 +72,7 @@ impl Project {
         &self.compiled.target.schema
     }
 
-    /// Every model and seed, parents before children.
+    /// Every model, seed and data test, parents before children.
     #[getter]
     fn nodes(&self) -> Vec<Node> {
         let manifest = &self.compiled.manifest;
@@ -140,7 +140,12 @@ impl Project {
             policy.default_retries = retries;
         }
         let plan = Plan::build(&self.compiled.manifest, &selection, &policy)?;
-        Ok(plan.tasks.iter().map(Task::from_plan).collect())
+        let manifest = &self.compiled.manifest;
+        Ok(plan
+            .tasks
+            .iter()
+            .map(|task| Task::from_plan(task, &manifest.nodes[&task.unique_id]))
+            .collect())
     }
 
     /// Build one node on the target, once (no retry here: the orchestrator
@@ -188,19 +193,20 @@ impl Project {
     }
 }
 
-/// A model or seed of a compiled project.
+/// A model, seed or data test of a compiled project.
 #[pyclass(frozen, module = "weir", get_all)]
 pub struct Node {
     /// `model.<project>.<name>`, `seed.<project>.<name>`.
     unique_id: String,
     name: String,
-    /// `model` or `seed`.
+    /// `model`, `seed` or `test`.
     resource_type: String,
     /// unique_ids of the nodes and sources this node reads.
     depends_on: Vec<String>,
     /// `view`, `table`, `incremental`, `ephemeral`, `seed`...
     materialization: String,
-    /// `"database"."schema"."identifier"`; None for an ephemeral model.
+    /// `"database"."schema"."identifier"`; None for an ephemeral model or a
+    /// test that stores no failures.
     relation_name: Option<String>,
     schema: String,
     tags: Vec<String>,
@@ -220,8 +226,7 @@ impl Node {
             resource_type: node.resource_type.as_str().to_string(),
             depends_on: node.depends_on_nodes.clone(),
             materialization: node.materialization.as_str().to_string(),
-            relation_name: (node.materialization != Materialization::Ephemeral)
-                .then(|| node.relation.to_string()),
+            relation_name: node.has_relation().then(|| node.relation.to_string()),
             schema: node.relation.schema.clone(),
             tags: node.tags.clone(),
             retries: node.retries,
@@ -247,7 +252,8 @@ pub struct Task {
     name: String,
     resource_type: String,
     materialization: String,
-    relation_name: String,
+    /// `"database"."schema"."identifier"`; None for a test that stores no failures.
+    relation_name: Option<String>,
     /// unique_ids of the tasks that must finish first.
     upstream: Vec<String>,
     /// How many times the orchestrator retries the task after a transient failure.
@@ -256,13 +262,13 @@ pub struct Task {
 }
 
 impl Task {
-    fn from_plan(task: &PlanTask) -> Task {
+    fn from_plan(task: &PlanTask, node: &ManifestNode) -> Task {
         Task {
             unique_id: task.unique_id.clone(),
             name: task.name.clone(),
             resource_type: task.resource_type.as_str().to_string(),
             materialization: task.materialization.as_str().to_string(),
-            relation_name: task.relation.to_string(),
+            relation_name: node.has_relation().then(|| task.relation.to_string()),
             upstream: task.upstream.clone(),
             retries: task.retries,
             tags: task.tags.clone(),

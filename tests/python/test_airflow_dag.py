@@ -31,12 +31,13 @@ def test_one_task_per_model_and_seed_wired_like_the_model_dag(shop: Path) -> Non
     project = weir.Project(shop, target="dev")
     dag = WeirDag(dag_id="shop_structure", project_dir=shop, target="dev", schedule=None)
 
-    assert sorted(dag.task_ids) == sorted(node.name for node in project.nodes)
+    built = [node for node in project.nodes if node.resource_type in ("model", "seed")]
+    assert sorted(dag.task_ids) == sorted(node.name for node in built)
     assert len(dag.tasks) == 8
-    names = {node.unique_id: node.name for node in project.nodes}
+    names = {node.unique_id: node.name for node in built}
     model_edges = {
         (names[parent], node.name)
-        for node in project.nodes
+        for node in built
         for parent in node.depends_on
         if parent in names
     }
@@ -48,6 +49,18 @@ def test_one_task_per_model_and_seed_wired_like_the_model_dag(shop: Path) -> Non
         assert task.target == "dev"
         assert task.project_dir == str(shop)
         assert task.retries == 0
+
+
+def test_data_tests_as_tasks_gate_what_is_built_on_them(shop: Path) -> None:
+    dag = WeirDag(dag_id="shop_build", project_dir=shop, tests=True, schedule=None)
+    project = weir.Project(shop)
+    assert sorted(dag.task_ids) == sorted(node.name for node in project.nodes)
+    assert len(dag.tasks) == 8 + 12
+    graph = edges(dag)
+    assert graph >= SHOP_EDGES
+    assert ("orders", "unique_orders_order_id") in graph
+    assert ("unique_orders_order_id", "customers") in graph
+    assert dag.get_task("unique_orders_order_id").unique_id.startswith("test.shop.")
 
 
 def test_selection_keeps_edges_inside_it(shop: Path) -> None:
@@ -108,7 +121,7 @@ def test_task_group_inside_a_users_dag(shop: Path) -> None:
 
     weir_tasks = [task for task in dag.tasks if isinstance(task, WeirNodeOperator)]
     assert sorted(task.task_id for task in weir_tasks) == sorted(
-        f"shop.{node.name}" for node in weir.Project(shop).nodes
+        f"shop.{node.name}" for node in weir.Project(shop).nodes if node.resource_type != "test"
     )
     inner = {(a.removeprefix("shop."), b.removeprefix("shop.")) for a, b in edges(dag)}
     assert inner >= SHOP_EDGES

@@ -24,17 +24,18 @@ def test_full_run_builds_every_table(airflow_db: Path, db_shop: Path) -> None:
         project_dir=str(db_shop),
         target="dev",
         exclude=TEST_MODELS_PATH,
+        tests=True,
     )
     dag_run = dag.test()
 
     tis = task_instances(dag_run)
     assert dag_run.state == "success"
-    assert len(tis) == 8
+    assert len(tis) == 8 + 12  # models and seeds, and the data tests on them
     assert {ti.state for ti in tis.values()} == {"success"}
     assert {ti.try_number for ti in tis.values()} == {1}
     project = weir.Project(db_shop, target="dev")
     for node in project.nodes:
-        if node.original_file_path.startswith("models/weir_tests"):
+        if node.resource_type == "test" or node.original_file_path.startswith("models/weir_tests"):
             continue
         [[count]] = project.query(f"select count(*) from {node.relation_name}")
         assert int(count) > 0, node.name

@@ -12,6 +12,7 @@ from weir.errors import ProjectError, UsageError, WeirError
 
 SEEDS = ["raw_customers", "raw_orders", "raw_payments"]
 MODELS = ["stg_customers", "stg_orders", "stg_payments", "orders", "customers"]
+NO_TESTS = "resource_type:test"
 
 
 def test_nodes_describe_models_and_seeds(shop: Path) -> None:
@@ -19,7 +20,8 @@ def test_nodes_describe_models_and_seeds(shop: Path) -> None:
     assert project.name == "shop"
     assert project.target_name == "dev"
     nodes = {node.name: node for node in project.nodes}
-    assert sorted(nodes) == sorted(SEEDS + MODELS)
+    built = [name for name, node in nodes.items() if node.resource_type != "test"]
+    assert sorted(built) == sorted(SEEDS + MODELS)
 
     orders = nodes["orders"]
     assert orders.unique_id == "model.shop.orders"
@@ -35,6 +37,13 @@ def test_nodes_describe_models_and_seeds(shop: Path) -> None:
     seed = nodes["raw_orders"]
     assert (seed.resource_type, seed.materialization, seed.depends_on) == ("seed", "seed", [])
     assert nodes["stg_orders"].materialization == "view"
+
+    # The data tests of models/*/schema.yml are nodes too.
+    test = nodes["unique_orders_order_id"]
+    assert (test.resource_type, test.materialization) == ("test", "test")
+    assert test.depends_on == ["model.shop.orders"]
+    assert test.relation_name is None
+    assert sum(node.resource_type == "test" for node in project.nodes) == 12
 
 
 def test_nodes_come_parents_first(shop: Path) -> None:
@@ -56,23 +65,39 @@ def test_node_by_name_or_id(shop: Path) -> None:
 
 def test_select_uses_dbt_syntax(shop: Path) -> None:
     project = weir.Project(shop)
-    assert project.select("+orders") == [
+
+    def select(*args: object, **kwargs: object) -> list[str]:
+        return [i for i in project.select(*args, **kwargs) if not i.startswith("test.")]
+
+    assert select("+orders") == [
         "seed.shop.raw_orders",
         "model.shop.stg_orders",
         "seed.shop.raw_payments",
         "model.shop.stg_payments",
         "model.shop.orders",
     ]
-    assert project.select("tag:marts") == ["model.shop.orders", "model.shop.customers"]
-    assert project.select(["tag:marts"], exclude="customers") == ["model.shop.orders"]
-    assert project.select("resource_type:seed") == [f"seed.shop.{name}" for name in SEEDS]
-    assert project.select("stg_orders+ path:models/staging/stg_payments.sql") == [
+    assert select("tag:marts") == ["model.shop.orders", "model.shop.customers"]
+    assert select(["tag:marts"], exclude="customers") == ["model.shop.orders"]
+    assert select("resource_type:seed") == [f"seed.shop.{name}" for name in SEEDS]
+    assert select("stg_orders+ path:models/staging/stg_payments.sql") == [
         "model.shop.stg_orders",
         "model.shop.stg_payments",
         "model.shop.orders",
         "model.shop.customers",
     ]
-    assert len(project.select()) == 8
+    assert len(project.select(exclude=NO_TESTS)) == 8
+    assert len(project.select()) == 8 + 12
+
+
+def test_selecting_a_model_selects_its_tests(shop: Path) -> None:
+    # dbt's eager indirect selection: a test comes along with anything it tests.
+    selected = weir.Project(shop).select("orders")
+    assert "model.shop.orders" in selected
+    assert "test.shop.unique_orders_order_id.fed79b3a6e" in selected
+    assert "test.shop.relationships_orders_customer_id__customer_id__ref_customers_.c6ec7f58f2" in (
+        selected
+    )
+    assert not any("stg_orders" in i for i in selected)
 
 
 def test_bad_selector_is_a_usage_error(shop: Path) -> None:
@@ -82,15 +107,23 @@ def test_bad_selector_is_a_usage_error(shop: Path) -> None:
 
 def test_tasks_follow_the_model_dag(shop: Path) -> None:
     project = weir.Project(shop)
-    tasks = {task.name: task for task in project.tasks()}
+    tasks = {task.name: task for task in project.tasks(exclude=NO_TESTS)}
     assert sorted(tasks) == sorted(SEEDS + MODELS)
     assert tasks["customers"].upstream == ["model.shop.orders", "model.shop.stg_customers"]
     assert tasks["raw_orders"].upstream == []
     assert tasks["orders"].relation_name == project.node("orders").relation_name
-    selected = project.tasks(select="orders+")
+    selected = project.tasks(select="orders+", exclude=NO_TESTS)
     assert [t.name for t in selected] == ["orders", "customers"]
     # Upstream tasks outside the selection are not waited for.
     assert selected[1].upstream == ["model.shop.orders"]
+
+
+def test_tasks_with_data_tests_run_them_as_dbt_build_does(shop: Path) -> None:
+    tasks = {task.name: task for task in weir.Project(shop).tasks()}
+    assert tasks["unique_orders_order_id"].upstream == ["model.shop.orders"]
+    assert tasks["unique_orders_order_id"].relation_name is None
+    # What is built on `orders` waits for the tests of `orders`.
+    assert "test.shop.unique_orders_order_id.fed79b3a6e" in tasks["customers"].upstream
 
 
 @pytest.mark.parametrize(("target", "retries"), [("dev", 0), ("staging", 1), ("prod", 3)])
@@ -129,6 +162,7 @@ def test_manifest_json_is_dbts_shape(shop: Path) -> None:
         "model.shop.stg_payments",
     ]
     assert set(manifest["nodes"]) == {node.unique_id for node in weir.Project(shop).nodes}
+    assert len(manifest["nodes"]) == 20
 
 
 def test_missing_ref_names_the_file_and_line(shop: Path) -> None:

@@ -13,7 +13,7 @@ from weir.errors import DatabaseError, TransientError, UsageError
 
 def test_run_node_builds_seeds_and_models(db_shop: Path) -> None:
     project = weir.Project(db_shop, target="dev")
-    for unique_id in project.select("+customers"):
+    for unique_id in project.select("+customers", exclude="resource_type:test"):
         result = project.run_node(unique_id)
         assert result["status"] == "success", result
         assert result["unique_id"] == unique_id
@@ -24,6 +24,21 @@ def test_run_node_builds_seeds_and_models(db_shop: Path) -> None:
     schema = project.target_schema
     [[count]] = project.query(f'select count(*) from "{schema}_marts"."customers"')
     assert count == "10"
+
+
+def test_data_tests_pass_or_fail_without_raising(db_shop: Path) -> None:
+    project = weir.Project(db_shop, target="dev")
+    for unique_id in project.select("+stg_customers", exclude="resource_type:test"):
+        project.run_node(unique_id)
+    passed = project.run_node("test.shop.unique_stg_customers_customer_id.c7614daada")
+    assert (passed["status"], passed["failures"]) == ("pass", 0)
+    schema = project.target_schema
+    project.query(f"insert into \"{schema}\".\"raw_customers\" values (1, 'Dup', 'D.')")
+    try:
+        failed = project.run_node("test.shop.unique_stg_customers_customer_id.c7614daada")
+        assert (failed["status"], failed["failures"]) == ("fail", 1)
+    finally:
+        project.run_node("seed.shop.raw_customers")
 
 
 def test_sql_error_is_a_database_error_naming_the_node(db_shop: Path) -> None:

@@ -28,6 +28,14 @@ def _retries_for(target_name: str, retries: Retries, default_args: Mapping[str, 
     return None
 
 
+def _as_list(selector: Selector) -> list[str]:
+    if selector is None:
+        return []
+    if isinstance(selector, str):
+        return [selector]
+    return list(selector)
+
+
 def _add_tasks(
     *,
     project_dir: str | os.PathLike,
@@ -36,6 +44,7 @@ def _add_tasks(
     vars: dict[str, Any] | str | None,
     select: Selector,
     exclude: Selector,
+    tests: bool,
     retries: Retries,
     default_args: Mapping[str, Any],
     operator_kwargs: Mapping[str, Any],
@@ -45,6 +54,8 @@ def _add_tasks(
     project = cached_project(project_dir, target, profiles_dir, vars)
     override = _retries_for(project.target_name, retries, default_args)
     descriptions = {node.unique_id: node.description for node in project.nodes}
+    if not tests:
+        exclude = [*_as_list(exclude), "resource_type:test"]
     tasks = project.tasks(select=select, exclude=exclude, retries=override)
     operators: dict[str, WeirNodeOperator] = {}
     for task in tasks:
@@ -74,6 +85,7 @@ def WeirDag(
     vars: dict[str, Any] | str | None = None,
     select: Selector = None,
     exclude: Selector = None,
+    tests: bool = False,
     retries: Retries = None,
     default_args: dict[str, Any] | None = None,
     operator_kwargs: dict[str, Any] | None = None,
@@ -81,6 +93,10 @@ def WeirDag(
 ) -> DAG:
     """An Airflow DAG with one task per selected model and seed of the
     project compiled for `target`, task_id = node name.
+
+    With `tests=True` the project's data tests are tasks too, ordered as
+    ``dbt build`` orders them: each right after what it tests, and what is
+    built on a model waits for the model's tests, so a failing test stops it.
 
     Each task's retries: the node's own `retries` config, else `retries`
     here (an int, or a dict from target name to int), else `retries` of
@@ -98,6 +114,7 @@ def WeirDag(
             vars=vars,
             select=select,
             exclude=exclude,
+            tests=tests,
             retries=retries,
             default_args=default_args,
             operator_kwargs=operator_kwargs or {},
@@ -114,6 +131,7 @@ def WeirTaskGroup(
     vars: dict[str, Any] | str | None = None,
     select: Selector = None,
     exclude: Selector = None,
+    tests: bool = False,
     retries: Retries = None,
     default_args: dict[str, Any] | None = None,
     operator_kwargs: dict[str, Any] | None = None,
@@ -134,6 +152,7 @@ def WeirTaskGroup(
             vars=vars,
             select=select,
             exclude=exclude,
+            tests=tests,
             retries=retries,
             default_args={**(dag_default_args or {}), **default_args},
             operator_kwargs=operator_kwargs or {},

@@ -14,7 +14,7 @@ from weir.errors import TransientError, WeirError
 
 
 class WeirNodeOperator(BaseOperator):
-    """Build one model or seed of a weir project on a target.
+    """Build one model or seed, or run one data test, of a weir project on a target.
 
     The project is compiled at most once per process (see
     :func:`weir.airflow.cached_project`). A :class:`weir.TransientError`
@@ -22,8 +22,8 @@ class WeirNodeOperator(BaseOperator):
     retries the task; any other weir error fails the task at once, without
     using up its retries, since trying again would fail the same way.
 
-    Returns (and so pushes to XCom) a small dict: status, rows_affected,
-    relation.
+    A data test that fails fails the task (a warning only logs). Returns
+    (and so pushes to XCom) a small dict: status, rows_affected, relation.
     """
 
     template_fields: Sequence[str] = ()
@@ -68,4 +68,6 @@ class WeirNodeOperator(BaseOperator):
         )
         if status in ("error", "fail"):
             raise AirflowFailException(f"{self.unique_id}: {result['message']}")
+        if status == "warn":
+            self.log.warning("%s: %s", self.unique_id, result["message"])
         return {"status": status, "rows_affected": rows, "relation": result["relation_name"]}
