@@ -10,6 +10,7 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG
 
 import weir
+from conftest import copy_shop
 from weir.airflow import WeirDag, WeirNodeOperator, WeirTaskGroup, cached_project
 
 SHOP_EDGES = {
@@ -139,3 +140,11 @@ def test_a_process_compiles_a_project_once(shop: Path) -> None:
     assert cached_project(shop, "dev", vars={"dev_lookback_days": 1}) is not first
     WeirDag(dag_id="shop_cached", project_dir=shop, target="dev", schedule=None)
     assert cached_project(shop, "dev") is first
+
+
+def test_tasks_find_the_default_target_compiled_by_the_dag_file(tmp_path: Path) -> None:
+    shop = copy_shop(tmp_path / "shop")
+    dag = WeirDag(dag_id="shop_default_target", project_dir=shop, schedule=None)
+    task = dag.get_task("orders")
+    assert task.target == "dev"
+    assert cached_project(task.project_dir, task.target) is cached_project(shop)
