@@ -84,6 +84,9 @@ struct RunArgs {
     /// Stop at the first failure.
     #[arg(long, short = 'x')]
     fail_fast: bool,
+    /// Run a protected target (prod) outside CI: for emergencies only.
+    #[arg(long)]
+    allow_protected: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -280,6 +283,9 @@ fn run_nodes(args: &RunArgs, only: Option<ResourceType>) -> Result<i32> {
     if let Some(kind) = only {
         plan.tasks.retain(|t| t.resource_type == kind);
     }
+    // Before any SQL: a protected target runs only from CI, and no relation
+    // lands in a schema a protected target owns.
+    crate::env::protect::preflight(&compiled, &plan, args.allow_protected)?;
     println!(
         "Running with weir {} on target `{}`",
         env!("CARGO_PKG_VERSION"),
@@ -361,6 +367,19 @@ fn print_event(event: &Event) {
             let text = format!("START {} {}", task_description(task), task_label(task));
             progress_line(*index, *total, &text, "[RUN]")
         }
+        Event::Hook {
+            name,
+            index,
+            total,
+            result,
+        } => {
+            let took = result.execution_time;
+            let (word, status) = match result.status {
+                Status::Error => ("ERROR", format!("[ERROR in {took:.2}s]")),
+                _ => ("OK", format!("[OK in {took:.2}s]")),
+            };
+            progress_line(*index, *total, &format!("{word} hook: {name}"), &status)
+        }
         Event::Finish {
             index,
             total,
@@ -431,11 +450,12 @@ fn print_event(event: &Event) {
 }
 
 fn print_summary(plan: &Plan, results: &RunResults) {
+    // As dbt counts: nodes, not the on-run-start / on-run-end hooks.
     let count = |status: Status| {
         results
             .results
             .iter()
-            .filter(|r| r.status == status)
+            .filter(|r| r.status == status && !r.unique_id.starts_with("operation."))
             .count()
     };
     let mut kinds: Vec<(String, usize)> = Vec::new();
@@ -494,7 +514,7 @@ fn print_summary(plan: &Plan, results: &RunResults) {
         count(Status::Warn),
         count(Status::Error) + count(Status::Fail),
         count(Status::Skipped),
-        results.results.len()
+        plan.tasks.len()
     );
 }
 

@@ -266,6 +266,9 @@ impl JinjaEnv {
 /// The settings and functions shared by every environment weir makes.
 fn base_environment() -> Environment<'static> {
     let mut env = Environment::new();
+    // Everything rendered is SQL: no HTML or JSON escaping, whatever the
+    // file (hooks from dbt_project.yml would otherwise be JSON-quoted).
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     env.set_undefined_behavior(UndefinedBehavior::Lenient);
     env.set_keep_trailing_newline(false);
     env.add_function("env_var", env_var);
