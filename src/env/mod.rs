@@ -1,0 +1,5 @@
+//! Environments (dev, CI, staging, prod) that are safe by construction: schema
+//! naming per target, protected targets, secrets, state comparison, CI schemas,
+//! blue-green deploys and grants.
+
+pub mod naming;
