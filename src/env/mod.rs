@@ -3,3 +3,4 @@
 //! blue-green deploys and grants.
 
 pub mod naming;
+pub mod protect;
