@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::{Map, Value as Json, json};
 
 use crate::compile::{CompileOptions, Compiled};
+use crate::env::secrets::scrub;
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{Manifest, Materialization, ResourceType};
 use crate::plan::{Plan, RetryPolicy, Task};
@@ -137,7 +138,7 @@ pub fn main() -> i32 {
     match run_command(cli.command) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err}");
+            eprintln!("error: {}", scrub(&err.to_string()));
             err.exit_code()
         }
     }
@@ -217,7 +218,8 @@ fn compile_command(args: &ProjectArgs) -> Result<i32> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         }
-        std::fs::write(&path, &node.compiled_code).map_err(|e| Error::io(&path, e))?;
+        let sql = scrub(&node.compiled_code);
+        std::fs::write(&path, sql.as_bytes()).map_err(|e| Error::io(&path, e))?;
     }
     println!(
         "Compiled {} for target `{}` in {:.2}s; wrote {}",
@@ -267,7 +269,7 @@ fn ls_command(args: &LsArgs) -> Result<i32> {
             })
             .to_string(),
         };
-        let _ = writeln!(out, "{line}");
+        let _ = writeln!(out, "{}", scrub(&line));
     }
     Ok(0)
 }
@@ -446,7 +448,7 @@ fn print_event(event: &Event) {
             )
         }
     };
-    println!("{line}");
+    println!("{}", scrub(&line));
 }
 
 fn print_summary(plan: &Plan, results: &RunResults) {
@@ -506,7 +508,7 @@ fn print_summary(plan: &Plan, results: &RunResults) {
             Status::Warn => "Warning in",
             _ => "Error in",
         };
-        println!("\n  {what} {}: {}", result.unique_id, result.message);
+        println!("\n  {what} {}: {}", result.unique_id, scrub(&result.message));
     }
     println!(
         "\nDone. PASS={} WARN={} ERROR={} SKIP={} TOTAL={}",
@@ -540,7 +542,7 @@ fn debug_command(args: &ProjectArgs) -> Result<i32> {
     match &target.host {
         Some(host) => println!(
             "connection: {}@{}:{}/{}",
-            target.user,
+            scrub(&target.user),
             host,
             target.port.unwrap_or(5432),
             target.dbname
