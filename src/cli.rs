@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use serde_json::{Map, Value as Json, json};
+use serde_json::{Map, Value as Json};
 
 use crate::compile::{CompileOptions, Compiled};
 use crate::env::secrets::scrub;
@@ -16,7 +16,8 @@ use crate::manifest::{Manifest, Materialization, ResourceType};
 use crate::plan::{Plan, RetryPolicy, Task};
 use crate::results::{RunResults, Status};
 use crate::runner::{Event, RunOptions};
-use crate::select::Selection;
+use crate::select::list::{ListOptions, ListOutput};
+use crate::select::{IndirectSelection, Selection};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -70,6 +71,14 @@ struct ProjectArgs {
     /// Nodes to leave out (dbt selection syntax); repeatable.
     #[arg(long, num_args = 1.., global = true)]
     exclude: Vec<String>,
+    /// A selector defined in the project's selectors.yml; replaces --select and --exclude.
+    #[arg(long, global = true)]
+    selector: Option<String>,
+    /// Which tests come with the nodes they test: eager (any of them is
+    /// selected), cautious (all are), buildable (all are, or are their
+    /// ancestors), empty (none).
+    #[arg(long, global = true, value_name = "MODE")]
+    indirect_selection: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -90,7 +99,7 @@ struct RunArgs {
     allow_protected: bool,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum LsOutput {
     Name,
     Path,
@@ -105,9 +114,17 @@ struct LsArgs {
     /// What to print for each node.
     #[arg(long, short = 'o', value_enum, default_value = "selector")]
     output: LsOutput,
-    /// Only nodes of these resource types (model, seed).
-    #[arg(long, num_args = 1..)]
+    /// Only these resource types (model, seed, test, source, snapshot,
+    /// analysis, exposure, ..., or `default` and `all`).
+    #[arg(long, alias = "resource-types", num_args = 1..)]
     resource_type: Vec<String>,
+    /// Leave out these resource types.
+    #[arg(long, alias = "exclude-resource-types", num_args = 1..)]
+    exclude_resource_type: Vec<String>,
+    /// With `--output json`: print these keys (dotted for nested ones)
+    /// instead of dbt's default set.
+    #[arg(long, num_args = 1..)]
+    output_keys: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -171,11 +188,24 @@ impl ProjectArgs {
         })
     }
 
-    fn selection(&self) -> Selection {
-        Selection {
+    /// The selection arguments, with the project's selectors.yml.
+    fn selection(&self, project: &crate::project::Project) -> Result<Selection> {
+        let indirect_selection = match &self.indirect_selection {
+            Some(mode) => IndirectSelection::parse(mode).map_err(|e| {
+                Error::new(
+                    ErrorKind::Usage,
+                    format!("--indirect-selection: {}", e.message()),
+                )
+            })?,
+            None => IndirectSelection::default(),
+        };
+        Ok(Selection {
             select: self.select.clone(),
             exclude: self.exclude.clone(),
-        }
+            selector: self.selector.clone(),
+            indirect_selection,
+            ..Selection::for_project(&project.root)?
+        })
     }
 
     /// Compile and write target/manifest.json, as every dbt command does.
@@ -205,7 +235,9 @@ fn parse_vars(text: Option<&str>) -> Result<Map<String, Json>> {
 fn compile_command(args: &ProjectArgs) -> Result<i32> {
     let started = Instant::now();
     let compiled = args.compile()?;
-    let selected = args.selection().resolve(&compiled.manifest)?;
+    let selected = args
+        .selection(&compiled.project)?
+        .resolve(&compiled.manifest)?;
     let compiled_dir = compiled.project.target_dir().join("compiled");
     for id in &selected {
         let node = &compiled.manifest.nodes[id];
@@ -237,38 +269,24 @@ fn compile_command(args: &ProjectArgs) -> Result<i32> {
 
 fn ls_command(args: &LsArgs) -> Result<i32> {
     let compiled = args.project.compile()?;
-    let manifest = &compiled.manifest;
+    let selection = args.project.selection(&compiled.project)?;
+    let options = ListOptions {
+        output: match args.output {
+            LsOutput::Name => ListOutput::Name,
+            LsOutput::Path => ListOutput::Path,
+            LsOutput::Json => ListOutput::Json,
+            LsOutput::Selector => ListOutput::Selector,
+        },
+        resource_types: args.resource_type.clone(),
+        exclude_resource_types: args.exclude_resource_type.clone(),
+        output_keys: args.output_keys.clone(),
+    };
+    let lines = crate::select::list::list(&compiled.manifest, &selection, &options)?;
+    if lines.is_empty() {
+        eprintln!("No nodes selected!");
+    }
     let mut out = std::io::stdout().lock();
-    // dbt lists nodes sorted by unique_id, not in build order.
-    let mut selected = args.project.selection().resolve(manifest)?;
-    selected.sort();
-    for id in selected {
-        let node = &manifest.nodes[&id];
-        if !args.resource_type.is_empty()
-            && !args
-                .resource_type
-                .iter()
-                .any(|t| t == node.resource_type.as_str())
-        {
-            continue;
-        }
-        let line = match args.output {
-            LsOutput::Name => node.name.clone(),
-            LsOutput::Path => node.original_file_path.clone(),
-            LsOutput::Selector => node.fqn.join("."),
-            LsOutput::Json => json!({
-                "name": node.name,
-                "resource_type": node.resource_type.as_str(),
-                "package_name": node.package_name,
-                "original_file_path": node.original_file_path,
-                "unique_id": node.unique_id,
-                "alias": node.relation.identifier,
-                "config": node.config,
-                "tags": node.tags,
-                "depends_on": {"nodes": node.depends_on_nodes, "macros": node.depends_on_macros},
-            })
-            .to_string(),
-        };
+    for line in lines {
         let _ = writeln!(out, "{}", scrub(&line));
     }
     Ok(0)
@@ -279,7 +297,7 @@ fn run_nodes(args: &RunArgs, only: Option<ResourceType>) -> Result<i32> {
     let manifest = &compiled.manifest;
     let mut plan = Plan::build(
         manifest,
-        &args.project.selection(),
+        &args.project.selection(&compiled.project)?,
         &RetryPolicy::for_target(&compiled.target.name),
     )?;
     if let Some(kind) = only {
@@ -508,7 +526,11 @@ fn print_summary(plan: &Plan, results: &RunResults) {
             Status::Warn => "Warning in",
             _ => "Error in",
         };
-        println!("\n  {what} {}: {}", result.unique_id, scrub(&result.message));
+        println!(
+            "\n  {what} {}: {}",
+            result.unique_id,
+            scrub(&result.message)
+        );
     }
     println!(
         "\nDone. PASS={} WARN={} ERROR={} SKIP={} TOTAL={}",

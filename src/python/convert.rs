@@ -87,6 +87,7 @@ pub fn selection(
     Ok(Selection {
         select: strings(select)?,
         exclude: strings(exclude)?,
+        ..Selection::default()
     })
 }
 
