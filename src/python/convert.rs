@@ -1,5 +1,7 @@
 //! Python values in and out of weir's types: vars, selectors, node results.
 
+use std::path::Path;
+
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
@@ -7,7 +9,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::error::{Error, ErrorKind};
 use crate::results::NodeResult;
-use crate::select::Selection;
+use crate::select::{IndirectSelection, Selection};
 
 /// `vars=`: a dict, or a YAML (or JSON) mapping as text, like dbt's `--vars`.
 pub fn vars(value: Option<&Bound<'_, PyAny>>) -> PyResult<Map<String, Json>> {
@@ -79,16 +81,23 @@ fn strings(value: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<String>> {
     }
 }
 
-/// `select=` and `exclude=` as a [`Selection`].
+/// The selection arguments of `select()` and `tasks()` as a [`Selection`] of
+/// the project at `root` (its selectors.yml read, `path:` matched there).
 pub fn selection(
+    root: &Path,
     select: Option<&Bound<'_, PyAny>>,
     exclude: Option<&Bound<'_, PyAny>>,
+    selector: Option<String>,
+    indirect_selection: Option<&str>,
 ) -> PyResult<Selection> {
-    Ok(Selection {
-        select: strings(select)?,
-        exclude: strings(exclude)?,
-        ..Selection::default()
-    })
+    let mut selection = Selection::for_project(root)?;
+    selection.select = strings(select)?;
+    selection.exclude = strings(exclude)?;
+    selection.selector = selector;
+    if let Some(mode) = indirect_selection {
+        selection.indirect_selection = IndirectSelection::parse(mode)?;
+    }
+    Ok(selection)
 }
 
 /// What `run_node` returns: a dict of plain values, nothing secret.

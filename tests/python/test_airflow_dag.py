@@ -80,6 +80,15 @@ def test_selection_keeps_edges_inside_it(shop: Path) -> None:
     assert len(dag.tasks) == 5
 
 
+def test_a_selector_of_selectors_yml(shop: Path) -> None:
+    (shop / "selectors.yml").write_text(
+        "selectors:\n  - name: staging\n    definition: 'tag:staging'\n"
+    )
+    dag = WeirDag(dag_id="shop_selector", project_dir=shop, selector="staging", schedule=None)
+    assert sorted(dag.task_ids) == ["stg_customers", "stg_orders", "stg_payments"]
+    assert edges(dag) == set()
+
+
 def test_retries_per_target_and_overrides(shop: Path) -> None:
     prod = WeirDag(dag_id="shop_prod_retries", project_dir=shop, target="prod", schedule=None)
     assert {task.retries for task in prod.tasks} == {3}
