@@ -79,6 +79,18 @@ struct ProjectArgs {
     /// ancestors), empty (none).
     #[arg(long, global = true, value_name = "MODE")]
     indirect_selection: Option<String>,
+    /// An earlier run's target/ folder (its manifest.json, weir_state.json and
+    /// run_results.json), for `state:` and `result:` selection and --defer.
+    #[arg(long, global = true, value_name = "DIR")]
+    state: Option<PathBuf>,
+    /// Parents this run does not build, missing on this target, are read
+    /// from where the --state run built them.
+    #[arg(long, global = true)]
+    defer: bool,
+    /// With --defer: read unbuilt parents from the --state run even when they
+    /// exist on this target.
+    #[arg(long, global = true)]
+    favor_state: bool,
 }
 
 #[derive(Debug, Args)]
@@ -188,8 +200,9 @@ impl ProjectArgs {
         })
     }
 
-    /// The selection arguments, with the project's selectors.yml.
-    fn selection(&self, project: &crate::project::Project) -> Result<Selection> {
+    /// The selection arguments, with the project's selectors.yml and the --state run.
+    fn selection(&self, compiled: &Compiled) -> Result<Selection> {
+        let project = &compiled.project;
         let indirect_selection = match &self.indirect_selection {
             Some(mode) => IndirectSelection::parse(mode).map_err(|e| {
                 Error::new(
@@ -204,14 +217,34 @@ impl ProjectArgs {
             exclude: self.exclude.clone(),
             selector: self.selector.clone(),
             indirect_selection,
+            state: self.state(compiled)?,
             ..Selection::for_project(&project.root)?
         })
     }
 
-    /// Compile and write target/manifest.json, as every dbt command does.
+    /// The --state run compared with this one.
+    fn state(
+        &self,
+        compiled: &Compiled,
+    ) -> Result<Option<std::sync::Arc<crate::env::state::State>>> {
+        match &self.state {
+            Some(dir) => Ok(Some(std::sync::Arc::new(crate::env::state::State::load(
+                dir, compiled,
+            )?))),
+            None if self.defer || self.favor_state => Err(Error::new(
+                ErrorKind::Usage,
+                "--defer and --favor-state need --state DIR: the run to read unbuilt parents from",
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// Compile and write target/manifest.json, as every dbt command does,
+    /// and weir_state.json beside it for later `--state` comparisons.
     fn compile(&self) -> Result<Compiled> {
         let compiled = Compiled::load(&self.compile_options()?)?;
         compiled.manifest.write(&compiled.project.target_dir())?;
+        crate::env::state::write_fingerprints(&compiled)?;
         Ok(compiled)
     }
 }
@@ -235,9 +268,7 @@ fn parse_vars(text: Option<&str>) -> Result<Map<String, Json>> {
 fn compile_command(args: &ProjectArgs) -> Result<i32> {
     let started = Instant::now();
     let compiled = args.compile()?;
-    let selected = args
-        .selection(&compiled.project)?
-        .resolve(&compiled.manifest)?;
+    let selected = args.selection(&compiled)?.resolve(&compiled.manifest)?;
     let compiled_dir = compiled.project.target_dir().join("compiled");
     for id in &selected {
         let node = &compiled.manifest.nodes[id];
@@ -269,7 +300,7 @@ fn compile_command(args: &ProjectArgs) -> Result<i32> {
 
 fn ls_command(args: &LsArgs) -> Result<i32> {
     let compiled = args.project.compile()?;
-    let selection = args.project.selection(&compiled.project)?;
+    let selection = args.project.selection(&compiled)?;
     let options = ListOptions {
         output: match args.output {
             LsOutput::Name => ListOutput::Name,
@@ -293,11 +324,11 @@ fn ls_command(args: &LsArgs) -> Result<i32> {
 }
 
 fn run_nodes(args: &RunArgs, only: Option<ResourceType>) -> Result<i32> {
-    let compiled = args.project.compile()?;
-    let manifest = &compiled.manifest;
+    let mut compiled = args.project.compile()?;
+    let selection = args.project.selection(&compiled)?;
     let mut plan = Plan::build(
-        manifest,
-        &args.project.selection(&compiled.project)?,
+        &compiled.manifest,
+        &selection,
         &RetryPolicy::for_target(&compiled.target.name),
     )?;
     if let Some(kind) = only {
@@ -306,6 +337,12 @@ fn run_nodes(args: &RunArgs, only: Option<ResourceType>) -> Result<i32> {
     // Before any SQL: a protected target runs only from CI, and no relation
     // lands in a schema a protected target owns.
     crate::env::protect::preflight(&compiled, &plan, args.allow_protected)?;
+    if args.project.defer
+        && let Some(state) = &selection.state
+    {
+        defer_parents(&mut compiled, state, &plan, args.project.favor_state)?;
+    }
+    let manifest = &compiled.manifest;
     println!(
         "Running with weir {} on target `{}`",
         env!("CARGO_PKG_VERSION"),
@@ -326,6 +363,43 @@ fn run_nodes(args: &RunArgs, only: Option<ResourceType>) -> Result<i32> {
     results.write(&compiled.project.target_dir())?;
     print_summary(&plan, &results);
     Ok(if results.has_failures() { 1 } else { 0 })
+}
+
+/// `--defer`: point the selected nodes at the --state run's relations of
+/// the parents this run does not build, and say which.
+fn defer_parents(
+    compiled: &mut Compiled,
+    state: &crate::env::state::State,
+    plan: &Plan,
+    favor_state: bool,
+) -> Result<()> {
+    use crate::adapter::Adapter;
+    let selected = plan.tasks.iter().map(|t| t.unique_id.clone()).collect();
+    let mut adapter = None;
+    let (target, root) = (compiled.target.clone(), compiled.project.root.clone());
+    let mut exists = |relation: &crate::manifest::Relation| -> Result<bool> {
+        let adapter = match &mut adapter {
+            Some(adapter) => adapter,
+            None => adapter.insert(crate::adapter::connect(&target, &root)?),
+        };
+        Ok(!adapter
+            .relation_kinds(&relation.schema, &[relation.identifier.as_str()])?
+            .is_empty())
+    };
+    let deferred = crate::env::state::defer(
+        &mut compiled.manifest,
+        state,
+        &selected,
+        favor_state,
+        &mut exists,
+    )?;
+    for (parent, relation) in deferred {
+        println!(
+            "Deferring {} to {relation} (--state)",
+            crate::graph::short_name(&parent)
+        );
+    }
+    Ok(())
 }
 
 /// `3 models, 3 seeds, 1 source`.

@@ -5,3 +5,4 @@
 pub mod naming;
 pub mod protect;
 pub mod secrets;
+pub mod state;

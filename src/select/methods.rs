@@ -159,6 +159,8 @@ pub struct Universe<'a> {
     pub manifest: &'a Manifest,
     pub members: Vec<Member<'a>>,
     pub root: Option<PathBuf>,
+    /// `--state`, for `state:` and `result:` (see crate::env::state).
+    pub state: Option<std::sync::Arc<crate::env::state::State>>,
 }
 
 impl<'a> Universe<'a> {
@@ -174,6 +176,7 @@ impl<'a> Universe<'a> {
             manifest,
             members,
             root,
+            state: None,
         }
     }
 
@@ -313,14 +316,30 @@ impl<'a> Universe<'a> {
                     ),
                 ));
             }
-            Method::State | Method::Result | Method::SourceStatus => {
+            Method::State | Method::Result if self.state.is_some() => {
+                let state = self.state.as_deref().expect("checked above");
+                let ids = match criterion.method {
+                    Method::State => state.select(&value)?,
+                    _ => state.select_result(&value)?,
+                };
+                pick(&|m| ids.contains(m.unique_id()))
+            }
+            Method::State | Method::Result => {
                 return Err(Error::new(
                     ErrorKind::Selection,
                     format!(
-                        "`{}`: `{}:` compares with a previous run's artifacts (--state), \
-                         which weir's selection does not read yet",
+                        "`{}`: `{}:` compares with a previous run's artifacts: pass --state DIR",
                         criterion.raw,
                         criterion.method.name()
+                    ),
+                ));
+            }
+            Method::SourceStatus => {
+                return Err(Error::new(
+                    ErrorKind::Selection,
+                    format!(
+                        "`{}`: weir does not read source freshness (sources.json) yet",
+                        criterion.raw
                     ),
                 ));
             }

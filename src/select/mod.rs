@@ -35,6 +35,8 @@ pub struct Selection {
     /// The project folder: `path:` matches only files and folders that exist
     /// there, as dbt's glob does. None matches on the paths alone.
     pub project_root: Option<PathBuf>,
+    /// `--state`: an earlier run's artifacts, for `state:` and `result:`.
+    pub state: Option<std::sync::Arc<crate::env::state::State>>,
 }
 
 impl Selection {
@@ -68,7 +70,8 @@ impl Selection {
     /// `indirect_selection` says.
     pub fn resolve_members<'m>(&self, manifest: &'m Manifest) -> Result<BTreeSet<&'m str>> {
         let spec = self.spec()?;
-        let universe = Universe::new(manifest, self.project_root.clone());
+        let mut universe = Universe::new(manifest, self.project_root.clone());
+        universe.state = self.state.clone();
         let graph = Graph::new(universe);
         Ok(graph.select(&spec)?.0)
     }

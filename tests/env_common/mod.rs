@@ -6,8 +6,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-/// Run `weir` on a project with CI unset (the test runner may itself run
-/// in CI) and $USER set to `alice`, plus `env`.
+/// Run `weir` on a project with CI's variables unset (the test runner may
+/// itself run in CI) and $USER set to `alice`, plus `env`.
 pub fn weir(project: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_weir"));
     command
@@ -16,6 +16,13 @@ pub fn weir(project: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         .arg(project)
         .env_remove("CI")
         .env_remove("WEIR_SCHEMA_SUFFIX")
+        // A `ci` target names its schemas from these when set.
+        .env_remove("GITHUB_REF")
+        .env_remove("GITHUB_SHA")
+        .env_remove("CI_MERGE_REQUEST_IID")
+        .env_remove("CI_COMMIT_SHORT_SHA")
+        .env_remove("GIT_COMMIT")
+        .env_remove("BUILDKITE_COMMIT")
         .env("USER", "alice");
     for (key, value) in env {
         command.env(key, value);
