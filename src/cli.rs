@@ -47,6 +47,9 @@ enum Command {
     Build(RunArgs),
     /// Show the target and check the connection.
     Debug(ProjectArgs),
+    /// Drop the CI schemas weir created on the target (weir_meta.ci_schemas),
+    /// all of them or those unused for a while; nothing else.
+    Clean(CleanArgs),
     /// Manage the embedded local PostgreSQL of a project.
     Local(LocalArgs),
 }
@@ -91,6 +94,10 @@ struct ProjectArgs {
     /// exist on this target.
     #[arg(long, global = true)]
     favor_state: bool,
+    /// Build every schema as `<schema>_<suffix>` (a pull request or commit),
+    /// recorded for `weir clean` [env: WEIR_SCHEMA_SUFFIX].
+    #[arg(long, global = true, value_name = "SUFFIX")]
+    schema_suffix: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -109,6 +116,18 @@ struct RunArgs {
     /// Run a protected target (prod) outside CI: for emergencies only.
     #[arg(long)]
     allow_protected: bool,
+}
+
+#[derive(Debug, Args)]
+struct CleanArgs {
+    #[command(flatten)]
+    project: ProjectArgs,
+    /// Only schemas no run has used for this long: 7d, 12h, 30m, 2w.
+    #[arg(long, value_name = "AGE")]
+    older_than: Option<String>,
+    /// Print what would be dropped, and drop nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -182,6 +201,7 @@ fn run_command(command: Command) -> Result<i32> {
         Command::Test(args) => run_nodes(&args, Some(ResourceType::Test)),
         Command::Build(args) => run_nodes(&args, None),
         Command::Debug(args) => debug_command(&args),
+        Command::Clean(args) => clean_command(&args),
         Command::Local(args) => local_command(&args),
     }
 }
@@ -242,7 +262,11 @@ impl ProjectArgs {
     /// Compile and write target/manifest.json, as every dbt command does,
     /// and weir_state.json beside it for later `--state` comparisons.
     fn compile(&self) -> Result<Compiled> {
-        let compiled = Compiled::load(&self.compile_options()?)?;
+        let mut keys = Vec::new();
+        if let Some(suffix) = &self.schema_suffix {
+            keys.push((crate::env::naming::SUFFIX_KEY, Json::String(suffix.clone())));
+        }
+        let compiled = crate::env::naming::compile_with(&self.compile_options()?, &keys)?;
         compiled.manifest.write(&compiled.project.target_dir())?;
         crate::env::state::write_fingerprints(&compiled)?;
         Ok(compiled)
@@ -337,6 +361,14 @@ fn run_nodes(args: &RunArgs, only: Option<ResourceType>) -> Result<i32> {
     // Before any SQL: a protected target runs only from CI, and no relation
     // lands in a schema a protected target owns.
     crate::env::protect::preflight(&compiled, &plan, args.allow_protected)?;
+    // A CI run records its schemas before creating them, for `weir clean`.
+    if let Some(suffix) = crate::env::naming::schema_suffix(&compiled.target) {
+        let schemas = crate::env::ci::plan_schemas(&compiled.manifest, &plan);
+        if !schemas.is_empty() {
+            let mut adapter = crate::adapter::connect(&compiled.target, &compiled.project.root)?;
+            crate::env::ci::record(&mut adapter, &schemas, &suffix, &compiled.target.name)?;
+        }
+    }
     if args.project.defer
         && let Some(state) = &selection.state
     {
@@ -614,6 +646,58 @@ fn print_summary(plan: &Plan, results: &RunResults) {
         count(Status::Skipped),
         plan.tasks.len()
     );
+}
+
+fn clean_command(args: &CleanArgs) -> Result<i32> {
+    let older_than = args
+        .older_than
+        .as_deref()
+        .map(crate::env::ci::parse_age)
+        .transpose()?;
+    let compiled = Compiled::load(&args.project.compile_options()?)?;
+    // A record naming a live schema (edited by hand, or a prod schema that
+    // was once built with a suffix) is never acted on.
+    let protected = crate::env::protect::protected_schemas(
+        &compiled.project,
+        &compiled.target,
+        &compiled.cli_vars,
+    )?;
+    let database = compiled.target.dbname.clone();
+    let is_protected = |schema: &str| protected.iter().any(|p| p.covers(&database, schema));
+    let suffix = args
+        .project
+        .schema_suffix
+        .as_deref()
+        .map(crate::env::naming::sanitize);
+    let mut adapter = crate::adapter::connect(&compiled.target, &compiled.project.root)?;
+    let recorded = crate::env::ci::recorded(&mut adapter)?;
+    let kept_protected: Vec<&str> = recorded
+        .iter()
+        .filter(|s| is_protected(&s.name))
+        .map(|s| s.name.as_str())
+        .collect();
+    for name in &kept_protected {
+        println!(
+            "Keeping {name}: it belongs to a protected target, although recorded as a CI schema"
+        );
+    }
+    let doomed = crate::env::ci::to_drop(recorded, older_than, suffix.as_deref(), &is_protected);
+    if doomed.is_empty() {
+        println!("No CI schemas to drop.");
+        return Ok(0);
+    }
+    for schema in &doomed {
+        if args.dry_run {
+            println!(
+                "Would drop schema {} (suffix {})",
+                schema.name, schema.suffix
+            );
+        } else {
+            crate::env::ci::drop_schema(&mut adapter, &schema.name)?;
+            println!("Dropped schema {} (suffix {})", schema.name, schema.suffix);
+        }
+    }
+    Ok(0)
 }
 
 fn debug_command(args: &ProjectArgs) -> Result<i32> {

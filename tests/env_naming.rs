@@ -39,7 +39,9 @@ fn prefix_project(test: &str) -> TestProject {
     let project = TestProject::copy_of("shop", test);
     let dbt_project = std::fs::read_to_string(project.root.join("dbt_project.yml")).unwrap();
     project.write("dbt_project.yml", &with_prefix_convention(&dbt_project));
-    project.write("profiles.yml", &embedded_profiles(""));
+    // An explicit empty suffix: the test may itself run in CI, whose
+    // environment would otherwise name the `ci` target's schemas.
+    project.write("profiles.yml", &embedded_profiles("schema_suffix: ''"));
     project
 }
 

@@ -2,6 +2,7 @@
 //! naming per target, protected targets, secrets, state comparison, CI schemas,
 //! blue-green deploys and grants.
 
+pub mod ci;
 pub mod naming;
 pub mod protect;
 pub mod secrets;

@@ -90,6 +90,34 @@ pub fn node_schema(
     Ok(schema)
 }
 
+/// [`Compiled::load`] with extra keys set on the target first: how
+/// `--schema-suffix` and `weir deploy`'s shadow suffix reach the naming.
+pub fn compile_with(
+    options: &crate::compile::CompileOptions,
+    target_keys: &[(&str, Json)],
+) -> Result<crate::compile::Compiled> {
+    if target_keys.is_empty() {
+        return crate::compile::Compiled::load(options);
+    }
+    let project = crate::project::Project::load(&options.project_dir)?;
+    let mut target = crate::profile::load_target(
+        options.profiles_dir.as_deref(),
+        &project.root,
+        &project.profile,
+        options.target.as_deref(),
+    )?;
+    for (key, value) in target_keys {
+        target.extra.insert(key.to_string(), value.clone());
+    }
+    let manifest = crate::compile::compile(&project, &target, &options.vars)?;
+    Ok(crate::compile::Compiled {
+        project,
+        target,
+        manifest,
+        cli_vars: options.vars.clone(),
+    })
+}
+
 /// The prefix of the prefix convention for a target: its `schema_prefix`,
 /// else one per well-known environment name, else the developer's name (the
 /// target's `user` when it is a person's login, else `$USER`).
@@ -133,10 +161,16 @@ pub fn schema_suffix(target: &Target) -> Option<String> {
 
 /// The target's `schema_suffix` when it has the key (an empty one means
 /// none, whatever the environment says), else the environment's.
+/// A target named `ci` with neither takes its pull request or commit from
+/// the CI system's environment, so two pull requests never share schemas.
 fn suffix_of(target: &Target, env_suffix: Option<&str>) -> Option<String> {
     let suffix = match target.extra.get(SUFFIX_KEY) {
         Some(_) => extra_text(target, SUFFIX_KEY),
-        None => env_suffix.map(str::to_string),
+        None => env_suffix.map(str::to_string).or_else(|| {
+            (target.name == "ci")
+                .then(|| crate::env::ci::suffix_from_ci_env(&|key| std::env::var(key).ok()))
+                .flatten()
+        }),
     };
     suffix.map(|s| sanitize(&s)).filter(|s| !s.is_empty())
 }

@@ -106,7 +106,8 @@ pub struct ProtectedSchema {
 }
 
 impl ProtectedSchema {
-    fn covers(&self, database: &str, schema: &str) -> bool {
+    /// True when this entry protects `schema` of `database`.
+    pub fn covers(&self, database: &str, schema: &str) -> bool {
         self.database == database
             && if self.pattern {
                 schema.starts_with(&self.schema)
@@ -188,9 +189,19 @@ fn writes_relation(node: &Node) -> bool {
         )
 }
 
-/// The other targets of the profile that are protected, read with only the
-/// settings that name schemas: a laptop need not hold prod's password.
+/// The other targets of the profile that are protected.
 fn protected_targets(target: &Target) -> Result<Vec<Target>> {
+    Ok(other_targets(target)?
+        .into_iter()
+        .filter(is_protected)
+        .collect())
+}
+
+/// The other targets of `target`'s profile, read with only the settings that
+/// name schemas and roles: a laptop need not hold prod's password. Their
+/// schemas are the live ones: a CI suffix in this process's environment is
+/// not applied to them.
+pub fn other_targets(target: &Target) -> Result<Vec<Target>> {
     let Some(file) = &target.profiles_file else {
         return Ok(Vec::new());
     };
@@ -253,11 +264,6 @@ fn protected_targets(target: &Target) -> Result<Vec<Target>> {
                 .in_file(file)
                 .with_hint("give the env_var in its `schema:` a default, or set it")
             })?;
-        if !is_protected(&other) {
-            continue;
-        }
-        // Protected schemas are the live ones: a CI suffix in this process's
-        // environment must not move them.
         other
             .extra
             .entry(crate::env::naming::SUFFIX_KEY.to_string())
