@@ -50,6 +50,11 @@ enum Command {
     /// Drop the CI schemas weir created on the target (weir_meta.ci_schemas),
     /// all of them or those unused for a while; nothing else.
     Clean(CleanArgs),
+    /// Blue-green: build and test the whole project in `<schema>__next`, then
+    /// swap every schema in at once, keeping the old set as `<schema>__prev`.
+    Deploy(DeployArgs),
+    /// Swap the set the last deploy replaced (`<schema>__prev`) back in.
+    Rollback(DeployArgs),
     /// Manage the embedded local PostgreSQL of a project.
     Local(LocalArgs),
 }
@@ -113,6 +118,18 @@ struct RunArgs {
     /// Stop at the first failure.
     #[arg(long, short = 'x')]
     fail_fast: bool,
+    /// Run a protected target (prod) outside CI: for emergencies only.
+    #[arg(long)]
+    allow_protected: bool,
+}
+
+#[derive(Debug, Args)]
+struct DeployArgs {
+    #[command(flatten)]
+    project: ProjectArgs,
+    /// How many nodes to build at once (default: the target's threads).
+    #[arg(long)]
+    threads: Option<usize>,
     /// Run a protected target (prod) outside CI: for emergencies only.
     #[arg(long)]
     allow_protected: bool,
@@ -202,6 +219,8 @@ fn run_command(command: Command) -> Result<i32> {
         Command::Build(args) => run_nodes(&args, None),
         Command::Debug(args) => debug_command(&args),
         Command::Clean(args) => clean_command(&args),
+        Command::Deploy(args) => deploy_command(&args),
+        Command::Rollback(args) => rollback_command(&args),
         Command::Local(args) => local_command(&args),
     }
 }
@@ -646,6 +665,95 @@ fn print_summary(plan: &Plan, results: &RunResults) {
         count(Status::Skipped),
         plan.tasks.len()
     );
+}
+
+fn deploy_command(args: &DeployArgs) -> Result<i32> {
+    use crate::env::deploy::{self, Deploy};
+    let project = &args.project;
+    if !project.select.is_empty() || !project.exclude.is_empty() || project.selector.is_some() {
+        return Err(Error::new(
+            ErrorKind::Usage,
+            "weir deploy builds the whole project: every schema of the set is swapped, so \
+             --select, --exclude and --selector do not apply",
+        ));
+    }
+    let deploy = Deploy::compile(&project.compile_options()?)?;
+    // The live names are what later runs compare with (--state).
+    deploy
+        .live
+        .manifest
+        .write(&deploy.live.project.target_dir())?;
+    crate::env::state::write_fingerprints(&deploy.live)?;
+    let shadow = &deploy.shadow;
+    let selection = Selection::for_project(&shadow.project.root)?;
+    let plan = Plan::build(
+        &shadow.manifest,
+        &selection,
+        &RetryPolicy::for_target(&shadow.target.name),
+    )?;
+    crate::env::protect::preflight(shadow, &plan, args.allow_protected)?;
+    println!(
+        "Deploying {} to target `{}` through {}",
+        found_summary(&shadow.manifest),
+        shadow.target.name,
+        deploy
+            .schemas
+            .iter()
+            .map(|s| format!("{s}{}", deploy::NEXT))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut adapter = crate::adapter::connect(&shadow.target, &shadow.project.root)?;
+    for warning in deploy::prepare(&mut adapter, &deploy)? {
+        println!("note: {warning}");
+    }
+    println!();
+    let options = RunOptions {
+        threads: args.threads.unwrap_or(shadow.target.threads).max(1),
+        fail_fast: false,
+        full_refresh: false,
+    };
+    let results = crate::runner::run(shadow, &plan, &options, &print_event)?;
+    results.write(&shadow.project.target_dir())?;
+    print_summary(&plan, &results);
+    if results.has_failures() {
+        println!(
+            "\nDeploy stopped before the swap: production is unchanged. The shadow set is \
+             kept for inspection ({}{} ...) until the next deploy.",
+            deploy.schemas.first().map_or("", String::as_str),
+            deploy::NEXT
+        );
+        return Ok(1);
+    }
+    let swapped = deploy::swap(&mut adapter, &deploy.schemas)?;
+    println!(
+        "\nSwapped in {} schema(s) in one transaction: {}{}; the previous set is kept as \
+         <schema>{} for `weir rollback`.",
+        deploy.schemas.len(),
+        deploy.schemas.join(", "),
+        match swapped.lock_retries {
+            0 => String::new(),
+            n => format!(" (waited for readers {n} time(s))"),
+        },
+        deploy::PREV
+    );
+    Ok(0)
+}
+
+fn rollback_command(args: &DeployArgs) -> Result<i32> {
+    let compiled = Compiled::load(&args.project.compile_options()?)?;
+    crate::env::protect::check_may_run(&compiled.target, args.allow_protected)?;
+    let schemas = crate::env::deploy::schema_set(&compiled.manifest);
+    let mut adapter = crate::adapter::connect(&compiled.target, &compiled.project.root)?;
+    crate::env::deploy::rollback(&mut adapter, &schemas)?;
+    println!(
+        "Rolled back {} schema(s): {} are the previous set again; the replaced set is kept as \
+         <schema>{} until the next deploy.",
+        schemas.len(),
+        schemas.join(", "),
+        crate::env::deploy::NEXT
+    );
+    Ok(0)
 }
 
 fn clean_command(args: &CleanArgs) -> Result<i32> {

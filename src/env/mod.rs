@@ -3,6 +3,7 @@
 //! blue-green deploys and grants.
 
 pub mod ci;
+pub mod deploy;
 pub mod naming;
 pub mod protect;
 pub mod secrets;
