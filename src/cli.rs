@@ -55,6 +55,9 @@ enum Command {
     Deploy(DeployArgs),
     /// Swap the set the last deploy replaced (`<schema>__prev`) back in.
     Rollback(DeployArgs),
+    /// Print (or apply) the roles and grants of the environment layout:
+    /// protected targets own their schemas, developers and CI only read them.
+    Grants(GrantsArgs),
     /// Manage the embedded local PostgreSQL of a project.
     Local(LocalArgs),
 }
@@ -131,6 +134,22 @@ struct DeployArgs {
     #[arg(long)]
     threads: Option<usize>,
     /// Run a protected target (prod) outside CI: for emergencies only.
+    #[arg(long)]
+    allow_protected: bool,
+}
+
+#[derive(Debug, Args)]
+struct GrantsArgs {
+    #[command(flatten)]
+    project: ProjectArgs,
+    /// Run the SQL on the target's database (as a role that may create roles),
+    /// instead of printing it.
+    #[arg(long)]
+    apply: bool,
+    /// A developer's login role, besides `vars: weir: grants: developers:`; repeatable.
+    #[arg(long = "developer", value_name = "ROLE")]
+    developers: Vec<String>,
+    /// Apply on a protected target outside CI.
     #[arg(long)]
     allow_protected: bool,
 }
@@ -221,6 +240,7 @@ fn run_command(command: Command) -> Result<i32> {
         Command::Clean(args) => clean_command(&args),
         Command::Deploy(args) => deploy_command(&args),
         Command::Rollback(args) => rollback_command(&args),
+        Command::Grants(args) => grants_command(&args),
         Command::Local(args) => local_command(&args),
     }
 }
@@ -752,6 +772,36 @@ fn rollback_command(args: &DeployArgs) -> Result<i32> {
         schemas.len(),
         schemas.join(", "),
         crate::env::deploy::NEXT
+    );
+    Ok(0)
+}
+
+fn grants_command(args: &GrantsArgs) -> Result<i32> {
+    let compiled = Compiled::load(&args.project.compile_options()?)?;
+    let layout = crate::env::grants::layout(&compiled, &args.developers)?;
+    let statements = crate::env::grants::sql(&layout);
+    if !args.apply {
+        for statement in &statements {
+            println!("{};", scrub(statement));
+        }
+        return Ok(0);
+    }
+    crate::env::protect::check_may_run(&compiled.target, args.allow_protected)?;
+    let mut adapter = crate::adapter::connect(&compiled.target, &compiled.project.root)?;
+    crate::adapter::in_transaction(&mut adapter, |a| {
+        for statement in &statements {
+            a.execute(statement)?;
+        }
+        Ok(())
+    })?;
+    println!(
+        "Applied {} statements: {} protected schema(s) owned by their targets' roles; \
+         {} reads them, {} and {} build only their own schemas.",
+        statements.len(),
+        layout.owners.len(),
+        layout.reader_role,
+        layout.developer_role,
+        layout.ci_role
     );
     Ok(0)
 }

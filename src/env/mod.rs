@@ -4,6 +4,7 @@
 
 pub mod ci;
 pub mod deploy;
+pub mod grants;
 pub mod naming;
 pub mod protect;
 pub mod secrets;

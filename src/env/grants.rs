@@ -1,0 +1,252 @@
+//! Permissions in the database for an environment layout: each protected
+//! target's login role owns that target's schemas; developers and CI read
+//! them through a reader role and build only schemas of their own.
+//!
+//! Configured in dbt_project.yml (all keys optional):
+//!
+//! ```yaml
+//! vars:
+//!   weir:
+//!     grants:
+//!       developers: [alice, bob]      # login roles given the developer role
+//!       reader_role: shop_reader      # default: <project>_reader
+//!       developer_role: shop_developer
+//!       ci_role: shop_ci
+//! ```
+//!
+//! PostgreSQL cannot limit which schema names a role creates; the guarantee
+//! is that nobody but a protected target's own role can create, replace or
+//! drop anything in that target's schemas.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value as Json;
+
+use crate::compile::Compiled;
+use crate::error::{Error, ErrorKind, Result};
+use crate::manifest::quote_identifier;
+
+use super::ci::{CI_TABLE, META_SCHEMA, literal};
+
+/// Who owns and who reads what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    pub database: String,
+    /// Protected schema -> the login role of the protected target building it.
+    pub owners: BTreeMap<String, String>,
+    pub reader_role: String,
+    pub developer_role: String,
+    pub ci_role: String,
+    /// Login roles given the developer role.
+    pub developers: Vec<String>,
+    /// Login roles of `ci` targets, given the CI role.
+    pub ci_users: Vec<String>,
+}
+
+/// The layout of `compiled`'s profile: every protected target (this one
+/// included) with the schemas the project builds there.
+pub fn layout(compiled: &Compiled, extra_developers: &[String]) -> Result<Layout> {
+    let project = &compiled.project;
+    let settings = project
+        .vars
+        .get(super::naming::SETTINGS_VAR)
+        .and_then(|w| w.get("grants"))
+        .cloned()
+        .unwrap_or(Json::Null);
+    let role = |key: &str, default: String| -> String {
+        settings
+            .get(key)
+            .and_then(Json::as_str)
+            .map_or(default, str::to_string)
+    };
+    let mut developers: Vec<String> = settings
+        .get("developers")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d.as_str().map(str::to_string))
+        .collect();
+    developers.extend(extra_developers.iter().cloned());
+    developers.sort();
+    developers.dedup();
+
+    let mut targets = super::protect::other_targets(&compiled.target)?;
+    targets.push(compiled.target.clone());
+    let mut owners: BTreeMap<String, String> = BTreeMap::new();
+    let mut ci_users = Vec::new();
+    for target in &targets {
+        if target.name == "ci" {
+            ci_users.push(target.user.clone());
+        }
+        if !super::protect::is_protected(target) {
+            continue;
+        }
+        let manifest = if target.name == compiled.target.name {
+            compiled.manifest.clone()
+        } else {
+            crate::compile::compile(project, target, &compiled.cli_vars)?
+        };
+        let mut schemas = vec![target.schema.clone()];
+        schemas.extend(
+            manifest
+                .nodes
+                .values()
+                .filter(|n| n.has_relation())
+                .map(|n| n.relation.schema.clone()),
+        );
+        for schema in schemas {
+            if let Some(other) = owners.insert(schema.clone(), target.user.clone())
+                && other != target.user
+            {
+                return Err(Error::new(
+                    ErrorKind::Profile,
+                    format!(
+                        "schema `{schema}` is built by protected targets with different users \
+                         (`{other}` and `{}`): one role must own it",
+                        target.user
+                    ),
+                ));
+            }
+        }
+    }
+    ci_users.sort();
+    ci_users.dedup();
+    Ok(Layout {
+        database: compiled.target.dbname.clone(),
+        owners,
+        reader_role: role("reader_role", format!("{}_reader", project.name)),
+        developer_role: role("developer_role", format!("{}_developer", project.name)),
+        ci_role: role("ci_role", format!("{}_ci", project.name)),
+        developers,
+        ci_users,
+    })
+}
+
+/// Idempotent SQL setting up `layout`: run as a role that may create roles
+/// and change owners (a superuser, or the database owner with CREATEROLE).
+pub fn sql(layout: &Layout) -> Vec<String> {
+    let q = |name: &str| quote_identifier(name);
+    let mut out = Vec::new();
+    let mut logins: Vec<&String> = layout.owners.values().collect();
+    logins.extend(&layout.developers);
+    logins.extend(&layout.ci_users);
+    logins.sort();
+    logins.dedup();
+    let groups = [&layout.reader_role, &layout.developer_role, &layout.ci_role];
+    let mut create_roles = String::from("do $$ begin\n");
+    for (name, login) in groups
+        .iter()
+        .map(|g| (*g, false))
+        .chain(logins.iter().map(|l| (*l, true)))
+    {
+        create_roles.push_str(&format!(
+            "  if not exists (select from pg_roles where rolname = {}) then create role {} {}; end if;\n",
+            literal(name),
+            q(name),
+            if login { "login" } else { "nologin" }
+        ));
+    }
+    create_roles.push_str("end $$");
+    out.push(create_roles);
+    for group in [&layout.developer_role, &layout.ci_role] {
+        out.push(format!("grant {} to {}", q(&layout.reader_role), q(group)));
+    }
+    for developer in &layout.developers {
+        out.push(format!(
+            "grant {} to {}",
+            q(&layout.developer_role),
+            q(developer)
+        ));
+    }
+    for user in &layout.ci_users {
+        out.push(format!("grant {} to {}", q(&layout.ci_role), q(user)));
+    }
+    // Their own schemas: developers, CI and the owners may create schemas.
+    let mut creators: Vec<String> = vec![q(&layout.developer_role), q(&layout.ci_role)];
+    let mut owner_roles: Vec<&String> = layout.owners.values().collect();
+    owner_roles.sort();
+    owner_roles.dedup();
+    creators.extend(owner_roles.iter().map(|o| q(o)));
+    out.push(format!(
+        "grant connect, create on database {} to {}",
+        q(&layout.database),
+        creators.join(", ")
+    ));
+    for (schema, owner) in &layout.owners {
+        let (s, o) = (q(schema), q(owner));
+        out.push(format!("create schema if not exists {s} authorization {o}"));
+        out.push(format!("alter schema {s} owner to {o}"));
+        // Relations built before the layout existed change owner too, so
+        // that only the owner can replace or drop them.
+        out.push(format!(
+            "do $$ declare r record; begin\n  for r in select c.relname, c.relkind from pg_class c \
+             join pg_namespace n on n.oid = c.relnamespace where n.nspname = {} \
+             and c.relkind in ('r', 'p', 'v', 'm', 'S', 'f') loop\n    \
+             execute format('alter %s %I.%I owner to %I', case r.relkind when 'v' then 'view' \
+             when 'm' then 'materialized view' when 'S' then 'sequence' when 'f' then 'foreign table' \
+             else 'table' end, {}, r.relname, {});\n  end loop;\nend $$",
+            literal(schema),
+            literal(schema),
+            literal(owner)
+        ));
+        out.push(format!("revoke all on schema {s} from public"));
+        out.push(format!(
+            "grant usage on schema {s} to {}",
+            q(&layout.reader_role)
+        ));
+        out.push(format!(
+            "grant select on all tables in schema {s} to {}",
+            q(&layout.reader_role)
+        ));
+        out.push(format!(
+            "alter default privileges for role {o} in schema {s} grant select on tables to {}",
+            q(&layout.reader_role)
+        ));
+    }
+    // The CI role records the schemas it creates, for `weir clean`.
+    out.extend(super::ci::create_meta_sql());
+    out.push(format!(
+        "grant usage on schema {META_SCHEMA} to {}",
+        q(&layout.ci_role)
+    ));
+    out.push(format!(
+        "grant select, insert, update, delete on {META_SCHEMA}.{CI_TABLE} to {}",
+        q(&layout.ci_role)
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owners_own_readers_read_and_roles_are_created_once() {
+        let layout = Layout {
+            database: "warehouse".into(),
+            owners: BTreeMap::from([
+                ("analytics".into(), "shop_prod".into()),
+                ("analytics_marts".into(), "shop_prod".into()),
+            ]),
+            reader_role: "shop_reader".into(),
+            developer_role: "shop_developer".into(),
+            ci_role: "shop_ci".into(),
+            developers: vec!["alice".into()],
+            ci_users: vec!["runner".into()],
+        };
+        let sql = sql(&layout).join(";\n");
+        for expected in [
+            "create role \"shop_prod\" login",
+            "create role \"shop_reader\" nologin",
+            "grant \"shop_developer\" to \"alice\"",
+            "grant \"shop_ci\" to \"runner\"",
+            "grant connect, create on database \"warehouse\" to \"shop_developer\", \"shop_ci\", \"shop_prod\"",
+            "alter schema \"analytics_marts\" owner to \"shop_prod\"",
+            "revoke all on schema \"analytics\" from public",
+            "alter default privileges for role \"shop_prod\" in schema \"analytics\" grant select on tables to \"shop_reader\"",
+        ] {
+            assert!(sql.contains(expected), "{expected}\n{sql}");
+        }
+        assert_eq!(sql.matches("create role \"shop_prod\"").count(), 1);
+    }
+}
