@@ -433,6 +433,7 @@ fn run_nodes(args: &RunArgs, only: Option<ResourceType>) -> Result<i32> {
     let results = crate::runner::run(&compiled, &plan, &options, &print_event)?;
     results.write(&compiled.project.target_dir())?;
     print_summary(&plan, &results);
+    print_skipped_side_effects();
     Ok(if results.has_failures() { 1 } else { 0 })
 }
 
@@ -471,6 +472,18 @@ fn defer_parents(
         );
     }
     Ok(())
+}
+
+/// What side effects this run skipped, as `[dev] would run: ...` lines.
+fn print_skipped_side_effects() {
+    let notes = crate::env::side_effects::take_notes();
+    if notes.is_empty() {
+        return;
+    }
+    println!("\nSide effects run only on protected targets; skipped here:");
+    for note in notes {
+        println!("  {note}");
+    }
 }
 
 /// `3 models, 3 seeds, 1 source`.
@@ -736,6 +749,7 @@ fn deploy_command(args: &DeployArgs) -> Result<i32> {
     let results = crate::runner::run(shadow, &plan, &options, &print_event)?;
     results.write(&shadow.project.target_dir())?;
     print_summary(&plan, &results);
+    print_skipped_side_effects();
     if results.has_failures() {
         println!(
             "\nDeploy stopped before the swap: production is unchanged. The shadow set is \

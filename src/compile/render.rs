@@ -21,6 +21,8 @@ pub struct RunRenderer<'a> {
     root_package: String,
     pending: HashMap<String, Pending<'a>>,
     relations: Arc<HashMap<String, Relation>>,
+    /// Whether hooks marked as side effects run on this target.
+    side_effects: crate::env::side_effects::Policy,
 }
 
 impl<'a> RunRenderer<'a> {
@@ -43,7 +45,10 @@ impl<'a> RunRenderer<'a> {
             .values()
             .map(|n| (n.unique_id.clone(), n.relation.clone()))
             .collect();
+        let mut vars = project.vars.clone();
+        vars.extend(compiled.cli_vars.clone());
         Ok(RunRenderer {
+            side_effects: crate::env::side_effects::Policy::new(&compiled.target, &vars),
             jinja,
             root_package: project.name.clone(),
             pending: pending
@@ -84,7 +89,8 @@ impl<'a> RunRenderer<'a> {
         };
         let mut request = render_request(node, Some(&self.relations));
         request.file = &file;
-        Ok(self.jinja.render(&request)?.sql)
+        let rendered = self.jinja.render(&request)?.sql;
+        Ok(self.side_effects.gate(sql, rendered))
     }
 
     /// An `on-run-start` / `on-run-end` hook of dbt_project.yml.
@@ -103,6 +109,7 @@ impl<'a> RunRenderer<'a> {
             model: Value::from(()),
             relations: Some(&self.relations),
         };
-        Ok(self.jinja.render(&request)?.sql)
+        let rendered = self.jinja.render(&request)?.sql;
+        Ok(self.side_effects.gate(sql, rendered))
     }
 }

@@ -8,4 +8,5 @@ pub mod grants;
 pub mod naming;
 pub mod protect;
 pub mod secrets;
+pub mod side_effects;
 pub mod state;
