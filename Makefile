@@ -63,9 +63,10 @@ bench: extension postgres ## Time `weir compile` on 1,000 and 10,000 generated m
 	cargo build --release --bin weir
 	$(PY) benches/run.py --weir target/release/weir
 
-lint: python-env ## cargo fmt --check, cargo clippy -D warnings, ruff check and ruff format --check
+lint: python-env ## cargo fmt --check, cargo clippy -D warnings (with and without the Python bindings), ruff
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
+	PYO3_PYTHON=$(PY) cargo clippy --lib --features python -- -D warnings
 	$(VENV)/bin/ruff check python dags tests benches
 	$(VENV)/bin/ruff format --check python dags tests benches
 
