@@ -2,12 +2,14 @@
 //! the library. Exit status 0 on success, 1 when a node failed, 2 on a usage
 //! or project error.
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use serde_json::{Map, Value as Json};
+use serde_json::{Map, Value as Json, json};
 
 use crate::compile::{CompileOptions, Compiled};
 use crate::env::secrets::scrub;
@@ -15,7 +17,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{Manifest, Materialization, ResourceType};
 use crate::plan::{Plan, RetryPolicy, Task};
 use crate::results::{RunResults, Status};
-use crate::runner::{Event, RunOptions};
+use crate::runner::{CancelHandle, Event, RunOptions};
 use crate::select::list::{ListOptions, ListOutput};
 use crate::select::{IndirectSelection, Selection};
 
@@ -45,6 +47,9 @@ enum Command {
     Test(RunArgs),
     /// Build seeds and models and run their tests, in DAG order.
     Build(RunArgs),
+    /// Run again what errored, failed or was skipped in the last run
+    /// (target/run_results.json), with its command, selection and target.
+    Retry(RetryArgs),
     /// Show the target and check the connection.
     Debug(ProjectArgs),
     /// Drop the CI schemas weir created on the target (weir_meta.ci_schemas),
@@ -124,6 +129,23 @@ struct RunArgs {
     /// Run a protected target (prod) outside CI: for emergencies only.
     #[arg(long)]
     allow_protected: bool,
+    /// Retry transient failures (lost connection, deadlock) this many times,
+    /// unless a node's `retries` config says otherwise (default: the target's policy).
+    #[arg(long)]
+    retries: Option<u32>,
+    /// Cancel a node that runs longer than this many seconds (a node's
+    /// `timeout` config wins).
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<f64>,
+    /// `text` lines as dbt prints them, or one JSON object per line for machines.
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -164,6 +186,16 @@ struct CleanArgs {
     /// Print what would be dropped, and drop nothing.
     #[arg(long)]
     dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+struct RetryArgs {
+    /// The folder holding dbt_project.yml (default: the current folder).
+    #[arg(long)]
+    project_dir: Option<PathBuf>,
+    /// The folder holding profiles.yml (default: as the last run found it).
+    #[arg(long)]
+    profiles_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -232,10 +264,11 @@ fn run_command(command: Command) -> Result<i32> {
     match command {
         Command::Compile(args) => compile_command(&args),
         Command::Ls(args) => ls_command(&args),
-        Command::Seed(args) => run_nodes(&args, Some(ResourceType::Seed)),
-        Command::Run(args) => run_nodes(&args, Some(ResourceType::Model)),
-        Command::Test(args) => run_nodes(&args, Some(ResourceType::Test)),
-        Command::Build(args) => run_nodes(&args, None),
+        Command::Seed(args) => run_nodes(&args, Some(ResourceType::Seed), None),
+        Command::Run(args) => run_nodes(&args, Some(ResourceType::Model), None),
+        Command::Test(args) => run_nodes(&args, Some(ResourceType::Test), None),
+        Command::Build(args) => run_nodes(&args, None, None),
+        Command::Retry(args) => retry_command(&args),
         Command::Debug(args) => debug_command(&args),
         Command::Clean(args) => clean_command(&args),
         Command::Deploy(args) => deploy_command(&args),
@@ -386,16 +419,29 @@ fn ls_command(args: &LsArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn run_nodes(args: &RunArgs, only: Option<ResourceType>) -> Result<i32> {
+/// What `weir retry` runs again: the command line of the run it retries
+/// and the nodes to run.
+struct Retrying {
+    invocation: Vec<String>,
+    unique_ids: HashSet<String>,
+}
+
+fn run_nodes(args: &RunArgs, only: Option<ResourceType>, retry: Option<Retrying>) -> Result<i32> {
+    JSON_LOG.store(args.log_format == LogFormat::Json, Ordering::Relaxed);
     let mut compiled = args.project.compile()?;
     let selection = args.project.selection(&compiled)?;
-    let mut plan = Plan::build(
-        &compiled.manifest,
-        &selection,
-        &RetryPolicy::for_target(&compiled.target.name),
-    )?;
+    let manifest = &compiled.manifest;
+    let mut policy = RetryPolicy::for_target(&compiled.target.name);
+    if let Some(retries) = args.retries {
+        policy.default_retries = retries;
+    }
+    let mut plan = Plan::build(manifest, &selection, &policy)?;
     if let Some(kind) = only {
         plan.tasks.retain(|t| t.resource_type == kind);
+    }
+    if let Some(retry) = &retry {
+        plan.tasks
+            .retain(|t| retry.unique_ids.contains(&t.unique_id));
     }
     // Before any SQL: a protected target runs only from CI, and no relation
     // lands in a schema a protected target owns.
@@ -414,27 +460,231 @@ fn run_nodes(args: &RunArgs, only: Option<ResourceType>) -> Result<i32> {
         defer_parents(&mut compiled, state, &plan, args.project.favor_state)?;
     }
     let manifest = &compiled.manifest;
-    println!(
-        "Running with weir {} on target `{}`",
-        env!("CARGO_PKG_VERSION"),
-        compiled.target.name
+    log(
+        "MainReportVersion",
+        &format!(
+            "Running with weir {} on target `{}`",
+            env!("CARGO_PKG_VERSION"),
+            compiled.target.name
+        ),
+        json!({}),
     );
-    println!("Found {}", found_summary(manifest));
-    println!();
+    log(
+        "FoundStats",
+        &format!("Found {}", found_summary(manifest)),
+        json!({}),
+    );
+    log("Blank", "", json!({}));
     if plan.tasks.is_empty() {
-        println!("Nothing to do: the selection matched no nodes.");
+        let message = if retry.is_some() {
+            "Nothing to retry: the last run had no errors, failures or skips."
+        } else {
+            "Nothing to do: the selection matched no nodes."
+        };
+        log("NothingToDo", message, json!({}));
         return Ok(0);
     }
+    let timeout = match args.timeout {
+        Some(seconds) if seconds > 0.0 && seconds.is_finite() => {
+            Some(std::time::Duration::from_secs_f64(seconds))
+        }
+        Some(seconds) => {
+            return Err(Error::new(
+                ErrorKind::Usage,
+                format!("--timeout must be a positive number of seconds, got {seconds}"),
+            ));
+        }
+        None => None,
+    };
     let options = RunOptions {
         threads: args.threads.unwrap_or(compiled.target.threads).max(1),
         fail_fast: args.fail_fast,
         full_refresh: args.full_refresh,
+        timeout,
+        cancel: CancelHandle::new(),
     };
-    let results = crate::runner::run(&compiled, &plan, &options, &print_event)?;
+    let cancel = options.cancel.clone();
+    // Ctrl-C cancels the running queries; a second one ends weir at once.
+    // Only one handler per process: a second run in the same process (tests)
+    // keeps the first's, which is fine for a CLI.
+    let _ = ctrlc::set_handler(move || {
+        if cancel.is_cancelled() {
+            std::process::exit(130);
+        }
+        cancel.cancel();
+    });
+    let mut results = crate::runner::run(&compiled, &plan, &options, &print_event)?;
+    let invocation = match retry {
+        Some(retry) => retry.invocation,
+        None => invocation_args(),
+    };
+    results.args = run_args(&invocation, args, &compiled, &options);
     results.write(&compiled.project.target_dir())?;
     print_summary(&plan, &results);
     print_skipped_side_effects();
+    if options.cancel.is_cancelled() {
+        return Ok(130);
+    }
     Ok(if results.has_failures() { 1 } else { 0 })
+}
+
+/// This process's arguments after the program name, without the project and
+/// profiles folders (`weir retry` is told those anew).
+fn invocation_args() -> Vec<String> {
+    let mut out = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--project-dir" || arg == "--profiles-dir" {
+            args.next();
+        } else if !arg.starts_with("--project-dir=") && !arg.starts_with("--profiles-dir=") {
+            out.push(arg);
+        }
+    }
+    out
+}
+
+/// run_results.json's `args`: dbt's keys, and the command line `weir retry` replays.
+fn run_args(
+    invocation: &[String],
+    args: &RunArgs,
+    compiled: &Compiled,
+    options: &RunOptions,
+) -> Json {
+    json!({
+        "which": invocation.first().cloned().unwrap_or_default(),
+        "select": args.project.select,
+        "exclude": args.project.exclude,
+        "target": compiled.target.name,
+        "vars": compiled.cli_vars,
+        "threads": options.threads,
+        "full_refresh": options.full_refresh,
+        "fail_fast": options.fail_fast,
+        "project_dir": compiled.project.root.display().to_string(),
+        "profiles_dir": args.project.profiles_dir.as_ref().map(|d| d.display().to_string()),
+        "log_format": match args.log_format { LogFormat::Json => "json", LogFormat::Text => "text" },
+        "invocation_command": format!("weir {}", invocation.join(" ")),
+        "weir_invocation": invocation,
+    })
+}
+
+/// `weir retry`: the last run's command again, limited to what did not succeed.
+fn retry_command(args: &RetryArgs) -> Result<i32> {
+    let project_dir = match &args.project_dir {
+        Some(dir) => dir.clone(),
+        None => std::env::current_dir().map_err(|e| Error::io(".", e))?,
+    };
+    let project = crate::project::Project::load(&project_dir)?;
+    let path = project.target_dir().join("run_results.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        Error::io(&path, e).with_hint("weir retry needs the run_results.json of a previous run")
+    })?;
+    let previous: Json = serde_json::from_str(&text).map_err(|e| {
+        Error::new(ErrorKind::Project, format!("not a run_results.json: {e}")).in_file(&path)
+    })?;
+    let invocation: Vec<String> = previous["args"]["weir_invocation"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    if invocation.is_empty() {
+        return Err(Error::new(
+            ErrorKind::Project,
+            "the last run left no command line to retry (args.weir_invocation)",
+        )
+        .in_file(&path));
+    }
+    let unique_ids: HashSet<String> = previous["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| matches!(r["status"].as_str(), Some("error" | "fail" | "skipped")))
+        .filter_map(|r| r["unique_id"].as_str())
+        .filter(|id| !id.starts_with("operation."))
+        .map(str::to_string)
+        .collect();
+    let mut argv = vec!["weir".to_string()];
+    argv.extend(invocation.iter().cloned());
+    argv.push("--project-dir".into());
+    argv.push(project_dir.display().to_string());
+    let profiles_dir = args
+        .profiles_dir
+        .clone()
+        .or_else(|| previous["args"]["profiles_dir"].as_str().map(PathBuf::from));
+    if let Some(dir) = profiles_dir {
+        argv.push("--profiles-dir".into());
+        argv.push(dir.display().to_string());
+    }
+    let cli = Cli::try_parse_from(&argv).map_err(|e| {
+        Error::new(
+            ErrorKind::Project,
+            format!("cannot replay `weir {}`: {e}", invocation.join(" ")),
+        )
+        .in_file(&path)
+    })?;
+    let retry = Retrying {
+        invocation,
+        unique_ids,
+    };
+    match cli.command {
+        Command::Seed(args) => run_nodes(&args, Some(ResourceType::Seed), Some(retry)),
+        Command::Run(args) => run_nodes(&args, Some(ResourceType::Model), Some(retry)),
+        Command::Test(args) => run_nodes(&args, Some(ResourceType::Test), Some(retry)),
+        Command::Build(args) => run_nodes(&args, None, Some(retry)),
+        _ => Err(Error::new(
+            ErrorKind::Project,
+            format!("`weir {}` cannot be retried", retry.invocation.join(" ")),
+        )
+        .in_file(&path)),
+    }
+}
+
+/// `--log-format json`, for the whole process.
+static JSON_LOG: AtomicBool = AtomicBool::new(false);
+
+/// Print one line of a run: `HH:MM:SS  message` as dbt does, or a JSON
+/// object in dbt's shape (`info` with name, msg, level, ts; `data`).
+fn log(name: &str, message: &str, data: Json) {
+    let now = std::time::SystemTime::now();
+    if JSON_LOG.load(Ordering::Relaxed) {
+        if message.is_empty() {
+            return;
+        }
+        let level = if name.contains("Error") {
+            "error"
+        } else {
+            "info"
+        };
+        let line = json!({
+            "info": {
+                "name": name,
+                "msg": message,
+                "level": level,
+                "ts": crate::clock::rfc3339(now),
+                "invocation_id": Json::Null,
+            },
+            "data": data,
+        });
+        println!("{line}");
+    } else {
+        let ts = crate::clock::rfc3339(now);
+        // `2026-11-21T08:19:00.123456Z` -> `08:19:00`
+        let time = ts.get(11..19).unwrap_or("");
+        if message.is_empty() {
+            println!();
+        } else {
+            for line in message.lines() {
+                if line.is_empty() {
+                    println!();
+                } else {
+                    println!("{time}  {line}");
+                }
+            }
+        }
+    }
 }
 
 /// `--defer`: point the selected nodes at the --state run's relations of
@@ -466,9 +716,13 @@ fn defer_parents(
         &mut exists,
     )?;
     for (parent, relation) in deferred {
-        println!(
-            "Deferring {} to {relation} (--state)",
-            crate::graph::short_name(&parent)
+        log(
+            "DeferRelation",
+            &format!(
+                "Deferring {} to {relation} (--state)",
+                crate::graph::short_name(&parent)
+            ),
+            json!({"unique_id": parent, "relation_name": relation.to_string()}),
         );
     }
     Ok(())
@@ -540,6 +794,7 @@ fn progress_line(index: usize, total: usize, text: &str, status: &str) -> String
 }
 
 fn print_event(event: &Event) {
+    let (name, data) = event_data(event);
     let line = match event {
         Event::Start { index, total, task } => {
             let text = format!("START {} {}", task_description(task), task_label(task));
@@ -624,7 +879,55 @@ fn print_event(event: &Event) {
             )
         }
     };
-    println!("{}", scrub(&line));
+    log(name, &scrub(&line), data);
+}
+
+/// The event's name in dbt's JSON log, and its `data`: node_info as dbt gives it.
+fn event_data(event: &Event) -> (&'static str, Json) {
+    let node_info = |task: &Task, status: &str, result: Option<&crate::results::NodeResult>| {
+        json!({
+            "unique_id": task.unique_id,
+            "node_name": task.name,
+            "resource_type": task.resource_type.as_str(),
+            "materialized": task.materialization.as_str(),
+            "node_status": status,
+            "node_relation": {
+                "database": task.relation.database,
+                "schema": task.relation.schema,
+                "alias": task.relation.identifier,
+                "relation_name": task.relation.to_string(),
+            },
+            "execution_time": result.map(|r| r.execution_time),
+            "message": result.map(|r| scrub(&r.message)),
+            "failures": result.and_then(|r| r.failures),
+            "rows_affected": result.and_then(|r| r.rows_affected),
+            "adapter_response": result.filter(|r| !r.code.is_empty()).map(|r| json!({"_message": r.message, "code": r.code, "rows_affected": r.rows_affected})),
+        })
+    };
+    match event {
+        Event::Start { index, total, task } => (
+            "NodeStart",
+            json!({"index": index, "total": total, "node_info": node_info(task, "started", None)}),
+        ),
+        Event::Finish {
+            index,
+            total,
+            task,
+            result,
+        } => (
+            "NodeFinished",
+            json!({"index": index, "total": total, "node_info": node_info(task, result.status.as_str(), Some(result))}),
+        ),
+        Event::Hook {
+            name,
+            index,
+            total,
+            result,
+        } => (
+            "HookFinished",
+            json!({"index": index, "total": total, "hook": name, "status": result.status.as_str(), "execution_time": result.execution_time}),
+        ),
+    }
 }
 
 fn print_summary(plan: &Plan, results: &RunResults) {
@@ -649,11 +952,15 @@ fn print_summary(plan: &Plan, results: &RunResults) {
         }
     }
     let kinds: Vec<String> = kinds.iter().map(|(k, n)| plural(*n, k)).collect();
-    println!();
-    println!(
-        "Finished running {} in {:.2}s.",
-        kinds.join(", "),
-        results.elapsed_time
+    log("Blank", "", json!({}));
+    log(
+        "FinishedRunningStats",
+        &format!(
+            "Finished running {} in {:.2}s.",
+            kinds.join(", "),
+            results.elapsed_time
+        ),
+        json!({"elapsed_time": results.elapsed_time}),
     );
     let failures: Vec<_> = results
         .results
@@ -665,38 +972,46 @@ fn print_summary(plan: &Plan, results: &RunResults) {
         .iter()
         .filter(|r| r.status == Status::Warn)
         .collect();
-    if failures.is_empty() && warnings.is_empty() {
-        println!("\nCompleted successfully");
+    let outcome = if failures.is_empty() && warnings.is_empty() {
+        "Completed successfully".to_string()
     } else if failures.is_empty() {
-        println!("\nCompleted with {}:", plural(warnings.len(), "warning"));
+        format!("Completed with {}:", plural(warnings.len(), "warning"))
     } else if warnings.is_empty() {
-        println!("\nCompleted with {}:", plural(failures.len(), "error"));
+        format!("Completed with {}:", plural(failures.len(), "error"))
     } else {
-        println!(
-            "\nCompleted with {} and {}:",
+        format!(
+            "Completed with {} and {}:",
             plural(failures.len(), "error"),
             plural(warnings.len(), "warning")
-        );
-    }
+        )
+    };
+    log("Blank", "", json!({}));
+    log("EndOfRunSummary", &outcome, json!({}));
     for result in failures.iter().chain(&warnings) {
         let what = match result.status {
             Status::Fail => "Failure in",
             Status::Warn => "Warning in",
             _ => "Error in",
         };
-        println!(
-            "\n  {what} {}: {}",
-            result.unique_id,
-            scrub(&result.message)
+        log("Blank", "", json!({}));
+        log(
+            "RunResultError",
+            &format!("  {what} {}: {}", result.unique_id, scrub(&result.message)),
+            json!({"unique_id": result.unique_id, "status": result.status.as_str()}),
         );
     }
-    println!(
-        "\nDone. PASS={} WARN={} ERROR={} SKIP={} TOTAL={}",
+    let (pass, warn, error, skip) = (
         count(Status::Success) + count(Status::Pass),
         count(Status::Warn),
         count(Status::Error) + count(Status::Fail),
         count(Status::Skipped),
-        plan.tasks.len()
+    );
+    let total = plan.tasks.len();
+    log("Blank", "", json!({}));
+    log(
+        "StatsLine",
+        &format!("Done. PASS={pass} WARN={warn} ERROR={error} SKIP={skip} TOTAL={total}"),
+        json!({"stats": {"pass": pass, "warn": warn, "error": error, "skip": skip, "total": total}}),
     );
 }
 
@@ -743,8 +1058,7 @@ fn deploy_command(args: &DeployArgs) -> Result<i32> {
     println!();
     let options = RunOptions {
         threads: args.threads.unwrap_or(shadow.target.threads).max(1),
-        fail_fast: false,
-        full_refresh: false,
+        ..RunOptions::default()
     };
     let results = crate::runner::run(shadow, &plan, &options, &print_event)?;
     results.write(&shadow.project.target_dir())?;

@@ -55,6 +55,9 @@ pub struct NodeResult {
     pub execution_time: f64,
     /// How many times the node was tried (1 when it was not retried).
     pub attempts: u32,
+    /// Seconds of `execution_time` spent waiting on the database; the rest
+    /// is weir's own time around the SQL.
+    pub sql_time: f64,
     pub error: Option<Error>,
     pub compiled_code: String,
     pub relation_name: Option<String>,
@@ -102,7 +105,7 @@ impl RunResults {
                     "compiled_code": r.compiled_code,
                     "relation_name": r.relation_name,
                     "batch_results": null,
-                    "weir": {"attempts": r.attempts, "transient": r.error.as_ref().is_some_and(Error::is_transient)},
+                    "weir": {"attempts": r.attempts, "transient": r.error.as_ref().is_some_and(Error::is_transient), "sql_time": r.sql_time},
                 })
             })
             .collect();

@@ -1,5 +1,11 @@
 //! Runs a plan: worker threads with one connection each, tasks started as
-//! soon as their upstream succeeded, skips, retries of transient errors.
+//! soon as their upstream succeeded, skips, retries of transient errors, an
+//! advisory lock per relation, timeouts and cancellation.
+
+mod cancel;
+
+pub use cancel::CancelHandle;
+use cancel::{Stop, Watchdog};
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
@@ -10,7 +16,7 @@ use serde_json::json;
 use crate::adapter::Adapter;
 use crate::adapter::postgres::{ConnectionSettings, PostgresAdapter};
 use crate::compile::{Compiled, RunRenderer};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{Node, ResourceType};
 use crate::materialize::{self, BuildContext, Built};
 use crate::plan::{Plan, Task};
@@ -25,11 +31,31 @@ const MAX_BACKOFF: Duration = Duration::from_secs(8);
 pub struct RunOptions {
     /// Worker threads, each with its own connection.
     pub threads: usize,
-    /// Stop starting tasks after the first failure.
+    /// After the first failure: cancel the running queries, start no more tasks.
     pub fail_fast: bool,
     /// `--full-refresh`; views, tables and seeds are always rebuilt whole.
     pub full_refresh: bool,
+    /// How long one node may take (a node's `timeout` config, in seconds, wins).
+    pub timeout: Option<Duration>,
+    /// Stops the run from another thread (Ctrl-C).
+    pub cancel: CancelHandle,
 }
+
+impl Default for RunOptions {
+    fn default() -> RunOptions {
+        RunOptions {
+            threads: 1,
+            fail_fast: false,
+            full_refresh: false,
+            timeout: None,
+            cancel: CancelHandle::new(),
+        }
+    }
+}
+
+/// Two ints naming weir's advisory locks: `weir` in ASCII, then the
+/// relation's hash, so they stay clear of an application's own locks.
+const LOCK_CLASS: i32 = 0x7765_6972;
 
 /// Progress of a run, for printing. `index` counts from 1 in the order tasks
 /// start, as dbt prints `1 of 6`; a skipped task gets only a `Finish`.
@@ -74,7 +100,8 @@ pub fn run(
                 .map_err(|e| e.scrub(&secrets))?,
         )
     };
-    let scheduler = Scheduler::new(plan, options.fail_fast);
+    let watchdog = Watchdog::default();
+    let scheduler = Scheduler::new(plan, options.fail_fast, Some(&watchdog));
     let workers = options.threads.max(1).min(plan.tasks.len());
     let renderer = LazyRenderer::new(compiled);
     let mut hooks = Vec::new();
@@ -96,12 +123,20 @@ pub fn run(
                 settings,
                 secrets: &secrets,
                 full_refresh: options.full_refresh,
+                timeout: options.timeout,
                 renderer: &renderer,
+                watchdog: &watchdog,
             };
             std::thread::scope(|scope| {
-                for _ in 0..workers {
-                    scope.spawn(|| worker.work(&scheduler, on_event));
+                scope.spawn(|| watchdog.run(&options.cancel));
+                let handles: Vec<_> = (0..workers)
+                    .map(|_| scope.spawn(|| worker.work(&scheduler, on_event)))
+                    .collect();
+                for handle in handles {
+                    // A worker panic is a bug; the others' results still count.
+                    let _ = handle.join();
                 }
+                watchdog.finish();
             });
         }
         hooks.extend(hook_runner.run(&project.on_run_end, "on-run-end", on_event));
@@ -174,6 +209,7 @@ impl HookRunner<'_> {
                 completed_at: SystemTime::now(),
                 execution_time: clock.elapsed().as_secs_f64(),
                 attempts: 1,
+                sql_time: 0.0,
                 error,
                 compiled_code: code,
                 relation_name: None,
@@ -231,6 +267,7 @@ fn success(
         completed_at: SystemTime::now(),
         execution_time: took.as_secs_f64(),
         attempts,
+        sql_time: 0.0,
         error: None,
         compiled_code: built
             .compiled_code
@@ -258,6 +295,7 @@ fn failure(
         completed_at: SystemTime::now(),
         execution_time: took.as_secs_f64(),
         attempts,
+        sql_time: 0.0,
         error: Some(error),
         compiled_code: node.map(|n| n.compiled_code.clone()).unwrap_or_default(),
         relation_name: Some(task.relation.to_string()),
@@ -277,6 +315,7 @@ fn skipped(task: &Task, reason: String) -> NodeResult {
         completed_at: now,
         execution_time: 0.0,
         attempts: 0,
+        sql_time: 0.0,
         error: None,
         compiled_code: String::new(),
         relation_name: Some(task.relation.to_string()),
@@ -331,20 +370,27 @@ struct Worker<'a> {
     settings: &'a ConnectionSettings,
     secrets: &'a [String],
     full_refresh: bool,
+    timeout: Option<Duration>,
     renderer: &'a LazyRenderer<'a>,
+    watchdog: &'a Watchdog,
 }
 
 impl Worker<'_> {
     fn work(&self, scheduler: &Scheduler, on_event: &(dyn Fn(&Event) + Sync)) {
         let mut connection = None;
         while let Some((index, task)) = scheduler.next(on_event) {
-            let result = self.run_task(task, &mut connection);
+            let result = self.run_task(index, task, &mut connection);
             scheduler.finish(index, result, on_event);
         }
     }
 
     /// Build a task's node, retrying transient failures up to `task.retries` times.
-    fn run_task(&self, task: &Task, connection: &mut Option<PostgresAdapter>) -> NodeResult {
+    fn run_task(
+        &self,
+        index: usize,
+        task: &Task,
+        connection: &mut Option<PostgresAdapter>,
+    ) -> NodeResult {
         let started_at = SystemTime::now();
         let clock = Instant::now();
         let node = match self.compiled.manifest.node(&task.unique_id) {
@@ -352,10 +398,19 @@ impl Worker<'_> {
             Err(error) => return failure(task, None, error, started_at, clock.elapsed(), 0),
         };
         let mut attempts = 0;
+        let mut sql_time = Duration::ZERO;
         loop {
             attempts += 1;
-            match self.attempt(node, connection) {
-                Ok(built) => return success(node, built, started_at, clock.elapsed(), attempts),
+            let outcome = self.attempt(index, node, connection);
+            if let Some(adapter) = connection.as_mut() {
+                sql_time += adapter.take_sql_time();
+            }
+            match outcome {
+                Ok(built) => {
+                    let mut result = success(node, built, started_at, clock.elapsed(), attempts);
+                    result.sql_time = sql_time.as_secs_f64();
+                    return result;
+                }
                 Err(error) if error.is_transient() && attempts <= task.retries => {
                     // A lost connection is replaced; a deadlock's is fine, but a
                     // fresh one costs little next to the pause.
@@ -364,7 +419,7 @@ impl Worker<'_> {
                 }
                 Err(error) => {
                     let error = error.scrub(self.secrets);
-                    return failure(
+                    let mut result = failure(
                         task,
                         Some(node),
                         error,
@@ -372,12 +427,19 @@ impl Worker<'_> {
                         clock.elapsed(),
                         attempts,
                     );
+                    result.sql_time = sql_time.as_secs_f64();
+                    return result;
                 }
             }
         }
     }
 
-    fn attempt(&self, node: &Node, connection: &mut Option<PostgresAdapter>) -> Result<Built> {
+    fn attempt(
+        &self,
+        index: usize,
+        node: &Node,
+        connection: &mut Option<PostgresAdapter>,
+    ) -> Result<Built> {
         materialize::check_supported(node)?;
         if connection.as_ref().is_some_and(|c| c.is_closed()) {
             *connection = None;
@@ -386,6 +448,57 @@ impl Worker<'_> {
             Some(adapter) => adapter,
             None => connection.insert(PostgresAdapter::connect(self.settings)?),
         };
+        let timeout = node_timeout(node)?.or(self.timeout);
+        self.watchdog
+            .watch(index, adapter.cancel_token(), timeout)
+            .map_err(|stop| Error::new(ErrorKind::Database, stop.message()))?;
+        let built = self.locked_build(adapter, node);
+        match (built, self.watchdog.unwatch(index)) {
+            // The cancel came too late to matter: the node is built.
+            (Ok(built), _) => Ok(built),
+            (Err(error), Some(stop)) => Err(Error::new(
+                ErrorKind::Database,
+                format!("{}: {}", stop.message(), error.message()),
+            )
+            .in_file(&node.original_file_path)),
+            (Err(error), None) => Err(error),
+        }
+    }
+
+    /// Build under the relation's advisory lock, so that two runs of the same
+    /// target never build one relation at the same time.
+    fn locked_build(&self, adapter: &mut PostgresAdapter, node: &Node) -> Result<Built> {
+        let lock = node.has_relation().then(|| {
+            let relation = node.relation.to_string();
+            format!("{LOCK_CLASS}, hashtext('{}')", relation.replace('\'', "''"))
+        });
+        if let Some(key) = &lock {
+            let rows = adapter.query_text(&format!("select pg_try_advisory_lock({key})"))?;
+            if rows
+                .first()
+                .and_then(|r| r.first())
+                .cloned()
+                .flatten()
+                .as_deref()
+                != Some("t")
+            {
+                // Another run is building it: wait for that run, as long as
+                // this node's timeout allows.
+                adapter
+                    .execute(&format!("select pg_advisory_lock({key})"))
+                    .map_err(|e| {
+                        Error::new(
+                            e.kind(),
+                            format!(
+                                "waiting for another run that is building {}: {}",
+                                node.relation,
+                                e.message()
+                            ),
+                        )
+                        .in_file(&node.original_file_path)
+                    })?;
+            }
+        }
         let render = |node: &Node| self.renderer.render_incremental(node);
         let render_hook = |node: &Node, sql: &str| self.renderer.render_hook(node, sql);
         let ctx = BuildContext {
@@ -394,7 +507,33 @@ impl Worker<'_> {
             render_incremental: &render,
             render_hook: &render_hook,
         };
-        materialize::build(adapter, node, &ctx)
+        let built = materialize::build(adapter, node, &ctx);
+        if let Some(key) = &lock {
+            // A lost connection released it already.
+            let _ = adapter.execute(&format!("select pg_advisory_unlock({key})"));
+        }
+        built
+    }
+}
+
+/// A node's `timeout` config: seconds, whole or not.
+fn node_timeout(node: &Node) -> Result<Option<Duration>> {
+    match node.config.get("timeout") {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(value) => value
+            .as_f64()
+            .filter(|s| *s > 0.0 && s.is_finite())
+            .map(|s| Some(Duration::from_secs_f64(s)))
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Project,
+                    format!(
+                        "`timeout` of `{}` must be a number of seconds, got `{value}`",
+                        node.name
+                    ),
+                )
+                .in_file(&node.original_file_path)
+            }),
     }
 }
 
@@ -417,6 +556,8 @@ struct Scheduler<'p> {
     tasks: &'p [Task],
     children: Vec<Vec<usize>>,
     fail_fast: bool,
+    /// Cancels running queries under fail_fast, and says when Ctrl-C stopped the run.
+    watchdog: Option<&'p Watchdog>,
     state: Mutex<State>,
     wakeup: Condvar,
 }
@@ -431,12 +572,12 @@ struct State {
     indexes: Vec<usize>,
     running: usize,
     reported: usize,
-    /// After a failure under fail_fast: the failed node's name.
-    stopped_by: Option<String>,
+    /// Once the run stops early (fail_fast, Ctrl-C): why the rest is skipped.
+    stopped: Option<String>,
 }
 
 impl<'p> Scheduler<'p> {
-    fn new(plan: &'p Plan, fail_fast: bool) -> Scheduler<'p> {
+    fn new(plan: &'p Plan, fail_fast: bool, watchdog: Option<&'p Watchdog>) -> Scheduler<'p> {
         let position: HashMap<&str, usize> = plan
             .tasks
             .iter()
@@ -466,6 +607,7 @@ impl<'p> Scheduler<'p> {
             tasks: &plan.tasks,
             children,
             fail_fast,
+            watchdog,
             state: Mutex::new(State {
                 waiting_on,
                 ready,
@@ -473,7 +615,7 @@ impl<'p> Scheduler<'p> {
                 indexes: vec![0; plan.tasks.len()],
                 running: 0,
                 reported: 0,
-                stopped_by: None,
+                stopped: None,
             }),
             wakeup: Condvar::new(),
         }
@@ -488,6 +630,15 @@ impl<'p> Scheduler<'p> {
     fn next(&self, on_event: &(dyn Fn(&Event) + Sync)) -> Option<(usize, &'p Task)> {
         let mut state = self.lock();
         loop {
+            if state.stopped.is_none()
+                && let Some(Stop::Interrupted) = self.watchdog.and_then(Watchdog::stopping)
+            {
+                self.stop(
+                    &mut state,
+                    "skipped because the run was interrupted",
+                    on_event,
+                );
+            }
             if let Some((_, index)) = state.ready.pop_first() {
                 state.running += 1;
                 state.reported += 1;
@@ -527,20 +678,15 @@ impl<'p> Scheduler<'p> {
         let name = &self.tasks[index].name;
         if failed {
             self.skip_descendants(&mut state, index, name, on_event);
-            if self.fail_fast && state.stopped_by.is_none() {
-                state.stopped_by = Some(name.clone());
-                let waiting: Vec<usize> = std::mem::take(&mut state.ready)
-                    .into_iter()
-                    .map(|(_, i)| i)
-                    .collect();
-                for i in waiting {
-                    let reason = format!(
-                        "skipped because the run stopped after `{name}` failed (--fail-fast)"
-                    );
-                    self.report_skip(&mut state, i, reason, on_event);
+            if self.fail_fast && state.stopped.is_none() {
+                if let Some(watchdog) = self.watchdog {
+                    watchdog.stop_all(Stop::FailFast(name.clone()));
                 }
+                let reason =
+                    format!("skipped because the run stopped after `{name}` failed (--fail-fast)");
+                self.stop(&mut state, &reason, on_event);
             }
-        } else if state.stopped_by.is_none() {
+        } else if state.stopped.is_none() {
             for &child in &self.children[index] {
                 state.waiting_on[child] -= 1;
                 if state.waiting_on[child] == 0 && state.results[child].is_none() {
@@ -570,6 +716,19 @@ impl<'p> Scheduler<'p> {
         }
     }
 
+    /// Start no more tasks: the ready ones are skipped now, the rest when
+    /// the running ones are done.
+    fn stop(&self, state: &mut State, reason: &str, on_event: &(dyn Fn(&Event) + Sync)) {
+        state.stopped = Some(reason.to_string());
+        let waiting: Vec<usize> = std::mem::take(&mut state.ready)
+            .into_iter()
+            .map(|(_, i)| i)
+            .collect();
+        for i in waiting {
+            self.report_skip(state, i, reason.to_string(), on_event);
+        }
+    }
+
     /// Skip every task: the run cannot start (an on-run-start hook failed).
     fn abort(&self, reason: &str, on_event: &(dyn Fn(&Event) + Sync)) {
         let mut state = self.lock();
@@ -587,10 +746,8 @@ impl<'p> Scheduler<'p> {
             .filter(|&i| state.results[i].is_none())
             .collect();
         for i in stranded {
-            let reason = match &state.stopped_by {
-                Some(name) => {
-                    format!("skipped because the run stopped after `{name}` failed (--fail-fast)")
-                }
+            let reason = match &state.stopped {
+                Some(reason) => reason.clone(),
                 None => "skipped: its upstream tasks never finished".to_string(),
             };
             self.report_skip(state, i, reason, on_event);
@@ -690,7 +847,7 @@ mod tests {
             };
             log.lock().unwrap().push(line);
         };
-        let scheduler = Scheduler::new(plan, fail_fast);
+        let scheduler = Scheduler::new(plan, fail_fast, None);
         while let Some((index, task)) = scheduler.next(&on_event) {
             let ok = !fail.contains(&task.name.as_str());
             scheduler.finish(index, result(task, ok), &on_event);

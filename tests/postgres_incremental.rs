@@ -14,6 +14,7 @@ fn run(compiled: &Compiled, select: &[&str], full_refresh: bool) -> RunResults {
         threads: 2,
         fail_fast: false,
         full_refresh,
+        ..RunOptions::default()
     };
     let results = runner::run(compiled, &plan(compiled, select), &options, &|_| {}).unwrap();
     for result in &results.results {
@@ -188,6 +189,7 @@ fn schema_changes_follow_on_schema_change() {
         threads: 2,
         fail_fast: false,
         full_refresh: false,
+        ..RunOptions::default()
     };
     let results = runner::run(
         &compiled,

@@ -14,6 +14,7 @@ fn run(compiled: &Compiled, select: &[&str], full_refresh: bool) -> RunResults {
         threads: 2,
         fail_fast: false,
         full_refresh,
+        ..RunOptions::default()
     };
     runner::run(compiled, &plan(compiled, select), &options, &|_| {}).unwrap()
 }

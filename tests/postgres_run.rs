@@ -24,6 +24,7 @@ fn options(threads: usize) -> RunOptions {
         threads,
         fail_fast: false,
         full_refresh: false,
+        ..RunOptions::default()
     }
 }
 

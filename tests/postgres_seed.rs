@@ -15,6 +15,7 @@ fn run(compiled: &Compiled, select: &[&str], full_refresh: bool) -> RunResults {
         threads: 2,
         fail_fast: false,
         full_refresh,
+        ..RunOptions::default()
     };
     let results = runner::run(compiled, &plan(compiled, select), &options, &|_| {}).unwrap();
     assert!(!results.has_failures(), "{:?}", results.results);

@@ -83,6 +83,7 @@ fn tests_pass_warn_and_fail_and_a_failure_skips_downstream() {
         threads: 1,
         fail_fast: false,
         full_refresh: false,
+        ..RunOptions::default()
     };
     let order = std::sync::Mutex::new(Vec::new());
     let record = |event: &runner::Event| {

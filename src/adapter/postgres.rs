@@ -1,13 +1,14 @@
 //! The PostgreSQL adapter: connection settings from a target, one connection
 //! per worker, and driver errors turned into classified, scrubbed weir errors.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::io::Write;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ::postgres::error::{ErrorPosition, SqlState};
-use ::postgres::{Client, NoTls, SimpleQueryMessage};
+use ::postgres::{Client, NoTls, SimpleQueryMessage, Statement};
 
 use super::local::LocalCluster;
 use super::{Adapter, ColumnInfo, RelationKind, classify};
@@ -118,6 +119,12 @@ impl fmt::Debug for ConnectionSettings {
 pub struct PostgresAdapter {
     client: Client,
     secrets: Vec<String>,
+    /// Catalog queries, prepared once per connection: one round trip each after.
+    prepared: HashMap<&'static str, Statement>,
+    /// Schemas seen to exist on this connection: asked once, not per node.
+    known_schemas: HashSet<String>,
+    /// Time spent waiting on the server, for the benchmarks' "time around the SQL".
+    sql_time: Duration,
 }
 
 impl PostgresAdapter {
@@ -133,12 +140,56 @@ impl PostgresAdapter {
             other => other,
         }
         .map_err(|err| connect_error(settings, &err))?;
-        Ok(PostgresAdapter { client, secrets })
+        Ok(PostgresAdapter {
+            client,
+            secrets,
+            prepared: HashMap::new(),
+            known_schemas: HashSet::new(),
+            sql_time: Duration::ZERO,
+        })
     }
 
     /// The driver's client, for queries the [`Adapter`] trait has no method for.
     pub fn client(&mut self) -> &mut Client {
         &mut self.client
+    }
+
+    /// The time spent waiting on the server since the last call.
+    pub fn take_sql_time(&mut self) -> Duration {
+        std::mem::take(&mut self.sql_time)
+    }
+
+    /// Run a catalog query with parameters through a statement prepared once.
+    fn query_prepared(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ::postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<::postgres::Row>> {
+        let started = Instant::now();
+        let statement = match self.prepared.get(sql) {
+            Some(statement) => statement.clone(),
+            None => {
+                let statement = self.client.prepare(sql).map_err(|e| self.error(&e, None))?;
+                self.prepared.insert(sql, statement.clone());
+                statement
+            }
+        };
+        let rows = self.client.query(&statement, params);
+        self.sql_time += started.elapsed();
+        rows.map_err(|e| self.error(&e, None))
+    }
+
+    /// `batch_execute`, timed.
+    fn simple(&mut self, sql: &str, show: bool) -> Result<Vec<SimpleQueryMessage>> {
+        let started = Instant::now();
+        let messages = self.client.simple_query(sql);
+        self.sql_time += started.elapsed();
+        messages.map_err(|e| self.error(&e, show.then_some(sql)))
+    }
+
+    /// What cancels the query running on this connection, from another thread.
+    pub fn cancel_token(&self) -> ::postgres::CancelToken {
+        self.client.cancel_token()
     }
 
     /// The server process serving this connection (for `pg_terminate_backend`).
@@ -204,37 +255,45 @@ fn snippet_at(sql: &str, position: usize) -> Option<String> {
 }
 
 impl Adapter for PostgresAdapter {
+    /// The simple query protocol: one round trip, where a prepared
+    /// statement takes two; the count is the last statement's.
     fn execute(&mut self, sql: &str) -> Result<u64> {
-        self.client
-            .execute(sql, &[])
-            .map_err(|e| self.error(&e, Some(sql)))
+        let messages = self.simple(sql, true)?;
+        Ok(messages
+            .iter()
+            .rev()
+            .find_map(|m| match m {
+                SimpleQueryMessage::CommandComplete(rows) => Some(*rows),
+                _ => None,
+            })
+            .unwrap_or(0))
     }
 
     fn begin(&mut self) -> Result<()> {
-        self.client
-            .batch_execute("begin")
-            .map_err(|e| self.error(&e, None))
+        self.simple("begin", false).map(drop)
     }
 
     fn commit(&mut self) -> Result<()> {
-        self.client
-            .batch_execute("commit")
-            .map_err(|e| self.error(&e, None))
+        self.simple("commit", false).map(drop)
     }
 
     fn rollback(&mut self) -> Result<()> {
-        self.client
-            .batch_execute("rollback")
-            .map_err(|e| self.error(&e, None))
+        self.simple("rollback", false).map(drop)
     }
 
     fn schema_exists(&mut self, schema: &str) -> Result<bool> {
+        if self.known_schemas.contains(schema) {
+            return Ok(true);
+        }
         let sql = "select exists (select 1 from pg_namespace where nspname = $1)";
-        let row = self
-            .client
-            .query_one(sql, &[&schema])
-            .map_err(|e| self.error(&e, None))?;
-        Ok(row.get(0))
+        let exists: bool = self
+            .query_prepared(sql, &[&schema])?
+            .first()
+            .is_some_and(|row| row.get(0));
+        if exists {
+            self.known_schemas.insert(schema.to_string());
+        }
+        Ok(exists)
     }
 
     fn relation_kinds(
@@ -245,10 +304,7 @@ impl Adapter for PostgresAdapter {
         let sql = "select c.relname::text, c.relkind::text from pg_class c \
                    join pg_namespace n on n.oid = c.relnamespace \
                    where n.nspname = $1 and c.relname = any($2)";
-        let rows = self
-            .client
-            .query(sql, &[&schema, &names])
-            .map_err(|e| self.error(&e, None))?;
+        let rows = self.query_prepared(sql, &[&schema, &names])?;
         Ok(rows
             .iter()
             .filter_map(|row| {
@@ -260,16 +316,11 @@ impl Adapter for PostgresAdapter {
     }
 
     fn batch_execute(&mut self, sql: &str) -> Result<()> {
-        self.client
-            .batch_execute(sql)
-            .map_err(|e| self.error(&e, Some(sql)))
+        self.simple(sql, true).map(drop)
     }
 
     fn query_text(&mut self, sql: &str) -> Result<Vec<Vec<Option<String>>>> {
-        let messages = self
-            .client
-            .simple_query(sql)
-            .map_err(|e| self.error(&e, Some(sql)))?;
+        let messages = self.simple(sql, true)?;
         Ok(messages
             .iter()
             .filter_map(|message| match message {
@@ -287,10 +338,7 @@ impl Adapter for PostgresAdapter {
         let sql = "select attname::text, format_type(atttypid, atttypmod) from pg_attribute \
                    where attrelid = $1::text::regclass and attnum > 0 and not attisdropped \
                    order by attnum";
-        let rows = self
-            .client
-            .query(sql, &[&relation])
-            .map_err(|e| self.error(&e, None))?;
+        let rows = self.query_prepared(sql, &[&relation])?;
         Ok(rows
             .iter()
             .map(|row| ColumnInfo {
@@ -301,16 +349,18 @@ impl Adapter for PostgresAdapter {
     }
 
     fn copy_in(&mut self, sql: &str, data: &[u8]) -> Result<u64> {
-        let mut writer = self
-            .client
-            .copy_in(sql)
-            .map_err(|e| classify(&e).scrub(&self.secrets))?;
-        // A failed write means the server already rejected the COPY: finish()
-        // reports its error, which says more than the broken pipe.
-        let _ = writer.write_all(data);
-        writer
-            .finish()
-            .map_err(|e| classify(&e).scrub(&self.secrets))
+        let started = Instant::now();
+        let copied = match self.client.copy_in(sql) {
+            Ok(mut writer) => {
+                // A failed write means the server already rejected the COPY:
+                // finish() reports its error, which says more than the broken pipe.
+                let _ = writer.write_all(data);
+                writer.finish()
+            }
+            Err(err) => Err(err),
+        };
+        self.sql_time += started.elapsed();
+        copied.map_err(|e| classify(&e).scrub(&self.secrets))
     }
 
     fn is_closed(&self) -> bool {

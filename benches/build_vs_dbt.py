@@ -1,0 +1,158 @@
+"""`weir build` against `dbt build`, side by side: prints figures, asserts nothing.
+
+One generated project (100 table models in 10 layers over 5 seeds, 2 data
+tests per model), one PostgreSQL cluster (the project's embedded one), two schema sets:
+weir builds into `bench`, dbt-core into `bench_dbt`. Each tool builds once to
+warm up (so every later run replaces relations that exist, as in production),
+then both are timed in turns with `--threads 4`: wall time of the whole
+process, best and median.
+
+From weir's run_results.json it also prints the time around the SQL: per
+node, the share of its time not spent waiting on PostgreSQL; and for the
+run, the process time outside the nodes (start, compile, artifacts).
+
+    python benches/build_vs_dbt.py --weir target/release/weir --dbt .venv-dbt/bin/dbt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from generate_project import generate
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH_DIR = REPO / ".bench"
+
+DBT_PROFILES = """\
+bench:
+  target: dev
+  outputs:
+    dev:
+      type: postgres
+      host: 127.0.0.1
+      port: {port}
+      user: postgres
+      password: ""
+      dbname: postgres
+      schema: bench_dbt
+      threads: 4
+"""
+
+
+def run(command: list[str], env: dict[str, str] | None = None) -> float:
+    """Wall seconds of one successful run of `command`."""
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(command)}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return wall
+
+
+def start_cluster(weir: Path, project: Path) -> int:
+    out = subprocess.run(
+        [str(weir), "local", "start", "--project-dir", str(project)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    match = re.search(r"127\.0\.0\.1:(\d+)", out)
+    if not match:
+        raise SystemExit(f"cannot read the cluster's port from: {out}")
+    return int(match.group(1))
+
+
+def sql_share(project: Path, wall: float, threads: int) -> str:
+    results = json.loads((project / "target" / "run_results.json").read_text())
+    nodes = [r for r in results["results"] if not r["unique_id"].startswith("operation.")]
+    executing = sum(r["execution_time"] for r in nodes)
+    in_sql = sum(r.get("weir", {}).get("sql_time", 0.0) for r in nodes)
+    around_nodes = executing - in_sql
+    outside_run = max(0.0, wall - results["elapsed_time"])
+    # Nodes overlap on `threads` connections: their time around the SQL
+    # costs the run about a `threads`-th of itself.
+    around_run = around_nodes / threads + outside_run
+    return (
+        f"  nodes: {len(nodes)}, {executing:.3f}s in nodes, of which {in_sql:.3f}s waiting on "
+        f"PostgreSQL: {100 * around_nodes / max(executing, 1e-9):.1f}% of node time is weir's\n"
+        f"  process: {outside_run:.3f}s outside the run (start, compile, artifacts)\n"
+        f"  time around the SQL ~ {around_run:.3f}s = {100 * around_run / wall:.1f}% of the "
+        f"{wall:.3f}s run"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--weir", type=Path, default=REPO / "target/release/weir")
+    parser.add_argument("--dbt", type=Path, default=REPO / ".venv-dbt/bin/dbt")
+    parser.add_argument("--models", type=int, default=100)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=4)
+    args = parser.parse_args()
+
+    project = BENCH_DIR / f"build_{args.models}"
+    if not (project / ".generated").exists():
+        generate(project, args.models)
+        # Every layer a table: models then read tables, not ten layers of
+        # nested views, so the run measures the tools and not the planner.
+        for path in [project / "dbt_project.yml", *project.glob("models/**/*.sql")]:
+            text = path.read_text()
+            text = text.replace("+materialized: view", "+materialized: table")
+            path.write_text(text.replace("materialized='view'", "materialized='table'"))
+        (project / ".generated").write_text(f"{args.models}\n")
+    port = start_cluster(args.weir, project)
+    profiles = BENCH_DIR / "dbt_profiles"
+    profiles.mkdir(parents=True, exist_ok=True)
+    (profiles / "profiles.yml").write_text(DBT_PROFILES.format(port=port))
+
+    threads = str(args.threads)
+    weir_cmd = [str(args.weir), "build", "--project-dir", str(project), "--threads", threads]
+    have_dbt = args.dbt.exists()
+    dbt_target = project / "target_dbt"
+    dbt_cmd = [
+        str(args.dbt), "build", "--project-dir", str(project), "--profiles-dir", str(profiles),
+        "--target-path", str(dbt_target), "--log-path", str(project / "logs_dbt"),
+        "--threads", threads,
+    ]  # fmt: skip
+    dbt_env = dict(os.environ, DBT_SEND_ANONYMOUS_USAGE_STATS="false")
+
+    print(f"== build: {args.models} models, 5 seeds, {2 * args.models} data tests, --threads {threads}")
+    print(f"   one cluster on 127.0.0.1:{port}; weir into `bench`, dbt into `bench_dbt`")
+    run(weir_cmd)
+    if have_dbt:
+        shutil.rmtree(dbt_target, ignore_errors=True)
+        run(dbt_cmd, dbt_env)
+    else:
+        print(f"   (no dbt at {args.dbt}: `make test` installs it into .venv-dbt; weir only)")
+    weir_times: list[float] = []
+    dbt_times: list[float] = []
+    for _ in range(args.runs):
+        weir_times.append(run(weir_cmd))
+        if have_dbt:
+            dbt_times.append(run(dbt_cmd, dbt_env))
+    weir_last = weir_times[-1]
+
+    def line(name: str, times: list[float]) -> str:
+        return f"  {name:<18} best {min(times):7.3f}s   median {statistics.median(times):7.3f}s"
+
+    print(line("weir build", weir_times))
+    if dbt_times:
+        print(line("dbt build", dbt_times))
+        ratio = statistics.median(weir_times) / statistics.median(dbt_times)
+        print(f"  weir / dbt (median wall): {ratio:.2f}  (goal: at most 0.50)")
+    print("== time around the SQL, last weir run")
+    print(sql_share(project, weir_last, args.threads))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+//! The run commands of the `weir` binary beyond build: `weir retry` after a
+//! failure, `--log-format json`, `--retries`, and run_results' `args`.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use support::TestProject;
+
+fn weir(project: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(args)
+        .arg("--project-dir")
+        .arg(project)
+        .output()
+        .expect("weir runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn run_results(project: &TestProject) -> serde_json::Value {
+    let text = std::fs::read_to_string(project.root.join("target/run_results.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn statuses(project: &TestProject) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = run_results(project)["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["unique_id"].as_str().unwrap().to_string(),
+                r["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn retry_runs_what_failed_or_was_skipped_with_the_same_selection() {
+    let project = TestProject::copy_of("shop", "cli_retry");
+    let orders = std::fs::read_to_string(project.root.join("models/marts/orders.sql")).unwrap();
+    project.write(
+        "models/marts/orders.sql",
+        &format!("{}\nwhere no_such_column > 0\n", orders.trim_end()),
+    );
+    let output = weir(
+        &project.root,
+        &[
+            "build",
+            "--select",
+            "+customers",
+            "--exclude",
+            "not_null_orders_order_id",
+            "--threads",
+            "2",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    let args = &run_results(&project)["args"];
+    assert_eq!(args["which"], "build");
+    assert_eq!(args["select"], serde_json::json!(["+customers"]));
+    assert_eq!(
+        args["exclude"],
+        serde_json::json!(["not_null_orders_order_id"])
+    );
+    assert_eq!(args["target"], "dev");
+    let first = statuses(&project);
+    let redo: Vec<&str> = first
+        .iter()
+        .filter(|(_, s)| s != "success" && s != "pass")
+        .map(|(id, _)| id.as_str())
+        .collect();
+    assert!(redo.contains(&"model.shop.orders"), "{first:?}");
+    assert!(redo.contains(&"model.shop.customers"), "{first:?}");
+
+    project.write("models/marts/orders.sql", &orders);
+    let output = weir(&project.root, &["retry"]);
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains(&format!("TOTAL={}", redo.len())),
+        "only the {} failed or skipped nodes run again:\n{out}",
+        redo.len()
+    );
+    let second = statuses(&project);
+    let ids: Vec<&str> = second.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, redo);
+    assert!(
+        second.iter().all(|(_, s)| s == "success" || s == "pass"),
+        "{second:?}"
+    );
+    // The retry recorded the original command: a second retry has nothing to do.
+    assert_eq!(run_results(&project)["args"]["which"], "build");
+    let output = weir(&project.root, &["retry"]);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(
+        stdout(&output).contains("Nothing to retry"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[test]
+fn json_logs_are_one_object_per_line_with_node_info() {
+    let project = TestProject::copy_of("shop", "cli_json");
+    let output = weir(
+        &project.root,
+        &[
+            "build",
+            "--select",
+            "+stg_orders",
+            "--log-format",
+            "json",
+            "--retries",
+            "2",
+        ],
+    );
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{out}");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let finished = lines
+        .iter()
+        .find(|l| {
+            l["info"]["name"] == "NodeFinished"
+                && l["data"]["node_info"]["unique_id"] == "model.shop.stg_orders"
+        })
+        .unwrap();
+    let node = &finished["data"]["node_info"];
+    assert_eq!(node["unique_id"], "model.shop.stg_orders");
+    assert_eq!(node["node_status"], "success");
+    assert_eq!(node["adapter_response"]["_message"], "CREATE VIEW");
+    assert!(
+        finished["info"]["msg"]
+            .as_str()
+            .unwrap()
+            .contains("OK created sql view model"),
+        "{finished}"
+    );
+    assert!(finished["info"]["ts"].as_str().unwrap().ends_with('Z'));
+    let stats = lines
+        .iter()
+        .find(|l| l["info"]["name"] == "StatsLine")
+        .unwrap();
+    assert_eq!(
+        stats["data"]["stats"]["pass"], 5,
+        "a seed, a view and 3 tests"
+    );
+
+    // Text lines start with a dbt-style time of day.
+    let output = weir(&project.root, &["run", "--select", "stg_orders"]);
+    let out = stdout(&output);
+    let line = out.lines().find(|l| l.contains(" START ")).unwrap();
+    let (time, _) = line.split_once("  ").unwrap();
+    assert_eq!(time.len(), 8, "{line}");
+    assert_eq!(time.matches(':').count(), 2, "{line}");
+}

@@ -1,0 +1,268 @@
+//! The runner's control of running queries, on a throwaway PostgreSQL:
+//! timeouts, Ctrl-C and --fail-fast cancel them, and an advisory lock per
+//! relation keeps two runs from building one relation at once.
+
+mod support;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use weir::adapter::postgres::PostgresAdapter;
+use weir::compile::Compiled;
+use weir::results::{RunResults, Status};
+use weir::runner::{self, CancelHandle, RunOptions};
+
+use support::{TestProject, count, plan, relation};
+
+/// node name -> (status, message)
+fn outcomes(compiled: &Compiled, results: &RunResults) -> HashMap<String, (Status, String)> {
+    results
+        .results
+        .iter()
+        .map(|r| {
+            let name = compiled.manifest.nodes[&r.unique_id].name.clone();
+            (name, (r.status, r.message.clone()))
+        })
+        .collect()
+}
+
+/// Wait until a query matching `pattern` runs (or waits) on the server.
+fn wait_for_query(db: &mut PostgresAdapter, pattern: &str) {
+    for _ in 0..600 {
+        let running: i64 = db
+            .client()
+            .query_one(
+                "select count(*) from pg_stat_activity where query like $1 and pid != pg_backend_pid()",
+                &[&pattern],
+            )
+            .unwrap()
+            .get(0);
+        if running > 0 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("no query like {pattern} started");
+}
+
+fn slow_project(name: &str) -> TestProject {
+    let project = TestProject::copy_of("shop", name);
+    project.write(
+        "models/slow.sql",
+        "{{ config(materialized='table') }}\nselect 1 as id from pg_sleep(60)\n",
+    );
+    project.write("models/after_slow.sql", "select * from {{ ref('slow') }}\n");
+    project
+}
+
+#[test]
+fn a_node_past_its_timeout_is_cancelled_and_only_it_fails() {
+    let project = slow_project("timeout");
+    project.write(
+        "models/slow.sql",
+        "{{ config(materialized='table', timeout=0.5) }}\nselect 1 as id from pg_sleep(60)\n",
+    );
+    project.write("models/quick.sql", "select 1 as id\n");
+    let compiled = project.compile();
+    let options = RunOptions {
+        threads: 2,
+        ..RunOptions::default()
+    };
+    let results = runner::run(
+        &compiled,
+        &plan(&compiled, &["slow+ quick"]),
+        &options,
+        &|_| {},
+    )
+    .unwrap();
+    let outcome = outcomes(&compiled, &results);
+    assert_eq!(outcome["slow"].0, Status::Error);
+    assert_eq!(
+        outcome["slow"].1,
+        "models/slow.sql: cancelled after its timeout of 0.5s: canceling statement due to user request (SQLSTATE 57014)"
+    );
+    assert_eq!(outcome["after_slow"].0, Status::Skipped);
+    assert_eq!(outcome["quick"].0, Status::Success);
+
+    // --timeout applies to every node that has no `timeout` of its own.
+    project.write(
+        "models/slow.sql",
+        "{{ config(materialized='table') }}\nselect 1 as id from pg_sleep(60)\n",
+    );
+    let compiled = project.compile();
+    let options = RunOptions {
+        timeout: Some(Duration::from_millis(300)),
+        ..RunOptions::default()
+    };
+    let results = runner::run(&compiled, &plan(&compiled, &["slow"]), &options, &|_| {}).unwrap();
+    assert!(
+        results.results[0]
+            .message
+            .contains("cancelled after its timeout of 0.3s"),
+        "{}",
+        results.results[0].message
+    );
+}
+
+#[test]
+fn ctrl_c_cancels_the_running_queries_and_keeps_the_old_relation() {
+    let project = slow_project("interrupt");
+    project.write(
+        "models/slow.sql",
+        "{{ config(materialized='table') }}\nselect 1 as id {% if var('slow', false) %}from pg_sleep(60){% endif %}\n",
+    );
+    let compiled = project.compile();
+    // A first, quick build leaves a table for the interrupted rebuild to keep.
+    let results = runner::run(
+        &compiled,
+        &plan(&compiled, &["slow"]),
+        &RunOptions::default(),
+        &|_| {},
+    )
+    .unwrap();
+    assert!(!results.has_failures(), "{:?}", results.results);
+
+    let compiled = weir::compile::Compiled::load(&weir::compile::CompileOptions {
+        project_dir: project.root.clone(),
+        profiles_dir: Some(project.root.clone()),
+        vars: serde_json::json!({"slow": true})
+            .as_object()
+            .unwrap()
+            .clone(),
+        ..Default::default()
+    })
+    .unwrap();
+    let cancel = CancelHandle::new();
+    let options = RunOptions {
+        threads: 1,
+        cancel: cancel.clone(),
+        ..RunOptions::default()
+    };
+    let mut watcher = project.connect(&compiled);
+    let results = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            wait_for_query(&mut watcher, "%pg_sleep(60)%");
+            cancel.cancel();
+        });
+        runner::run(
+            &compiled,
+            &plan(&compiled, &["slow+ stg_orders stg_customers"]),
+            &options,
+            &|_| {},
+        )
+        .unwrap()
+    });
+    let outcome = outcomes(&compiled, &results);
+    assert_eq!(outcome["slow"].0, Status::Error);
+    assert!(
+        outcome["slow"].1.starts_with(
+            "models/slow.sql: cancelled: the run was interrupted: canceling statement"
+        ),
+        "{}",
+        outcome["slow"].1
+    );
+    assert_eq!(outcome["after_slow"].0, Status::Skipped);
+    // With one thread, slow ran first (plan order): the rest never started.
+    for name in ["stg_orders", "stg_customers"] {
+        assert_eq!(
+            outcome[name],
+            (
+                Status::Skipped,
+                "skipped because the run was interrupted".into()
+            ),
+            "{name}"
+        );
+    }
+    let mut db = project.connect(&compiled);
+    assert_eq!(count(&mut db, &relation(&compiled, "slow")), 1);
+}
+
+#[test]
+fn fail_fast_cancels_what_is_running() {
+    let project = slow_project("fail_fast");
+    project.write(
+        "models/broken.sql",
+        "{{ config(materialized='table') }}\nselect 1 / 0 as boom from pg_sleep(0.2)\n",
+    );
+    let compiled = project.compile();
+    let options = RunOptions {
+        threads: 2,
+        fail_fast: true,
+        ..RunOptions::default()
+    };
+    let results = runner::run(
+        &compiled,
+        &plan(&compiled, &["slow broken"]),
+        &options,
+        &|_| {},
+    )
+    .unwrap();
+    let outcome = outcomes(&compiled, &results);
+    assert!(
+        outcome["broken"].1.contains("division by zero"),
+        "{:?}",
+        outcome["broken"]
+    );
+    assert_eq!(outcome["slow"].0, Status::Error);
+    assert!(
+        outcome["slow"]
+            .1
+            .contains("cancelled because the run stopped after `broken` failed (--fail-fast)"),
+        "{}",
+        outcome["slow"].1
+    );
+}
+
+#[test]
+fn a_second_run_waits_for_the_relation_the_first_is_building() {
+    let project = TestProject::copy_of("shop", "advisory");
+    project.write("models/lonely.sql", "select 1 as id\n");
+    let compiled = project.compile();
+    let stg_orders = relation(&compiled, "lonely").to_string();
+    let mut other_run = project.connect(&compiled);
+    let key = format!("2003134834, hashtext('{}')", stg_orders.replace('\'', "''"));
+    other_run
+        .client()
+        .batch_execute(&format!("select pg_advisory_lock({key})"))
+        .unwrap();
+
+    // Held past the node's timeout: a clear error.
+    let options = RunOptions {
+        timeout: Some(Duration::from_millis(500)),
+        ..RunOptions::default()
+    };
+    let results = runner::run(&compiled, &plan(&compiled, &["lonely"]), &options, &|_| {}).unwrap();
+    let message = &results.results[0].message;
+    assert!(
+        message.contains(&format!(
+            "waiting for another run that is building {stg_orders}"
+        )),
+        "{message}"
+    );
+    assert!(message.contains("timeout of 0.5s"), "{message}");
+
+    // Released while the run waits: the run goes on and succeeds.
+    let mut watcher = project.connect(&compiled);
+    let results = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            wait_for_query(&mut watcher, "select pg_advisory_lock(%");
+            other_run
+                .client()
+                .batch_execute(&format!("select pg_advisory_unlock({key})"))
+                .unwrap();
+        });
+        runner::run(
+            &compiled,
+            &plan(&compiled, &["lonely"]),
+            &RunOptions::default(),
+            &|_| {},
+        )
+        .unwrap()
+    });
+    assert_eq!(
+        results.results[0].status,
+        Status::Success,
+        "{}",
+        results.results[0].message
+    );
+}
