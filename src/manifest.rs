@@ -17,6 +17,8 @@ pub enum ResourceType {
     Model,
     Seed,
     Test,
+    Snapshot,
+    Analysis,
     Source,
 }
 
@@ -26,6 +28,8 @@ impl ResourceType {
             ResourceType::Model => "model",
             ResourceType::Seed => "seed",
             ResourceType::Test => "test",
+            ResourceType::Snapshot => "snapshot",
+            ResourceType::Analysis => "analysis",
             ResourceType::Source => "source",
         }
     }
@@ -165,8 +169,11 @@ pub struct Node {
 }
 
 impl Node {
-    /// Ephemeral models and tests (unless they store failures) build no relation.
+    /// Analyses, ephemeral models and tests (unless they store failures) build no relation.
     pub fn has_relation(&self) -> bool {
+        if self.resource_type == ResourceType::Analysis {
+            return false;
+        }
         match self.materialization {
             Materialization::Ephemeral => false,
             Materialization::Test => {
@@ -191,6 +198,17 @@ pub struct SourceNode {
     pub fqn: Vec<String>,
 }
 
+/// A `{% docs %}` block.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DocBlock {
+    pub unique_id: String,
+    pub name: String,
+    pub package_name: String,
+    pub path: String,
+    pub original_file_path: String,
+    pub block_contents: String,
+}
+
 /// Facts about the compile that produced a manifest.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Metadata {
@@ -208,6 +226,7 @@ pub struct Manifest {
     /// Models, seeds and tests keyed by unique_id.
     pub nodes: BTreeMap<String, Node>,
     pub sources: BTreeMap<String, SourceNode>,
+    pub docs: BTreeMap<String, DocBlock>,
     /// unique_id -> unique_ids of its parents (nodes and sources).
     pub parent_map: BTreeMap<String, Vec<String>>,
     /// unique_id -> unique_ids of its children.
@@ -264,7 +283,7 @@ struct ManifestOut<'a> {
     nodes: &'a BTreeMap<String, Node>,
     sources: &'a BTreeMap<String, SourceNode>,
     macros: EmptyMap,
-    docs: EmptyMap,
+    docs: &'a BTreeMap<String, DocBlock>,
     exposures: EmptyMap,
     metrics: EmptyMap,
     groups: EmptyMap,
@@ -300,7 +319,7 @@ impl<'a> ManifestOut<'a> {
             nodes: &manifest.nodes,
             sources: &manifest.sources,
             macros: EmptyMap {},
-            docs: EmptyMap {},
+            docs: &manifest.docs,
             exposures: EmptyMap {},
             metrics: EmptyMap {},
             groups: EmptyMap {},

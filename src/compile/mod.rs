@@ -1,6 +1,7 @@
 //! Project + target -> Manifest: render every model, resolve configs and
 //! relation names, build the DAG. Both the CLI and Python call this.
 
+mod docs;
 pub mod generic_tests;
 mod nodes;
 
@@ -125,6 +126,9 @@ pub fn compile(
         nodes.insert(built.unique_id.clone(), built);
     }
     nodes.retain(|_, n| n.config.get("enabled") != Some(&Json::Bool(false)));
+    let docs = docs::doc_blocks(project);
+    let mut sources = sources;
+    docs::Descriptions::new(&docs, &project.name).render_all(project, &mut nodes, &mut sources)?;
 
     let dag = Dag::new(
         nodes
@@ -150,6 +154,7 @@ pub fn compile(
         },
         nodes,
         sources,
+        docs,
         parent_map,
         child_map,
         order,
@@ -315,6 +320,9 @@ fn relation_for(
     config: &Map<String, Json>,
     target: &Target,
 ) -> Result<Relation> {
+    if let Some(relation) = legacy_snapshot_relation(node, config, target) {
+        return Ok(relation);
+    }
     let custom_schema = config
         .get("schema")
         .and_then(Json::as_str)
@@ -347,6 +355,31 @@ fn relation_for(
         database,
         schema,
         identifier,
+    })
+}
+
+/// A snapshot configured with `target_schema` goes exactly there, as in dbt
+/// before 1.9: generate_schema_name is not consulted.
+fn legacy_snapshot_relation(
+    node: &Pending,
+    config: &Map<String, Json>,
+    target: &Target,
+) -> Option<Relation> {
+    if node.resource_type != ResourceType::Snapshot {
+        return None;
+    }
+    let schema = config.get("target_schema").and_then(Json::as_str)?;
+    let text = |key: &str, default: &str| {
+        config
+            .get(key)
+            .and_then(Json::as_str)
+            .unwrap_or(default)
+            .to_string()
+    };
+    Some(Relation {
+        database: text("target_database", &target.dbname),
+        schema: schema.to_string(),
+        identifier: text("alias", &node.name),
     })
 }
 
@@ -436,10 +469,10 @@ fn build_node(
     depends_on.extend(depends_on_nodes);
     let (raw_code, checksum) = match (node.test, node.resource_type) {
         (Some(test), _) => (test.raw_code.clone(), String::new()),
-        (None, ResourceType::Seed) => (String::new(), sha256_hex(node.file.text.trim())),
+        (None, ResourceType::Seed) => (String::new(), sha256_hex(node.checksum_text.trim())),
         (None, _) => (
             node.file.text.trim().to_string(),
-            sha256_hex(node.file.text.trim()),
+            sha256_hex(node.checksum_text.trim()),
         ),
     };
     let description = match (node.test, properties) {
