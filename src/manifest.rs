@@ -6,6 +6,7 @@ use std::fmt;
 use std::path::Path;
 
 use std::io::Write;
+use std::sync::LazyLock;
 
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value, json};
@@ -271,6 +272,69 @@ impl Manifest {
     }
 }
 
+/// dbt's default config of each kind of node. A node stores only the config
+/// it sets; the manifest shows every key, as dbt writes it.
+pub fn config_defaults(resource_type: ResourceType) -> &'static Map<String, Value> {
+    static MODEL: LazyLock<Map<String, Value>> =
+        LazyLock::new(|| defaults_with(json!({"access": "protected", "freshness": null})));
+    static SEED: LazyLock<Map<String, Value>> =
+        LazyLock::new(|| defaults_with(json!({"delimiter": ",", "quote_columns": null})));
+    static TEST: LazyLock<Map<String, Value>> = LazyLock::new(|| {
+        object(json!({
+            "enabled": true, "alias": null, "schema": "dbt_test__audit", "database": null, "tags": [],
+            "meta": {}, "group": null, "materialized": "test", "severity": "ERROR", "store_failures": null,
+            "store_failures_as": null, "where": null, "limit": null, "fail_calc": "count(*)",
+            "warn_if": "!= 0", "error_if": "!= 0",
+        }))
+    });
+    match resource_type {
+        ResourceType::Seed => &SEED,
+        ResourceType::Test => &TEST,
+        _ => &MODEL,
+    }
+}
+
+fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+fn defaults_with(extra: Value) -> Map<String, Value> {
+    let mut defaults = object(json!({
+        "enabled": true, "alias": null, "schema": null, "database": null, "tags": [], "meta": {},
+        "group": null, "static_analysis": null, "materialized": "view", "incremental_strategy": null,
+        "batch_size": null, "lookback": 1, "begin": null, "persist_docs": {}, "post-hook": [],
+        "pre-hook": [], "quoting": {}, "column_types": {}, "full_refresh": null, "unique_key": null,
+        "on_schema_change": "ignore", "on_configuration_change": "apply", "grants": {}, "packages": [],
+        "docs": {"show": true, "node_color": null}, "contract": {"enforced": false, "alias_types": true},
+        "event_time": null, "concurrent_batches": null,
+    }));
+    defaults.extend(object(extra));
+    defaults
+}
+
+/// A node's config with dbt's defaults filled in.
+struct ConfigOut<'a> {
+    set: &'a Map<String, Value>,
+    defaults: &'static Map<String, Value>,
+}
+
+impl Serialize for ConfigOut<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let defaults = self
+            .defaults
+            .iter()
+            .map(|(key, default)| (key, self.set.get(key).unwrap_or(default)));
+        let extra = self
+            .set
+            .iter()
+            .filter(|(key, _)| !self.defaults.contains_key(*key));
+        serializer.collect_map(defaults.chain(extra))
+    }
+}
+
 /// `{}` in JSON.
 #[derive(Serialize)]
 struct EmptyMap {}
@@ -433,7 +497,7 @@ struct NodeOut<'a> {
     fqn: &'a [String],
     alias: &'a str,
     checksum: Checksum<'a>,
-    config: &'a Map<String, Value>,
+    config: ConfigOut<'a>,
     tags: &'a [String],
     description: &'a str,
     columns: ColumnsOut<'a>,
@@ -515,7 +579,10 @@ impl Serialize for Node {
                 },
                 checksum: &self.checksum,
             },
-            config: &self.config,
+            config: ConfigOut {
+                set: &self.config,
+                defaults: config_defaults(self.resource_type),
+            },
             tags: &self.tags,
             description: &self.description,
             columns: ColumnsOut(&self.columns),

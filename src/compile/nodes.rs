@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde_json::{Map, Value as Json, json};
 
@@ -26,7 +27,7 @@ pub struct Pending<'a> {
     pub name: String,
     pub resource_type: ResourceType,
     pub fqn: Vec<String>,
-    pub base_config: Map<String, Json>,
+    pub base_config: Arc<Map<String, Json>>,
     /// Set for generic tests.
     pub test: Option<&'a GenericTest>,
 }
@@ -143,22 +144,19 @@ fn package_nodes<'a>(package: &'a Project, root: Option<&'a Project>) -> Result<
             name,
             resource_type,
             fqn,
-            base_config,
+            base_config: Arc::new(base_config),
             test: None,
         });
     }
     Ok(pending)
 }
 
-/// A generic test with dbt's default test config under what it declares.
+/// A generic test: what it declares, over the test defaults the runner
+/// and the relation name need (its audit schema and materialization).
 pub fn pending_test<'a>(test: &'a GenericTest, package: &'a Project) -> Pending<'a> {
-    let mut base_config: Map<String, Json> = serde_json::from_value(json!({
-        "enabled": true, "alias": null, "schema": "dbt_test__audit", "database": null, "tags": [],
-        "meta": {}, "group": null, "materialized": "test", "severity": "ERROR", "store_failures": null,
-        "store_failures_as": null, "where": null, "limit": null, "fail_calc": "count(*)",
-        "warn_if": "!= 0", "error_if": "!= 0",
-    }))
-    .expect("a JSON object");
+    let mut base_config = Map::new();
+    base_config.insert("materialized".into(), json!("test"));
+    base_config.insert("schema".into(), json!("dbt_test__audit"));
     merge_config(&mut base_config, &test.config);
     Pending {
         file: &test.file,
@@ -168,7 +166,7 @@ pub fn pending_test<'a>(test: &'a GenericTest, package: &'a Project) -> Pending<
         name: test.name.clone(),
         resource_type: ResourceType::Test,
         fqn: test.fqn.clone(),
-        base_config,
+        base_config: Arc::new(base_config),
         test: Some(test),
     }
 }

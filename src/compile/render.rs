@@ -94,7 +94,7 @@ impl<'a> RunRenderer<'a> {
             path: "dbt_project.yml".to_string(),
             text: sql.to_string(),
         };
-        let config = Map::new();
+        let config = std::sync::Arc::new(Map::new());
         let request = RenderRequest {
             file: &file,
             package: &self.root_package,
@@ -102,6 +102,7 @@ impl<'a> RunRenderer<'a> {
             base_config: &config,
             model: Value::from(()),
             relations: Some(&self.relations),
+            generic_test: None,
         };
         Ok(self.jinja.render(&request)?.sql)
     }

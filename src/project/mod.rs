@@ -253,7 +253,7 @@ impl Project {
 /// Every file under the given folders (relative to root) whose extension is
 /// one of `extensions`, sorted by path so results never depend on the disk.
 fn collect_files(root: &Path, folders: &[String], extensions: &[&str]) -> Result<Vec<ProjectFile>> {
-    let mut files = Vec::new();
+    let mut found: Vec<(PathBuf, PathBuf)> = Vec::new();
     for folder in folders {
         let base = root.join(folder);
         if !base.is_dir() {
@@ -274,20 +274,45 @@ fn collect_files(root: &Path, folders: &[String], extensions: &[&str]) -> Result
                     .extension()
                     .and_then(|e| e.to_str())
                     .is_some_and(|e| extensions.contains(&e));
-                if !wanted {
-                    continue;
+                if wanted {
+                    found.push((base.clone(), path));
                 }
-                let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-                files.push(ProjectFile {
-                    original_file_path: relative(root, &path),
-                    path: relative(&base, &path),
-                    text,
-                });
             }
         }
     }
+    let mut files = read_all(root, &found)?;
     files.sort_by(|a, b| a.original_file_path.cmp(&b.original_file_path));
     Ok(files)
+}
+
+/// Read the files on all cores: a large project has thousands of small ones.
+fn read_all(root: &Path, found: &[(PathBuf, PathBuf)]) -> Result<Vec<ProjectFile>> {
+    let read = |(base, path): &(PathBuf, PathBuf)| -> Result<ProjectFile> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Ok(ProjectFile {
+            original_file_path: relative(root, path),
+            path: relative(base, path),
+            text,
+        })
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    if threads == 1 || found.len() < 256 {
+        return found.iter().map(read).collect();
+    }
+    let chunk = found.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = found
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(read).collect::<Result<Vec<_>>>()))
+            .collect();
+        let mut files = Vec::with_capacity(found.len());
+        for handle in handles {
+            files.extend(handle.join().expect("a file-reading thread panicked")?);
+        }
+        Ok(files)
+    })
 }
 
 fn relative(base: &Path, path: &Path) -> String {
