@@ -7,15 +7,17 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use serde_json::{Map, Value as Json, json};
+use serde_json::{Map, Value as Json};
 
 use crate::compile::{CompileOptions, Compiled};
+use crate::env::secrets::scrub;
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{Manifest, Materialization, ResourceType};
 use crate::plan::{Plan, RetryPolicy, Task};
 use crate::results::{RunResults, Status};
 use crate::runner::{Event, RunOptions};
-use crate::select::Selection;
+use crate::select::list::{ListOptions, ListOutput};
+use crate::select::{IndirectSelection, Selection};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -45,6 +47,14 @@ enum Command {
     Build(RunArgs),
     /// Show the target and check the connection.
     Debug(ProjectArgs),
+    /// Drop the CI schemas weir created on the target (weir_meta.ci_schemas),
+    /// all of them or those unused for a while; nothing else.
+    Clean(CleanArgs),
+    /// Blue-green: build and test the whole project in `<schema>__next`, then
+    /// swap every schema in at once, keeping the old set as `<schema>__prev`.
+    Deploy(DeployArgs),
+    /// Swap the set the last deploy replaced (`<schema>__prev`) back in.
+    Rollback(DeployArgs),
     /// Manage the embedded local PostgreSQL of a project.
     Local(LocalArgs),
 }
@@ -69,6 +79,30 @@ struct ProjectArgs {
     /// Nodes to leave out (dbt selection syntax); repeatable.
     #[arg(long, num_args = 1.., global = true)]
     exclude: Vec<String>,
+    /// A selector defined in the project's selectors.yml; replaces --select and --exclude.
+    #[arg(long, global = true)]
+    selector: Option<String>,
+    /// Which tests come with the nodes they test: eager (any of them is
+    /// selected), cautious (all are), buildable (all are, or are their
+    /// ancestors), empty (none).
+    #[arg(long, global = true, value_name = "MODE")]
+    indirect_selection: Option<String>,
+    /// An earlier run's target/ folder (its manifest.json, weir_state.json and
+    /// run_results.json), for `state:` and `result:` selection and --defer.
+    #[arg(long, global = true, value_name = "DIR")]
+    state: Option<PathBuf>,
+    /// Parents this run does not build, missing on this target, are read
+    /// from where the --state run built them.
+    #[arg(long, global = true)]
+    defer: bool,
+    /// With --defer: read unbuilt parents from the --state run even when they
+    /// exist on this target.
+    #[arg(long, global = true)]
+    favor_state: bool,
+    /// Build every schema as `<schema>_<suffix>` (a pull request or commit),
+    /// recorded for `weir clean` [env: WEIR_SCHEMA_SUFFIX].
+    #[arg(long, global = true, value_name = "SUFFIX")]
+    schema_suffix: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -84,9 +118,36 @@ struct RunArgs {
     /// Stop at the first failure.
     #[arg(long, short = 'x')]
     fail_fast: bool,
+    /// Run a protected target (prod) outside CI: for emergencies only.
+    #[arg(long)]
+    allow_protected: bool,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Args)]
+struct DeployArgs {
+    #[command(flatten)]
+    project: ProjectArgs,
+    /// How many nodes to build at once (default: the target's threads).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Run a protected target (prod) outside CI: for emergencies only.
+    #[arg(long)]
+    allow_protected: bool,
+}
+
+#[derive(Debug, Args)]
+struct CleanArgs {
+    #[command(flatten)]
+    project: ProjectArgs,
+    /// Only schemas no run has used for this long: 7d, 12h, 30m, 2w.
+    #[arg(long, value_name = "AGE")]
+    older_than: Option<String>,
+    /// Print what would be dropped, and drop nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum LsOutput {
     Name,
     Path,
@@ -101,9 +162,17 @@ struct LsArgs {
     /// What to print for each node.
     #[arg(long, short = 'o', value_enum, default_value = "selector")]
     output: LsOutput,
-    /// Only nodes of these resource types (model, seed).
-    #[arg(long, num_args = 1..)]
+    /// Only these resource types (model, seed, test, source, snapshot,
+    /// analysis, exposure, ..., or `default` and `all`).
+    #[arg(long, alias = "resource-types", num_args = 1..)]
     resource_type: Vec<String>,
+    /// Leave out these resource types.
+    #[arg(long, alias = "exclude-resource-types", num_args = 1..)]
+    exclude_resource_type: Vec<String>,
+    /// With `--output json`: print these keys (dotted for nested ones)
+    /// instead of dbt's default set.
+    #[arg(long, num_args = 1..)]
+    output_keys: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -134,7 +203,7 @@ pub fn main() -> i32 {
     match run_command(cli.command) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err}");
+            eprintln!("error: {}", scrub(&err.to_string()));
             err.exit_code()
         }
     }
@@ -149,6 +218,9 @@ fn run_command(command: Command) -> Result<i32> {
         Command::Test(args) => run_nodes(&args, Some(ResourceType::Test)),
         Command::Build(args) => run_nodes(&args, None),
         Command::Debug(args) => debug_command(&args),
+        Command::Clean(args) => clean_command(&args),
+        Command::Deploy(args) => deploy_command(&args),
+        Command::Rollback(args) => rollback_command(&args),
         Command::Local(args) => local_command(&args),
     }
 }
@@ -167,17 +239,55 @@ impl ProjectArgs {
         })
     }
 
-    fn selection(&self) -> Selection {
-        Selection {
+    /// The selection arguments, with the project's selectors.yml and the --state run.
+    fn selection(&self, compiled: &Compiled) -> Result<Selection> {
+        let project = &compiled.project;
+        let indirect_selection = match &self.indirect_selection {
+            Some(mode) => IndirectSelection::parse(mode).map_err(|e| {
+                Error::new(
+                    ErrorKind::Usage,
+                    format!("--indirect-selection: {}", e.message()),
+                )
+            })?,
+            None => IndirectSelection::default(),
+        };
+        Ok(Selection {
             select: self.select.clone(),
             exclude: self.exclude.clone(),
+            selector: self.selector.clone(),
+            indirect_selection,
+            state: self.state(compiled)?,
+            ..Selection::for_project(&project.root)?
+        })
+    }
+
+    /// The --state run compared with this one.
+    fn state(
+        &self,
+        compiled: &Compiled,
+    ) -> Result<Option<std::sync::Arc<crate::env::state::State>>> {
+        match &self.state {
+            Some(dir) => Ok(Some(std::sync::Arc::new(crate::env::state::State::load(
+                dir, compiled,
+            )?))),
+            None if self.defer || self.favor_state => Err(Error::new(
+                ErrorKind::Usage,
+                "--defer and --favor-state need --state DIR: the run to read unbuilt parents from",
+            )),
+            None => Ok(None),
         }
     }
 
-    /// Compile and write target/manifest.json, as every dbt command does.
+    /// Compile and write target/manifest.json, as every dbt command does,
+    /// and weir_state.json beside it for later `--state` comparisons.
     fn compile(&self) -> Result<Compiled> {
-        let compiled = Compiled::load(&self.compile_options()?)?;
+        let mut keys = Vec::new();
+        if let Some(suffix) = &self.schema_suffix {
+            keys.push((crate::env::naming::SUFFIX_KEY, Json::String(suffix.clone())));
+        }
+        let compiled = crate::env::naming::compile_with(&self.compile_options()?, &keys)?;
         compiled.manifest.write(&compiled.project.target_dir())?;
+        crate::env::state::write_fingerprints(&compiled)?;
         Ok(compiled)
     }
 }
@@ -201,7 +311,7 @@ fn parse_vars(text: Option<&str>) -> Result<Map<String, Json>> {
 fn compile_command(args: &ProjectArgs) -> Result<i32> {
     let started = Instant::now();
     let compiled = args.compile()?;
-    let selected = args.selection().resolve(&compiled.manifest)?;
+    let selected = args.selection(&compiled)?.resolve(&compiled.manifest)?;
     let compiled_dir = compiled.project.target_dir().join("compiled");
     let mut made_dirs = std::collections::HashSet::new();
     for id in &selected {
@@ -221,7 +331,8 @@ fn compile_command(args: &ProjectArgs) -> Result<i32> {
         {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         }
-        std::fs::write(&path, &node.compiled_code).map_err(|e| Error::io(&path, e))?;
+        let sql = scrub(&node.compiled_code);
+        std::fs::write(&path, sql.as_bytes()).map_err(|e| Error::io(&path, e))?;
     }
     println!(
         "Compiled {} for target `{}` in {:.2}s; wrote {}",
@@ -242,54 +353,57 @@ fn compile_command(args: &ProjectArgs) -> Result<i32> {
 
 fn ls_command(args: &LsArgs) -> Result<i32> {
     let compiled = args.project.compile()?;
-    let manifest = &compiled.manifest;
+    let selection = args.project.selection(&compiled)?;
+    let options = ListOptions {
+        output: match args.output {
+            LsOutput::Name => ListOutput::Name,
+            LsOutput::Path => ListOutput::Path,
+            LsOutput::Json => ListOutput::Json,
+            LsOutput::Selector => ListOutput::Selector,
+        },
+        resource_types: args.resource_type.clone(),
+        exclude_resource_types: args.exclude_resource_type.clone(),
+        output_keys: args.output_keys.clone(),
+    };
+    let lines = crate::select::list::list(&compiled.manifest, &selection, &options)?;
+    if lines.is_empty() {
+        eprintln!("No nodes selected!");
+    }
     let mut out = std::io::stdout().lock();
-    // dbt lists nodes sorted by unique_id, not in build order.
-    let mut selected = args.project.selection().resolve(manifest)?;
-    selected.sort();
-    for id in selected {
-        let node = &manifest.nodes[&id];
-        if !args.resource_type.is_empty()
-            && !args
-                .resource_type
-                .iter()
-                .any(|t| t == node.resource_type.as_str())
-        {
-            continue;
-        }
-        let line = match args.output {
-            LsOutput::Name => node.name.clone(),
-            LsOutput::Path => node.original_file_path.clone(),
-            LsOutput::Selector => node.fqn.join("."),
-            LsOutput::Json => json!({
-                "name": node.name,
-                "resource_type": node.resource_type.as_str(),
-                "package_name": node.package_name,
-                "original_file_path": node.original_file_path,
-                "unique_id": node.unique_id,
-                "alias": node.relation.identifier,
-                "config": node.config,
-                "tags": node.tags,
-                "depends_on": {"nodes": node.depends_on_nodes, "macros": node.depends_on_macros},
-            })
-            .to_string(),
-        };
-        let _ = writeln!(out, "{line}");
+    for line in lines {
+        let _ = writeln!(out, "{}", scrub(&line));
     }
     Ok(0)
 }
 
 fn run_nodes(args: &RunArgs, only: Option<ResourceType>) -> Result<i32> {
-    let compiled = args.project.compile()?;
-    let manifest = &compiled.manifest;
+    let mut compiled = args.project.compile()?;
+    let selection = args.project.selection(&compiled)?;
     let mut plan = Plan::build(
-        manifest,
-        &args.project.selection(),
+        &compiled.manifest,
+        &selection,
         &RetryPolicy::for_target(&compiled.target.name),
     )?;
     if let Some(kind) = only {
         plan.tasks.retain(|t| t.resource_type == kind);
     }
+    // Before any SQL: a protected target runs only from CI, and no relation
+    // lands in a schema a protected target owns.
+    crate::env::protect::preflight(&compiled, &plan, args.allow_protected)?;
+    // A CI run records its schemas before creating them, for `weir clean`.
+    if let Some(suffix) = crate::env::naming::schema_suffix(&compiled.target) {
+        let schemas = crate::env::ci::plan_schemas(&compiled.manifest, &plan);
+        if !schemas.is_empty() {
+            let mut adapter = crate::adapter::connect(&compiled.target, &compiled.project.root)?;
+            crate::env::ci::record(&mut adapter, &schemas, &suffix, &compiled.target.name)?;
+        }
+    }
+    if args.project.defer
+        && let Some(state) = &selection.state
+    {
+        defer_parents(&mut compiled, state, &plan, args.project.favor_state)?;
+    }
+    let manifest = &compiled.manifest;
     println!(
         "Running with weir {} on target `{}`",
         env!("CARGO_PKG_VERSION"),
@@ -310,6 +424,43 @@ fn run_nodes(args: &RunArgs, only: Option<ResourceType>) -> Result<i32> {
     results.write(&compiled.project.target_dir())?;
     print_summary(&plan, &results);
     Ok(if results.has_failures() { 1 } else { 0 })
+}
+
+/// `--defer`: point the selected nodes at the --state run's relations of
+/// the parents this run does not build, and say which.
+fn defer_parents(
+    compiled: &mut Compiled,
+    state: &crate::env::state::State,
+    plan: &Plan,
+    favor_state: bool,
+) -> Result<()> {
+    use crate::adapter::Adapter;
+    let selected = plan.tasks.iter().map(|t| t.unique_id.clone()).collect();
+    let mut adapter = None;
+    let (target, root) = (compiled.target.clone(), compiled.project.root.clone());
+    let mut exists = |relation: &crate::manifest::Relation| -> Result<bool> {
+        let adapter = match &mut adapter {
+            Some(adapter) => adapter,
+            None => adapter.insert(crate::adapter::connect(&target, &root)?),
+        };
+        Ok(!adapter
+            .relation_kinds(&relation.schema, &[relation.identifier.as_str()])?
+            .is_empty())
+    };
+    let deferred = crate::env::state::defer(
+        &mut compiled.manifest,
+        state,
+        &selected,
+        favor_state,
+        &mut exists,
+    )?;
+    for (parent, relation) in deferred {
+        println!(
+            "Deferring {} to {relation} (--state)",
+            crate::graph::short_name(&parent)
+        );
+    }
+    Ok(())
 }
 
 /// `3 models, 3 seeds, 1 source`.
@@ -370,6 +521,19 @@ fn print_event(event: &Event) {
         Event::Start { index, total, task } => {
             let text = format!("START {} {}", task_description(task), task_label(task));
             progress_line(*index, *total, &text, "[RUN]")
+        }
+        Event::Hook {
+            name,
+            index,
+            total,
+            result,
+        } => {
+            let took = result.execution_time;
+            let (word, status) = match result.status {
+                Status::Error => ("ERROR", format!("[ERROR in {took:.2}s]")),
+                _ => ("OK", format!("[OK in {took:.2}s]")),
+            };
+            progress_line(*index, *total, &format!("{word} hook: {name}"), &status)
         }
         Event::Finish {
             index,
@@ -437,15 +601,16 @@ fn print_event(event: &Event) {
             )
         }
     };
-    println!("{line}");
+    println!("{}", scrub(&line));
 }
 
 fn print_summary(plan: &Plan, results: &RunResults) {
+    // As dbt counts: nodes, not the on-run-start / on-run-end hooks.
     let count = |status: Status| {
         results
             .results
             .iter()
-            .filter(|r| r.status == status)
+            .filter(|r| r.status == status && !r.unique_id.starts_with("operation."))
             .count()
     };
     let mut kinds: Vec<(String, usize)> = Vec::new();
@@ -496,7 +661,11 @@ fn print_summary(plan: &Plan, results: &RunResults) {
             Status::Warn => "Warning in",
             _ => "Error in",
         };
-        println!("\n  {what} {}: {}", result.unique_id, result.message);
+        println!(
+            "\n  {what} {}: {}",
+            result.unique_id,
+            scrub(&result.message)
+        );
     }
     println!(
         "\nDone. PASS={} WARN={} ERROR={} SKIP={} TOTAL={}",
@@ -504,8 +673,149 @@ fn print_summary(plan: &Plan, results: &RunResults) {
         count(Status::Warn),
         count(Status::Error) + count(Status::Fail),
         count(Status::Skipped),
-        results.results.len()
+        plan.tasks.len()
     );
+}
+
+fn deploy_command(args: &DeployArgs) -> Result<i32> {
+    use crate::env::deploy::{self, Deploy};
+    let project = &args.project;
+    if !project.select.is_empty() || !project.exclude.is_empty() || project.selector.is_some() {
+        return Err(Error::new(
+            ErrorKind::Usage,
+            "weir deploy builds the whole project: every schema of the set is swapped, so \
+             --select, --exclude and --selector do not apply",
+        ));
+    }
+    let deploy = Deploy::compile(&project.compile_options()?)?;
+    // The live names are what later runs compare with (--state).
+    deploy
+        .live
+        .manifest
+        .write(&deploy.live.project.target_dir())?;
+    crate::env::state::write_fingerprints(&deploy.live)?;
+    let shadow = &deploy.shadow;
+    let selection = Selection::for_project(&shadow.project.root)?;
+    let plan = Plan::build(
+        &shadow.manifest,
+        &selection,
+        &RetryPolicy::for_target(&shadow.target.name),
+    )?;
+    crate::env::protect::preflight(shadow, &plan, args.allow_protected)?;
+    println!(
+        "Deploying {} to target `{}` through {}",
+        found_summary(&shadow.manifest),
+        shadow.target.name,
+        deploy
+            .schemas
+            .iter()
+            .map(|s| format!("{s}{}", deploy::NEXT))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut adapter = crate::adapter::connect(&shadow.target, &shadow.project.root)?;
+    for warning in deploy::prepare(&mut adapter, &deploy)? {
+        println!("note: {warning}");
+    }
+    println!();
+    let options = RunOptions {
+        threads: args.threads.unwrap_or(shadow.target.threads).max(1),
+        fail_fast: false,
+        full_refresh: false,
+    };
+    let results = crate::runner::run(shadow, &plan, &options, &print_event)?;
+    results.write(&shadow.project.target_dir())?;
+    print_summary(&plan, &results);
+    if results.has_failures() {
+        println!(
+            "\nDeploy stopped before the swap: production is unchanged. The shadow set is \
+             kept for inspection ({}{} ...) until the next deploy.",
+            deploy.schemas.first().map_or("", String::as_str),
+            deploy::NEXT
+        );
+        return Ok(1);
+    }
+    let swapped = deploy::swap(&mut adapter, &deploy.schemas)?;
+    println!(
+        "\nSwapped in {} schema(s) in one transaction: {}{}; the previous set is kept as \
+         <schema>{} for `weir rollback`.",
+        deploy.schemas.len(),
+        deploy.schemas.join(", "),
+        match swapped.lock_retries {
+            0 => String::new(),
+            n => format!(" (waited for readers {n} time(s))"),
+        },
+        deploy::PREV
+    );
+    Ok(0)
+}
+
+fn rollback_command(args: &DeployArgs) -> Result<i32> {
+    let compiled = Compiled::load(&args.project.compile_options()?)?;
+    crate::env::protect::check_may_run(&compiled.target, args.allow_protected)?;
+    let schemas = crate::env::deploy::schema_set(&compiled.manifest);
+    let mut adapter = crate::adapter::connect(&compiled.target, &compiled.project.root)?;
+    crate::env::deploy::rollback(&mut adapter, &schemas)?;
+    println!(
+        "Rolled back {} schema(s): {} are the previous set again; the replaced set is kept as \
+         <schema>{} until the next deploy.",
+        schemas.len(),
+        schemas.join(", "),
+        crate::env::deploy::NEXT
+    );
+    Ok(0)
+}
+
+fn clean_command(args: &CleanArgs) -> Result<i32> {
+    let older_than = args
+        .older_than
+        .as_deref()
+        .map(crate::env::ci::parse_age)
+        .transpose()?;
+    let compiled = Compiled::load(&args.project.compile_options()?)?;
+    // A record naming a live schema (edited by hand, or a prod schema that
+    // was once built with a suffix) is never acted on.
+    let protected = crate::env::protect::protected_schemas(
+        &compiled.project,
+        &compiled.target,
+        &compiled.cli_vars,
+    )?;
+    let database = compiled.target.dbname.clone();
+    let is_protected = |schema: &str| protected.iter().any(|p| p.covers(&database, schema));
+    let suffix = args
+        .project
+        .schema_suffix
+        .as_deref()
+        .map(crate::env::naming::sanitize);
+    let mut adapter = crate::adapter::connect(&compiled.target, &compiled.project.root)?;
+    let recorded = crate::env::ci::recorded(&mut adapter)?;
+    let kept_protected: Vec<&str> = recorded
+        .iter()
+        .filter(|s| is_protected(&s.name))
+        .map(|s| s.name.as_str())
+        .collect();
+    for name in &kept_protected {
+        println!(
+            "Keeping {name}: it belongs to a protected target, although recorded as a CI schema"
+        );
+    }
+    let doomed = crate::env::ci::to_drop(recorded, older_than, suffix.as_deref(), &is_protected);
+    if doomed.is_empty() {
+        println!("No CI schemas to drop.");
+        return Ok(0);
+    }
+    for schema in &doomed {
+        if args.dry_run {
+            println!(
+                "Would drop schema {} (suffix {})",
+                schema.name, schema.suffix
+            );
+        } else {
+            crate::env::ci::drop_schema(&mut adapter, &schema.name)?;
+            println!("Dropped schema {} (suffix {})", schema.name, schema.suffix);
+        }
+    }
+    Ok(0)
 }
 
 fn debug_command(args: &ProjectArgs) -> Result<i32> {
@@ -530,7 +840,7 @@ fn debug_command(args: &ProjectArgs) -> Result<i32> {
     match &target.host {
         Some(host) => println!(
             "connection: {}@{}:{}/{}",
-            target.user,
+            scrub(&target.user),
             host,
             target.port.unwrap_or(5432),
             target.dbname

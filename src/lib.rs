@@ -11,6 +11,7 @@ pub mod adapter;
 pub mod cli;
 pub mod clock;
 pub mod compile;
+pub mod env;
 pub mod error;
 pub mod graph;
 pub mod jinja;

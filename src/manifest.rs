@@ -4,8 +4,6 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
-
-use std::io::Write;
 use std::sync::LazyLock;
 
 use serde::{Serialize, Serializer};
@@ -170,6 +168,17 @@ pub struct Node {
 }
 
 impl Node {
+    /// The config as the manifest shows it: what the node sets over dbt's defaults.
+    pub fn full_config(&self) -> Map<String, Value> {
+        match serde_json::to_value(ConfigOut {
+            set: &self.config,
+            defaults: config_defaults(self.resource_type),
+        }) {
+            Ok(Value::Object(map)) => map,
+            _ => self.config.clone(),
+        }
+    }
+
     /// Analyses, ephemeral models and tests (unless they store failures) build no relation.
     pub fn has_relation(&self) -> bool {
         if self.resource_type == ResourceType::Analysis {
@@ -265,10 +274,17 @@ impl Manifest {
         std::fs::create_dir_all(target_dir).map_err(|e| Error::io(target_dir, e))?;
         let path = target_dir.join("manifest.json");
         let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
-        let mut writer = std::io::BufWriter::with_capacity(1 << 20, file);
+        // Secrets are masked on the way out, whatever put them in a node.
+        let scrub = crate::env::secrets::ScrubWriter::new(file);
+        let mut writer = std::io::BufWriter::with_capacity(1 << 20, scrub);
         serde_json::to_writer(&mut writer, &ManifestOut::new(self))
             .map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
-        writer.flush().map_err(|e| Error::io(&path, e))
+        writer
+            .into_inner()
+            .map_err(|e| Error::io(&path, e.into_error()))?
+            .finish()
+            .map(drop)
+            .map_err(|e| Error::io(&path, e))
     }
 }
 

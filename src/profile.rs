@@ -83,12 +83,16 @@ impl Target {
         self.host.is_none()
     }
 
-    /// Values that must be scrubbed from anything weir writes or prints.
+    /// Values that must be scrubbed from anything weir writes or prints: the
+    /// password and every `DBT_ENV_SECRET_*` value of the environment.
     pub fn secrets(&self) -> Vec<String> {
-        self.password
+        let mut secrets: Vec<String> = self
+            .password
             .iter()
             .map(|p| p.expose().to_string())
-            .collect()
+            .collect();
+        secrets.extend(crate::env::secrets::env_secrets());
+        secrets
     }
 }
 
@@ -269,6 +273,15 @@ pub fn parse_target(
         .filter(|(k, _)| !KNOWN.contains(&k.as_str()))
         .collect();
 
+    // Known process-wide from now on, so that every writer and printer scrubs it.
+    // A password equal to the user or database name (a local `postgres`)
+    // hides nothing, and masking it would mangle every relation name.
+    crate::env::secrets::register(
+        password
+            .iter()
+            .map(|p| p.expose().to_string())
+            .filter(|p| *p != user && *p != dbname && *p != schema),
+    );
     Ok(Target {
         profile_name: profile_name.to_string(),
         name: name.to_string(),
@@ -290,7 +303,7 @@ pub fn parse_target(
 fn render_value(value: &Yaml) -> Result<serde_json::Value> {
     Ok(match value {
         Yaml::String(s) if s.contains("{{") || s.contains("{%") => {
-            serde_json::Value::String(crate::jinja::render_standalone(s)?)
+            serde_json::Value::String(crate::jinja::render_profile_value(s)?)
         }
         Yaml::String(s) => serde_json::Value::String(s.clone()),
         Yaml::Bool(b) => serde_json::Value::Bool(*b),

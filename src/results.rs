@@ -125,6 +125,7 @@ impl RunResults {
         std::fs::create_dir_all(target_dir).map_err(|e| Error::io(target_dir, e))?;
         let path = target_dir.join("run_results.json");
         let text = serde_json::to_string_pretty(&self.to_json()).expect("run results serialize");
-        std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
+        let text = crate::env::secrets::scrub(&text);
+        std::fs::write(&path, text.as_bytes()).map_err(|e| Error::io(&path, e))
     }
 }

@@ -46,6 +46,13 @@ pub enum Event<'a> {
         task: &'a Task,
         result: &'a NodeResult,
     },
+    /// An `on-run-start` / `on-run-end` hook ran (`shop.on-run-start.0`).
+    Hook {
+        name: &'a str,
+        index: usize,
+        total: usize,
+        result: &'a NodeResult,
+    },
 }
 
 /// Run every task of `plan`; node failures are in the results, not an `Err`.
@@ -69,20 +76,38 @@ pub fn run(
     };
     let scheduler = Scheduler::new(plan, options.fail_fast);
     let workers = options.threads.max(1).min(plan.tasks.len());
+    let renderer = LazyRenderer::new(compiled);
+    let mut hooks = Vec::new();
     if let Some(settings) = &settings {
-        let worker = Worker {
+        let project = &compiled.project;
+        let hook_runner = HookRunner {
             compiled,
             settings,
             secrets: &secrets,
-            full_refresh: options.full_refresh,
-            renderer: LazyRenderer::new(compiled),
+            renderer: &renderer,
         };
-        std::thread::scope(|scope| {
-            for _ in 0..workers {
-                scope.spawn(|| worker.work(&scheduler, on_event));
-            }
-        });
+        hooks = hook_runner.run(&project.on_run_start, "on-run-start", on_event);
+        if let Some(failed) = hooks.iter().find(|h| h.status.is_failure()) {
+            let reason = format!("skipped because {} failed", failed.unique_id);
+            scheduler.abort(&reason, on_event);
+        } else {
+            let worker = Worker {
+                compiled,
+                settings,
+                secrets: &secrets,
+                full_refresh: options.full_refresh,
+                renderer: &renderer,
+            };
+            std::thread::scope(|scope| {
+                for _ in 0..workers {
+                    scope.spawn(|| worker.work(&scheduler, on_event));
+                }
+            });
+        }
+        hooks.extend(hook_runner.run(&project.on_run_end, "on-run-end", on_event));
     }
+    let mut results = scheduler.into_results();
+    results.extend(hooks);
     Ok(RunResults {
         invocation_id: compiled.manifest.metadata.invocation_id.clone(),
         generated_at: crate::clock::now_rfc3339(),
@@ -93,8 +118,76 @@ pub fn run(
             "fail_fast": options.fail_fast,
             "full_refresh": options.full_refresh,
         }),
-        results: scheduler.into_results(),
+        results,
     })
+}
+
+/// Runs the `on-run-start` and `on-run-end` hooks of dbt_project.yml, each
+/// recorded as dbt records it: an `operation` node.
+struct HookRunner<'a> {
+    compiled: &'a Compiled,
+    settings: &'a ConnectionSettings,
+    secrets: &'a [String],
+    renderer: &'a LazyRenderer<'a>,
+}
+
+impl HookRunner<'_> {
+    fn run(
+        &self,
+        hooks: &[String],
+        which: &str,
+        on_event: &(dyn Fn(&Event) + Sync),
+    ) -> Vec<NodeResult> {
+        let project = &self.compiled.project.name;
+        let mut connection: Option<PostgresAdapter> = None;
+        let mut results = Vec::with_capacity(hooks.len());
+        for (i, sql) in hooks.iter().enumerate() {
+            let started_at = SystemTime::now();
+            let clock = Instant::now();
+            let outcome = self.renderer.render_project_hook(sql).and_then(|sql| {
+                let adapter = match &mut connection {
+                    Some(adapter) => adapter,
+                    None => connection.insert(PostgresAdapter::connect(self.settings)?),
+                };
+                adapter.batch_execute(&sql).map(|()| sql)
+            });
+            let (status, message, error, code) = match outcome {
+                Ok(sql) => (Status::Success, "OK".to_string(), None, sql),
+                Err(error) => {
+                    let error = error.in_file("dbt_project.yml").scrub(self.secrets);
+                    (
+                        Status::Error,
+                        format!("{which} hook failed: {error}"),
+                        Some(error),
+                        String::new(),
+                    )
+                }
+            };
+            let result = NodeResult {
+                unique_id: format!("operation.{project}.{project}-{which}-{i}"),
+                status,
+                message,
+                code: String::new(),
+                rows_affected: None,
+                failures: None,
+                started_at,
+                completed_at: SystemTime::now(),
+                execution_time: clock.elapsed().as_secs_f64(),
+                attempts: 1,
+                error,
+                compiled_code: code,
+                relation_name: None,
+            };
+            on_event(&Event::Hook {
+                name: &format!("{project}.{which}.{i}"),
+                index: i + 1,
+                total: hooks.len(),
+                result: &result,
+            });
+            results.push(result);
+        }
+        results
+    }
 }
 
 /// Build one node, once, on a new connection: what an orchestrator's task
@@ -107,10 +200,12 @@ pub fn run_node(compiled: &Compiled, unique_id: &str) -> Result<NodeResult> {
     let clock = Instant::now();
     let renderer = LazyRenderer::new(compiled);
     let render = |node: &Node| renderer.render_incremental(node);
+    let render_hook = |node: &Node, sql: &str| renderer.render_hook(node, sql);
     let ctx = BuildContext {
         project_root: &compiled.project.root,
         full_refresh: false,
         render_incremental: &render,
+        render_hook: &render_hook,
     };
     let built = crate::adapter::connect(&compiled.target, &compiled.project.root)
         .and_then(|mut adapter| materialize::build(&mut adapter, node, &ctx))
@@ -203,13 +298,30 @@ impl<'a> LazyRenderer<'a> {
         }
     }
 
-    fn render_incremental(&self, node: &Node) -> Result<String> {
-        let renderer = self
-            .renderer
+    fn get(&self) -> Result<&RunRenderer<'a>> {
+        self.renderer
             .get_or_init(|| RunRenderer::new(self.compiled))
             .as_ref()
-            .map_err(Clone::clone)?;
-        renderer.render_node(&node.unique_id, true)
+            .map_err(Clone::clone)
+    }
+
+    fn render_incremental(&self, node: &Node) -> Result<String> {
+        self.get()?.render_node(&node.unique_id, true)
+    }
+
+    /// Plain SQL needs no Jinja environment.
+    fn render_hook(&self, node: &Node, sql: &str) -> Result<String> {
+        if !sql.contains("{{") && !sql.contains("{%") {
+            return Ok(sql.to_string());
+        }
+        self.get()?.render_hook(&node.unique_id, sql)
+    }
+
+    fn render_project_hook(&self, sql: &str) -> Result<String> {
+        if !sql.contains("{{") && !sql.contains("{%") {
+            return Ok(sql.to_string());
+        }
+        self.get()?.render_project_hook(sql)
     }
 }
 
@@ -219,7 +331,7 @@ struct Worker<'a> {
     settings: &'a ConnectionSettings,
     secrets: &'a [String],
     full_refresh: bool,
-    renderer: LazyRenderer<'a>,
+    renderer: &'a LazyRenderer<'a>,
 }
 
 impl Worker<'_> {
@@ -275,10 +387,12 @@ impl Worker<'_> {
             None => connection.insert(PostgresAdapter::connect(self.settings)?),
         };
         let render = |node: &Node| self.renderer.render_incremental(node);
+        let render_hook = |node: &Node, sql: &str| self.renderer.render_hook(node, sql);
         let ctx = BuildContext {
             project_root: &self.compiled.project.root,
             full_refresh: self.full_refresh,
             render_incremental: &render,
+            render_hook: &render_hook,
         };
         materialize::build(adapter, node, &ctx)
     }
@@ -456,6 +570,17 @@ impl<'p> Scheduler<'p> {
         }
     }
 
+    /// Skip every task: the run cannot start (an on-run-start hook failed).
+    fn abort(&self, reason: &str, on_event: &(dyn Fn(&Event) + Sync)) {
+        let mut state = self.lock();
+        state.ready.clear();
+        for i in 0..self.tasks.len() {
+            if state.results[i].is_none() {
+                self.report_skip(&mut state, i, reason.to_string(), on_event);
+            }
+        }
+    }
+
     /// Tasks never reached: only after fail_fast stopped the run.
     fn skip_stranded(&self, state: &mut State, on_event: &(dyn Fn(&Event) + Sync)) {
         let stranded: Vec<usize> = (0..self.tasks.len())
@@ -561,6 +686,7 @@ mod tests {
                     task.name,
                     result.message
                 ),
+                Event::Hook { name, .. } => format!("hook {name}"),
             };
             log.lock().unwrap().push(line);
         };

@@ -91,3 +91,133 @@ fn materialized_views_are_created_then_refreshed() {
     assert_eq!(n(&mut db), 30);
     assert_eq!(count(&mut db, &counts), 1);
 }
+
+#[test]
+fn hooks_grants_and_docs_run_around_builds() {
+    let project = TestProject::copy_of("shop", "hooks");
+    let yml = std::fs::read_to_string(project.root.join("dbt_project.yml")).unwrap();
+    project.write(
+        "dbt_project.yml",
+        &format!(
+            "{yml}\non-run-start:\n  - create table if not exists public.hook_log (id serial, msg text)\n\
+             on-run-end: \"insert into public.hook_log (msg) values ('end {{{{ target.name }}}}')\"\n"
+        ),
+    );
+    let model = |grantee: &str| {
+        format!(
+            "{{{{ config(materialized='incremental', grants={{'select': ['{grantee}']}},\n\
+             persist_docs={{'relation': true, 'columns': true}},\n\
+             pre_hook=\"insert into public.hook_log (msg) values ('pre {{{{ this.name }}}}')\",\n\
+             post_hook={{'sql': \"insert into public.hook_log (msg) values ('post'); select 1\", 'transaction': false}}) }}}}\n\
+             select 1 as id\n"
+        )
+    };
+    project.write("models/hooked.sql", &model("reporter"));
+    project.write(
+        "models/hooked.yml",
+        "version: 2\nmodels:\n  - name: hooked\n    description: \"Built with hooks, it's documented\"\n    columns:\n      - name: id\n        description: The key\n      - name: missing\n        description: Not built\n",
+    );
+    let compiled = project.compile();
+    let mut db = project.connect(&compiled);
+    db.client()
+        .batch_execute("create role reporter; create role analyst;")
+        .unwrap();
+
+    let first = run(&compiled, &["hooked"], false);
+    assert!(!first.has_failures(), "{:?}", first.results);
+    let ids: Vec<&str> = first.results.iter().map(|r| r.unique_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "model.shop.hooked",
+            "operation.shop.shop-on-run-start-0",
+            "operation.shop.shop-on-run-end-0"
+        ]
+    );
+    let hooked = relation(&compiled, "hooked").to_string();
+    let log = |db: &mut weir::adapter::postgres::PostgresAdapter| -> Vec<String> {
+        db.client()
+            .query("select msg from public.hook_log order by id", &[])
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    };
+    assert_eq!(log(&mut db), ["pre hooked", "post", "end dev"]);
+    let privileges = |db: &mut weir::adapter::postgres::PostgresAdapter| -> (bool, bool) {
+        let row = db
+            .client()
+            .query_one(
+                "select has_table_privilege('reporter', $1, 'select'), \
+                 has_table_privilege('analyst', $1, 'select')",
+                &[&hooked],
+            )
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    assert_eq!(privileges(&mut db), (true, false));
+    let docs = db
+        .client()
+        .query_one(
+            "select obj_description($1::text::regclass, 'pg_class'), col_description($1::text::regclass, 1)",
+            &[&hooked],
+        )
+        .unwrap();
+    assert_eq!(
+        (docs.get::<_, String>(0), docs.get::<_, String>(1)),
+        ("Built with hooks, it's documented".into(), "The key".into())
+    );
+
+    // The table is kept by the incremental run: grants move to the new role.
+    project.write("models/hooked.sql", &model("analyst"));
+    let compiled = project.compile();
+    let second = run(&compiled, &["hooked"], false);
+    assert!(!second.has_failures(), "{:?}", second.results);
+    assert_eq!(
+        message(&second, "hooked"),
+        (Status::Success, "INSERT 0 1".into())
+    );
+    assert_eq!(privileges(&mut db), (false, true));
+    assert_eq!(
+        log(&mut db),
+        [
+            "pre hooked",
+            "post",
+            "end dev",
+            "pre hooked",
+            "post",
+            "end dev"
+        ]
+    );
+}
+
+#[test]
+fn a_failing_on_run_start_skips_every_node() {
+    let project = TestProject::copy_of("shop", "hooks_fail");
+    let yml = std::fs::read_to_string(project.root.join("dbt_project.yml")).unwrap();
+    project.write(
+        "dbt_project.yml",
+        &format!("{yml}\non-run-start: \"select * from no_such_table\"\n"),
+    );
+    let compiled = project.compile();
+    let results = run(&compiled, &["stg_orders"], false);
+    let hook = results
+        .results
+        .iter()
+        .find(|r| r.unique_id == "operation.shop.shop-on-run-start-0")
+        .unwrap();
+    assert_eq!(hook.status, Status::Error);
+    assert!(
+        hook.message.starts_with(
+            "on-run-start hook failed: dbt_project.yml: relation \"no_such_table\" does not exist"
+        ),
+        "{}",
+        hook.message
+    );
+    let (status, reason) = message(&results, "stg_orders");
+    assert_eq!(status, Status::Skipped);
+    assert_eq!(
+        reason,
+        "skipped because operation.shop.shop-on-run-start-0 failed"
+    );
+}

@@ -64,6 +64,7 @@ fn seed_and_run_build_every_relation_and_reruns_change_nothing() {
         let line = match event {
             Event::Start { index, task, .. } => format!("{index} start {}", task.name),
             Event::Finish { index, task, .. } => format!("{index} finish {}", task.name),
+            Event::Hook { name, .. } => format!("hook {name}"),
         };
         events.lock().unwrap().push(line);
     };

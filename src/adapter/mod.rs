@@ -64,6 +64,8 @@ pub trait Adapter {
         schema: &str,
         names: &[&str],
     ) -> Result<Vec<(String, RelationKind)>>;
+    /// Run SQL that may hold several statements (a hook), discarding any rows.
+    fn batch_execute(&mut self, sql: &str) -> Result<()>;
     /// Run one query and return its rows with every value as text (None for NULL).
     fn query_text(&mut self, sql: &str) -> Result<Vec<Vec<Option<String>>>>;
     /// The columns of a relation (`"schema"."name"`, or a temporary table's

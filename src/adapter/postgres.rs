@@ -259,6 +259,12 @@ impl Adapter for PostgresAdapter {
             .collect())
     }
 
+    fn batch_execute(&mut self, sql: &str) -> Result<()> {
+        self.client
+            .batch_execute(sql)
+            .map_err(|e| self.error(&e, Some(sql)))
+    }
+
     fn query_text(&mut self, sql: &str) -> Result<Vec<Vec<Option<String>>>> {
         let messages = self
             .client

@@ -338,18 +338,22 @@ fn relation_for(
         .and_then(Json::as_str)
         .map(str::trim)
         .filter(|s| !s.is_empty());
-    let schema = if jinja.project_defines("generate_schema_name") {
+    let project_macro = if jinja.project_defines("generate_schema_name") {
         let model = Value::from_serialize(
             json!({"name": node.name, "unique_id": node.unique_id, "config": config}),
         );
-        jinja.call_macro(
+        Some(jinja.call_macro(
             "generate_schema_name",
             &[Value::from(custom_schema), model.clone()],
             model,
-        )?
+        )?)
     } else {
-        default_schema_name(&target.schema, custom_schema)
+        None
     };
+    // weir's prefix convention, CI suffix and deploy shadow: see env::naming.
+    let schema =
+        crate::env::naming::node_schema(target, &jinja.scope().vars, custom_schema, project_macro)
+            .map_err(|e| e.in_file(&node.file.original_file_path))?;
     let default_identifier = node.test.map_or(node.name.as_str(), |t| t.alias.as_str());
     let identifier = config
         .get("alias")

@@ -364,6 +364,9 @@ fn jinja_expression(text: &str) -> Option<&str> {
 /// The settings and functions shared by every environment weir makes.
 fn base_environment() -> Environment<'static> {
     let mut env = Environment::new();
+    // Everything rendered is SQL: no HTML or JSON escaping, whatever the
+    // file (hooks from dbt_project.yml would otherwise be JSON-quoted).
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     env.set_undefined_behavior(UndefinedBehavior::Lenient);
     env.set_keep_trailing_newline(false);
     env.add_function("env_var", env_var);
@@ -380,8 +383,27 @@ fn base_environment() -> Environment<'static> {
     env
 }
 
-/// `env_var(name, default)`: the environment variable, or the default, or an error.
+/// Environment variables whose values are secrets, as dbt names them.
+pub const SECRET_ENV_PREFIX: &str = "DBT_ENV_SECRET_";
+
+/// `env_var(name, default)` in models, macros and YAML. As in dbt, a secret
+/// is refused: only profiles.yml may read one, so its value can never reach
+/// compiled SQL, the manifest or a log.
 fn env_var(name: String, default: Option<Value>) -> Result<String, minijinja::Error> {
+    if name.starts_with(SECRET_ENV_PREFIX) {
+        return Err(minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!(
+                "env var `{name}` is a secret ({SECRET_ENV_PREFIX}*): secrets may be read only in \
+                 profiles.yml, never where they could end up in SQL, artifacts or logs"
+            ),
+        ));
+    }
+    env_var_value(name, default)
+}
+
+/// `env_var(name, default)`: the environment variable, or the default, or an error.
+fn env_var_value(name: String, default: Option<Value>) -> Result<String, minijinja::Error> {
     match std::env::var(&name) {
         Ok(value) => Ok(value),
         Err(_) => match default {
@@ -397,6 +419,14 @@ fn env_var(name: String, default: Option<Value>) -> Result<String, minijinja::Er
 /// Render a string that only needs `env_var` (profiles.yml, source schemas).
 pub fn render_standalone(text: &str) -> Result<String> {
     let env = base_environment();
+    env.render_str(text, minijinja::context! {})
+        .map_err(|e| convert_error(&e, &Macros::default(), Path::new(""), Some(text)))
+}
+
+/// Render a profiles.yml value: `env_var` may read secrets there.
+pub fn render_profile_value(text: &str) -> Result<String> {
+    let mut env = base_environment();
+    env.add_function("env_var", env_var_value);
     env.render_str(text, minijinja::context! {})
         .map_err(|e| convert_error(&e, &Macros::default(), Path::new(""), Some(text)))
 }

@@ -3,12 +3,12 @@
 
 use serde_json::Value as Json;
 
-use crate::adapter::{Adapter, ColumnInfo, RelationKind, in_transaction};
+use crate::adapter::{Adapter, ColumnInfo, RelationKind};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{Node, quote_identifier};
 
 use super::model::{model_sql, replace_table, sql_body};
-use super::{BuildContext, Built, ensure_schema, swap};
+use super::{Around, BuildContext, Built, ensure_schema, swap};
 
 /// The temporary table holding the new rows; dropped at commit.
 const INCREMENT_SUFFIX: &str = "__weir_incr";
@@ -63,7 +63,12 @@ impl OnSchemaChange {
     }
 }
 
-pub(super) fn build(adapter: &mut dyn Adapter, node: &Node, ctx: &BuildContext) -> Result<Built> {
+pub(super) fn build(
+    adapter: &mut dyn Adapter,
+    node: &Node,
+    ctx: &BuildContext,
+    around: &Around,
+) -> Result<Built> {
     let unique_key = string_list(node, "unique_key")?;
     let strategy = Strategy::of(node, &unique_key)?;
     let predicates = string_list(node, "incremental_predicates")?;
@@ -76,7 +81,7 @@ pub(super) fn build(adapter: &mut dyn Adapter, node: &Node, ctx: &BuildContext) 
     // dbt's is_incremental(): an existing table, and no full refresh. A view
     // of the same name is replaced by the table, as dbt does.
     if existing != Some(RelationKind::Table) || ctx.full_refresh_of(node) {
-        return replace_table(adapter, node, first_build_sql);
+        return replace_table(adapter, node, first_build_sql, around);
     }
     let rendered = (ctx.render_incremental)(node)?;
     let sql = sql_body(node, &rendered)?;
@@ -85,7 +90,7 @@ pub(super) fn build(adapter: &mut dyn Adapter, node: &Node, ctx: &BuildContext) 
         INCREMENT_SUFFIX,
     ));
     let target = node.relation.to_string();
-    let (code, rows) = in_transaction(adapter, |adapter| {
+    let (code, rows) = around.transaction(adapter, |adapter| {
         adapter.execute(&format!(
             "create temporary table {tmp} on commit drop as (\n{sql}\n)"
         ))?;
@@ -390,10 +395,12 @@ mod tests {
 
     fn run(db: &mut Recorder, node: &Node, full_refresh: bool) -> Result<Built> {
         let render = |_: &Node| Ok("select * from src where new;".to_string());
+        let render_hook = |_: &Node, sql: &str| Ok(sql.to_string());
         let ctx = BuildContext {
             project_root: Path::new("."),
             full_refresh,
             render_incremental: &render,
+            render_hook: &render_hook,
         };
         super::super::build(db, node, &ctx)
     }

@@ -1,6 +1,7 @@
 //! SQL for each materialization: how a model or seed becomes a relation, built
 //! under a temporary name and swapped in atomically.
 
+mod around;
 mod incremental;
 mod model;
 mod seed;
@@ -15,6 +16,7 @@ use crate::adapter::Adapter;
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{Materialization, Node, ResourceType, quote_identifier};
 use crate::results::Status;
+use around::Around;
 
 /// What building a node did, as the database reported it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +49,8 @@ pub struct BuildContext<'a> {
     pub full_refresh: bool,
     /// Renders a model's SQL again with `is_incremental()` true.
     pub render_incremental: &'a (dyn Fn(&Node) -> Result<String> + Sync),
+    /// Renders a pre- or post-hook of a node in the node's context.
+    pub render_hook: &'a (dyn Fn(&Node, &str) -> Result<String> + Sync),
 }
 
 impl BuildContext<'_> {
@@ -96,15 +100,25 @@ pub fn check_supported(node: &Node) -> Result<()> {
 /// relation and swap it in. Errors name the node's file.
 pub fn build(adapter: &mut dyn Adapter, node: &Node, ctx: &BuildContext) -> Result<Built> {
     check_supported(node)?;
-    let built = match (node.resource_type, &node.materialization) {
-        (ResourceType::Seed, _) => seed::build(adapter, node, ctx),
-        (ResourceType::Test, _) => test::run(adapter, node),
-        (_, Materialization::Table) => model::build_table(adapter, node),
-        (_, Materialization::Incremental) => incremental::build(adapter, node, ctx),
-        (_, Materialization::MaterializedView) => {
-            model::build_materialized_view(adapter, node, ctx)
-        }
-        _ => model::build_view(adapter, node),
+    let built = if node.resource_type == ResourceType::Test {
+        test::run(adapter, node)
+    } else {
+        Around::of(node, ctx).and_then(|around| {
+            around.before(adapter)?;
+            let built = match (node.resource_type, &node.materialization) {
+                (ResourceType::Seed, _) => seed::build(adapter, node, ctx, &around),
+                (_, Materialization::Table) => model::build_table(adapter, node, &around),
+                (_, Materialization::Incremental) => {
+                    incremental::build(adapter, node, ctx, &around)
+                }
+                (_, Materialization::MaterializedView) => {
+                    model::build_materialized_view(adapter, node, ctx, &around)
+                }
+                _ => model::build_view(adapter, node, &around),
+            }?;
+            around.after(adapter)?;
+            Ok(built)
+        })
     };
     built.map_err(|e| e.in_file(&node.original_file_path))
 }
@@ -184,6 +198,9 @@ pub(crate) mod testing {
                 })
                 .collect())
         }
+        fn batch_execute(&mut self, sql: &str) -> Result<()> {
+            self.execute(sql).map(drop)
+        }
         fn query_text(&mut self, sql: &str) -> Result<Vec<Vec<Option<String>>>> {
             self.statements.push(sql.to_string());
             Ok(self.rows.drain(..).collect())
@@ -254,10 +271,12 @@ mod tests {
 
     pub(crate) fn build(db: &mut Recorder, node: &Node) -> Result<Built> {
         let render = |n: &Node| Ok(n.compiled_code.clone());
+        let render_hook = |_: &Node, sql: &str| Ok(sql.to_string());
         let ctx = BuildContext {
             project_root: Path::new("."),
             full_refresh: false,
             render_incremental: &render,
+            render_hook: &render_hook,
         };
         super::build(db, node, &ctx)
     }

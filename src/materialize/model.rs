@@ -1,16 +1,16 @@
 //! The `view` and `table` materializations: the model's SQL wrapped in
 //! `create view` / `create table as`, swapped in atomically.
 
-use crate::adapter::{Adapter, RelationKind, in_transaction};
+use crate::adapter::{Adapter, RelationKind};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::Node;
 
-use super::{BuildContext, Built, ensure_schema, swap};
+use super::{Around, BuildContext, Built, ensure_schema, swap};
 
-pub(super) fn build_view(adapter: &mut dyn Adapter, node: &Node) -> Result<Built> {
+pub(super) fn build_view(adapter: &mut dyn Adapter, node: &Node, around: &Around) -> Result<Built> {
     let sql = model_sql(node)?;
     ensure_schema(adapter, &node.relation.schema)?;
-    in_transaction(adapter, |adapter| {
+    around.transaction(adapter, |adapter| {
         swap::replace(
             adapter,
             &node.relation,
@@ -27,10 +27,14 @@ pub(super) fn build_view(adapter: &mut dyn Adapter, node: &Node) -> Result<Built
     })
 }
 
-pub(super) fn build_table(adapter: &mut dyn Adapter, node: &Node) -> Result<Built> {
+pub(super) fn build_table(
+    adapter: &mut dyn Adapter,
+    node: &Node,
+    around: &Around,
+) -> Result<Built> {
     let sql = model_sql(node)?;
     ensure_schema(adapter, &node.relation.schema)?;
-    replace_table(adapter, node, sql)
+    replace_table(adapter, node, sql, around)
 }
 
 /// dbt-postgres's materialized_view: created (and swapped in) the first time
@@ -40,6 +44,7 @@ pub(super) fn build_materialized_view(
     adapter: &mut dyn Adapter,
     node: &Node,
     ctx: &BuildContext,
+    around: &Around,
 ) -> Result<Built> {
     let sql = model_sql(node)?;
     ensure_schema(adapter, &node.relation.schema)?;
@@ -48,7 +53,9 @@ pub(super) fn build_materialized_view(
         .first()
         .map(|(_, kind)| *kind);
     if existing == Some(RelationKind::MaterializedView) && !ctx.full_refresh_of(node) {
-        adapter.execute(&format!("refresh materialized view {}", node.relation))?;
+        around.transaction(adapter, |adapter| {
+            adapter.execute(&format!("refresh materialized view {}", node.relation))
+        })?;
         return Ok(Built {
             code: "REFRESH MATERIALIZED VIEW".into(),
             message: "REFRESH MATERIALIZED VIEW".into(),
@@ -57,7 +64,7 @@ pub(super) fn build_materialized_view(
             verdict: None,
         });
     }
-    let rows = in_transaction(adapter, |adapter| {
+    let rows = around.transaction(adapter, |adapter| {
         swap::replace(
             adapter,
             &node.relation,
@@ -77,8 +84,13 @@ pub(super) fn build_materialized_view(
 }
 
 /// Build `sql` as a table under a temporary name and swap it in, in one transaction.
-pub(super) fn replace_table(adapter: &mut dyn Adapter, node: &Node, sql: &str) -> Result<Built> {
-    let rows = in_transaction(adapter, |adapter| {
+pub(super) fn replace_table(
+    adapter: &mut dyn Adapter,
+    node: &Node,
+    sql: &str,
+    around: &Around,
+) -> Result<Built> {
+    let rows = around.transaction(adapter, |adapter| {
         swap::replace(
             adapter,
             &node.relation,

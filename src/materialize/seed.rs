@@ -6,13 +6,18 @@ use std::path::Path;
 
 use serde_json::Value as Json;
 
-use crate::adapter::{Adapter, ColumnInfo, RelationKind, in_transaction};
+use crate::adapter::{Adapter, ColumnInfo, RelationKind};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{Node, Relation, quote_identifier};
 
-use super::{BuildContext, Built, ensure_schema, swap};
+use super::{Around, BuildContext, Built, ensure_schema, swap};
 
-pub(super) fn build(adapter: &mut dyn Adapter, node: &Node, ctx: &BuildContext) -> Result<Built> {
+pub(super) fn build(
+    adapter: &mut dyn Adapter,
+    node: &Node,
+    ctx: &BuildContext,
+    around: &Around,
+) -> Result<Built> {
     let options = SeedOptions::of(node)?;
     let seed = SeedTable::read(
         &ctx.project_root.join(&node.original_file_path),
@@ -31,12 +36,12 @@ pub(super) fn build(adapter: &mut dyn Adapter, node: &Node, ctx: &BuildContext) 
     let rows = if reload {
         // As dbt does: truncate and insert in one transaction, so readers and
         // the views built on the seed see the old rows until the commit.
-        in_transaction(adapter, |adapter| {
+        around.transaction(adapter, |adapter| {
             adapter.execute(&format!("truncate table {relation}"))?;
             adapter.copy_in(&seed.copy_sql(relation), &seed.data)
         })?
     } else {
-        in_transaction(adapter, |adapter| {
+        around.transaction(adapter, |adapter| {
             swap::replace(adapter, relation, RelationKind::Table, |adapter, tmp| {
                 adapter.execute(&seed.create_sql(tmp))?;
                 adapter.copy_in(&seed.copy_sql(tmp), &seed.data)

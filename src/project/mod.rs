@@ -73,6 +73,9 @@ pub struct Project {
     /// Packages installed under `packages-install-path` (dbt_packages/), as
     /// `dbt deps` leaves them; empty for a package itself.
     pub packages: Vec<Project>,
+    /// `on-run-start:` and `on-run-end:` SQL (Jinja), run around a whole run.
+    pub on_run_start: Vec<String>,
+    pub on_run_end: Vec<String>,
 }
 
 impl Project {
@@ -240,6 +243,8 @@ impl Project {
             packages_install_path: yaml::str_field(&doc, "packages-install-path")
                 .unwrap_or("dbt_packages")
                 .to_string(),
+            on_run_start: yaml::string_list(doc.get("on-run-start")),
+            on_run_end: yaml::string_list(doc.get("on-run-end")),
             name,
         })
     }

@@ -1,5 +1,7 @@
 //! Python values in and out of weir's types: vars, selectors, node results.
 
+use std::path::Path;
+
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
@@ -7,7 +9,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::error::{Error, ErrorKind};
 use crate::results::NodeResult;
-use crate::select::Selection;
+use crate::select::{IndirectSelection, Selection};
 
 /// `vars=`: a dict, or a YAML (or JSON) mapping as text, like dbt's `--vars`.
 pub fn vars(value: Option<&Bound<'_, PyAny>>) -> PyResult<Map<String, Json>> {
@@ -79,15 +81,23 @@ fn strings(value: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<String>> {
     }
 }
 
-/// `select=` and `exclude=` as a [`Selection`].
+/// The selection arguments of `select()` and `tasks()` as a [`Selection`] of
+/// the project at `root` (its selectors.yml read, `path:` matched there).
 pub fn selection(
+    root: &Path,
     select: Option<&Bound<'_, PyAny>>,
     exclude: Option<&Bound<'_, PyAny>>,
+    selector: Option<String>,
+    indirect_selection: Option<&str>,
 ) -> PyResult<Selection> {
-    Ok(Selection {
-        select: strings(select)?,
-        exclude: strings(exclude)?,
-    })
+    let mut selection = Selection::for_project(root)?;
+    selection.select = strings(select)?;
+    selection.exclude = strings(exclude)?;
+    selection.selector = selector;
+    if let Some(mode) = indirect_selection {
+        selection.indirect_selection = IndirectSelection::parse(mode)?;
+    }
+    Ok(selection)
 }
 
 /// What `run_node` returns: a dict of plain values, nothing secret.
@@ -95,7 +105,8 @@ pub fn node_result<'py>(py: Python<'py>, result: &NodeResult) -> PyResult<Bound<
     let dict = PyDict::new(py);
     dict.set_item("unique_id", &result.unique_id)?;
     dict.set_item("status", result.status.as_str())?;
-    dict.set_item("message", &result.message)?;
+    // Returned values become XComs and log lines: no secret goes in.
+    dict.set_item("message", crate::env::secrets::scrub(&result.message))?;
     dict.set_item("code", &result.code)?;
     dict.set_item("rows_affected", result.rows_affected)?;
     dict.set_item("failures", result.failures)?;
@@ -104,6 +115,9 @@ pub fn node_result<'py>(py: Python<'py>, result: &NodeResult) -> PyResult<Bound<
     dict.set_item("attempts", result.attempts)?;
     dict.set_item("started_at", crate::clock::rfc3339(result.started_at))?;
     dict.set_item("completed_at", crate::clock::rfc3339(result.completed_at))?;
-    dict.set_item("compiled_code", &result.compiled_code)?;
+    dict.set_item(
+        "compiled_code",
+        crate::env::secrets::scrub(&result.compiled_code),
+    )?;
     Ok(dict)
 }

@@ -56,7 +56,8 @@ fn kind_name(kind: ErrorKind) -> &'static str {
 
 impl From<Error> for PyErr {
     fn from(err: Error) -> PyErr {
-        let message = err.to_string();
+        // Python tracebacks end up in Airflow's logs: no secret goes in.
+        let message = crate::env::secrets::scrub(&err.to_string()).into_owned();
         let py_err = match err.kind() {
             ErrorKind::Io
             | ErrorKind::Project
@@ -75,7 +76,11 @@ impl From<Error> for PyErr {
             let _ = value.setattr("kind", kind_name(err.kind()));
             let _ = value.setattr("file", err.file().map(|f| f.display().to_string()));
             let _ = value.setattr("line", err.line());
-            let _ = value.setattr("hint", err.hint());
+            let _ = value.setattr(
+                "hint",
+                err.hint()
+                    .map(|h| crate::env::secrets::scrub(h).into_owned()),
+            );
         });
         py_err
     }

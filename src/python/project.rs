@@ -113,13 +113,18 @@ impl Project {
     /// unique_ids chosen by dbt's selection syntax (`+orders`, `tag:marts`,
     /// `path:models/staging`...), parents first. Each of `select` and
     /// `exclude` is a string or a list of strings; no `select` means all.
-    #[pyo3(signature = (select=None, exclude=None))]
+    /// `selector` names a selector of selectors.yml (used instead of
+    /// select/exclude); `indirect_selection` is dbt's `eager` (the default),
+    /// `cautious`, `buildable` or `empty`: which data tests come along.
+    #[pyo3(signature = (select=None, exclude=None, selector=None, indirect_selection=None))]
     fn select(
         &self,
         select: Option<&Bound<'_, PyAny>>,
         exclude: Option<&Bound<'_, PyAny>>,
+        selector: Option<String>,
+        indirect_selection: Option<&str>,
     ) -> PyResult<Vec<String>> {
-        let selection = convert::selection(select, exclude)?;
+        let selection = self.selection(select, exclude, selector, indirect_selection)?;
         Ok(selection.resolve(&self.compiled.manifest)?)
     }
 
@@ -127,14 +132,17 @@ impl Project {
     /// parents first, with the upstream tasks it waits for and its retries:
     /// the node's `retries` config, else `retries` given here, else the
     /// target's policy (prod 3, staging 1, others 0).
-    #[pyo3(signature = (select=None, exclude=None, retries=None))]
+    /// Selection arguments as for `select()`.
+    #[pyo3(signature = (select=None, exclude=None, retries=None, selector=None, indirect_selection=None))]
     fn tasks(
         &self,
         select: Option<&Bound<'_, PyAny>>,
         exclude: Option<&Bound<'_, PyAny>>,
         retries: Option<u32>,
+        selector: Option<String>,
+        indirect_selection: Option<&str>,
     ) -> PyResult<Vec<Task>> {
-        let selection = convert::selection(select, exclude)?;
+        let selection = self.selection(select, exclude, selector, indirect_selection)?;
         let mut policy = RetryPolicy::for_target(&self.compiled.target.name);
         if let Some(retries) = retries {
             policy.default_retries = retries;
@@ -189,6 +197,24 @@ impl Project {
             self.compiled.project.name,
             self.compiled.target.name,
             self.compiled.manifest.nodes.len()
+        )
+    }
+}
+
+impl Project {
+    fn selection(
+        &self,
+        select: Option<&Bound<'_, PyAny>>,
+        exclude: Option<&Bound<'_, PyAny>>,
+        selector: Option<String>,
+        indirect_selection: Option<&str>,
+    ) -> PyResult<crate::select::Selection> {
+        convert::selection(
+            &self.compiled.project.root,
+            select,
+            exclude,
+            selector,
+            indirect_selection,
         )
     }
 }

@@ -10,6 +10,7 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG
 
 import weir
+from conftest import copy_shop
 from weir.airflow import WeirDag, WeirNodeOperator, WeirTaskGroup, cached_project
 
 SHOP_EDGES = {
@@ -79,6 +80,15 @@ def test_selection_keeps_edges_inside_it(shop: Path) -> None:
     assert len(dag.tasks) == 5
 
 
+def test_a_selector_of_selectors_yml(shop: Path) -> None:
+    (shop / "selectors.yml").write_text(
+        "selectors:\n  - name: staging\n    definition: 'tag:staging'\n"
+    )
+    dag = WeirDag(dag_id="shop_selector", project_dir=shop, selector="staging", schedule=None)
+    assert sorted(dag.task_ids) == ["stg_customers", "stg_orders", "stg_payments"]
+    assert edges(dag) == set()
+
+
 def test_retries_per_target_and_overrides(shop: Path) -> None:
     prod = WeirDag(dag_id="shop_prod_retries", project_dir=shop, target="prod", schedule=None)
     assert {task.retries for task in prod.tasks} == {3}
@@ -139,3 +149,11 @@ def test_a_process_compiles_a_project_once(shop: Path) -> None:
     assert cached_project(shop, "dev", vars={"dev_lookback_days": 1}) is not first
     WeirDag(dag_id="shop_cached", project_dir=shop, target="dev", schedule=None)
     assert cached_project(shop, "dev") is first
+
+
+def test_tasks_find_the_default_target_compiled_by_the_dag_file(tmp_path: Path) -> None:
+    shop = copy_shop(tmp_path / "shop")
+    dag = WeirDag(dag_id="shop_default_target", project_dir=shop, schedule=None)
+    task = dag.get_task("orders")
+    assert task.target == "dev"
+    assert cached_project(task.project_dir, task.target) is cached_project(shop)

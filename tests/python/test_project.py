@@ -100,6 +100,24 @@ def test_selecting_a_model_selects_its_tests(shop: Path) -> None:
     assert not any("stg_orders" in i for i in selected)
 
 
+def test_selectors_yml_and_indirect_selection(shop: Path) -> None:
+    (shop / "selectors.yml").write_text(
+        "selectors:\n  - name: marts\n    definition:\n      method: tag\n      value: marts\n"
+    )
+    project = weir.Project(shop)
+    by_selector = project.select(selector="marts", indirect_selection="empty")
+    assert by_selector == ["model.shop.orders", "model.shop.customers"]
+    assert [t.name for t in project.tasks(selector="marts", indirect_selection="empty")] == [
+        "orders",
+        "customers",
+    ]
+    cautious = project.select("orders", indirect_selection="cautious")
+    assert "test.shop.unique_orders_order_id.fed79b3a6e" in cautious
+    assert not any(i.startswith("test.shop.relationships") for i in cautious)
+    with pytest.raises(UsageError, match="unknown indirect selection"):
+        project.select("orders", indirect_selection="lazy")
+
+
 def test_bad_selector_is_a_usage_error(shop: Path) -> None:
     with pytest.raises(UsageError, match="unknown selection method `colour`"):
         weir.Project(shop).select("colour:red")

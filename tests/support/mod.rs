@@ -114,7 +114,7 @@ fn copy_project(from: &Path, to: &Path) {
 pub fn plan(compiled: &Compiled, select: &[&str]) -> Plan {
     let selection = Selection {
         select: select.iter().map(|s| s.to_string()).collect(),
-        exclude: Vec::new(),
+        ..Selection::default()
     };
     let policy = RetryPolicy::for_target(&compiled.target.name);
     Plan::build(&compiled.manifest, &selection, &policy).unwrap()

@@ -38,6 +38,8 @@ def cached_project(
         if project is None:
             project = weir.Project(key[0], target=target, profiles_dir=key[2], vars=vars)
             _projects[key] = project
+            # The default target, asked for by name (as the tasks do), is the same project.
+            _projects[(key[0], project.target_name, key[2], key[3])] = project
         return project
 
 

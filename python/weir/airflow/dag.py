@@ -28,14 +28,6 @@ def _retries_for(target_name: str, retries: Retries, default_args: Mapping[str, 
     return None
 
 
-def _as_list(selector: Selector) -> list[str]:
-    if selector is None:
-        return []
-    if isinstance(selector, str):
-        return [selector]
-    return list(selector)
-
-
 def _add_tasks(
     *,
     project_dir: str | os.PathLike,
@@ -44,6 +36,7 @@ def _add_tasks(
     vars: dict[str, Any] | str | None,
     select: Selector,
     exclude: Selector,
+    selector: str | None,
     tests: bool,
     retries: Retries,
     default_args: Mapping[str, Any],
@@ -54,9 +47,9 @@ def _add_tasks(
     project = cached_project(project_dir, target, profiles_dir, vars)
     override = _retries_for(project.target_name, retries, default_args)
     descriptions = {node.unique_id: node.description for node in project.nodes}
+    tasks = project.tasks(select=select, exclude=exclude, selector=selector, retries=override)
     if not tests:
-        exclude = [*_as_list(exclude), "resource_type:test"]
-    tasks = project.tasks(select=select, exclude=exclude, retries=override)
+        tasks = [task for task in tasks if task.resource_type != "test"]
     operators: dict[str, WeirNodeOperator] = {}
     for task in tasks:
         operators[task.unique_id] = WeirNodeOperator(
@@ -72,7 +65,8 @@ def _add_tasks(
         )
     for task in tasks:
         for parent in task.upstream:
-            operators[parent] >> operators[task.unique_id]
+            if parent in operators:  # a data test left out with tests=False
+                operators[parent] >> operators[task.unique_id]
     return operators
 
 
@@ -85,6 +79,7 @@ def WeirDag(
     vars: dict[str, Any] | str | None = None,
     select: Selector = None,
     exclude: Selector = None,
+    selector: str | None = None,
     tests: bool = False,
     retries: Retries = None,
     default_args: dict[str, Any] | None = None,
@@ -97,6 +92,9 @@ def WeirDag(
     With `tests=True` the project's data tests are tasks too, ordered as
     ``dbt build`` orders them: each right after what it tests, and what is
     built on a model waits for the model's tests, so a failing test stops it.
+
+    `select` and `exclude` take dbt's selection syntax (a string or a list);
+    `selector` names a selector of the project's selectors.yml instead.
 
     Each task's retries: the node's own `retries` config, else `retries`
     here (an int, or a dict from target name to int), else `retries` of
@@ -114,6 +112,7 @@ def WeirDag(
             vars=vars,
             select=select,
             exclude=exclude,
+            selector=selector,
             tests=tests,
             retries=retries,
             default_args=default_args,
@@ -131,6 +130,7 @@ def WeirTaskGroup(
     vars: dict[str, Any] | str | None = None,
     select: Selector = None,
     exclude: Selector = None,
+    selector: str | None = None,
     tests: bool = False,
     retries: Retries = None,
     default_args: dict[str, Any] | None = None,
@@ -152,6 +152,7 @@ def WeirTaskGroup(
             vars=vars,
             select=select,
             exclude=exclude,
+            selector=selector,
             tests=tests,
             retries=retries,
             default_args={**(dag_default_args or {}), **default_args},

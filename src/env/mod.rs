@@ -1,0 +1,10 @@
+//! Environments (dev, CI, staging, prod) that are safe by construction: schema
+//! naming per target, protected targets, secrets, state comparison, CI schemas,
+//! blue-green deploys and grants.
+
+pub mod ci;
+pub mod deploy;
+pub mod naming;
+pub mod protect;
+pub mod secrets;
+pub mod state;

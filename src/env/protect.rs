@@ -1,0 +1,373 @@
+//! Protected targets: which targets may only run from CI or the scheduler,
+//! and the check, before any SQL, that no run writes into a schema that a
+//! protected target owns.
+//!
+//! A target is protected when profiles.yml says `protected: true`, and a
+//! target named `prod` or `production` is protected unless it says
+//! `protected: false`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value as Json};
+use serde_yaml::Value as Yaml;
+
+use crate::compile::Compiled;
+use crate::error::{Error, ErrorKind, Result};
+use crate::manifest::{Manifest, Node, ResourceType};
+use crate::plan::Plan;
+use crate::profile::Target;
+use crate::project::Project;
+
+/// profiles.yml target key marking a target protected (or, on prod, not).
+pub const PROTECTED_KEY: &str = "protected";
+/// Target names protected unless their profile says `protected: false`.
+const PRODUCTION_NAMES: &[&str] = &["prod", "production"];
+
+/// True when `target` is protected.
+pub fn is_protected(target: &Target) -> bool {
+    match target.extra.get(PROTECTED_KEY).and_then(truthy) {
+        Some(explicit) => explicit,
+        None => PRODUCTION_NAMES.contains(&target.name.as_str()),
+    }
+}
+
+/// `true`, `yes`, `1` (and their opposites) as a YAML bool or a rendered string.
+fn truthy(value: &Json) -> Option<bool> {
+    match value {
+        Json::Bool(b) => Some(*b),
+        Json::Number(n) => n.as_i64().map(|n| n != 0),
+        Json::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "yes" | "1" | "on" => Some(true),
+            "false" | "no" | "0" | "off" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// True when the process runs in CI: `CI=true` (GitHub, GitLab, CircleCI,
+/// Buildkite and most others set it).
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| truthy(&Json::String(v)) == Some(true))
+}
+
+/// Refuse to run a protected target unless in CI or `--allow-protected`.
+/// The error says why and how production is meant to change.
+pub fn check_may_run(target: &Target, allow_protected: bool) -> Result<()> {
+    if !is_protected(target) || allow_protected || in_ci() {
+        return Ok(());
+    }
+    let why = if target.extra.contains_key(PROTECTED_KEY) {
+        "it says `protected: true`".to_string()
+    } else {
+        format!(
+            "a target named `{}` is protected unless it says `protected: false`",
+            target.name
+        )
+    };
+    let mut error = Error::new(
+        ErrorKind::Usage,
+        format!(
+            "target `{}` is protected ({why}): weir runs it only from CI (CI=true) or with \
+             --allow-protected. Nothing was sent to the database.",
+            target.name
+        ),
+    )
+    .with_hint(
+        "production changes go through review: build your change on your dev target, open a pull \
+         request so CI builds and tests it in its own schemas (`--schema-suffix`, `--state` and \
+         `--defer`), and after the merge the scheduler's prod DAG or `weir deploy --target prod` \
+         in CI builds it. Pass --allow-protected only for an emergency you were asked to fix by hand.",
+    );
+    if let Some(file) = &target.profiles_file {
+        error = error.in_file(file).at_line(target_line(file, &target.name));
+    }
+    Err(error)
+}
+
+/// The line of a target's entry in profiles.yml (0 when not found).
+fn target_line(file: &Path, name: &str) -> usize {
+    let Ok(text) = std::fs::read_to_string(file) else {
+        return 0;
+    };
+    let outputs = crate::project::yaml::line_of_key(&text, "outputs", 1);
+    crate::project::yaml::line_of_key(&text, name, outputs.max(1))
+}
+
+/// A schema owned by a protected target, and which one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtectedSchema {
+    pub database: String,
+    /// The exact schema, or a prefix when `pattern` is true (`analytics_*`).
+    pub schema: String,
+    pub pattern: bool,
+    pub target: String,
+}
+
+impl ProtectedSchema {
+    /// True when this entry protects `schema` of `database`.
+    pub fn covers(&self, database: &str, schema: &str) -> bool {
+        self.database == database
+            && if self.pattern {
+                schema.starts_with(&self.schema)
+            } else {
+                self.schema == schema
+            }
+    }
+
+    fn describe(&self) -> String {
+        if self.pattern {
+            format!("`{}*`", self.schema)
+        } else {
+            format!("`{}`", self.schema)
+        }
+    }
+}
+
+/// The schemas every protected target of `target`'s profile (other than
+/// `target` itself) builds: the project compiled for each of them, so custom
+/// schemas, aliases and a project's generate_schema_name all count.
+pub fn protected_schemas(
+    project: &Project,
+    target: &Target,
+    cli_vars: &Map<String, Json>,
+) -> Result<Vec<ProtectedSchema>> {
+    let mut out = Vec::new();
+    for other in protected_targets(target)? {
+        let mut owned: BTreeMap<(String, String), ()> = BTreeMap::new();
+        owned.insert((other.dbname.clone(), other.schema.clone()), ());
+        match crate::compile::compile(project, &other, cli_vars) {
+            Ok(manifest) => {
+                for node in manifest.nodes.values().filter(|n| writes_relation(n)) {
+                    owned.insert(
+                        (node.relation.database.clone(), node.relation.schema.clone()),
+                        (),
+                    );
+                }
+            }
+            // The project may not compile for prod here (a model needing a
+            // prod-only env var): protect every schema prod could name instead.
+            Err(_) => {
+                for prefix in fallback_prefixes(project, &other) {
+                    out.push(ProtectedSchema {
+                        database: other.dbname.clone(),
+                        schema: prefix,
+                        pattern: true,
+                        target: other.name.clone(),
+                    });
+                }
+            }
+        }
+        out.extend(owned.into_keys().map(|(database, schema)| ProtectedSchema {
+            database,
+            schema,
+            pattern: false,
+            target: other.name.clone(),
+        }));
+    }
+    Ok(out)
+}
+
+/// `<schema>_` for dbt's naming and `<prefix>_` for the prefix convention.
+fn fallback_prefixes(project: &Project, target: &Target) -> Vec<String> {
+    let mut prefixes = vec![format!("{}_", target.schema)];
+    if crate::env::naming::Convention::from_vars(&project.vars).ok()
+        == Some(crate::env::naming::Convention::Prefix)
+    {
+        prefixes.push(format!("{}_", crate::env::naming::env_prefix(target, None)));
+    }
+    prefixes
+}
+
+/// Nodes that create, replace or drop a relation when they run.
+fn writes_relation(node: &Node) -> bool {
+    node.has_relation()
+        && matches!(
+            node.resource_type,
+            ResourceType::Model | ResourceType::Seed | ResourceType::Test
+        )
+}
+
+/// The other targets of the profile that are protected.
+fn protected_targets(target: &Target) -> Result<Vec<Target>> {
+    Ok(other_targets(target)?
+        .into_iter()
+        .filter(is_protected)
+        .collect())
+}
+
+/// The other targets of `target`'s profile, read with only the settings that
+/// name schemas and roles: a laptop need not hold prod's password. Their
+/// schemas are the live ones: a CI suffix in this process's environment is
+/// not applied to them.
+pub fn other_targets(target: &Target) -> Result<Vec<Target>> {
+    let Some(file) = &target.profiles_file else {
+        return Ok(Vec::new());
+    };
+    let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
+    let doc = crate::project::yaml::parse(&text, file)?;
+    let Some(outputs) = doc
+        .get(&target.profile_name)
+        .and_then(|p| p.get("outputs"))
+        .and_then(Yaml::as_mapping)
+    else {
+        return Ok(Vec::new());
+    };
+    let mut targets = Vec::new();
+    for (name, settings) in outputs {
+        let (Some(name), Some(settings)) = (name.as_str(), settings.as_mapping()) else {
+            continue;
+        };
+        if name == target.name {
+            continue;
+        }
+        let mut naming_only = serde_yaml::Mapping::new();
+        for (key, value) in settings {
+            let keep = key.as_str().is_some_and(|k| {
+                matches!(
+                    k,
+                    "type"
+                        | "user"
+                        | "dbname"
+                        | "database"
+                        | "schema"
+                        | PROTECTED_KEY
+                        | crate::env::naming::PREFIX_KEY
+                        | crate::env::naming::SUFFIX_KEY
+                )
+            });
+            if keep {
+                naming_only.insert(key.clone(), value.clone());
+            }
+        }
+        let mut outputs = serde_yaml::Mapping::new();
+        outputs.insert(Yaml::from(name), Yaml::Mapping(naming_only));
+        let mut profile = serde_yaml::Mapping::new();
+        profile.insert(Yaml::from("outputs"), Yaml::Mapping(outputs));
+        let mut doc = serde_yaml::Mapping::new();
+        doc.insert(
+            Yaml::from(target.profile_name.as_str()),
+            Yaml::Mapping(profile),
+        );
+        let text = serde_yaml::to_string(&doc).unwrap_or_default();
+        let mut other = crate::profile::parse_target(&text, file, &target.profile_name, Some(name))
+            .map_err(|e| {
+                Error::new(
+                    e.kind(),
+                    format!(
+                        "cannot tell which schemas target `{name}` owns, so no run can be checked \
+                         against it: {}",
+                        e.message()
+                    ),
+                )
+                .in_file(file)
+                .with_hint("give the env_var in its `schema:` a default, or set it")
+            })?;
+        other
+            .extra
+            .entry(crate::env::naming::SUFFIX_KEY.to_string())
+            .or_insert(Json::String(String::new()));
+        other.profiles_file = Some(PathBuf::from(file));
+        targets.push(other);
+    }
+    Ok(targets)
+}
+
+/// Every relation `plan` would create, replace or drop, checked against the
+/// protected schemas before any SQL is sent. Fails naming the first offender.
+pub fn check_writes(
+    manifest: &Manifest,
+    plan: &Plan,
+    protected: &[ProtectedSchema],
+    project_root: &Path,
+) -> Result<()> {
+    for task in &plan.tasks {
+        let Some(node) = manifest.nodes.get(&task.unique_id) else {
+            continue;
+        };
+        if !writes_relation(node) {
+            continue;
+        }
+        let relation = &node.relation;
+        if let Some(owner) = protected
+            .iter()
+            .find(|p| p.covers(&relation.database, &relation.schema))
+        {
+            return Err(Error::new(
+                ErrorKind::Usage,
+                format!(
+                    "`{}` would write {relation}, but schema {} belongs to protected target `{}`; \
+                     a `{}` run never writes into a protected schema. Nothing was sent to the database.",
+                    node.name,
+                    owner.describe(),
+                    owner.target,
+                    plan.target_name,
+                ),
+            )
+            .in_file(project_root.join(&node.original_file_path))
+            .with_hint(
+                "check the node's `schema`/`alias`/`database` config and the project's \
+                 generate_schema_name: on this target it must name a schema of its own",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Everything that must hold before a run sends SQL: the target may run here,
+/// and no relation of the plan lands in another protected target's schema.
+pub fn preflight(compiled: &Compiled, plan: &Plan, allow_protected: bool) -> Result<()> {
+    check_may_run(&compiled.target, allow_protected)?;
+    let protected = protected_schemas(&compiled.project, &compiled.target, &compiled.cli_vars)?;
+    check_writes(&compiled.manifest, plan, &protected, &compiled.project.root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn target(name: &str) -> Target {
+        Target::embedded_default("shop", Some(name))
+    }
+
+    #[test]
+    fn prod_is_protected_unless_it_says_otherwise() {
+        assert!(is_protected(&target("prod")));
+        assert!(is_protected(&target("production")));
+        assert!(!is_protected(&target("dev")));
+        let mut prod = target("prod");
+        prod.extra.insert(PROTECTED_KEY.into(), json!(false));
+        assert!(!is_protected(&prod));
+        let mut staging = target("staging");
+        staging.extra.insert(PROTECTED_KEY.into(), json!("true"));
+        assert!(is_protected(&staging));
+    }
+
+    #[test]
+    fn allow_protected_lets_a_protected_target_run() {
+        assert!(check_may_run(&target("prod"), true).is_ok());
+        assert!(check_may_run(&target("dev"), false).is_ok());
+    }
+
+    #[test]
+    fn patterns_cover_schemas_by_prefix() {
+        let exact = ProtectedSchema {
+            database: "db".into(),
+            schema: "analytics".into(),
+            pattern: false,
+            target: "prod".into(),
+        };
+        assert!(exact.covers("db", "analytics"));
+        assert!(!exact.covers("db", "analytics_marts"));
+        assert!(!exact.covers("other", "analytics"));
+        let pattern = ProtectedSchema {
+            schema: "prod_".into(),
+            pattern: true,
+            ..exact
+        };
+        assert!(pattern.covers("db", "prod_marts"));
+        assert!(!pattern.covers("db", "dev_marts"));
+    }
+}

@@ -1,0 +1,672 @@
+//! Slim CI: an earlier run's artifacts (`--state DIR`) compared with the
+//! project as it is now, for `state:new`, `state:modified[.sub]` and `result:`
+//! selection, and for `--defer` to resolve unbuilt parents to their relations.
+//!
+//! The comparison ignores everything the target decides (resolved schemas,
+//! compiled SQL), so a CI build compared against prod's manifest flags only
+//! what a change touched. Beyond dbt, it also flags a node when a macro it
+//! calls (directly or through other macros) changed, or the value of a `var`
+//! or `env_var` it reads. Those facts live in `weir_state.json`, written
+//! beside manifest.json.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value as Json, json};
+
+use crate::compile::{Compiled, sha256_hex};
+use crate::error::{Error, ErrorKind, Result};
+use crate::manifest::{Manifest, Node, Relation};
+use crate::project::{Project, ProjectFile};
+
+/// The file beside manifest.json holding what the manifest cannot: which
+/// macros, vars and env vars each node uses, and fingerprints of their values.
+pub const FINGERPRINTS_FILE: &str = "weir_state.json";
+const FINGERPRINTS_VERSION: u64 = 1;
+
+/// What changed about a node, as `state:modified.<kind>` selects it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Change {
+    /// The node's own SQL or CSV file.
+    Body,
+    /// Its config, except where it is built (materialized, tags, hooks...).
+    Configs,
+    /// Its configured `database`, `schema` or `alias`.
+    Relation,
+    /// A macro it calls, directly or through other macros.
+    Macros,
+    /// The value of a `var` or `env_var` it reads (weir's addition).
+    Vars,
+}
+
+impl Change {
+    pub fn parse(name: &str) -> Option<Change> {
+        Some(match name {
+            "body" => Change::Body,
+            "configs" => Change::Configs,
+            "relation" => Change::Relation,
+            "macros" => Change::Macros,
+            "vars" => Change::Vars,
+            _ => return None,
+        })
+    }
+}
+
+/// A node of the state manifest, as much of it as comparison and defer need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateNode {
+    pub checksum: String,
+    pub raw_code: String,
+    pub config: Map<String, Json>,
+    pub test_kwargs: Option<Json>,
+    pub relation: Option<Relation>,
+}
+
+/// An earlier run's artifacts compared with the current project.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct State {
+    pub dir: PathBuf,
+    /// The state manifest's nodes by unique_id.
+    pub nodes: BTreeMap<String, StateNode>,
+    /// Current nodes absent from the state.
+    pub new: BTreeSet<String>,
+    /// Current nodes that differ from the state, and how.
+    pub modified: BTreeMap<String, BTreeSet<Change>>,
+    /// Statuses of the state's run_results.json, by unique_id (empty without one).
+    pub results: BTreeMap<String, String>,
+}
+
+impl State {
+    /// Read `<dir>/manifest.json` (and `weir_state.json`, `run_results.json`
+    /// when present) and compare them with `compiled`.
+    pub fn load(dir: &Path, compiled: &Compiled) -> Result<State> {
+        let manifest_path = dir.join("manifest.json");
+        let manifest = read_json(&manifest_path)?.ok_or_else(|| {
+            Error::new(
+                ErrorKind::Usage,
+                format!("--state {}: no manifest.json there", dir.display()),
+            )
+            .with_hint("point --state at the target/ folder of the run to compare with (e.g. prod's artifacts)")
+        })?;
+        let nodes = state_nodes(&manifest, &manifest_path)?;
+        let fingerprints = read_json(&dir.join(FINGERPRINTS_FILE))?
+            .filter(|f| f.get("version").and_then(Json::as_u64) == Some(FINGERPRINTS_VERSION));
+        let results = match read_json(&dir.join("run_results.json"))? {
+            Some(results) => result_statuses(&results),
+            None => BTreeMap::new(),
+        };
+        let current = Fingerprints::of(compiled);
+        let mut state = State {
+            dir: dir.to_path_buf(),
+            nodes,
+            results,
+            ..State::default()
+        };
+        for node in compiled.manifest.nodes.values() {
+            let Some(old) = state.nodes.get(&node.unique_id) else {
+                state.new.insert(node.unique_id.clone());
+                continue;
+            };
+            let mut changes = compare_node(node, old);
+            let old_prints = fingerprints
+                .as_ref()
+                .and_then(|f| f.get("nodes"))
+                .and_then(|n| n.get(&node.unique_id));
+            changes.extend(current.compare(&node.unique_id, old_prints));
+            if !changes.is_empty() {
+                state.modified.insert(node.unique_id.clone(), changes);
+            }
+        }
+        Ok(state)
+    }
+
+    /// `state:new`, `state:modified` (new nodes included, as in dbt) and
+    /// `state:modified.<kind>`; `value` is what follows `state:`.
+    pub fn select(&self, value: &str) -> Result<BTreeSet<String>> {
+        let mut parts = value.split('.');
+        let method = parts.next().unwrap_or("");
+        let kind = parts.next();
+        if parts.next().is_some() {
+            return Err(unknown_state_selector(value));
+        }
+        match (method, kind) {
+            ("new", None) => Ok(self.new.clone()),
+            ("modified", None) => Ok(self.modified.keys().chain(&self.new).cloned().collect()),
+            ("modified", Some(kind)) => {
+                let kind = Change::parse(kind).ok_or_else(|| unknown_state_selector(value))?;
+                Ok(self
+                    .modified
+                    .iter()
+                    .filter(|(_, changes)| changes.contains(&kind))
+                    .map(|(id, _)| id.clone())
+                    .collect())
+            }
+            _ => Err(unknown_state_selector(value)),
+        }
+    }
+
+    /// `result:<status>`: nodes whose status in the state's run_results.json
+    /// was `status` (error, fail, warn, pass, success, skipped).
+    pub fn select_result(&self, status: &str) -> Result<BTreeSet<String>> {
+        if self.results.is_empty() {
+            return Err(Error::new(
+                ErrorKind::Selection,
+                format!(
+                    "`result:{status}` needs a run_results.json in the --state folder {}",
+                    self.dir.display()
+                ),
+            ));
+        }
+        Ok(self
+            .results
+            .iter()
+            .filter(|(_, s)| s.as_str() == status)
+            .map(|(id, _)| id.clone())
+            .collect())
+    }
+}
+
+fn unknown_state_selector(value: &str) -> Error {
+    Error::new(
+        ErrorKind::Selection,
+        format!("unknown state selector `state:{value}`"),
+    )
+    .with_hint(
+        "use state:new, state:modified, or state:modified.body / .configs / .relation / .macros / .vars",
+    )
+}
+
+fn read_json(path: &Path) -> Result<Option<Json>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    serde_json::from_str(&text).map(Some).map_err(|e| {
+        Error::new(ErrorKind::Usage, format!("not valid JSON: {e}"))
+            .in_file(path)
+            .at_line(e.line())
+    })
+}
+
+fn state_nodes(manifest: &Json, path: &Path) -> Result<BTreeMap<String, StateNode>> {
+    let nodes = manifest
+        .get("nodes")
+        .and_then(Json::as_object)
+        .ok_or_else(|| {
+            Error::new(ErrorKind::Usage, "not a manifest: it has no `nodes`").in_file(path)
+        })?;
+    Ok(nodes
+        .iter()
+        .map(|(id, node)| {
+            let text = |key: &str| node.get(key).and_then(Json::as_str).map(str::to_string);
+            let relation = match (text("database"), text("schema"), text("alias")) {
+                (Some(database), Some(schema), Some(identifier))
+                    if node.get("relation_name").is_some_and(|r| !r.is_null()) =>
+                {
+                    Some(Relation {
+                        database,
+                        schema,
+                        identifier,
+                    })
+                }
+                _ => None,
+            };
+            let state_node = StateNode {
+                checksum: node
+                    .pointer("/checksum/checksum")
+                    .and_then(Json::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                raw_code: text("raw_code").unwrap_or_default(),
+                config: node
+                    .get("config")
+                    .and_then(Json::as_object)
+                    .cloned()
+                    .unwrap_or_default(),
+                test_kwargs: node.pointer("/test_metadata/kwargs").cloned(),
+                relation,
+            };
+            (id.clone(), state_node)
+        })
+        .collect())
+}
+
+fn result_statuses(results: &Json) -> BTreeMap<String, String> {
+    results
+        .get("results")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|r| {
+            Some((
+                r.get("unique_id")?.as_str()?.to_string(),
+                r.get("status")?.as_str()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// Config keys that say where a node is built: `.relation`, not `.configs`.
+const RELATION_KEYS: [&str; 3] = ["database", "schema", "alias"];
+
+/// What the two manifests alone tell: body, configs, relation. Only what the
+/// project files say is compared, never what the target resolved.
+fn compare_node(node: &Node, old: &StateNode) -> BTreeSet<Change> {
+    let mut changes = BTreeSet::new();
+    let body_changed = if !node.checksum.is_empty() && !old.checksum.is_empty() {
+        node.checksum != old.checksum
+    } else {
+        node.raw_code.trim() != old.raw_code.trim()
+            || node.test.as_ref().map(|t| Json::Object(t.kwargs.clone())) != old.test_kwargs
+    };
+    if body_changed {
+        changes.insert(Change::Body);
+    }
+    let split = |config: &Map<String, Json>| {
+        let mut relation = Map::new();
+        let mut rest = config.clone();
+        for key in RELATION_KEYS {
+            relation.insert(key.to_string(), rest.remove(key).unwrap_or(Json::Null));
+        }
+        (relation, rest)
+    };
+    let (relation_now, configs_now) = split(&node.full_config());
+    let (relation_then, configs_then) = split(&old.config);
+    if configs_now != configs_then {
+        changes.insert(Change::Configs);
+    }
+    if relation_now != relation_then {
+        changes.insert(Change::Relation);
+    }
+    changes
+}
+
+/// For each node: the macros it reaches and the vars and env vars it reads,
+/// with a fingerprint of each one's definition or value.
+pub struct Fingerprints {
+    nodes: BTreeMap<String, NodePrints>,
+}
+
+#[derive(Default)]
+struct NodePrints {
+    macros: BTreeMap<String, String>,
+    vars: BTreeMap<String, String>,
+}
+
+impl Fingerprints {
+    pub fn of(compiled: &Compiled) -> Fingerprints {
+        let macros = MacroIndex::new(&compiled.project);
+        let mut vars = compiled.project.vars.clone();
+        vars.extend(compiled.cli_vars.clone());
+        let mut nodes = BTreeMap::new();
+        for node in compiled.manifest.nodes.values() {
+            let mut prints = NodePrints::default();
+            let reached = macros.reached_from(&node.raw_code);
+            let mut texts: Vec<&str> = vec![&node.raw_code];
+            for name in &reached {
+                let (hash, bodies) = &macros.by_name[name.as_str()];
+                prints.macros.insert(name.clone(), hash.clone());
+                texts.extend(bodies.iter().map(String::as_str));
+            }
+            // The value a call sees: the var or env var, else the call's own
+            // literal default; hashed, as a fingerprint must not reveal it.
+            for text in texts {
+                for (name, default) in calls_with_string(text, "var") {
+                    let value = match vars.get(&name) {
+                        Some(value) => value.to_string(),
+                        None => default_value(default),
+                    };
+                    prints
+                        .vars
+                        .insert(format!("var:{name}"), sha256_hex(&value));
+                }
+                for (name, default) in calls_with_string(text, "env_var") {
+                    let value = match std::env::var(&name) {
+                        Ok(value) => Json::String(value).to_string(),
+                        Err(_) => default_value(default),
+                    };
+                    prints
+                        .vars
+                        .insert(format!("env_var:{name}"), sha256_hex(&value));
+                }
+            }
+            nodes.insert(node.unique_id.clone(), prints);
+        }
+        Fingerprints { nodes }
+    }
+
+    /// Macros and Vars changes of a node against its state fingerprints. No
+    /// fingerprints in the state (an older or foreign manifest) counts as a
+    /// change for any node that uses a macro or a var: CI then builds more,
+    /// never less.
+    fn compare(&self, unique_id: &str, old: Option<&Json>) -> BTreeSet<Change> {
+        let mut changes = BTreeSet::new();
+        let Some(now) = self.nodes.get(unique_id) else {
+            return changes;
+        };
+        let as_map = |key: &str| -> Option<BTreeMap<String, String>> {
+            old?.get(key)?.as_object().map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                    .collect()
+            })
+        };
+        match as_map("macros") {
+            Some(then) if then == now.macros => {}
+            None if now.macros.is_empty() => {}
+            _ => {
+                changes.insert(Change::Macros);
+            }
+        }
+        match as_map("vars") {
+            Some(then) if then == now.vars => {}
+            None if now.vars.is_empty() => {}
+            _ => {
+                changes.insert(Change::Vars);
+            }
+        }
+        changes
+    }
+
+    pub fn to_json(&self, target_name: &str) -> Json {
+        let nodes: Map<String, Json> = self
+            .nodes
+            .iter()
+            .map(|(id, p)| (id.clone(), json!({"macros": p.macros, "vars": p.vars})))
+            .collect();
+        json!({"version": FINGERPRINTS_VERSION, "target_name": target_name, "nodes": nodes})
+    }
+}
+
+/// Write `weir_state.json` beside manifest.json, so that this run can later
+/// serve as `--state`.
+pub fn write_fingerprints(compiled: &Compiled) -> Result<()> {
+    let dir = compiled.project.target_dir();
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let path = dir.join(FINGERPRINTS_FILE);
+    let json = Fingerprints::of(compiled).to_json(&compiled.target.name);
+    let text = serde_json::to_string(&json).expect("fingerprints serialize");
+    std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
+}
+
+/// The project's macros (its own and its packages'), by name: a fingerprint
+/// of all definitions of that name, their bodies, and the macros they call.
+struct MacroIndex {
+    by_name: HashMap<String, (String, Vec<String>)>,
+}
+
+impl MacroIndex {
+    fn new(project: &Project) -> MacroIndex {
+        let mut bodies: HashMap<String, Vec<String>> = HashMap::new();
+        let mut files: Vec<&ProjectFile> = project.macros.iter().collect();
+        for package in &project.packages {
+            files.extend(package.macros.iter());
+        }
+        for file in files {
+            for (name, body) in macro_definitions(&file.text) {
+                bodies.entry(name).or_default().push(body);
+            }
+        }
+        let by_name = bodies
+            .into_iter()
+            .map(|(name, bodies)| (name, (sha256_hex(&bodies.join("\n\u{0}\n")), bodies)))
+            .collect();
+        MacroIndex { by_name }
+    }
+
+    /// Macros of the project called from `text`, and from them, transitively.
+    fn reached_from(&self, text: &str) -> BTreeSet<String> {
+        let mut reached = BTreeSet::new();
+        let mut stack: Vec<String> = called_names(text)
+            .into_iter()
+            .filter(|n| self.by_name.contains_key(n))
+            .collect();
+        while let Some(name) = stack.pop() {
+            if !reached.insert(name.clone()) {
+                continue;
+            }
+            for body in &self.by_name[&name].1 {
+                stack.extend(
+                    called_names(body)
+                        .into_iter()
+                        .filter(|n| self.by_name.contains_key(n) && !reached.contains(n)),
+                );
+            }
+        }
+        reached
+    }
+}
+
+/// `{% macro name(...) %} ... {% endmacro %}` blocks of a file, and `{% test
+/// name(...) %}` blocks as the `test_name` macros dbt makes of them.
+fn macro_definitions(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{%") {
+        let after = rest[start + 2..].trim_start_matches('-').trim_start();
+        let (keyword, end_tag) = if let Some(a) = after.strip_prefix("macro") {
+            (a, "endmacro")
+        } else if let Some(a) = after.strip_prefix("test") {
+            (a, "endtest")
+        } else {
+            rest = &rest[start + 2..];
+            continue;
+        };
+        if !keyword.starts_with(char::is_whitespace) {
+            rest = &rest[start + 2..];
+            continue;
+        }
+        let name: String = keyword
+            .trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        let block = &rest[start..];
+        let end = block
+            .find(end_tag)
+            .map_or(block.len(), |i| i + end_tag.len());
+        let name = if end_tag == "endtest" {
+            format!("test_{name}")
+        } else {
+            name
+        };
+        if !name.is_empty() && name != "test_" {
+            out.push((name, block[..end].to_string()));
+        }
+        rest = &block[end..];
+    }
+    out
+}
+
+/// Names called in Jinja-ish text: `name(`, `pkg.name(`, and
+/// `adapter.dispatch('name'` (the name a dispatch resolves from).
+fn called_names(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i].is_ascii_alphabetic() || bytes[i] == b'_' {
+            let start = i;
+            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+                i += 1;
+            }
+            let name = &text[start..i];
+            let mut j = i;
+            while j < bytes.len() && bytes[j].is_ascii_whitespace() {
+                j += 1;
+            }
+            if j < bytes.len() && bytes[j] == b'(' {
+                out.insert(name.to_string());
+            }
+        } else {
+            i += 1;
+        }
+    }
+    out.extend(called_with_string(text, "dispatch"));
+    out
+}
+
+/// A literal default as the value it gives, or `unset`.
+fn default_value(default: Option<String>) -> String {
+    default.map_or("unset".to_string(), |d| Json::String(d).to_string())
+}
+
+/// The first string argument of each `function('...')` call in `text`.
+fn called_with_string(text: &str, function: &str) -> BTreeSet<String> {
+    calls_with_string(text, function)
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect()
+}
+
+/// Each `function('name', 'default')` call in `text`: the name, and the
+/// default when it is a string literal.
+fn calls_with_string(text: &str, function: &str) -> BTreeSet<(String, Option<String>)> {
+    let mut out = BTreeSet::new();
+    let mut from = 0;
+    while let Some(found) = text[from..].find(function) {
+        let at = from + found;
+        from = at + function.len();
+        let before_ok = text[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_'));
+        if !before_ok {
+            continue;
+        }
+        let rest = text[from..].trim_start();
+        let Some(rest) = rest.strip_prefix('(') else {
+            continue;
+        };
+        let rest = rest.trim_start();
+        let Some(quote) = rest.chars().next().filter(|c| *c == '\'' || *c == '"') else {
+            continue;
+        };
+        let Some(end) = rest[1..].find(quote) else {
+            continue;
+        };
+        let name = rest[1..1 + end].to_string();
+        let after = rest[2 + end..].trim_start();
+        let default = after.strip_prefix(',').and_then(|a| {
+            let a = a.trim_start();
+            let quote = a.chars().next().filter(|c| *c == '\'' || *c == '"')?;
+            let end = a[1..].find(quote)?;
+            let literal_ends = a[2 + end..].trim_start().starts_with(')');
+            literal_ends.then(|| a[1..1 + end].to_string())
+        });
+        out.insert((name, default));
+    }
+    out
+}
+
+/// `--defer`: each parent of a selected node that this run does not build
+/// and that does not exist on the current target (or any such parent, with
+/// `favor_state`) reads the state's relation instead. Rewrites the selected
+/// nodes' SQL and the parents' relations in `manifest`; returns the
+/// (parent, relation now read) pairs.
+pub fn defer(
+    manifest: &mut Manifest,
+    state: &State,
+    selected: &BTreeSet<String>,
+    favor_state: bool,
+    exists: &mut dyn FnMut(&Relation) -> Result<bool>,
+) -> Result<Vec<(String, Relation)>> {
+    let mut deferred: BTreeMap<String, (Relation, Relation)> = BTreeMap::new();
+    for id in selected {
+        let Some(node) = manifest.nodes.get(id) else {
+            continue;
+        };
+        for parent in &node.depends_on_nodes {
+            if selected.contains(parent) || deferred.contains_key(parent) {
+                continue;
+            }
+            let Some(parent_node) = manifest.nodes.get(parent) else {
+                continue; // a source: the same on every target
+            };
+            if !parent_node.has_relation() {
+                continue;
+            }
+            let Some(state_relation) = state.nodes.get(parent).and_then(|n| n.relation.clone())
+            else {
+                continue;
+            };
+            if state_relation == parent_node.relation {
+                continue;
+            }
+            if favor_state || !exists(&parent_node.relation)? {
+                deferred.insert(
+                    parent.clone(),
+                    (parent_node.relation.clone(), state_relation),
+                );
+            }
+        }
+    }
+    if deferred.is_empty() {
+        return Ok(Vec::new());
+    }
+    let replacements: Vec<(String, String)> = deferred
+        .values()
+        .map(|(own, state)| (own.to_string(), state.to_string()))
+        .collect();
+    for id in selected {
+        if let Some(node) = manifest.nodes.get_mut(id) {
+            for (own, state) in &replacements {
+                if node.compiled_code.contains(own.as_str()) {
+                    node.compiled_code = node.compiled_code.replace(own.as_str(), state);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (parent, (_, state_relation)) in deferred {
+        if let Some(node) = manifest.nodes.get_mut(&parent) {
+            node.relation = state_relation.clone();
+        }
+        out.push((parent, state_relation));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn macro_blocks_and_test_blocks_are_found() {
+        let text = "{% macro cents(x) -%} round({{ x }}) {%- endmacro %}\n\
+                    {%- test positive(model, column_name) %} select 1 {% endtest %}";
+        let defs = macro_definitions(text);
+        let names: Vec<&str> = defs.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["cents", "test_positive"]);
+        assert!(defs[0].1.ends_with("endmacro"));
+    }
+
+    #[test]
+    fn calls_vars_and_env_vars_are_read_from_text() {
+        let text = "{{ shop.cents('a') }} {{ var('days', 3) }} {{ env_var(\"HOME\") }} \
+                    {{ adapter.dispatch('fmt', 'shop')() }} {{ myvar('x') }}";
+        let names = called_names(text);
+        assert!(names.contains("cents") && names.contains("fmt") && names.contains("var"));
+        assert_eq!(
+            called_with_string(text, "var"),
+            BTreeSet::from(["days".to_string()])
+        );
+        assert_eq!(
+            called_with_string(text, "env_var"),
+            BTreeSet::from(["HOME".to_string()])
+        );
+    }
+
+    #[test]
+    fn state_selectors_are_checked() {
+        let state = State::default();
+        assert!(state.select("modified.body").unwrap().is_empty());
+        let err = state.select("modified.colour").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("unknown state selector `state:modified.colour`")
+        );
+        assert!(state.select_result("error").is_err());
+    }
+}

@@ -1,0 +1,304 @@
+//! `ls`: the selected nodes and sources, one line each, exactly as `dbt ls`
+//! prints them (sorted by unique_id; names, paths, selectors or JSON).
+
+use serde_json::{Map, Value as Json};
+
+use super::Selection;
+use super::methods::Member;
+use crate::error::{Error, ErrorKind, Result};
+use crate::manifest::Manifest;
+
+/// What `ls` prints for each member.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ListOutput {
+    /// `fqn` joined by dots; `source:pkg.source.table` for sources.
+    #[default]
+    Selector,
+    /// The name; `source.table` for sources.
+    Name,
+    /// The file the member is declared in.
+    Path,
+    /// A JSON object of the member's manifest entry.
+    Json,
+}
+
+/// The keys `dbt ls --output json` prints unless `--output-keys` says otherwise.
+const JSON_KEYS: [&str; 10] = [
+    "alias",
+    "name",
+    "package_name",
+    "depends_on",
+    "tags",
+    "config",
+    "resource_type",
+    "source_name",
+    "original_file_path",
+    "unique_id",
+];
+
+/// Config keys in the order dbt's config classes declare them (each node
+/// type has a subset); keys not listed keep their order after these.
+const CONFIG_ORDER: [&str; 48] = [
+    "enabled",
+    "alias",
+    "schema",
+    "database",
+    "tags",
+    "meta",
+    "group",
+    "static_analysis",
+    "materialized",
+    "incremental_strategy",
+    "batch_size",
+    "lookback",
+    "begin",
+    "persist_docs",
+    "post-hook",
+    "pre-hook",
+    "quoting",
+    "column_types",
+    "full_refresh",
+    "unique_key",
+    "on_schema_change",
+    "on_configuration_change",
+    "grants",
+    "packages",
+    "docs",
+    "contract",
+    "event_time",
+    "concurrent_batches",
+    "severity",
+    "store_failures",
+    "store_failures_as",
+    "where",
+    "limit",
+    "fail_calc",
+    "warn_if",
+    "error_if",
+    "access",
+    "freshness",
+    "delimiter",
+    "quote_columns",
+    "strategy",
+    "target_schema",
+    "target_database",
+    "updated_at",
+    "check_cols",
+    "snapshot_meta_column_names",
+    "dbt_valid_to_current",
+    "hard_deletes",
+];
+
+/// Resource types `ls` lists unless --resource-type says otherwise (all but analyses).
+const DEFAULT_TYPES: [&str; 11] = [
+    "model",
+    "snapshot",
+    "seed",
+    "test",
+    "source",
+    "exposure",
+    "metric",
+    "saved_query",
+    "semantic_model",
+    "unit_test",
+    "function",
+];
+
+/// The arguments of `ls` besides the selection.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListOptions {
+    pub output: ListOutput,
+    /// `--resource-type`: empty means dbt's default set; `all` and `default` expand.
+    pub resource_types: Vec<String>,
+    /// `--exclude-resource-type`.
+    pub exclude_resource_types: Vec<String>,
+    /// `--output-keys` for JSON: top-level keys or dotted paths.
+    pub output_keys: Vec<String>,
+}
+
+/// The lines `dbt ls` prints for this selection.
+pub fn list(
+    manifest: &Manifest,
+    selection: &Selection,
+    options: &ListOptions,
+) -> Result<Vec<String>> {
+    let types = resource_types(options)?;
+    let selected = selection.resolve_members(manifest)?;
+    let mut lines = Vec::with_capacity(selected.len());
+    // A BTreeSet of unique_ids: already in dbt's order (sorted by unique_id).
+    for id in selected {
+        let Some(member) = Member::find(manifest, id) else {
+            continue;
+        };
+        if !types.contains(&member.resource_type()) {
+            continue;
+        }
+        lines.push(match options.output {
+            ListOutput::Selector => member.selector(),
+            ListOutput::Name => member.search_name(),
+            ListOutput::Path => member.original_file_path().to_string(),
+            ListOutput::Json => python_json(&json_of(&member, &options.output_keys)),
+        });
+    }
+    Ok(lines)
+}
+
+fn resource_types(options: &ListOptions) -> Result<Vec<&'static str>> {
+    let known = |name: &str| -> Result<&'static str> {
+        DEFAULT_TYPES
+            .iter()
+            .chain(&["analysis"])
+            .find(|t| t.eq_ignore_ascii_case(name))
+            .copied()
+            .ok_or_else(|| {
+                Error::new(ErrorKind::Usage, format!("unknown resource type `{name}`")).with_hint(
+                    format!(
+                        "use one of {}, analysis, default, all",
+                        DEFAULT_TYPES.join(", ")
+                    ),
+                )
+            })
+    };
+    let mut types: Vec<&'static str> = Vec::new();
+    if options.resource_types.is_empty() {
+        types.extend(DEFAULT_TYPES);
+    }
+    for name in &options.resource_types {
+        match name.to_ascii_lowercase().as_str() {
+            "all" => types.extend(DEFAULT_TYPES.iter().chain(&["analysis"])),
+            "default" => types.extend(DEFAULT_TYPES),
+            _ => types.push(known(name)?),
+        }
+    }
+    for name in &options.exclude_resource_types {
+        let excluded = known(name)?;
+        types.retain(|t| *t != excluded);
+    }
+    Ok(types)
+}
+
+/// The member's manifest entry cut to the keys `ls` shows, in the entry's order.
+fn json_of(member: &Member, output_keys: &[String]) -> Json {
+    let full = member.to_json();
+    let Json::Object(mut entry) = full else {
+        return Json::Object(Map::new());
+    };
+    // A source's config is already in dbt's order; a node's has its
+    // configured keys first.
+    if let (Member::Node(_), Some(Json::Object(config))) = (member, entry.get_mut("config")) {
+        *config = in_dbt_order(std::mem::take(config));
+    }
+    let mut out = Map::new();
+    if output_keys.is_empty() {
+        for (key, value) in entry {
+            if JSON_KEYS.contains(&key.as_str()) {
+                out.insert(key, value);
+            }
+        }
+        return Json::Object(out);
+    }
+    for key in output_keys {
+        if key.contains('.') {
+            // dbt leaves out a dotted key that is missing or null.
+            let mut value = Some(&Json::Object(entry.clone()));
+            for part in key.split('.') {
+                value = value.and_then(|v| v.get(part));
+            }
+            if let Some(value) = value.filter(|v| !v.is_null()) {
+                out.insert(key.clone(), value.clone());
+            }
+        } else if let Some(value) = entry.get(key) {
+            out.insert(key.clone(), value.clone());
+        }
+    }
+    Json::Object(out)
+}
+
+/// A config with dbt's keys in dbt's order, then the rest as they were.
+fn in_dbt_order(mut config: Map<String, Json>) -> Map<String, Json> {
+    let mut ordered = Map::new();
+    for key in CONFIG_ORDER {
+        if let Some(value) = config.remove(key) {
+            ordered.insert(key.to_string(), value);
+        }
+    }
+    ordered.extend(config);
+    ordered
+}
+
+/// JSON as Python's `json.dumps` writes it: `", "` and `": "` between
+/// items, non-ASCII escaped as `\uXXXX`.
+pub fn python_json(value: &Json) -> String {
+    let mut out = String::new();
+    write_python_json(value, &mut out);
+    out
+}
+
+fn write_python_json(value: &Json, out: &mut String) {
+    match value {
+        Json::Null => out.push_str("null"),
+        Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Json::Number(n) => out.push_str(&n.to_string()),
+        Json::String(s) => write_python_string(s, out),
+        Json::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_python_json(item, out);
+            }
+            out.push(']');
+        }
+        Json::Object(map) => {
+            out.push('{');
+            for (i, (key, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_python_string(key, out);
+                out.push_str(": ");
+                write_python_json(item, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn write_python_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 || (c as u32) > 0x7e && c != '\u{7f}' => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_as_python_dumps_it() {
+        let value = json!({"a": [1, true, null], "b": "é\n\"x\"", "c": {}, "d": "😀"});
+        assert_eq!(
+            python_json(&value),
+            r#"{"a": [1, true, null], "b": "\u00e9\n\"x\"", "c": {}, "d": "\ud83d\ude00"}"#
+        );
+    }
+}
