@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
+use std::sync::LazyLock;
 
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value, json};
@@ -15,6 +16,8 @@ pub enum ResourceType {
     Model,
     Seed,
     Test,
+    Snapshot,
+    Analysis,
     Source,
 }
 
@@ -24,6 +27,8 @@ impl ResourceType {
             ResourceType::Model => "model",
             ResourceType::Seed => "seed",
             ResourceType::Test => "test",
+            ResourceType::Snapshot => "snapshot",
+            ResourceType::Analysis => "analysis",
             ResourceType::Source => "source",
         }
     }
@@ -163,8 +168,22 @@ pub struct Node {
 }
 
 impl Node {
-    /// Ephemeral models and tests (unless they store failures) build no relation.
+    /// The config as the manifest shows it: what the node sets over dbt's defaults.
+    pub fn full_config(&self) -> Map<String, Value> {
+        match serde_json::to_value(ConfigOut {
+            set: &self.config,
+            defaults: config_defaults(self.resource_type),
+        }) {
+            Ok(Value::Object(map)) => map,
+            _ => self.config.clone(),
+        }
+    }
+
+    /// Analyses, ephemeral models and tests (unless they store failures) build no relation.
     pub fn has_relation(&self) -> bool {
+        if self.resource_type == ResourceType::Analysis {
+            return false;
+        }
         match self.materialization {
             Materialization::Ephemeral => false,
             Materialization::Test => {
@@ -189,6 +208,17 @@ pub struct SourceNode {
     pub fqn: Vec<String>,
 }
 
+/// A `{% docs %}` block.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DocBlock {
+    pub unique_id: String,
+    pub name: String,
+    pub package_name: String,
+    pub path: String,
+    pub original_file_path: String,
+    pub block_contents: String,
+}
+
 /// Facts about the compile that produced a manifest.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Metadata {
@@ -206,6 +236,7 @@ pub struct Manifest {
     /// Models, seeds and tests keyed by unique_id.
     pub nodes: BTreeMap<String, Node>,
     pub sources: BTreeMap<String, SourceNode>,
+    pub docs: BTreeMap<String, DocBlock>,
     /// unique_id -> unique_ids of its parents (nodes and sources).
     pub parent_map: BTreeMap<String, Vec<String>>,
     /// unique_id -> unique_ids of its children.
@@ -257,6 +288,69 @@ impl Manifest {
     }
 }
 
+/// dbt's default config of each kind of node. A node stores only the config
+/// it sets; the manifest shows every key, as dbt writes it.
+pub fn config_defaults(resource_type: ResourceType) -> &'static Map<String, Value> {
+    static MODEL: LazyLock<Map<String, Value>> =
+        LazyLock::new(|| defaults_with(json!({"access": "protected", "freshness": null})));
+    static SEED: LazyLock<Map<String, Value>> =
+        LazyLock::new(|| defaults_with(json!({"delimiter": ",", "quote_columns": null})));
+    static TEST: LazyLock<Map<String, Value>> = LazyLock::new(|| {
+        object(json!({
+            "enabled": true, "alias": null, "schema": "dbt_test__audit", "database": null, "tags": [],
+            "meta": {}, "group": null, "materialized": "test", "severity": "ERROR", "store_failures": null,
+            "store_failures_as": null, "where": null, "limit": null, "fail_calc": "count(*)",
+            "warn_if": "!= 0", "error_if": "!= 0",
+        }))
+    });
+    match resource_type {
+        ResourceType::Seed => &SEED,
+        ResourceType::Test => &TEST,
+        _ => &MODEL,
+    }
+}
+
+fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+fn defaults_with(extra: Value) -> Map<String, Value> {
+    let mut defaults = object(json!({
+        "enabled": true, "alias": null, "schema": null, "database": null, "tags": [], "meta": {},
+        "group": null, "static_analysis": null, "materialized": "view", "incremental_strategy": null,
+        "batch_size": null, "lookback": 1, "begin": null, "persist_docs": {}, "post-hook": [],
+        "pre-hook": [], "quoting": {}, "column_types": {}, "full_refresh": null, "unique_key": null,
+        "on_schema_change": "ignore", "on_configuration_change": "apply", "grants": {}, "packages": [],
+        "docs": {"show": true, "node_color": null}, "contract": {"enforced": false, "alias_types": true},
+        "event_time": null, "concurrent_batches": null,
+    }));
+    defaults.extend(object(extra));
+    defaults
+}
+
+/// A node's config with dbt's defaults filled in.
+struct ConfigOut<'a> {
+    set: &'a Map<String, Value>,
+    defaults: &'static Map<String, Value>,
+}
+
+impl Serialize for ConfigOut<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let defaults = self
+            .defaults
+            .iter()
+            .map(|(key, default)| (key, self.set.get(key).unwrap_or(default)));
+        let extra = self
+            .set
+            .iter()
+            .filter(|(key, _)| !self.defaults.contains_key(*key));
+        serializer.collect_map(defaults.chain(extra))
+    }
+}
+
 /// `{}` in JSON.
 #[derive(Serialize)]
 struct EmptyMap {}
@@ -269,7 +363,7 @@ struct ManifestOut<'a> {
     nodes: &'a BTreeMap<String, Node>,
     sources: &'a BTreeMap<String, SourceNode>,
     macros: EmptyMap,
-    docs: EmptyMap,
+    docs: &'a BTreeMap<String, DocBlock>,
     exposures: EmptyMap,
     metrics: EmptyMap,
     groups: EmptyMap,
@@ -305,7 +399,7 @@ impl<'a> ManifestOut<'a> {
             nodes: &manifest.nodes,
             sources: &manifest.sources,
             macros: EmptyMap {},
-            docs: EmptyMap {},
+            docs: &manifest.docs,
             exposures: EmptyMap {},
             metrics: EmptyMap {},
             groups: EmptyMap {},
@@ -419,7 +513,7 @@ struct NodeOut<'a> {
     fqn: &'a [String],
     alias: &'a str,
     checksum: Checksum<'a>,
-    config: &'a Map<String, Value>,
+    config: ConfigOut<'a>,
     tags: &'a [String],
     description: &'a str,
     columns: ColumnsOut<'a>,
@@ -501,7 +595,10 @@ impl Serialize for Node {
                 },
                 checksum: &self.checksum,
             },
-            config: &self.config,
+            config: ConfigOut {
+                set: &self.config,
+                defaults: config_defaults(self.resource_type),
+            },
             tags: &self.tags,
             description: &self.description,
             columns: ColumnsOut(&self.columns),

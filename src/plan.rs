@@ -50,12 +50,21 @@ pub struct Plan {
 impl Plan {
     /// Ephemeral models are inlined into their children, so they get no task;
     /// a task depends on the nearest selected non-ephemeral ancestors.
+    /// Analyses are compiled, never run; snapshots run once the runner
+    /// supports them.
     pub fn build(manifest: &Manifest, selection: &Selection, policy: &RetryPolicy) -> Result<Plan> {
         let selected = selection.resolve(manifest)?;
         let runnable: HashSet<&str> = selected
             .iter()
             .map(String::as_str)
-            .filter(|id| manifest.nodes[*id].materialization != Materialization::Ephemeral)
+            .filter(|id| {
+                let node = &manifest.nodes[*id];
+                node.materialization != Materialization::Ephemeral
+                    && !matches!(
+                        node.resource_type,
+                        ResourceType::Analysis | ResourceType::Snapshot
+                    )
+            })
             .collect();
         let mut tasks: Vec<Task> = selected
             .iter()

@@ -110,7 +110,10 @@ fn features_render_like_dbt() {
     );
     let users = &manifest.nodes["model.features.users"];
     assert_eq!(users.relation.identifier, "app_users_clean");
-    assert_eq!(users.description, "Users from the app.");
+    assert_eq!(
+        users.description, "Users from the app, one row each, with e-mail addresses lower-cased.",
+        "doc() from a docs block"
+    );
 }
 
 #[test]

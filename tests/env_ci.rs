@@ -25,7 +25,10 @@ fn schemas(db: &mut PostgresAdapter) -> Vec<String> {
 
 fn recorded(db: &mut PostgresAdapter) -> Vec<String> {
     db.client()
-        .query("select schema_name from weir_meta.ci_schemas order by 1", &[])
+        .query(
+            "select schema_name from weir_meta.ci_schemas order by 1",
+            &[],
+        )
         .unwrap()
         .iter()
         .map(|r| r.get(0))
@@ -44,9 +47,15 @@ fn clean_drops_the_ci_schemas_weir_created_and_nothing_else() {
     };
     ok(&["build", "--target", "prod"], &[("CI", "true")]);
     ok(&["build", "--target", "ci", "--schema-suffix", "PR-1"], &[]);
-    ok(&["seed", "--target", "ci"], &[("WEIR_SCHEMA_SUFFIX", "pr_2")]);
+    ok(
+        &["seed", "--target", "ci"],
+        &[("WEIR_SCHEMA_SUFFIX", "pr_2")],
+    );
     // A `ci` target with no suffix takes the pull request from CI's environment.
-    ok(&["seed", "--target", "ci"], &[("GITHUB_REF", "refs/pull/9/merge")]);
+    ok(
+        &["seed", "--target", "ci"],
+        &[("GITHUB_REF", "refs/pull/9/merge")],
+    );
 
     let compiled = project.compile();
     let mut db = project.connect(&compiled);
@@ -68,7 +77,12 @@ fn clean_drops_the_ci_schemas_weir_created_and_nothing_else() {
     );
     assert_eq!(
         recorded(&mut db),
-        ["analytics_marts_pr_1", "analytics_pr_1", "analytics_pr_2", "analytics_pr_9"]
+        [
+            "analytics_marts_pr_1",
+            "analytics_pr_1",
+            "analytics_pr_2",
+            "analytics_pr_9"
+        ]
     );
 
     // Only what was idle long enough goes.
@@ -78,11 +92,23 @@ fn clean_drops_the_ci_schemas_weir_created_and_nothing_else() {
              where suffix = 'pr_1'",
         )
         .unwrap();
-    let output = ok(&["clean", "--target", "ci", "--older-than", "7d", "--dry-run"], &[]);
-    assert!(stdout(&output).contains("Would drop schema analytics_pr_1"), "{}", both(&output));
+    let output = ok(
+        &["clean", "--target", "ci", "--older-than", "7d", "--dry-run"],
+        &[],
+    );
+    assert!(
+        stdout(&output).contains("Would drop schema analytics_pr_1"),
+        "{}",
+        both(&output)
+    );
     assert_eq!(recorded(&mut db).len(), 4, "a dry run drops nothing");
     let output = ok(&["clean", "--target", "ci", "--older-than", "7d"], &[]);
-    assert_eq!(stdout(&output).matches("Dropped schema").count(), 2, "{}", both(&output));
+    assert_eq!(
+        stdout(&output).matches("Dropped schema").count(),
+        2,
+        "{}",
+        both(&output)
+    );
     assert_eq!(recorded(&mut db), ["analytics_pr_2", "analytics_pr_9"]);
 
     // A record naming a prod schema (edited by hand) is never acted on.

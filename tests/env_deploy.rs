@@ -78,7 +78,11 @@ fn deploy_swaps_the_whole_set_and_rollback_restores_it() {
     let project = project("deploy_swap");
     let output = deploy(&project, 1);
     assert_eq!(output.status.code(), Some(0), "{}", both(&output));
-    assert!(stdout(&output).contains("Swapped in 2 schema(s)"), "{}", both(&output));
+    assert!(
+        stdout(&output).contains("Swapped in 2 schema(s)"),
+        "{}",
+        both(&output)
+    );
     let mut db = connect(&project);
     assert_eq!(versions(&mut db), Ok([1; 4]));
     assert_eq!(schemas(&mut db), ["analytics", "analytics_marts"]);
@@ -96,7 +100,12 @@ fn deploy_swaps_the_whole_set_and_rollback_restores_it() {
     assert_eq!(versions(&mut db), Ok([2; 4]));
     assert_eq!(
         schemas(&mut db),
-        ["analytics", "analytics__prev", "analytics_marts", "analytics_marts__prev"]
+        [
+            "analytics",
+            "analytics__prev",
+            "analytics_marts",
+            "analytics_marts__prev"
+        ]
     );
     let count: i64 = db
         .client()
@@ -109,17 +118,34 @@ fn deploy_swaps_the_whole_set_and_rollback_restores_it() {
     let output = weir(&project.root, &["rollback", "--target", "prod"], &[]);
     assert_eq!(output.status.code(), Some(2), "{}", both(&output));
     assert_eq!(versions(&mut db), Ok([2; 4]));
-    let output = weir(&project.root, &["rollback", "--target", "prod"], &[("CI", "true")]);
+    let output = weir(
+        &project.root,
+        &["rollback", "--target", "prod"],
+        &[("CI", "true")],
+    );
     assert_eq!(output.status.code(), Some(0), "{}", both(&output));
     assert_eq!(versions(&mut db), Ok([1; 4]));
     assert_eq!(
         schemas(&mut db),
-        ["analytics", "analytics__next", "analytics_marts", "analytics_marts__next"]
+        [
+            "analytics",
+            "analytics__next",
+            "analytics_marts",
+            "analytics_marts__next"
+        ]
     );
     // Nothing left to roll back to.
-    let output = weir(&project.root, &["rollback", "--target", "prod"], &[("CI", "true")]);
+    let output = weir(
+        &project.root,
+        &["rollback", "--target", "prod"],
+        &[("CI", "true")],
+    );
     assert_eq!(output.status.code(), Some(2), "{}", both(&output));
-    assert!(both(&output).contains("nothing to roll back to"), "{}", both(&output));
+    assert!(
+        both(&output).contains("nothing to roll back to"),
+        "{}",
+        both(&output)
+    );
     // A later deploy starts from a clean shadow set.
     let output = deploy(&project, 3);
     assert_eq!(output.status.code(), Some(0), "{}", both(&output));
@@ -173,7 +199,9 @@ fn fingerprint(db: &mut PostgresAdapter) -> Vec<String> {
             )
             .map(|r| r.get(0))
             .unwrap_or(None);
-        out.push(format!("{schema}.{name} {identity} {rows:?} {definition:?}"));
+        out.push(format!(
+            "{schema}.{name} {identity} {rows:?} {definition:?}"
+        ));
     }
     out
 }
@@ -235,7 +263,9 @@ fn a_reader_polling_during_deploys_never_sees_a_mix() {
     assert!(!seen.is_empty());
     let mut last = 1;
     for observation in &seen {
-        let values = observation.as_ref().unwrap_or_else(|e| panic!("reader failed: {e}"));
+        let values = observation
+            .as_ref()
+            .unwrap_or_else(|e| panic!("reader failed: {e}"));
         assert!(
             values.iter().all(|v| *v == values[0]),
             "a mix of old and new: {values:?}"

@@ -55,8 +55,17 @@ impl Slim {
     ) -> Vec<String> {
         let state = self.state.to_str().unwrap();
         let mut args = vec![
-            "ls", "--target", target, "--state", state, "--select", selector, "--output", "name",
-            "--resource-type", "model",
+            "ls",
+            "--target",
+            target,
+            "--state",
+            state,
+            "--select",
+            selector,
+            "--output",
+            "name",
+            "--resource-type",
+            "model",
         ];
         args.extend(extra);
         let output = weir(&self.project.root, &args, env);
@@ -87,15 +96,21 @@ fn nothing_is_modified_when_only_the_target_differs() {
 #[test]
 fn a_body_change_selects_the_model_and_its_descendants() {
     let slim = Slim::new("state_body");
-    slim.edit("models/staging/stg_payments.sql", |t| format!("-- reviewed\n{t}"));
+    slim.edit("models/staging/stg_payments.sql", |t| {
+        format!("-- reviewed\n{t}")
+    });
     assert_eq!(
         slim.models("ci", "state:modified+", &[]),
         ["customers", "orders", "stg_payments"]
     );
-    assert_eq!(slim.models("ci", "state:modified.body", &[]), ["stg_payments"]);
+    assert_eq!(
+        slim.models("ci", "state:modified.body", &[]),
+        ["stg_payments"]
+    );
     assert_eq!(slim.models("ci", "state:modified.configs", &[]), NONE);
     // A new model is new, and modified.
-    slim.project.write("models/marts/refunds.sql", "select 1 as id\n");
+    slim.project
+        .write("models/marts/refunds.sql", "select 1 as id\n");
     assert_eq!(slim.models("ci", "state:new", &[]), ["refunds"]);
     assert_eq!(
         slim.models("ci", "state:modified", &[]),
@@ -116,7 +131,10 @@ fn a_config_change_selects_the_model_and_its_descendants() {
         slim.models("ci", "state:modified+", &[]),
         ["customers", "stg_customers"]
     );
-    assert_eq!(slim.models("ci", "state:modified.configs", &[]), ["stg_customers"]);
+    assert_eq!(
+        slim.models("ci", "state:modified.configs", &[]),
+        ["stg_customers"]
+    );
     assert_eq!(slim.models("ci", "state:modified.body", &[]), NONE);
     assert_eq!(slim.models("ci", "state:modified.relation", &[]), NONE);
     // Moving a model to another custom schema is a relation change.
@@ -132,12 +150,17 @@ fn a_config_change_selects_the_model_and_its_descendants() {
 #[test]
 fn a_macro_change_selects_the_models_that_call_it() {
     let slim = Slim::new("state_macros");
-    slim.edit("macros/cents_to_dollars.sql", |t| t.replace("scale=2", "scale=4"));
+    slim.edit("macros/cents_to_dollars.sql", |t| {
+        t.replace("scale=2", "scale=4")
+    });
     assert_eq!(
         slim.models("ci", "state:modified+", &[]),
         ["customers", "orders", "stg_payments"]
     );
-    assert_eq!(slim.models("ci", "state:modified.macros", &[]), ["stg_payments"]);
+    assert_eq!(
+        slim.models("ci", "state:modified.macros", &[]),
+        ["stg_payments"]
+    );
     assert_eq!(slim.models("ci", "state:modified.body", &[]), NONE);
     // Through another macro, too.
     slim.project.write(
@@ -151,8 +174,13 @@ fn a_macro_change_selects_the_models_that_call_it() {
     let output = weir(&slim.project.root, &["compile", "--target", "prod"], &[]);
     assert_eq!(output.status.code(), Some(0), "{}", both(&output));
     copy_dir(&slim.project.root.join("target"), &slim.state);
-    slim.edit("macros/cents_to_dollars.sql", |t| t.replace("scale=4", "scale=3"));
-    assert_eq!(slim.models("ci", "state:modified.macros", &[]), ["stg_payments"]);
+    slim.edit("macros/cents_to_dollars.sql", |t| {
+        t.replace("scale=4", "scale=3")
+    });
+    assert_eq!(
+        slim.models("ci", "state:modified.macros", &[]),
+        ["stg_payments"]
+    );
 }
 
 #[test]
@@ -168,14 +196,20 @@ fn a_var_or_env_var_change_selects_the_models_that_read_it() {
         ["orders"]
     );
     // The same values as prod: nothing.
-    let same = ["--vars", "{payment_methods: [credit_card, coupon, bank_transfer, gift_card]}"];
+    let same = [
+        "--vars",
+        "{payment_methods: [credit_card, coupon, bank_transfer, gift_card]}",
+    ];
     assert_eq!(slim.models_with("ci", "state:modified", &same, &[]), NONE);
     // An env_var a model reads.
     assert_eq!(
         slim.models("ci", "state:modified", &[("SHOP_REGION", "us")]),
         ["stg_regions"]
     );
-    assert_eq!(slim.models("ci", "state:modified", &[("SHOP_REGION", "eu")]), NONE);
+    assert_eq!(
+        slim.models("ci", "state:modified", &[("SHOP_REGION", "eu")]),
+        NONE
+    );
 }
 
 #[test]
@@ -191,13 +225,25 @@ fn result_selects_from_the_last_run() {
     copy_dir(&project.root.join("target"), &state);
     let output = weir(
         &project.root,
-        &["ls", "--state", state.to_str().unwrap(), "--select", "result:error", "--output", "name"],
+        &[
+            "ls",
+            "--state",
+            state.to_str().unwrap(),
+            "--select",
+            "result:error",
+            "--output",
+            "name",
+        ],
         &[],
     );
     assert_eq!(stdout(&output).trim(), "broken", "{}", both(&output));
     let output = weir(&project.root, &["ls", "--select", "result:error"], &[]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(env_common::stderr(&output).contains("pass --state DIR"), "{}", both(&output));
+    assert!(
+        env_common::stderr(&output).contains("pass --state DIR"),
+        "{}",
+        both(&output)
+    );
 }
 
 #[test]
@@ -214,7 +260,14 @@ fn defer_builds_a_changed_model_in_a_ci_schema_against_prod() {
     let output = weir(
         root,
         &[
-            "build", "--target", "ci", "--select", "state:modified+", "--state", state, "--defer",
+            "build",
+            "--target",
+            "ci",
+            "--select",
+            "state:modified+",
+            "--state",
+            state,
+            "--defer",
         ],
         &[("WEIR_SCHEMA_SUFFIX", "pr_1")],
     );
@@ -231,7 +284,13 @@ fn defer_builds_a_changed_model_in_a_ci_schema_against_prod() {
     let count = |db: &mut weir::adapter::postgres::PostgresAdapter, sql: &str| -> i64 {
         db.client().query_one(sql, &[]).unwrap().get(0)
     };
-    assert_eq!(count(&mut db, "select count(*) from analytics_marts_pr_1.customers"), 10);
+    assert_eq!(
+        count(
+            &mut db,
+            "select count(*) from analytics_marts_pr_1.customers"
+        ),
+        10
+    );
     assert_eq!(
         count(
             &mut db,
@@ -244,10 +303,20 @@ fn defer_builds_a_changed_model_in_a_ci_schema_against_prod() {
     let output = weir(
         root,
         &[
-            "run", "--target", "ci", "--select", "state:modified", "--state", state,
+            "run",
+            "--target",
+            "ci",
+            "--select",
+            "state:modified",
+            "--state",
+            state,
         ],
         &[("WEIR_SCHEMA_SUFFIX", "pr_2")],
     );
     assert_eq!(output.status.code(), Some(1), "{}", both(&output));
-    assert!(both(&output).contains("does not exist"), "{}", both(&output));
+    assert!(
+        both(&output).contains("does not exist"),
+        "{}",
+        both(&output)
+    );
 }

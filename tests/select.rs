@@ -208,13 +208,17 @@ fn sources_are_graph_members() {
     assert_eq!(only("source:features.app.us*"), ["app.users"]);
     assert_eq!(
         only("source:app.users+"),
-        ["daily_events", "users", "app.users"]
+        ["daily_events", "users", "users_snapshot", "app.users"]
     );
     assert_eq!(only("+users"), ["users", "app.users"]);
     // A command runs nodes only: sources are never in `resolve`.
     let run = selection(&["source:app+"], &[]).resolve(&manifest).unwrap();
     assert!(run.iter().all(|id| manifest.nodes.contains_key(id)));
-    assert_eq!(run.len(), 2);
+    assert_eq!(
+        run.len(),
+        4,
+        "users, daily_events, users_snapshot and the user_counts analysis"
+    );
 }
 
 #[test]

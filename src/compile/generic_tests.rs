@@ -39,7 +39,7 @@ pub struct GenericTest {
     pub config: Map<String, Json>,
     pub metadata: TestMetadata,
     pub description: String,
-    /// Jinja that calls the test macro with the rendered arguments.
+    /// The Jinja that calls the test macro: `{{ test_unique(**_dbt_generic_test_kwargs) }}`.
     pub file: ProjectFile,
     /// dbt's raw_code: `{{ test_unique(**_dbt_generic_test_kwargs) }}`.
     pub raw_code: String,
@@ -47,6 +47,8 @@ pub struct GenericTest {
     pub macro_name: String,
     /// The line of the tested node's entry in the properties file.
     pub line: usize,
+    /// The name of the tested model or seed.
+    pub tested_name: String,
 }
 
 /// Every generic test of the project, in the order the YAML declares them.
@@ -221,10 +223,11 @@ fn build(
         file: ProjectFile {
             original_file_path: properties.file.clone(),
             path: format!("{alias}.sql"),
-            text: format!("{{{{ {call}({}) }}}}", call_arguments(&args)),
+            text: format!("{{{{ {call}(**_dbt_generic_test_kwargs) }}}}"),
         },
         macro_name,
         line: properties.line,
+        tested_name: model.to_string(),
         name,
         alias,
         fqn,
@@ -303,87 +306,6 @@ fn config_call(config: &Map<String, Json>) -> String {
         })
         .collect();
     format!("{{{{ config({}) }}}}", items.join(","))
-}
-
-/// The keyword arguments of the test macro call, as Jinja expressions: values
-/// that look like `ref(...)`, `source(...)`, `var(...)`, `env_var(...)` or are a
-/// single `{{ ... }}` are evaluated, as dbt does; `column_name` stays a string.
-fn call_arguments(args: &Map<String, Json>) -> String {
-    args.iter()
-        .map(|(key, value)| {
-            let expression = if key == "column_name" {
-                literal(value)
-            } else {
-                expression(value)
-            };
-            format!("{key}={expression}")
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn expression(value: &Json) -> String {
-    match value {
-        Json::String(s) => {
-            let trimmed = s.trim();
-            if let Some(inner) = trimmed
-                .strip_prefix("{{")
-                .and_then(|t| t.strip_suffix("}}"))
-                && !inner.contains("{{")
-            {
-                return inner.trim().to_string();
-            }
-            if looks_like_function(trimmed) {
-                return trimmed.to_string();
-            }
-            literal(value)
-        }
-        Json::Array(items) => format!(
-            "[{}]",
-            items.iter().map(expression).collect::<Vec<_>>().join(", ")
-        ),
-        Json::Object(map) => format!(
-            "{{{}}}",
-            map.iter()
-                .map(|(k, v)| format!("{}: {}", literal(&json!(k)), expression(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        other => literal(other),
-    }
-}
-
-/// `^\s*(env_var|ref|var|source|doc)\s*\(.+\)\s*$`
-fn looks_like_function(text: &str) -> bool {
-    ["env_var", "ref", "var", "source", "doc"]
-        .iter()
-        .any(|name| {
-            text.strip_prefix(name)
-                .map(str::trim_start)
-                .and_then(|rest| rest.strip_prefix('('))
-                .is_some_and(|rest| rest.len() > 1 && rest.ends_with(')'))
-        })
-}
-
-/// A JSON value as a Jinja literal.
-fn literal(value: &Json) -> String {
-    match value {
-        Json::Null => "none".to_string(),
-        Json::Bool(b) => if *b { "true" } else { "false" }.to_string(),
-        Json::Number(n) => n.to_string(),
-        Json::String(s) => serde_json::to_string(s).expect("a string serializes"),
-        Json::Array(items) => format!(
-            "[{}]",
-            items.iter().map(literal).collect::<Vec<_>>().join(", ")
-        ),
-        Json::Object(map) => format!(
-            "{{{}}}",
-            map.iter()
-                .map(|(k, v)| format!("{}: {}", literal(&json!(k)), literal(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
 }
 
 /// dbt's get_hashable_md: dicts with sorted keys, lists, everything else `str()`.
@@ -514,14 +436,5 @@ mod tests {
         );
         assert_eq!(python_str(&json!(1.0)), "1.0");
         assert_eq!(python_str(&json!(null)), "None");
-    }
-
-    #[test]
-    fn arguments_become_jinja_expressions() {
-        let args = json!({"column_name": "id", "to": "ref('customers')", "values": ["a", 1], "flag": true});
-        assert_eq!(
-            call_arguments(args.as_object().unwrap()),
-            r#"column_name="id", to=ref('customers'), values=["a", 1], flag=true"#
-        );
     }
 }

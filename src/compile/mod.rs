@@ -1,6 +1,7 @@
 //! Project + target -> Manifest: render every model, resolve configs and
 //! relation names, build the DAG. Both the CLI and Python call this.
 
+mod docs;
 pub mod generic_tests;
 mod nodes;
 
@@ -15,7 +16,9 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::graph::Dag;
-use crate::jinja::{CompileScope, JinjaEnv, PLACEHOLDER, RenderCapture, RenderRequest};
+use crate::jinja::{
+    CompileScope, GenericTestCall, JinjaEnv, PLACEHOLDER, RenderCapture, RenderRequest,
+};
 use crate::manifest::{
     Manifest, Materialization, Metadata, Node, Relation, ResourceType, SourceNode,
 };
@@ -101,7 +104,7 @@ pub fn compile(
     let mut relations = HashMap::with_capacity(pending.len());
     let mut configs = Vec::with_capacity(pending.len());
     for (node, capture) in pending.iter().zip(&captures) {
-        let mut config = node.base_config.clone();
+        let mut config = Map::clone(&node.base_config);
         if let Some(capture) = capture {
             crate::project::config::merge_config(&mut config, &capture.config.lock().unwrap());
         }
@@ -125,6 +128,9 @@ pub fn compile(
         nodes.insert(built.unique_id.clone(), built);
     }
     nodes.retain(|_, n| n.config.get("enabled") != Some(&Json::Bool(false)));
+    let docs = docs::doc_blocks(project);
+    let mut sources = sources;
+    docs::Descriptions::new(&docs, &project.name).render_all(project, &mut nodes, &mut sources)?;
 
     let dag = Dag::new(
         nodes
@@ -150,6 +156,7 @@ pub fn compile(
         },
         nodes,
         sources,
+        docs,
         parent_map,
         child_map,
         order,
@@ -261,16 +268,24 @@ fn render_request<'a>(
         package: &node.package.name,
         unique_id: &node.unique_id,
         base_config: &node.base_config,
-        model: Value::from_serialize(json!({
-            "name": node.name,
-            "unique_id": node.unique_id,
-            "resource_type": node.resource_type.as_str(),
-            "original_file_path": node.file.original_file_path,
-            "path": node.file.path,
-            "fqn": node.fqn,
-            "config": node.base_config,
-        })),
+        model: Value::from_object(crate::jinja::ModelInfo {
+            name: node.name.clone(),
+            unique_id: node.unique_id.clone(),
+            resource_type: node.resource_type.as_str(),
+            original_file_path: node.file.original_file_path.clone(),
+            path: node.file.path.clone(),
+            fqn: node.fqn.clone(),
+            config: Arc::clone(&node.base_config),
+        }),
         relations,
+        generic_test: node.test.map(|test| GenericTestCall {
+            kwargs: &test.metadata.kwargs,
+            plain_model_ref: node
+                .base_config
+                .get("where")
+                .is_none_or(Json::is_null)
+                .then_some(test.tested_name.as_str()),
+        }),
     }
 }
 
@@ -315,6 +330,9 @@ fn relation_for(
     config: &Map<String, Json>,
     target: &Target,
 ) -> Result<Relation> {
+    if let Some(relation) = legacy_snapshot_relation(node, config, target) {
+        return Ok(relation);
+    }
     let custom_schema = config
         .get("schema")
         .and_then(Json::as_str)
@@ -354,6 +372,31 @@ fn relation_for(
     })
 }
 
+/// A snapshot configured with `target_schema` goes exactly there, as in dbt
+/// before 1.9: generate_schema_name is not consulted.
+fn legacy_snapshot_relation(
+    node: &Pending,
+    config: &Map<String, Json>,
+    target: &Target,
+) -> Option<Relation> {
+    if node.resource_type != ResourceType::Snapshot {
+        return None;
+    }
+    let schema = config.get("target_schema").and_then(Json::as_str)?;
+    let text = |key: &str, default: &str| {
+        config
+            .get(key)
+            .and_then(Json::as_str)
+            .unwrap_or(default)
+            .to_string()
+    };
+    Some(Relation {
+        database: text("target_database", &target.dbname),
+        schema: schema.to_string(),
+        identifier: text("alias", &node.name),
+    })
+}
+
 /// dbt's default generate_schema_name: the target schema, or
 /// `<target schema>_<custom schema>` when the node sets one.
 pub fn default_schema_name(target_schema: &str, custom_schema: Option<&str>) -> String {
@@ -381,7 +424,7 @@ fn substitute_placeholders(sql: &str, relations: &HashMap<String, Relation>) -> 
 
 fn build_node(
     node: &Pending,
-    mut config: Map<String, Json>,
+    config: Map<String, Json>,
     capture: Option<RenderCapture>,
     compiled_code: String,
     relations: &HashMap<String, Relation>,
@@ -418,9 +461,6 @@ fn build_node(
                 })?,
         ),
     };
-    if node.test.is_none() {
-        add_model_config_defaults(&mut config, node.resource_type);
-    }
     let properties = match node.resource_type {
         ResourceType::Seed => node.package.properties.seeds.get(&node.name),
         ResourceType::Model => node.package.properties.models.get(&node.name),
@@ -440,10 +480,10 @@ fn build_node(
     depends_on.extend(depends_on_nodes);
     let (raw_code, checksum) = match (node.test, node.resource_type) {
         (Some(test), _) => (test.raw_code.clone(), String::new()),
-        (None, ResourceType::Seed) => (String::new(), sha256_hex(node.file.text.trim())),
+        (None, ResourceType::Seed) => (String::new(), sha256_hex(node.checksum_text.trim())),
         (None, _) => (
             node.file.text.trim().to_string(),
-            sha256_hex(node.file.text.trim()),
+            sha256_hex(node.checksum_text.trim()),
         ),
     };
     let description = match (node.test, properties) {
@@ -475,37 +515,6 @@ fn build_node(
         retries,
         test: node.test.map(|t| t.metadata.clone()),
     })
-}
-
-/// The config keys dbt shows for every model and seed, with dbt's defaults.
-/// `schema`, `alias` and `database` stay as configured (null when unset):
-/// the resolved names are the node's own fields.
-fn add_model_config_defaults(config: &mut Map<String, Json>, resource_type: ResourceType) {
-    let defaults = json!({
-        "enabled": true, "alias": null, "schema": null, "database": null, "tags": [], "meta": {},
-        "group": null, "static_analysis": null, "materialized": "view", "incremental_strategy": null,
-        "batch_size": null, "lookback": 1, "begin": null, "persist_docs": {}, "post-hook": [],
-        "pre-hook": [], "quoting": {}, "column_types": {}, "full_refresh": null, "unique_key": null,
-        "on_schema_change": "ignore", "on_configuration_change": "apply", "grants": {}, "packages": [],
-        "docs": {"show": true, "node_color": null}, "contract": {"enforced": false, "alias_types": true},
-        "event_time": null, "concurrent_batches": null,
-    });
-    let Json::Object(defaults) = defaults else {
-        unreachable!("a JSON object literal")
-    };
-    for (key, default) in defaults {
-        config.entry(key).or_insert(default);
-    }
-    match resource_type {
-        ResourceType::Seed => {
-            config.entry("delimiter").or_insert(json!(","));
-            config.entry("quote_columns").or_insert(Json::Null);
-        }
-        _ => {
-            config.entry("access").or_insert(json!("protected"));
-            config.entry("freshness").or_insert(Json::Null);
-        }
-    }
 }
 
 fn edge_maps(

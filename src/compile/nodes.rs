@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde_json::{Map, Value as Json, json};
 
@@ -17,13 +18,16 @@ use crate::project::{Project, ProjectFile};
 /// A node before rendering: identity and config from the project files.
 pub struct Pending<'a> {
     pub file: &'a ProjectFile,
+    /// What the checksum covers: the file, or for a snapshot block the whole
+    /// file it is in.
+    pub checksum_text: &'a str,
     /// The project or package that declares the node.
     pub package: &'a Project,
     pub unique_id: String,
     pub name: String,
     pub resource_type: ResourceType,
     pub fqn: Vec<String>,
-    pub base_config: Map<String, Json>,
+    pub base_config: Arc<Map<String, Json>>,
     /// Set for generic tests.
     pub test: Option<&'a GenericTest>,
 }
@@ -47,88 +51,122 @@ pub fn pending_nodes(root: &Project) -> Result<Vec<Pending<'_>>> {
 }
 
 fn package_nodes<'a>(package: &'a Project, root: Option<&'a Project>) -> Result<Vec<Pending<'a>>> {
-    let mut pending: Vec<Pending> = Vec::with_capacity(package.models.len() + package.seeds.len());
-    let mut seen: HashMap<String, &str> = HashMap::new();
-    let kinds = [
-        (
+    let mut declared: Vec<(ResourceType, String, &ProjectFile, &str)> = Vec::new();
+    for file in &package.models {
+        declared.push((
             ResourceType::Model,
-            &package.models,
-            &package.properties.models,
-        ),
-        (
+            file.stem().to_string(),
+            file,
+            &file.text,
+        ));
+    }
+    for file in &package.seeds {
+        declared.push((
             ResourceType::Seed,
-            &package.seeds,
-            &package.properties.seeds,
-        ),
-    ];
-    for (resource_type, files, properties) in kinds {
-        for file in files {
-            let name = file.stem().to_string();
-            if let Some(other) = seen.insert(name.clone(), &file.original_file_path) {
-                return Err(Error::new(
-                    ErrorKind::Project,
-                    format!(
-                        "two nodes are named `{name}`: {other} and {}",
-                        file.original_file_path
-                    ),
-                )
-                .in_file(package.root.join(&file.original_file_path))
-                .with_hint("node names must be unique across models and seeds: rename one file"));
-            }
-            let mut fqn = vec![package.name.clone()];
-            fqn.extend(file.folders().into_iter().map(str::to_string));
-            fqn.push(name.clone());
-            let tree = |p: &Project| match resource_type {
-                ResourceType::Seed => p.seeds_config.resolve(&fqn),
-                _ => p.models_config.resolve(&fqn),
-            };
-            let mut base_config = tree(package);
-            if let Some(root) = root {
-                merge_config(&mut base_config, &tree(root));
-            }
-            if let Some(props) = properties.get(&name) {
-                merge_config(&mut base_config, &props.config);
-            }
-            let default_materialization = match resource_type {
-                ResourceType::Seed => "seed",
-                _ => "view",
-            };
-            base_config
-                .entry("materialized")
-                .or_insert_with(|| json!(default_materialization));
-            pending.push(Pending {
-                file,
-                package,
-                unique_id: format!("{resource_type}.{}.{name}", package.name),
-                name,
-                resource_type,
-                fqn,
-                base_config,
-                test: None,
-            });
+            file.stem().to_string(),
+            file,
+            &file.text,
+        ));
+    }
+    for block in &package.snapshots {
+        declared.push((
+            ResourceType::Snapshot,
+            block.name.clone(),
+            &block.file,
+            &block.file_text,
+        ));
+    }
+    for file in &package.analyses {
+        declared.push((
+            ResourceType::Analysis,
+            file.stem().to_string(),
+            file,
+            &file.text,
+        ));
+    }
+
+    let mut pending: Vec<Pending> = Vec::with_capacity(declared.len());
+    let mut seen: HashMap<String, &str> = HashMap::new();
+    for (resource_type, name, file, checksum_text) in declared {
+        // Analyses live in their own namespace: they are never ref'd.
+        if resource_type != ResourceType::Analysis
+            && let Some(other) = seen.insert(name.clone(), &file.original_file_path)
+        {
+            return Err(Error::new(
+                ErrorKind::Project,
+                format!(
+                    "two nodes are named `{name}`: {other} and {}",
+                    file.original_file_path
+                ),
+            )
+            .in_file(package.root.join(&file.original_file_path))
+            .with_hint("names must be unique across models, seeds and snapshots: rename one"));
         }
+        let mut fqn = vec![package.name.clone()];
+        if resource_type == ResourceType::Analysis {
+            fqn.push("analysis".to_string());
+        }
+        fqn.extend(file.folders().into_iter().map(str::to_string));
+        if resource_type == ResourceType::Snapshot {
+            fqn.push(file.stem().to_string());
+        }
+        fqn.push(name.clone());
+        let tree = |p: &Project| match resource_type {
+            ResourceType::Seed => p.seeds_config.resolve(&fqn),
+            ResourceType::Snapshot => p.snapshots_config.resolve(&fqn),
+            _ => p.models_config.resolve(&fqn),
+        };
+        let mut base_config = tree(package);
+        if let Some(root) = root {
+            merge_config(&mut base_config, &tree(root));
+        }
+        let properties = match resource_type {
+            ResourceType::Seed => package.properties.seeds.get(&name),
+            ResourceType::Model => package.properties.models.get(&name),
+            _ => None,
+        };
+        if let Some(props) = properties {
+            merge_config(&mut base_config, &props.config);
+        }
+        let default_materialization = match resource_type {
+            ResourceType::Seed => "seed",
+            ResourceType::Snapshot => "snapshot",
+            _ => "view",
+        };
+        base_config
+            .entry("materialized")
+            .or_insert_with(|| json!(default_materialization));
+        pending.push(Pending {
+            file,
+            checksum_text,
+            package,
+            unique_id: format!("{resource_type}.{}.{name}", package.name),
+            name,
+            resource_type,
+            fqn,
+            base_config: Arc::new(base_config),
+            test: None,
+        });
     }
     Ok(pending)
 }
 
-/// A generic test with dbt's default test config under what it declares.
+/// A generic test: what it declares, over the test defaults the runner
+/// and the relation name need (its audit schema and materialization).
 pub fn pending_test<'a>(test: &'a GenericTest, package: &'a Project) -> Pending<'a> {
-    let mut base_config: Map<String, Json> = serde_json::from_value(json!({
-        "enabled": true, "alias": null, "schema": "dbt_test__audit", "database": null, "tags": [],
-        "meta": {}, "group": null, "materialized": "test", "severity": "ERROR", "store_failures": null,
-        "store_failures_as": null, "where": null, "limit": null, "fail_calc": "count(*)",
-        "warn_if": "!= 0", "error_if": "!= 0",
-    }))
-    .expect("a JSON object");
+    let mut base_config = Map::new();
+    base_config.insert("materialized".into(), json!("test"));
+    base_config.insert("schema".into(), json!("dbt_test__audit"));
     merge_config(&mut base_config, &test.config);
     Pending {
         file: &test.file,
+        checksum_text: "",
         package,
         unique_id: test.unique_id.clone(),
         name: test.name.clone(),
         resource_type: ResourceType::Test,
         fqn: test.fqn.clone(),
-        base_config,
+        base_config: Arc::new(base_config),
         test: Some(test),
     }
 }

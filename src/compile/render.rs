@@ -100,7 +100,7 @@ impl<'a> RunRenderer<'a> {
             path: "dbt_project.yml".to_string(),
             text: sql.to_string(),
         };
-        let config = Map::new();
+        let config = std::sync::Arc::new(Map::new());
         let request = RenderRequest {
             file: &file,
             package: &self.root_package,
@@ -108,6 +108,7 @@ impl<'a> RunRenderer<'a> {
             base_config: &config,
             model: Value::from(()),
             relations: Some(&self.relations),
+            generic_test: None,
         };
         let rendered = self.jinja.render(&request)?.sql;
         Ok(self.side_effects.gate(sql, rendered))

@@ -271,7 +271,7 @@ fn compare_node(node: &Node, old: &StateNode) -> BTreeSet<Change> {
         }
         (relation, rest)
     };
-    let (relation_now, configs_now) = split(&node.config);
+    let (relation_now, configs_now) = split(&node.full_config());
     let (relation_then, configs_then) = split(&old.config);
     if configs_now != configs_then {
         changes.insert(Change::Configs);

@@ -141,10 +141,20 @@ pub(super) struct RefFunction {
 impl Object for RefFunction {
     fn call(self: &Arc<Self>, _state: &State<'_, '_>, args: &[Value]) -> Result<Value, JinjaError> {
         let (first, second, _kwargs): (String, Option<String>, Kwargs) = from_args(args)?;
-        let (package, name) = match second {
-            Some(name) => (Some(first), name),
-            None => (None, first),
-        };
+        match second {
+            Some(name) => self.resolve(Some(first), name),
+            None => self.resolve(None, first),
+        }
+    }
+}
+
+impl RefFunction {
+    /// `ref([package,] name)`: the relation, recorded as a dependency.
+    pub(super) fn resolve(
+        &self,
+        package: Option<String>,
+        name: String,
+    ) -> Result<Value, JinjaError> {
         let Some(unique_id) = self
             .scope
             .resolve_ref(&self.package, package.as_deref(), &name)
@@ -217,7 +227,7 @@ impl Object for SourceFunction {
 /// `config(...)` to set, `config.get(key, default)` and `config.require(key)` to read.
 #[derive(Debug)]
 pub(super) struct ConfigObject {
-    pub(super) base: Map<String, Json>,
+    pub(super) base: Arc<Map<String, Json>>,
     pub(super) capture: Arc<RenderCapture>,
 }
 
@@ -297,5 +307,34 @@ impl Object for VarFunction {
                 "required var `{name}` is not set: add it under `vars:` in dbt_project.yml or pass --vars"
             ))),
         }
+    }
+}
+
+/// `model` as templates see it: the node being rendered. Fields are made
+/// into values only when a template reads them.
+#[derive(Debug)]
+pub struct ModelInfo {
+    pub name: String,
+    pub unique_id: String,
+    pub resource_type: &'static str,
+    pub original_file_path: String,
+    pub path: String,
+    pub fqn: Vec<String>,
+    pub config: Arc<Map<String, Json>>,
+}
+
+impl Object for ModelInfo {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        Some(match key.as_str()? {
+            "name" | "alias" => Value::from(self.name.clone()),
+            "unique_id" => Value::from(self.unique_id.clone()),
+            "resource_type" => Value::from(self.resource_type),
+            "original_file_path" => Value::from(self.original_file_path.clone()),
+            "path" => Value::from(self.path.clone()),
+            "fqn" => Value::from_serialize(&self.fqn),
+            "config" => Value::from_serialize(&*self.config),
+            "package_name" => Value::from(self.unique_id.split('.').nth(1).unwrap_or_default()),
+            _ => return None,
+        })
     }
 }

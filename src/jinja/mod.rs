@@ -15,7 +15,7 @@ use minijinja::{Environment, State, UndefinedBehavior};
 use serde_json::{Map, Value as Json};
 
 use context::{ConfigObject, RefFunction, RelationValue, SourceFunction, VarFunction};
-pub use context::{PLACEHOLDER, RenderCapture};
+pub use context::{ModelInfo, PLACEHOLDER, RenderCapture};
 use macros::Macros;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -106,12 +106,23 @@ pub struct RenderRequest<'a> {
     pub package: &'a str,
     pub unique_id: &'a str,
     /// Config from dbt_project.yml and properties, before the file's config().
-    pub base_config: &'a Map<String, Json>,
+    pub base_config: &'a Arc<Map<String, Json>>,
     /// `model` as the template sees it.
     pub model: Value,
     /// Resolved relations by unique_id; None on the first pass, when `ref`
     /// and `this` render as placeholders.
     pub relations: Option<&'a Arc<HashMap<String, Relation>>>,
+    /// For a generic test: the arguments its macro is called with.
+    pub generic_test: Option<GenericTestCall<'a>>,
+}
+
+/// The call a generic test node makes: `{{ test_x(**_dbt_generic_test_kwargs) }}`.
+pub struct GenericTestCall<'a> {
+    /// The macro's arguments as declared (`model` is a Jinja string).
+    pub kwargs: &'a Map<String, Json>,
+    /// The tested model's name, when `model` is `get_where_subquery(ref(name))`
+    /// and the test has no `where` config: the relation can be used as is.
+    pub plain_model_ref: Option<&'a str>,
 }
 
 /// A Jinja environment loaded with a project's macros.
@@ -121,6 +132,8 @@ pub struct JinjaEnv {
     root: PathBuf,
     macros: Macros,
     scope: Arc<CompileScope>,
+    /// `target`, converted once.
+    target: Value,
 }
 
 impl JinjaEnv {
@@ -153,6 +166,7 @@ impl JinjaEnv {
         env.add_global("adapter", Value::from_object(builtins::Adapter { index }));
         Ok(JinjaEnv {
             env,
+            target: Value::from_serialize(&scope.target),
             root: project.root.clone(),
             macros,
             scope: Arc::new(scope),
@@ -209,24 +223,25 @@ impl JinjaEnv {
             Some(relations) => RelationValue::resolved(relations.get(request.unique_id).cloned()),
             None => RelationValue::placeholder(request.unique_id, &capture),
         };
+        let ref_function = Arc::new(RefFunction {
+            package: request.package.to_string(),
+            scope: self.scope.clone(),
+            capture: capture.clone(),
+            relations: request.relations.cloned(),
+        });
         let ctx = minijinja::context! {
-            ref => Value::from_object(RefFunction {
-                package: request.package.to_string(),
-                scope: self.scope.clone(),
-                capture: capture.clone(),
-                relations: request.relations.cloned(),
-            }),
+            ref => Value::from_dyn_object(ref_function.clone()),
             source => Value::from_object(SourceFunction {
                 package: request.package.to_string(),
                 scope: self.scope.clone(),
                 capture: capture.clone(),
             }),
             config => Value::from_object(ConfigObject {
-                base: request.base_config.clone(),
+                base: Arc::clone(request.base_config),
                 capture: capture.clone(),
             }),
             var => Value::from_object(VarFunction { scope: self.scope.clone() }),
-            target => Value::from_serialize(&self.scope.target),
+            target => self.target.clone(),
             this => Value::from_object(this),
             model => request.model.clone(),
             project_name => self.scope.project_name.clone(),
@@ -235,6 +250,15 @@ impl JinjaEnv {
         };
         let file = &self.root.join(&request.file.original_file_path);
         let source = Some(request.file.text.as_str());
+        let ctx = match &request.generic_test {
+            Some(call) => {
+                let kwargs = self
+                    .test_kwargs(call, &ctx, &ref_function, &capture)
+                    .map_err(|e| convert_error(&e, &self.macros, file, None))?;
+                minijinja::context! { _dbt_generic_test_kwargs => kwargs, ..ctx }
+            }
+            None => ctx,
+        };
         let text = mutable::rewrite_empty_literals(&request.file.text);
         let template = self
             .env
@@ -248,12 +272,63 @@ impl JinjaEnv {
         Ok(capture)
     }
 
+    /// The arguments of a generic test's macro, evaluated as dbt does: strings
+    /// that look like `ref(...)`, `source(...)`, `var(...)`, `env_var(...)` or
+    /// are one `{{ ... }}` are Jinja; `column_name` stays a string. The tested
+    /// relation skips get_where_subquery when it could only return it as is.
+    fn test_kwargs(
+        &self,
+        call: &GenericTestCall<'_>,
+        ctx: &Value,
+        ref_function: &RefFunction,
+        capture: &RenderCapture,
+    ) -> std::result::Result<Value, minijinja::Error> {
+        let mut kwargs = Vec::with_capacity(call.kwargs.len());
+        for (key, value) in call.kwargs {
+            let value = match (key.as_str(), call.plain_model_ref) {
+                ("column_name", _) => Value::from_serialize(value),
+                ("model", Some(name)) if !self.project_defines("get_where_subquery") => {
+                    capture.record_macro("macro.dbt.get_where_subquery".to_string());
+                    ref_function.resolve(None, name.to_string())?
+                }
+                _ => self.evaluate_argument(value, ctx)?,
+            };
+            kwargs.push((key.clone(), value));
+        }
+        Ok(Value::from_iter(kwargs))
+    }
+
+    fn evaluate_argument(
+        &self,
+        value: &Json,
+        ctx: &Value,
+    ) -> std::result::Result<Value, minijinja::Error> {
+        Ok(match value {
+            Json::String(text) => match jinja_expression(text) {
+                Some(expression) => self.env.compile_expression(expression)?.eval(ctx)?,
+                None => Value::from(text.as_str()),
+            },
+            Json::Array(items) => Value::from(
+                items
+                    .iter()
+                    .map(|item| self.evaluate_argument(item, ctx))
+                    .collect::<std::result::Result<Vec<_>, _>>()?,
+            ),
+            Json::Object(map) => Value::from_iter(
+                map.iter()
+                    .map(|(k, v)| Ok((k.clone(), self.evaluate_argument(v, ctx)?)))
+                    .collect::<std::result::Result<Vec<_>, minijinja::Error>>()?,
+            ),
+            other => Value::from_serialize(other),
+        })
+    }
+
     /// Call a macro of the project by name, for the overridable naming macros
     /// (generate_schema_name and friends). Returns its output, trimmed.
     pub fn call_macro(&self, name: &str, args: &[Value], model: Value) -> Result<String> {
         let def = &self.macros.by_name[name];
         let ctx = minijinja::context! {
-            target => Value::from_serialize(&self.scope.target),
+            target => self.target.clone(),
             var => Value::from_object(VarFunction { scope: self.scope.clone() }),
             model => model,
         };
@@ -261,6 +336,29 @@ impl JinjaEnv {
             .map(|value| value.to_string().trim().to_string())
             .map_err(|e| convert_error(&e, &self.macros, &def.file, Some(&def.source)))
     }
+}
+
+/// The Jinja expression a generic test argument stands for, if any: the
+/// inside of a lone `{{ ... }}`, or a call of ref/source/var/env_var/doc.
+fn jinja_expression(text: &str) -> Option<&str> {
+    let trimmed = text.trim();
+    if let Some(inner) = trimmed
+        .strip_prefix("{{")
+        .and_then(|t| t.strip_suffix("}}"))
+        && !inner.contains("{{")
+    {
+        return Some(inner.trim());
+    }
+    let is_call = ["env_var", "ref", "var", "source", "doc"]
+        .iter()
+        .any(|name| {
+            trimmed
+                .strip_prefix(name)
+                .map(str::trim_start)
+                .and_then(|rest| rest.strip_prefix('('))
+                .is_some_and(|rest| rest.len() > 1 && rest.ends_with(')'))
+        });
+    is_call.then_some(trimmed)
 }
 
 /// The settings and functions shared by every environment weir makes.

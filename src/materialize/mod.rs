@@ -76,7 +76,7 @@ pub fn check_supported(node: &Node) -> Result<()> {
                 | Materialization::MaterializedView
         ),
         ResourceType::Test => true,
-        ResourceType::Source => false,
+        ResourceType::Source | ResourceType::Snapshot | ResourceType::Analysis => false,
     };
     if supported {
         return Ok(());

@@ -1,6 +1,7 @@
 //! Reading a dbt project from disk, without Jinja: dbt_project.yml, the model,
 //! seed and macro files, and the properties YAML beside them.
 
+mod blocks;
 pub mod config;
 pub mod properties;
 pub mod yaml;
@@ -11,6 +12,7 @@ use serde_json::{Map, Value as Json};
 use serde_yaml::Value as Yaml;
 
 use crate::error::{Error, ErrorKind, Result};
+pub use blocks::Block;
 pub use config::ConfigTree;
 pub use properties::{ModelProperties, Properties, SourceDefinition, SourceTable};
 
@@ -59,6 +61,13 @@ pub struct Project {
     /// Seeds: CSV files.
     pub seeds: Vec<ProjectFile>,
     pub macros: Vec<ProjectFile>,
+    /// `{% snapshot %}` blocks from snapshot-paths.
+    pub snapshots: Vec<Block>,
+    /// SQL files under analysis-paths: compiled, never run.
+    pub analyses: Vec<ProjectFile>,
+    /// `{% docs %}` blocks from .md files.
+    pub docs: Vec<Block>,
+    pub snapshots_config: ConfigTree,
     pub properties: Properties,
     pub packages_install_path: String,
     /// Packages installed under `packages-install-path` (dbt_packages/), as
@@ -143,6 +152,8 @@ impl Project {
         let model_paths = paths("model-paths", "models");
         let seed_paths = paths("seed-paths", "seeds");
         let macro_paths = paths("macro-paths", "macros");
+        let snapshot_paths = paths("snapshot-paths", "snapshots");
+        let analysis_paths = paths("analysis-paths", "analyses");
         let vars = match doc.get("vars").map(yaml::to_json) {
             Some(Json::Object(map)) => map,
             Some(Json::Null) | None => Map::new(),
@@ -156,6 +167,43 @@ impl Project {
         let models = collect_files(root, &model_paths, &["sql"])?;
         let seeds = collect_files(root, &seed_paths, &["csv"])?;
         let macros = collect_files(root, &macro_paths, &["sql"])?;
+        let snapshots = collect_files(root, &snapshot_paths, &["sql"])?
+            .iter()
+            .map(|file| {
+                blocks::snapshot_blocks(file)
+                    .map_err(|e| e.in_file(root.join(&file.original_file_path)))
+            })
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .flatten()
+            .collect();
+        let analyses = collect_files(root, &analysis_paths, &["sql"])?;
+        let docs_paths: Vec<String> = {
+            let mut all: Vec<String> = [
+                &model_paths,
+                &seed_paths,
+                &macro_paths,
+                &snapshot_paths,
+                &analysis_paths,
+            ]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+            all.sort();
+            all.dedup();
+            all
+        };
+        let docs = collect_files(root, &docs_paths, &["md"])?
+            .iter()
+            .map(|file| {
+                blocks::docs_blocks(file)
+                    .map_err(|e| e.in_file(root.join(&file.original_file_path)))
+            })
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .flatten()
+            .collect();
         let property_files = collect_files(root, &model_paths, &["yml", "yaml"])?
             .into_iter()
             .chain(collect_files(root, &seed_paths, &["yml", "yaml"])?)
@@ -183,6 +231,10 @@ impl Project {
             vars,
             models_config: ConfigTree::from_yaml(doc.get("models"), &project_file)?,
             seeds_config: ConfigTree::from_yaml(doc.get("seeds"), &project_file)?,
+            snapshots_config: ConfigTree::from_yaml(doc.get("snapshots"), &project_file)?,
+            snapshots,
+            analyses,
+            docs,
             models,
             seeds,
             macros,
@@ -206,7 +258,7 @@ impl Project {
 /// Every file under the given folders (relative to root) whose extension is
 /// one of `extensions`, sorted by path so results never depend on the disk.
 fn collect_files(root: &Path, folders: &[String], extensions: &[&str]) -> Result<Vec<ProjectFile>> {
-    let mut files = Vec::new();
+    let mut found: Vec<(PathBuf, PathBuf)> = Vec::new();
     for folder in folders {
         let base = root.join(folder);
         if !base.is_dir() {
@@ -227,20 +279,45 @@ fn collect_files(root: &Path, folders: &[String], extensions: &[&str]) -> Result
                     .extension()
                     .and_then(|e| e.to_str())
                     .is_some_and(|e| extensions.contains(&e));
-                if !wanted {
-                    continue;
+                if wanted {
+                    found.push((base.clone(), path));
                 }
-                let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-                files.push(ProjectFile {
-                    original_file_path: relative(root, &path),
-                    path: relative(&base, &path),
-                    text,
-                });
             }
         }
     }
+    let mut files = read_all(root, &found)?;
     files.sort_by(|a, b| a.original_file_path.cmp(&b.original_file_path));
     Ok(files)
+}
+
+/// Read the files on all cores: a large project has thousands of small ones.
+fn read_all(root: &Path, found: &[(PathBuf, PathBuf)]) -> Result<Vec<ProjectFile>> {
+    let read = |(base, path): &(PathBuf, PathBuf)| -> Result<ProjectFile> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Ok(ProjectFile {
+            original_file_path: relative(root, path),
+            path: relative(base, path),
+            text,
+        })
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    if threads == 1 || found.len() < 256 {
+        return found.iter().map(read).collect();
+    }
+    let chunk = found.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = found
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(read).collect::<Result<Vec<_>>>()))
+            .collect();
+        let mut files = Vec::with_capacity(found.len());
+        for handle in handles {
+            files.extend(handle.join().expect("a file-reading thread panicked")?);
+        }
+        Ok(files)
+    })
 }
 
 fn relative(base: &Path, path: &Path) -> String {

@@ -1,7 +1,7 @@
 //! Properties YAML (version 2): descriptions, columns, configs and tests of
 //! models and seeds, and the sources a project reads from.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use serde_json::{Map, Value as Json};
@@ -66,12 +66,13 @@ impl Properties {
                         .in_file(&path),
                 );
             }
+            let names = yaml::name_lines(&file.text);
             for (section, target) in [
                 ("models", &mut properties.models),
                 ("seeds", &mut properties.seeds),
             ] {
                 for entry in sequence(&doc, section, file, &path)? {
-                    let (name, props) = model_properties(entry, file, &path)?;
+                    let (name, props) = model_properties(entry, file, &path, &names)?;
                     if let Some(previous) = target.get(&name) {
                         return Err(Error::new(
                             ErrorKind::Project,
@@ -91,7 +92,7 @@ impl Properties {
             for entry in sequence(&doc, "sources", file, &path)? {
                 properties
                     .sources
-                    .push(source_definition(entry, file, &path)?);
+                    .push(source_definition(entry, file, &path, &names)?);
             }
         }
         Ok(properties)
@@ -133,9 +134,10 @@ fn model_properties(
     entry: &Yaml,
     file: &ProjectFile,
     path: &Path,
+    names: &HashMap<String, usize>,
 ) -> Result<(String, ModelProperties)> {
     let name = required_name(entry, "model", file, path)?;
-    let line = line_of_key(&file.text, &name, 1);
+    let line = names.get(&name).copied().unwrap_or(0);
     let mut props = ModelProperties {
         description: str_field(entry, "description")
             .unwrap_or_default()
@@ -194,9 +196,14 @@ fn tests_of(entry: &Yaml) -> impl Iterator<Item = &Yaml> {
         .flatten()
 }
 
-fn source_definition(entry: &Yaml, file: &ProjectFile, path: &Path) -> Result<SourceDefinition> {
+fn source_definition(
+    entry: &Yaml,
+    file: &ProjectFile,
+    path: &Path,
+    names: &HashMap<String, usize>,
+) -> Result<SourceDefinition> {
     let name = required_name(entry, "source", file, path)?;
-    let line = line_of_key(&file.text, &name, 1);
+    let line = names.get(&name).copied().unwrap_or(0);
     let rendered = |key: &str| -> Result<Option<String>> {
         str_field(entry, key)
             .map(|v| render_if_jinja(v).map_err(|e| e.in_file(path).at_line(line)))

@@ -58,6 +58,25 @@ pub fn line_of_key(text: &str, key: &str, from_line: usize) -> usize {
         .unwrap_or(0)
 }
 
+/// The line of each `name: <value>` entry of a YAML text (its first
+/// occurrence), so a file listing thousands of models is scanned once.
+pub fn name_lines(text: &str) -> std::collections::HashMap<String, usize> {
+    let mut lines = std::collections::HashMap::new();
+    for (index, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start().trim_start_matches("- ");
+        if let Some(value) = trimmed.strip_prefix("name:") {
+            let value = value
+                .split(" #")
+                .next()
+                .unwrap_or("")
+                .trim()
+                .trim_matches(|c| c == '"' || c == '\'');
+            lines.entry(value.to_string()).or_insert(index + 1);
+        }
+    }
+    lines
+}
+
 /// A string field of a mapping, if present and a string.
 pub fn str_field<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
     value.get(key).and_then(Value::as_str)

@@ -107,10 +107,11 @@ impl<'a> Member<'a> {
         }
     }
 
-    pub fn config(&self) -> &'a Map<String, Json> {
+    /// The config as the manifest shows it, dbt's defaults included.
+    pub fn config(&self) -> std::borrow::Cow<'a, Map<String, Json>> {
         match self {
-            Member::Node(n) => &n.config,
-            Member::Source(_) => &SOURCE_CONFIG,
+            Member::Node(n) => std::borrow::Cow::Owned(n.full_config()),
+            Member::Source(_) => std::borrow::Cow::Borrowed(&SOURCE_CONFIG),
         }
     }
 
@@ -244,7 +245,7 @@ impl<'a> Universe<'a> {
                 };
                 pick(&|m| fnmatch(package, m.package_name()))
             }
-            Method::Config => pick(&|m| config_matches(m.config(), criterion)),
+            Method::Config => pick(&|m| config_matches(&m.config(), criterion)),
             Method::TestName => pick(&|m| {
                 m.test()
                     .and_then(|t| t.test.as_ref())
