@@ -62,6 +62,7 @@ test: extension postgres $(DBT) ## Run the Rust tests (cargo test) and the Pytho
 bench: extension postgres ## Time `weir compile` on 1,000 and 10,000 generated models, and the per-Airflow-task overhead
 	cargo build --release --bin weir
 	$(PY) benches/run.py --weir target/release/weir
+	$(MAKE) --no-print-directory $(DBT) && $(PY) benches/build_vs_dbt.py --weir target/release/weir --dbt $(DBT)
 
 lint: python-env ## cargo fmt --check, cargo clippy -D warnings (with and without the Python bindings), ruff
 	cargo fmt --check

@@ -10,6 +10,7 @@ process, best and median.
 From weir's run_results.json it also prints the time around the SQL: per
 node, the share of its time not spent waiting on PostgreSQL; and for the
 run, the process time outside the nodes (start, compile, artifacts).
+Then one task: `run --select <one model>` on a 1,000-model project, each tool.
 
     python benches/build_vs_dbt.py --weir target/release/weir --dbt .venv-dbt/bin/dbt
 """
@@ -55,7 +56,8 @@ def run(command: list[str], env: dict[str, str] | None = None) -> float:
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - started
     if done.returncode != 0:
-        raise SystemExit(f"failed: {' '.join(command)}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        output = f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        raise SystemExit(f"failed: {' '.join(command)}\n{output}")
     return wall
 
 
@@ -91,6 +93,45 @@ def sql_share(project: Path, wall: float, threads: int) -> str:
     )
 
 
+def per_node(weir: Path, dbt: Path, models: int, runs: int) -> None:
+    """`run --select <one model>` on a big project: what one Airflow task costs
+    when it shells out to the tool (as astronomer-cosmos does with dbt)."""
+    project = BENCH_DIR / f"select_{models}"
+    if not (project / ".generated").exists():
+        generate(project, models)
+        (project / ".generated").write_text(f"{models}\n")
+    port = start_cluster(weir, project)
+    profiles = BENCH_DIR / f"dbt_profiles_{models}"
+    profiles.mkdir(parents=True, exist_ok=True)
+    (profiles / "profiles.yml").write_text(DBT_PROFILES.format(port=port))
+    model = "m00_00000"
+    weir_cmd = [str(weir), "run", "--project-dir", str(project), "--select", model]
+    dbt_cmd = [
+        str(dbt), "run", "--project-dir", str(project), "--profiles-dir", str(profiles),
+        "--target-path", str(project / "target_dbt"), "--log-path", str(project / "logs_dbt"),
+        "--select", model,
+    ]  # fmt: skip
+    dbt_env = dict(os.environ, DBT_SEND_ANONYMOUS_USAGE_STATS="false")
+    print(f"== one task: `run --select {model}` on a {models}-model project")
+    run([str(weir), "seed", "--project-dir", str(project)])
+    run(weir_cmd)
+    have_dbt = dbt.exists()
+    if have_dbt:
+        run([*dbt_cmd[:1], "seed", *dbt_cmd[2:-2]], dbt_env)
+        run(dbt_cmd, dbt_env)
+    weir_times = [run(weir_cmd) for _ in range(runs)]
+    print(
+        f"  {'weir run':<18} best {min(weir_times):7.3f}s   median "
+        f"{statistics.median(weir_times):7.3f}s  (goal: at most 0.100s)"
+    )
+    if have_dbt:
+        dbt_times = [run(dbt_cmd, dbt_env) for _ in range(runs)]
+        print(
+            f"  {'dbt run':<18} best {min(dbt_times):7.3f}s   median "
+            f"{statistics.median(dbt_times):7.3f}s  (partial parsing on)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weir", type=Path, default=REPO / "target/release/weir")
@@ -98,6 +139,9 @@ def main() -> None:
     parser.add_argument("--models", type=int, default=100)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument(
+        "--select-models", type=int, default=1000, help="project size for one task (0: skip)"
+    )
     args = parser.parse_args()
 
     project = BENCH_DIR / f"build_{args.models}"
@@ -126,7 +170,8 @@ def main() -> None:
     ]  # fmt: skip
     dbt_env = dict(os.environ, DBT_SEND_ANONYMOUS_USAGE_STATS="false")
 
-    print(f"== build: {args.models} models, 5 seeds, {2 * args.models} data tests, --threads {threads}")
+    tests = 2 * args.models
+    print(f"== build: {args.models} models, 5 seeds, {tests} data tests, --threads {threads}")
     print(f"   one cluster on 127.0.0.1:{port}; weir into `bench`, dbt into `bench_dbt`")
     run(weir_cmd)
     if have_dbt:
@@ -152,6 +197,8 @@ def main() -> None:
         print(f"  weir / dbt (median wall): {ratio:.2f}  (goal: at most 0.50)")
     print("== time around the SQL, last weir run")
     print(sql_share(project, weir_last, args.threads))
+    if args.select_models:
+        per_node(args.weir, args.dbt, args.select_models, args.runs)
 
 
 if __name__ == "__main__":

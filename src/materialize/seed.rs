@@ -322,7 +322,8 @@ impl Inferred {
         match self {
             Inferred::Integer => "integer",
             Inferred::BigInt => "bigint",
-            Inferred::Numeric => "numeric",
+            // dbt-postgres's convert_number_type: float8 for any decimals.
+            Inferred::Numeric => "double precision",
             Inferred::Boolean => "boolean",
             Inferred::Date => "date",
             Inferred::Timestamp => "timestamp without time zone",
@@ -445,7 +446,7 @@ int,big,num,flag,day,at,at_tz,word,nothing,mixed_day
             [
                 "int integer",
                 "big bigint",
-                "num numeric",
+                "num double precision",
                 "flag boolean",
                 "day date",
                 "at timestamp without time zone",

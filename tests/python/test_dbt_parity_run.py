@@ -1,0 +1,154 @@
+"""weir builds what dbt-core builds: the same rows in every table and view,
+and the same status for every node, on the shop project and on the
+run_parity fixture (every materialization, incremental strategy, schema
+change, test severity, skips, hooks), over two builds with new seed rows and
+changed vars in between.
+
+dbt runs from its own virtualenv (`make test` creates .venv-dbt); both tools
+build into one embedded PostgreSQL cluster that weir starts, in two schema
+sets (`dbt_parity*` and `weir_parity*`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DBT = Path(os.environ.get("WEIR_DBT", REPO / ".venv-dbt" / "bin" / "dbt"))
+WEIR = Path(os.environ.get("WEIR_BIN", REPO / "target" / "debug" / "weir"))
+
+PROJECTS = {
+    "shop": REPO / "dags" / "dbt" / "shop",
+    "run_parity": REPO / "tests" / "fixtures" / "run_parity",
+}
+# Rows added to a seed between the two builds, so incremental models take
+# their incremental path the second time.
+MORE_ROWS = {
+    "run_parity": ("seeds/events.csv", "7,2,buy,8.00,2\n8,3,view,0.50,3\n9,4,buy,5.55,3\n"),
+    "shop": ("seeds/raw_customers.csv", "11,Zoe,Z.\n"),
+}
+SECOND_VARS = "{v2: true}"
+
+
+def profiles(profile: str, port: int, schema: str) -> str:
+    return (
+        f"{profile}:\n  target: dev\n  outputs:\n    dev:\n"
+        f"      type: postgres\n      host: 127.0.0.1\n      port: {port}\n"
+        "      user: postgres\n      password: unused\n      dbname: postgres\n"
+        f"      schema: {schema}\n      threads: 4\n"
+    )
+
+
+def build(tool: str, project: Path, extra: list[str]) -> dict:
+    """Run `build` with one tool; return its run_results.json."""
+    binary = DBT if tool == "dbt" else WEIR
+    command = [str(binary), "build", "--project-dir", str(project), "--profiles-dir", str(project)]
+    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    done = subprocess.run([*command, *extra], capture_output=True, text=True, env=env)
+    # Both fail the build on purpose (an error-severity test in run_parity).
+    assert done.returncode in (0, 1), done.stdout[-4000:] + done.stderr[-4000:]
+    return json.loads((project / "target" / "run_results.json").read_text())
+
+
+def statuses(results: dict) -> dict[str, str]:
+    return {
+        r["unique_id"]: r["status"]
+        for r in results["results"]
+        if not r["unique_id"].startswith("operation.")
+    }
+
+
+def relation_names(project: Path) -> dict[str, str]:
+    """unique_id -> relation of every model and seed, from the tool's manifest.json."""
+    manifest = json.loads((project / "target" / "manifest.json").read_text())
+    return {
+        unique_id: node["relation_name"]
+        for unique_id, node in manifest["nodes"].items()
+        if node["resource_type"] in ("model", "seed") and node.get("relation_name")
+    }
+
+
+def contents(port: int, relation: str) -> tuple[int, str, str]:
+    """Row count, ordered checksum of the rows, and the column list of a relation."""
+    sql = (
+        f"select count(*), md5(coalesce(string_agg(t::text, '|' order by t::text), '')) "
+        f"from {relation} t;"
+        f"select string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' "
+        f"order by attnum) from pg_attribute where attrelid = '{relation}'::regclass "
+        f"and attnum > 0 and not attisdropped"
+    )
+    done = subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", "postgres",
+         "-AtX", "-v", "ON_ERROR_STOP=1", "-c", sql],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    first, columns = done.stdout.strip().splitlines()
+    rows, checksum = first.split("|")
+    return int(rows), checksum, columns
+
+
+@pytest.fixture(scope="module", params=sorted(PROJECTS))
+def parity(request, tmp_path_factory):
+    """dbt's and weir's run_results per build, the cluster's port, the project copies."""
+    assert DBT.exists(), f"dbt is not installed at {DBT}: run `make test`, which installs it"
+    assert WEIR.exists(), f"the weir binary is not built at {WEIR}: run `cargo build`"
+    name = request.param
+    work = tmp_path_factory.mktemp(f"run_{name}")
+    copies = {tool: work / tool for tool in ("dbt", "weir")}
+    for copy in copies.values():
+        shutil.copytree(PROJECTS[name], copy, ignore=shutil.ignore_patterns(".weir", "target"))
+    started = subprocess.run(
+        [str(WEIR), "local", "start", "--project-dir", str(copies["dbt"])],
+        capture_output=True,
+        text=True,
+    )
+    assert started.returncode == 0, started.stdout + started.stderr
+    port = int(re.search(r"127\.0\.0\.1:(\d+)", started.stdout).group(1))
+    try:
+        profile = re.search(
+            r"^profile:\s*(\S+)", (copies["dbt"] / "dbt_project.yml").read_text(), re.M
+        )
+        for tool, copy in copies.items():
+            (copy / "profiles.yml").write_text(profiles(profile.group(1), port, f"{tool}_parity"))
+        runs = {"dbt": [], "weir": []}
+        for tool, copy in copies.items():
+            runs[tool].append(build(tool, copy, []))
+        seed, rows = MORE_ROWS[name]
+        for tool, copy in copies.items():
+            with open(copy / seed, "a") as f:
+                f.write(rows)
+            runs[tool].append(build(tool, copy, ["--vars", SECOND_VARS]))
+        yield runs["dbt"], runs["weir"], port, copies
+    finally:
+        subprocess.run(
+            [str(WEIR), "local", "stop", "--project-dir", str(copies["dbt"])], capture_output=True
+        )
+
+
+def test_every_node_ends_the_same(parity):
+    dbt_runs, weir_runs, _, _ = parity
+    for dbt_results, weir_results in zip(dbt_runs, weir_runs, strict=True):
+        assert statuses(weir_results) == statuses(dbt_results)
+
+
+def test_every_relation_holds_the_same_rows(parity):
+    _, weir_runs, port, copies = parity
+    ours, theirs = relation_names(copies["weir"]), relation_names(copies["dbt"])
+    assert sorted(ours) == sorted(theirs)
+    different = {}
+    for unique_id, relation in sorted(ours.items()):
+        if statuses(weir_runs[-1]).get(unique_id) == "skipped":
+            continue
+        mine, other = contents(port, relation), contents(port, theirs[unique_id])
+        if mine != other:
+            different[unique_id] = (mine, other)
+    shown = "\n".join(f"{k}:\n  weir {m}\n  dbt  {o}" for k, (m, o) in different.items())
+    assert different == {}, shown
