@@ -93,9 +93,11 @@ impl RunResults {
                     ],
                     "thread_id": "Thread-1",
                     "execution_time": r.execution_time,
-                    "adapter_response": match r.rows_affected {
-                        Some(rows) => json!({"_message": r.message, "code": r.code, "rows_affected": rows}),
-                        None => json!({}),
+                    // As dbt-postgres: DDL (a view) reports rows_affected -1; a failed node nothing.
+                    "adapter_response": match (r.rows_affected, r.code.is_empty()) {
+                        (_, true) => json!({}),
+                        (Some(rows), false) => json!({"_message": r.message, "code": r.code, "rows_affected": rows}),
+                        (None, false) => json!({"_message": r.message, "code": r.code, "rows_affected": -1}),
                     },
                     // dbt: a passing test has no message.
                     "message": if r.status == Status::Pass { Value::Null } else { json!(r.message) },

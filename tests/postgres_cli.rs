@@ -164,3 +164,31 @@ fn json_logs_are_one_object_per_line_with_node_info() {
     assert_eq!(time.len(), 8, "{line}");
     assert_eq!(time.matches(':').count(), 2, "{line}");
 }
+
+#[test]
+fn run_results_report_what_the_database_said() {
+    let project = TestProject::copy_of("shop", "cli_adapter_response");
+    let output = weir(&project.root, &["build", "--select", "+customers"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    let results = run_results(&project);
+    let response = |id: &str| {
+        results["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["unique_id"] == id)
+            .unwrap()["adapter_response"]
+            .clone()
+    };
+    assert_eq!(
+        response("model.shop.stg_orders"),
+        serde_json::json!({"_message": "CREATE VIEW", "code": "CREATE VIEW", "rows_affected": -1})
+    );
+    assert_eq!(
+        response("model.shop.orders"),
+        serde_json::json!({"_message": "SELECT 30", "code": "SELECT", "rows_affected": 30})
+    );
+    assert_eq!(response("seed.shop.raw_orders")["rows_affected"], 30);
+    let timing = &results["results"][0]["timing"];
+    assert_eq!(timing[1]["name"], "execute");
+}

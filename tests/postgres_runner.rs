@@ -266,3 +266,89 @@ fn a_second_run_waits_for_the_relation_the_first_is_building() {
         results.results[0].message
     );
 }
+
+#[test]
+fn a_cluster_stopped_mid_run_fails_clearly_keeps_old_relations_and_retry_finishes() {
+    use weir::adapter::local::LocalCluster;
+    let project = TestProject::copy_of("shop", "cluster_stop");
+    // Slow only while public.go_slow exists.
+    project.write(
+        "models/slow.sql",
+        "{{ config(materialized='table') }}\n\
+         select 1 as id from (select pg_sleep(case when to_regclass('public.go_slow') is null \
+         then 0 else 60 end)) s\n",
+    );
+    project.write("models/after_slow.sql", "select * from {{ ref('slow') }}\n");
+    let weir = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(args)
+            .arg("--project-dir")
+            .arg(&project.root)
+            .output()
+            .unwrap()
+    };
+    let output = weir(&["build"]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let compiled = project.compile();
+    let mut db = project.connect(&compiled);
+    db.client()
+        .batch_execute("create table public.go_slow ()")
+        .unwrap();
+
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["build", "--select", "slow+", "--project-dir"])
+        .arg(&project.root)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_query(&mut db, "%pg_sleep(%");
+    drop(db);
+    assert!(LocalCluster::stop(&project.root).unwrap());
+    let output = child.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    let results: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(project.root.join("target/run_results.json")).unwrap(),
+    )
+    .unwrap();
+    let status = |id: &str| {
+        results["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["unique_id"] == id)
+            .map(|r| {
+                let message = r["message"].as_str().unwrap_or("").to_string();
+                (r["status"].clone(), message, r["weir"]["transient"].clone())
+            })
+            .unwrap()
+    };
+    let (slow_status, slow_message, transient) = status("model.shop.slow");
+    assert_eq!(slow_status, "error");
+    assert!(
+        slow_message.starts_with("models/slow.sql: lost the connection to the database")
+            || slow_message.contains("(SQLSTATE 57P01)"),
+        "{slow_message}"
+    );
+    // What a retry can fix, as an orchestrator needs to know.
+    assert_eq!(transient, true);
+    assert_eq!(status("model.shop.after_slow").0, "skipped");
+
+    // After a restart the old table is there, whole; `weir retry` finishes.
+    LocalCluster::ensure_running(&project.root).unwrap();
+    let mut db = project.connect(&compiled);
+    assert_eq!(count(&mut db, &relation(&compiled, "slow")), 1);
+    db.client()
+        .batch_execute("drop table public.go_slow")
+        .unwrap();
+    let output = weir(&["retry"]);
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{out}");
+    assert!(out.contains("OK created sql table model"), "{out}");
+    assert_eq!(count(&mut db, &relation(&compiled, "after_slow")), 1);
+}

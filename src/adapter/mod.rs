@@ -152,6 +152,10 @@ pub fn classify(err: &postgres::Error) -> Error {
             };
             let message = match std::error::Error::source(err) {
                 Some(source) => format!("{err}: {source}"),
+                // The driver only says "connection closed".
+                None if err.is_closed() => "lost the connection to the database: the server \
+                    closed it (shut down, restarted, or the session was terminated)"
+                    .to_string(),
                 None => err.to_string(),
             };
             Error::new(kind, message)
