@@ -5,6 +5,7 @@ mod around;
 mod incremental;
 mod model;
 mod seed;
+mod snapshot;
 mod swap;
 mod test;
 
@@ -68,13 +69,15 @@ impl BuildContext<'_> {
 pub fn check_supported(node: &Node) -> Result<()> {
     let supported = match node.resource_type {
         ResourceType::Seed => true,
-        ResourceType::Model => matches!(
-            node.materialization,
-            Materialization::View
-                | Materialization::Table
-                | Materialization::Incremental
-                | Materialization::MaterializedView
-        ),
+        ResourceType::Model => {
+            matches!(
+                node.materialization,
+                Materialization::View
+                    | Materialization::Table
+                    | Materialization::Incremental
+                    | Materialization::MaterializedView
+            ) || is_snapshot(node)
+        }
         ResourceType::Test => true,
         ResourceType::Source | ResourceType::Snapshot | ResourceType::Analysis => false,
     };
@@ -114,6 +117,7 @@ pub fn build(adapter: &mut dyn Adapter, node: &Node, ctx: &BuildContext) -> Resu
                 (_, Materialization::MaterializedView) => {
                     model::build_materialized_view(adapter, node, ctx, &around)
                 }
+                _ if is_snapshot(node) => snapshot::build(adapter, node, &around),
                 _ => model::build_view(adapter, node, &around),
             }?;
             around.after(adapter)?;
@@ -121,6 +125,12 @@ pub fn build(adapter: &mut dyn Adapter, node: &Node, ctx: &BuildContext) -> Resu
         })
     };
     built.map_err(|e| e.in_file(&node.original_file_path))
+}
+
+/// Snapshots are named by their materialization, whatever node type the
+/// compiler gives them.
+fn is_snapshot(node: &Node) -> bool {
+    node.materialization.as_str() == "snapshot"
 }
 
 /// Create the schema when missing. Run outside the build's transaction, so
@@ -310,11 +320,11 @@ mod tests {
 
     #[test]
     fn unsupported_materializations_name_the_model() {
-        let err = check_supported(&node("events", "snapshot", "select 1")).unwrap_err();
+        let err = check_supported(&node("events", "custom_mat", "select 1")).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Usage);
         assert_eq!(
             err.to_string(),
-            "models/events.sql: materialization `snapshot` of `events` is not supported yet"
+            "models/events.sql: materialization `custom_mat` of `events` is not supported yet"
         );
         let err = check_supported(&node("helper", "ephemeral", "select 1")).unwrap_err();
         assert!(err.message().contains("`helper` is ephemeral"));

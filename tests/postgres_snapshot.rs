@@ -1,0 +1,132 @@
+//! Snapshots on a throwaway PostgreSQL over several runs: the timestamp and
+//! check strategies keep type-2 history as dbt does (dbt_scd_id,
+//! dbt_updated_at, dbt_valid_from, dbt_valid_to), and hard deletes close rows.
+
+mod support;
+
+use weir::compile::Compiled;
+use weir::results::{RunResults, Status};
+use weir::runner::{self, RunOptions};
+
+use support::{TestProject, plan, relation};
+
+fn run(compiled: &Compiled) -> RunResults {
+    let results = runner::run(
+        compiled,
+        &plan(compiled, &["by_time by_check"]),
+        &RunOptions::default(),
+        &|_| {},
+    )
+    .unwrap();
+    for result in &results.results {
+        assert_eq!(result.status, Status::Success, "{}", result.message);
+    }
+    results
+}
+
+/// (id, status, current?) of every version, in order.
+fn history(project: &TestProject, compiled: &Compiled, name: &str) -> Vec<(i32, String, bool)> {
+    let relation = relation(compiled, name);
+    project
+        .connect(compiled)
+        .client()
+        .query(
+            &format!(
+                "select id, status, dbt_valid_to is null from {relation} \
+                 order by id, dbt_valid_from, dbt_valid_to nulls last"
+            ),
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+}
+
+#[test]
+fn snapshots_keep_the_history_of_changed_and_deleted_rows() {
+    let project = TestProject::copy_of("shop", "snapshots");
+    project.write(
+        "models/by_time.sql",
+        "{{ config(materialized='snapshot', strategy='timestamp', unique_key='id', \
+         updated_at='updated_at', invalidate_hard_deletes=true) }}\n\
+         select * from public.src\n",
+    );
+    project.write(
+        "models/by_check.sql",
+        "{{ config(materialized='snapshot', strategy='check', unique_key='id', \
+         check_cols=['status']) }}\n\
+         select id, status from public.src\n",
+    );
+    let compiled = project.compile();
+    project
+        .connect(&compiled)
+        .client()
+        .batch_execute(
+            "create table public.src (id int, status text, updated_at timestamp);
+             insert into public.src values (1, 'new', '2026-01-01'), (2, 'new', '2026-01-01');",
+        )
+        .unwrap();
+    let first = run(&compiled);
+    assert_eq!(first.results[0].message, "SELECT 2");
+    assert_eq!(
+        history(&project, &compiled, "by_time"),
+        [(1, "new".to_string(), true), (2, "new".to_string(), true)]
+    );
+
+    // Nothing changed: nothing new.
+    let again = run(&compiled);
+    assert!(
+        again.results.iter().all(|r| r.message == "INSERT 0 0"),
+        "{:?}",
+        again.results
+    );
+
+    project
+        .connect(&compiled)
+        .client()
+        .batch_execute(
+            "update public.src set status = 'shipped', updated_at = '2026-01-02' where id = 1;
+             delete from public.src where id = 2;
+             insert into public.src values (3, 'new', '2026-01-02');",
+        )
+        .unwrap();
+    let third = run(&compiled);
+    assert!(
+        third.results.iter().all(|r| r.message == "INSERT 0 2"),
+        "{:?}",
+        third.results
+    );
+    assert_eq!(
+        history(&project, &compiled, "by_time"),
+        [
+            (1, "new".to_string(), false),
+            (1, "shipped".to_string(), true),
+            (2, "new".to_string(), false),
+            (3, "new".to_string(), true),
+        ]
+    );
+    // Without invalidate_hard_deletes a deleted row stays current.
+    assert_eq!(
+        history(&project, &compiled, "by_check"),
+        [
+            (1, "new".to_string(), false),
+            (1, "shipped".to_string(), true),
+            (2, "new".to_string(), true),
+            (3, "new".to_string(), true),
+        ]
+    );
+    let scd_ids: i64 = project
+        .connect(&compiled)
+        .client()
+        .query_one(
+            &format!(
+                "select count(distinct dbt_scd_id) from {}",
+                relation(&compiled, "by_time")
+            ),
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(scd_ids, 4);
+}
