@@ -150,10 +150,11 @@ fn macro_blocks(text: &str) -> Result<Vec<Block>> {
     let mut position = 0;
     while let Some(found) = text[position..].find("{%") {
         let start = position + found;
-        let Some(close) = text[start..].find("%}") else {
+        // The closing `%}` comes after the opening `{%`: in `{%}` it does not.
+        let Some(close) = text[start + 2..].find("%}") else {
             break;
         };
-        let end = start + close + 2;
+        let end = start + 2 + close + 2;
         let tag = text[start + 2..end - 2]
             .trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace());
         let keyword = tag
@@ -327,6 +328,16 @@ mod tests {
     /// The macros of one package `p` rooted at `root`.
     fn load(root: &str, files: &[ProjectFile]) -> Result<Macros> {
         Macros::from_files([(Path::new(root), "p", files)])
+    }
+
+    #[test]
+    fn a_tag_that_closes_itself_is_not_a_tag() {
+        // `{%}`: the `%}` overlaps the `{%`, so the tag runs on to the next
+        // `%}` (as Jinja reads it) and swallows the macro's opening.
+        let text = "{%}{% macro m() %}x{% endmacro %}";
+        assert!(macro_blocks(text).is_err());
+        assert!(macro_blocks("{%}").unwrap().is_empty());
+        assert!(macro_blocks("{%}%}").unwrap().is_empty());
     }
 
     #[test]

@@ -21,10 +21,11 @@ pub fn rewrite_empty_literals(source: &str) -> std::borrow::Cow<'_, str> {
     let mut out = String::with_capacity(source.len() + 32);
     let mut rest = source;
     while let Some(start) = rest.find("{%") {
-        let Some(length) = rest[start..].find("%}") else {
+        // The closing `%}` comes after the opening `{%`: in `{%}` it does not.
+        let Some(length) = rest[start + 2..].find("%}") else {
             break;
         };
-        let end = start + length + 2;
+        let end = start + 2 + length + 2;
         out.push_str(&rest[..start]);
         out.push_str(&rewrite_tag(&rest[start..end]));
         rest = &rest[end..];
@@ -253,5 +254,6 @@ mod tests {
             rewrite_empty_literals("{%- set cols = [] -%}\n{% set d = {} %}{% set x = [1] %}[]"),
             "{%- set cols = __weir_list() -%}\n{% set d = __weir_dict() %}{% set x = [1] %}[]"
         );
+        assert_eq!(rewrite_empty_literals("{%}[]%}"), "{%}[]%}");
     }
 }

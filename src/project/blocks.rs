@@ -33,10 +33,11 @@ fn blocks(file: &ProjectFile, keyword: &str) -> Result<Vec<Block>> {
     let mut position = 0;
     while let Some(offset) = text[position..].find("{%") {
         let start = position + offset;
-        let Some(length) = text[start..].find("%}") else {
+        // The closing `%}` comes after the opening `{%`: in `{%}` it does not.
+        let Some(length) = text[start + 2..].find("%}") else {
             break;
         };
-        let end = start + length + 2;
+        let end = start + 2 + length + 2;
         let tag = text[start + 2..end - 2]
             .trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace());
         let mut words = tag.split_whitespace();
@@ -104,6 +105,13 @@ mod tests {
         assert_eq!(blocks[0].name, "orders_snapshot");
         assert_eq!(blocks[0].contents, "\nselect 1\n");
         assert_eq!(blocks[0].file.text, "\n\nselect 1\n");
+    }
+
+    #[test]
+    fn a_tag_that_closes_itself_is_not_a_tag() {
+        // `{%}`: the `%}` overlaps the `{%`; this panicked slicing the tag.
+        assert!(snapshot_blocks(&file("{%}")).unwrap().is_empty());
+        assert!(snapshot_blocks(&file("{%}%}")).unwrap().is_empty());
     }
 
     #[test]
