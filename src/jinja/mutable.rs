@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use minijinja::value::{Enumerator, Object, ObjectRepr, Value, from_args};
+use minijinja::value::{Enumerator, Object, ObjectRepr, Value, ValueKind, from_args};
 use minijinja::{Error as JinjaError, ErrorKind as JinjaErrorKind, State};
 
 /// Name of the global functions that make the mutable containers.
@@ -105,23 +105,32 @@ impl Object for MutableList {
         method: &str,
         args: &[Value],
     ) -> Result<Value, JinjaError> {
-        let mut items = self.0.lock().unwrap();
+        // Arguments are read and compared before the lock is taken: they may
+        // be this very list, and the lock is not reentrant.
         match method {
             "append" => {
                 let (item,): (Value,) = from_args(args)?;
-                items.push(item);
+                refuse_cycle(self, &item)?;
+                self.0.lock().unwrap().push(item);
             }
             "extend" => {
                 let (more,): (Value,) = from_args(args)?;
-                items.extend(more.try_iter()?);
+                let more: Vec<Value> = more.try_iter()?.collect();
+                for item in &more {
+                    refuse_cycle(self, item)?;
+                }
+                self.0.lock().unwrap().extend(more);
             }
             "insert" => {
                 let (index, item): (usize, Value) = from_args(args)?;
+                refuse_cycle(self, &item)?;
+                let mut items = self.0.lock().unwrap();
                 let index = index.min(items.len());
                 items.insert(index, item);
             }
             "pop" => {
                 let (index,): (Option<i64>,) = from_args(args)?;
+                let mut items = self.0.lock().unwrap();
                 let len = items.len() as i64;
                 let index = index.map_or(len - 1, |i| if i < 0 { len + i } else { i });
                 return usize::try_from(index)
@@ -137,24 +146,86 @@ impl Object for MutableList {
             }
             "remove" => {
                 let (item,): (Value,) = from_args(args)?;
-                if let Some(position) = items.iter().position(|i| *i == item) {
-                    items.remove(position);
+                if let Some(position) = self.items().iter().position(|i| *i == item) {
+                    let mut items = self.0.lock().unwrap();
+                    if position < items.len() {
+                        items.remove(position);
+                    }
                 }
             }
-            "reverse" => items.reverse(),
+            "reverse" => self.0.lock().unwrap().reverse(),
             "index" => {
                 let (item,): (Value,) = from_args(args)?;
-                return Ok(Value::from(items.iter().position(|i| *i == item)));
+                return Ok(Value::from(self.items().iter().position(|i| *i == item)));
             }
             "count" => {
                 let (item,): (Value,) = from_args(args)?;
-                return Ok(Value::from(items.iter().filter(|i| **i == item).count()));
+                return Ok(Value::from(
+                    self.items().iter().filter(|i| **i == item).count(),
+                ));
             }
-            "copy" => return Ok(Value::from(items.clone())),
+            "copy" => return Ok(Value::from(self.items())),
             other => return Err(unknown("list", other)),
         }
         Ok(Value::from(()))
     }
+}
+
+/// How deep `refuse_cycle` looks; deeper values are let in unchecked.
+const CYCLE_SEARCH_DEPTH: usize = 64;
+
+/// A container may not hold itself, directly or through others: printing or
+/// comparing it would recurse without end (Python prints `[...]`; minijinja
+/// would overflow the stack).
+fn refuse_cycle<T: Object + 'static>(container: &Arc<T>, value: &Value) -> Result<(), JinjaError> {
+    fn holds(value: &Value, target: *const (), depth: usize) -> bool {
+        if depth == 0 {
+            return false;
+        }
+        let pointer = value
+            .downcast_object_ref::<MutableList>()
+            .map(|l| l as *const MutableList as *const ())
+            .or_else(|| {
+                value
+                    .downcast_object_ref::<MutableDict>()
+                    .map(|d| d as *const MutableDict as *const ())
+            });
+        if pointer == Some(target) {
+            return true;
+        }
+        let children: Vec<Value> = if let Some(list) = value.downcast_object_ref::<MutableList>() {
+            list.0.lock().unwrap().clone()
+        } else if let Some(dict) = value.downcast_object_ref::<MutableDict>() {
+            dict.0
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(_, v)| v.clone())
+                .collect()
+        } else if matches!(value.kind(), ValueKind::Seq | ValueKind::Map) {
+            match value.try_iter() {
+                Ok(keys) if value.kind() == ValueKind::Map => {
+                    keys.filter_map(|k| value.get_item(&k).ok()).collect()
+                }
+                Ok(items) => items.collect(),
+                Err(_) => Vec::new(),
+            }
+        } else {
+            Vec::new()
+        };
+        children.iter().any(|c| holds(c, target, depth - 1))
+    }
+    if holds(
+        value,
+        Arc::as_ptr(container) as *const (),
+        CYCLE_SEARCH_DEPTH,
+    ) {
+        return Err(JinjaError::new(
+            JinjaErrorKind::InvalidOperation,
+            "cannot put a list or dict inside itself",
+        ));
+    }
+    Ok(())
 }
 
 /// A dict with Python's mutating methods, keys kept in insertion order.
@@ -186,7 +257,6 @@ impl Object for MutableDict {
         method: &str,
         args: &[Value],
     ) -> Result<Value, JinjaError> {
-        let mut entries = self.0.lock().unwrap();
         let set = |entries: &mut Vec<(Value, Value)>, key: Value, value: Value| match entries
             .iter_mut()
             .find(|(k, _)| *k == key)
@@ -194,26 +264,36 @@ impl Object for MutableDict {
             Some(entry) => entry.1 = value,
             None => entries.push((key, value)),
         };
+        // As for lists: arguments are read before the lock is taken.
         match method {
             "update" => {
                 let (other,): (Value,) = from_args(args)?;
+                let mut pairs = Vec::new();
                 for key in other.try_iter()? {
                     let value = other.get_item(&key)?;
+                    refuse_cycle(self, &value)?;
+                    pairs.push((key, value));
+                }
+                let mut entries = self.0.lock().unwrap();
+                for (key, value) in pairs {
                     set(&mut entries, key, value);
                 }
                 Ok(Value::from(()))
             }
             "setdefault" => {
                 let (key, default): (Value, Option<Value>) = from_args(args)?;
+                let value = default.unwrap_or(Value::from(()));
+                refuse_cycle(self, &value)?;
+                let mut entries = self.0.lock().unwrap();
                 if let Some((_, value)) = entries.iter().find(|(k, _)| *k == key) {
                     return Ok(value.clone());
                 }
-                let value = default.unwrap_or(Value::from(()));
                 entries.push((key, value.clone()));
                 Ok(value)
             }
             "pop" => {
                 let (key, default): (Value, Option<Value>) = from_args(args)?;
+                let mut entries = self.0.lock().unwrap();
                 match entries.iter().position(|(k, _)| *k == key) {
                     Some(position) => Ok(entries.remove(position).1),
                     None => Ok(default.unwrap_or(Value::from(()))),
@@ -221,6 +301,7 @@ impl Object for MutableDict {
             }
             "get" => {
                 let (key, default): (Value, Option<Value>) = from_args(args)?;
+                let entries = self.0.lock().unwrap();
                 let found = entries
                     .iter()
                     .find(|(k, _)| *k == key)
@@ -228,13 +309,25 @@ impl Object for MutableDict {
                 Ok(found.or(default).unwrap_or(Value::from(())))
             }
             "keys" => Ok(Value::from(
-                entries.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
+                self.0
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .map(|(k, _)| k.clone())
+                    .collect::<Vec<_>>(),
             )),
             "values" => Ok(Value::from(
-                entries.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
+                self.0
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .map(|(_, v)| v.clone())
+                    .collect::<Vec<_>>(),
             )),
             "items" => Ok(Value::from(
-                entries
+                self.0
+                    .lock()
+                    .unwrap()
                     .iter()
                     .map(|(k, v)| Value::from(vec![k.clone(), v.clone()]))
                     .collect::<Vec<_>>(),
@@ -247,6 +340,29 @@ impl Object for MutableDict {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_container_cannot_hold_itself() {
+        let env = minijinja::Environment::new();
+        let mut env = env;
+        env.add_function(NEW_LIST, || Value::from_object(MutableList::default()));
+        env.add_function(NEW_DICT, || Value::from_object(MutableDict::default()));
+        let render = |source: &str| env.render_str(&rewrite_empty_literals(source), ());
+        for source in [
+            "{% set x = [] %}{% do x.append(x) %}",
+            "{% set x = [] %}{% do x.extend([x]) %}",
+            "{% set x = [] %}{% set y = [] %}{% do y.append(x) %}{% do x.insert(0, [y]) %}",
+            "{% set d = {} %}{% do d.update({'me': d}) %}",
+        ] {
+            let err = render(source).unwrap_err();
+            assert!(err.to_string().contains("inside itself"), "{source}: {err}");
+        }
+        // Reading a list while changing it is fine: no lock is held twice.
+        assert_eq!(
+            render("{% set x = [] %}{% do x.append(1) %}{% do x.extend(x) %}{% do x.remove(x) %}{{ x.count(1) }}{{ x.index(x) }}").unwrap(),
+            "2None"
+        );
+    }
 
     #[test]
     fn rewrites_only_empty_literal_assignments() {
