@@ -304,6 +304,9 @@ pub fn invoke(
 ) -> std::result::Result<Value, minijinja::Error> {
     let template = env.get_template(template_name)?;
     let module = template.render_captured(ctx)?;
+    // A `return()` outside any macro leaves its value behind: drop it, or
+    // this call's own error would be taken for that return.
+    RETURNED.with(|slot| slot.borrow_mut().take());
     match module.state().call_macro(name, args) {
         Ok(output) => Ok(Value::from_safe_string(output)),
         Err(err) => match RETURNED.with(|slot| slot.borrow_mut().take()) {
@@ -328,6 +331,28 @@ mod tests {
     /// The macros of one package `p` rooted at `root`.
     fn load(root: &str, files: &[ProjectFile]) -> Result<Macros> {
         Macros::from_files([(Path::new(root), "p", files)])
+    }
+
+    #[test]
+    fn a_stray_return_is_not_taken_for_a_later_call_result() {
+        let mut env = Environment::new();
+        env.add_function("return", return_value);
+        env.add_template(
+            "t",
+            "{% macro m(x) %}{{ x }}{% endmacro %}{% macro r() %}{{ return(7) }}{% endmacro %}",
+        )
+        .unwrap();
+        let no_context = Value::from(BTreeMap::<String, Value>::new());
+        // return() outside a macro fails and leaves its value behind ...
+        assert!(env.render_str("{{ return(1) }}", ()).is_err());
+        // ... which a later failing call must not take as its result.
+        let args = [Value::from(1), Value::from(2)];
+        let err = invoke(&env, "t", "m", &args, no_context.clone()).unwrap_err();
+        assert!(err.to_string().contains("too many arguments"), "{err}");
+        assert_eq!(
+            invoke(&env, "t", "r", &[], no_context).unwrap(),
+            Value::from(7)
+        );
     }
 
     #[test]
