@@ -8,6 +8,9 @@ use crate::error::{Error, ErrorKind, Result};
 
 /// Parse a YAML document; an empty file is an empty mapping.
 pub fn parse(text: &str, path: &Path) -> Result<Value> {
+    // Editors on Windows start files with a byte order mark; YAML allows it,
+    // but serde_yaml reads it as the start of a second document.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text.trim().is_empty() {
         return Ok(Value::Mapping(Default::default()));
     }
@@ -137,6 +140,12 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.file(), Some(Path::new("dbt_project.yml")));
         assert!(err.line().is_some());
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_content() {
+        let value = parse("\u{feff}name: shop\n", Path::new("dbt_project.yml")).unwrap();
+        assert_eq!(str_field(&value, "name"), Some("shop"));
     }
 
     #[test]
