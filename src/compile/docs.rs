@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::manifest::{DocBlock, Node, SourceNode};
+use crate::manifest::{DocBlock, Node, ResourceType, SourceNode};
 use crate::project::Project;
 
 /// Every docs block of the project and its packages, by unique_id.
@@ -75,7 +75,9 @@ impl Descriptions {
     }
 
     /// The description with its Jinja rendered; plain text is returned as is.
-    fn render(&self, text: &mut String, file: &std::path::Path) -> Result<()> {
+    /// An error names `file` (the YAML that holds the description) and the
+    /// line the description is on, else `entry_line`.
+    fn render(&self, text: &mut String, file: &std::path::Path, entry_line: usize) -> Result<()> {
         if !text.contains("{{") && !text.contains("{%") {
             return Ok(());
         }
@@ -86,7 +88,14 @@ impl Descriptions {
                 let detail = e
                     .detail()
                     .map_or_else(|| e.kind().to_string(), str::to_string);
-                Error::new(ErrorKind::Template, format!("in a description: {detail}")).in_file(file)
+                let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+                let line = std::fs::read_to_string(file)
+                    .ok()
+                    .and_then(|yaml| yaml.lines().position(|l| l.contains(first.trim())))
+                    .map_or(entry_line, |i| i + 1);
+                Error::new(ErrorKind::Template, format!("in a description: {detail}"))
+                    .in_file(file)
+                    .at_line(line)
             })?;
         Ok(())
     }
@@ -104,15 +113,30 @@ impl Descriptions {
                 .map_or(root.root.clone(), |p| p.root.clone())
         };
         for node in nodes.values_mut() {
-            let file = root_of(&node.package_name).join(&node.original_file_path);
-            self.render(&mut node.description, &file)?;
+            // A model's or seed's description is in its properties YAML.
+            let package = root
+                .all_projects()
+                .find(|p| p.name == node.package_name)
+                .unwrap_or(root);
+            let properties = match node.resource_type {
+                ResourceType::Seed => package.properties.seeds.get(&node.name),
+                _ => package.properties.models.get(&node.name),
+            };
+            let (file, line) = match properties {
+                Some(p) => (package.root.join(&p.file), p.line),
+                None => (
+                    root_of(&node.package_name).join(&node.original_file_path),
+                    0,
+                ),
+            };
+            self.render(&mut node.description, &file, line)?;
             for column in &mut node.columns {
-                self.render(&mut column.description, &file)?;
+                self.render(&mut column.description, &file, line)?;
             }
         }
         for source in sources.values_mut() {
             let file = root_of(&source.package_name).join(&source.original_file_path);
-            self.render(&mut source.description, &file)?;
+            self.render(&mut source.description, &file, 0)?;
         }
         Ok(())
     }
