@@ -4,6 +4,7 @@
 mod docs;
 pub mod generic_tests;
 mod nodes;
+mod validate;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -127,6 +128,7 @@ pub fn compile(
         let built = build_node(node, config, capture, compiled_code, &relations)?;
         nodes.insert(built.unique_id.clone(), built);
     }
+    validate::configs(project, &nodes)?;
     nodes.retain(|_, n| n.config.get("enabled") != Some(&Json::Bool(false)));
     let docs = docs::doc_blocks(project);
     let mut sources = sources;
