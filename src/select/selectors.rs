@@ -62,11 +62,16 @@ impl Selectors {
         };
         let mut selectors: Vec<NamedSelector> = Vec::new();
         let mut search_from = 1;
-        for item in items {
+        for (index, item) in items.iter().enumerate() {
             let Some(name) = item.get("name").and_then(Yaml::as_str) else {
-                let shown = one_line(item);
-                let line = line_containing(text, &shown, search_from);
-                return Err(error(format!("a selector has no `name:`: `{shown}`"), line));
+                let message = match item.get("name") {
+                    Some(other) => format!(
+                        "a selector's `name:` must be text, got `{}`",
+                        one_line(other)
+                    ),
+                    None => format!("a selector has no `name:`: `{}`", one_line(item)),
+                };
+                return Err(error(message, line_of_item(text, index)));
             };
             let line = line_of_name(text, name, search_from);
             search_from = line.max(search_from) + 1;
@@ -530,6 +535,33 @@ fn one_line(value: &Yaml) -> String {
         Yaml::String(s) => s.clone(),
         other => serde_json::to_string(&crate::project::yaml::to_json(other)).unwrap_or_default(),
     }
+}
+
+/// The line of the `index`-th entry of the top-level `selectors:` list
+/// (block style; 0 when it cannot be told).
+fn line_of_item(text: &str, index: usize) -> usize {
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .skip_while(|(_, l)| !l.starts_with("selectors:"));
+    if lines.next().is_none() {
+        return 0;
+    }
+    let mut indent = None;
+    let mut seen = 0;
+    for (number, line) in lines {
+        let trimmed = line.trim_start();
+        let here = line.len() - trimmed.len();
+        if !trimmed.starts_with('-') || indent.is_some_and(|i| i != here) {
+            continue;
+        }
+        indent = Some(here);
+        if seen == index {
+            return number + 1;
+        }
+        seen += 1;
+    }
+    0
 }
 
 /// The line of `name: <name>` at or after `from`.
