@@ -83,6 +83,7 @@ class Project:
         target: str | None = None,
         profiles_dir: _Path | None = None,
         vars: Mapping[str, Any] | str | None = None,
+        shadow: bool = False,
     ) -> None: ...
     @property
     def name(self) -> str: ...
@@ -115,6 +116,25 @@ class Project:
     def write_manifest(self) -> None: ...
 
 def local_cluster_stop(project_dir: _Path) -> bool: ...
+def deploy_prepare(
+    project_dir: _Path,
+    target: str | None = None,
+    profiles_dir: _Path | None = None,
+    vars: Mapping[str, Any] | str | None = None,
+) -> list[str]: ...
+def deploy_swap(
+    project_dir: _Path,
+    target: str | None = None,
+    profiles_dir: _Path | None = None,
+    vars: Mapping[str, Any] | str | None = None,
+) -> list[str]: ...
+def deploy_rollback(
+    project_dir: _Path,
+    target: str | None = None,
+    profiles_dir: _Path | None = None,
+    vars: Mapping[str, Any] | str | None = None,
+) -> list[str]: ...
+def side_effect_notes() -> list[str]: ...
 
 class WeirError(Exception):
     kind: str

@@ -46,10 +46,17 @@ fn truthy(value: &Json) -> Option<bool> {
     }
 }
 
-/// True when the process runs in CI: `CI=true` (GitHub, GitLab, CircleCI,
-/// Buildkite and most others set it).
+/// The variable a production scheduler's workers (Airflow) set to run
+/// protected targets, as CI sets `CI=true`.
+pub const ALLOW_ENV: &str = "WEIR_ALLOW_PROTECTED";
+
+/// True when the process may run protected targets: in CI (`CI=true`, as
+/// GitHub, GitLab, CircleCI, Buildkite and most others set it), or on a
+/// production scheduler that sets `WEIR_ALLOW_PROTECTED=true`.
 pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| truthy(&Json::String(v)) == Some(true))
+    ["CI", ALLOW_ENV]
+        .iter()
+        .any(|key| std::env::var(key).is_ok_and(|v| truthy(&Json::String(v)) == Some(true)))
 }
 
 /// Refuse to run a protected target unless in CI or `--allow-protected`.
@@ -69,8 +76,9 @@ pub fn check_may_run(target: &Target, allow_protected: bool) -> Result<()> {
     let mut error = Error::new(
         ErrorKind::Usage,
         format!(
-            "target `{}` is protected ({why}): weir runs it only from CI (CI=true) or with \
-             --allow-protected. Nothing was sent to the database.",
+            "target `{}` is protected ({why}): weir runs it only from CI (CI=true), on the \
+             production scheduler (WEIR_ALLOW_PROTECTED=true) or with --allow-protected. \
+             Nothing was sent to the database.",
             target.name
         ),
     )

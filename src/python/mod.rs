@@ -2,6 +2,7 @@
 //! running one node, and weir's exception classes. Wrapped by `python/weir`.
 
 mod convert;
+mod env;
 mod errors;
 mod project;
 
@@ -14,6 +15,8 @@ mod _core {
 
     use pyo3::prelude::*;
 
+    #[pymodule_export]
+    use super::env::{deploy_prepare, deploy_rollback, deploy_swap, side_effect_notes};
     #[pymodule_export]
     use super::errors::{DatabaseError, ProjectError, TransientError, UsageError, WeirError};
     #[pymodule_export]

@@ -26,15 +26,17 @@ pub struct Project {
 impl Project {
     /// Read and compile the project at `project_dir` for `target` (the
     /// profile's default target when None). `vars` is a dict, or a YAML/JSON
-    /// string as dbt's `--vars` takes it.
+    /// string as dbt's `--vars` takes it. With `shadow=True` every schema is
+    /// the blue-green deploy's shadow `<schema>__next`.
     #[new]
-    #[pyo3(signature = (project_dir, target=None, profiles_dir=None, vars=None))]
+    #[pyo3(signature = (project_dir, target=None, profiles_dir=None, vars=None, shadow=false))]
     fn new(
         py: Python<'_>,
         project_dir: PathBuf,
         target: Option<String>,
         profiles_dir: Option<PathBuf>,
         vars: Option<&Bound<'_, PyAny>>,
+        shadow: bool,
     ) -> PyResult<Self> {
         let options = CompileOptions {
             project_dir,
@@ -42,7 +44,15 @@ impl Project {
             target,
             vars: convert::vars(vars)?,
         };
-        let compiled = py.detach(|| Compiled::load(&options))?;
+        let keys = if shadow {
+            vec![(
+                crate::env::naming::SHADOW_KEY,
+                serde_json::Value::String(crate::env::deploy::NEXT.to_string()),
+            )]
+        } else {
+            Vec::new()
+        };
+        let compiled = py.detach(|| crate::env::naming::compile_with(&options, &keys))?;
         Ok(Project {
             compiled: Arc::new(compiled),
         })
@@ -162,6 +172,8 @@ impl Project {
     /// completed_at. Raises TransientError when a retry could succeed,
     /// DatabaseError when it could not.
     fn run_node<'py>(&self, py: Python<'py>, unique_id: &str) -> PyResult<Bound<'py, PyDict>> {
+        // A protected target runs only where CI=true or WEIR_ALLOW_PROTECTED is set.
+        crate::env::protect::check_may_run(&self.compiled.target, false)?;
         let compiled = Arc::clone(&self.compiled);
         let result = py.detach(|| crate::runner::run_node(&compiled, unique_id))?;
         if result.status == Status::Error

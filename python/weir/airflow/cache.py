@@ -11,7 +11,7 @@ from typing import Any
 import weir
 
 _lock = threading.Lock()
-_projects: dict[tuple[str, str | None, str | None, str], weir.Project] = {}
+_projects: dict[tuple[str, str | None, str | None, str, bool], weir.Project] = {}
 
 
 def _key(
@@ -19,10 +19,11 @@ def _key(
     target: str | None,
     profiles_dir: str | os.PathLike | None,
     vars: dict[str, Any] | str | None,
-) -> tuple[str, str | None, str | None, str]:
+    shadow: bool = False,
+) -> tuple[str, str | None, str | None, str, bool]:
     vars_key = vars if isinstance(vars, str) else json.dumps(vars or {}, sort_keys=True)
     profiles = os.path.abspath(profiles_dir) if profiles_dir is not None else None
-    return (os.path.abspath(project_dir), target, profiles, vars_key)
+    return (os.path.abspath(project_dir), target, profiles, vars_key, shadow)
 
 
 def cached_project(
@@ -30,16 +31,20 @@ def cached_project(
     target: str | None = None,
     profiles_dir: str | os.PathLike | None = None,
     vars: dict[str, Any] | str | None = None,
+    shadow: bool = False,
 ) -> weir.Project:
-    """The project compiled for `target`, compiling it on first use in this process."""
-    key = _key(project_dir, target, profiles_dir, vars)
+    """The project compiled for `target` (for the blue-green shadow set with
+    `shadow`), compiling it on first use in this process."""
+    key = _key(project_dir, target, profiles_dir, vars, shadow)
     with _lock:
         project = _projects.get(key)
         if project is None:
-            project = weir.Project(key[0], target=target, profiles_dir=key[2], vars=vars)
+            project = weir.Project(
+                key[0], target=target, profiles_dir=key[2], vars=vars, shadow=shadow
+            )
             _projects[key] = project
             # The default target, asked for by name (as the tasks do), is the same project.
-            _projects[(key[0], project.target_name, key[2], key[3])] = project
+            _projects[(key[0], project.target_name, key[2], key[3], shadow)] = project
         return project
 
 

@@ -41,10 +41,12 @@ def _add_tasks(
     retries: Retries,
     default_args: Mapping[str, Any],
     operator_kwargs: Mapping[str, Any],
+    shadow: bool = False,
 ) -> dict[str, WeirNodeOperator]:
-    """Create the tasks in the current DAG / TaskGroup context; by unique_id."""
+    """Create the tasks in the current DAG / TaskGroup context; by unique_id.
+    With `shadow`, they build the blue-green shadow set (`<schema>__next`)."""
     project_dir = os.path.abspath(project_dir)
-    project = cached_project(project_dir, target, profiles_dir, vars)
+    project = cached_project(project_dir, target, profiles_dir, vars, shadow)
     override = _retries_for(project.target_name, retries, default_args)
     descriptions = {node.unique_id: node.description for node in project.nodes}
     tasks = project.tasks(select=select, exclude=exclude, selector=selector, retries=override)
@@ -59,6 +61,7 @@ def _add_tasks(
             target=project.target_name,
             profiles_dir=profiles_dir,
             vars=vars,
+            shadow=shadow,
             retries=task.retries,
             doc_md=descriptions.get(task.unique_id) or None,
             **operator_kwargs,

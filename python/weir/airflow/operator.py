@@ -9,6 +9,7 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from weir import _core
 from weir.airflow.cache import cached_project
 from weir.errors import TransientError, WeirError
 
@@ -37,6 +38,7 @@ class WeirNodeOperator(BaseOperator):
         target: str | None = None,
         profiles_dir: str | os.PathLike | None = None,
         vars: dict[str, Any] | str | None = None,
+        shadow: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -45,16 +47,23 @@ class WeirNodeOperator(BaseOperator):
         self.target = target
         self.profiles_dir = os.fspath(profiles_dir) if profiles_dir is not None else None
         self.vars = vars
+        self.shadow = shadow
 
     def execute(self, context: Any) -> dict[str, Any]:
         try:
-            project = cached_project(self.project_dir, self.target, self.profiles_dir, self.vars)
+            project = cached_project(
+                self.project_dir, self.target, self.profiles_dir, self.vars, self.shadow
+            )
             result = project.run_node(self.unique_id)
         except TransientError as err:
             self.log.warning("%s failed, a retry may succeed: %s", self.unique_id, err)
             raise
         except WeirError as err:
             raise AirflowFailException(f"{self.unique_id}: {err}") from err
+        finally:
+            # Hooks marked as side effects that this target skipped.
+            for note in _core.side_effect_notes():
+                self.log.info("%s", note)
         status = result["status"]
         rows = result["rows_affected"]
         self.log.info(
