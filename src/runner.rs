@@ -244,7 +244,7 @@ pub fn run_node(compiled: &Compiled, unique_id: &str) -> Result<NodeResult> {
         render_hook: &render_hook,
     };
     let built = crate::adapter::connect(&compiled.target, &compiled.project.root)
-        .and_then(|mut adapter| materialize::build(&mut adapter, node, &ctx))
+        .and_then(|mut adapter| build_locked(&mut adapter, node, &ctx))
         .map_err(|e| e.scrub(&secrets))?;
     Ok(success(node, built, started_at, clock.elapsed(), 1))
 }
@@ -465,40 +465,7 @@ impl Worker<'_> {
         }
     }
 
-    /// Build under the relation's advisory lock, so that two runs of the same
-    /// target never build one relation at the same time.
     fn locked_build(&self, adapter: &mut PostgresAdapter, node: &Node) -> Result<Built> {
-        let lock = node.has_relation().then(|| {
-            let relation = node.relation.to_string();
-            format!("{LOCK_CLASS}, hashtext('{}')", relation.replace('\'', "''"))
-        });
-        if let Some(key) = &lock {
-            let rows = adapter.query_text(&format!("select pg_try_advisory_lock({key})"))?;
-            if rows
-                .first()
-                .and_then(|r| r.first())
-                .cloned()
-                .flatten()
-                .as_deref()
-                != Some("t")
-            {
-                // Another run is building it: wait for that run, as long as
-                // this node's timeout allows.
-                adapter
-                    .execute(&format!("select pg_advisory_lock({key})"))
-                    .map_err(|e| {
-                        Error::new(
-                            e.kind(),
-                            format!(
-                                "waiting for another run that is building {}: {}",
-                                node.relation,
-                                e.message()
-                            ),
-                        )
-                        .in_file(&node.original_file_path)
-                    })?;
-            }
-        }
         let render = |node: &Node| self.renderer.render_incremental(node);
         let render_hook = |node: &Node, sql: &str| self.renderer.render_hook(node, sql);
         let ctx = BuildContext {
@@ -507,13 +474,45 @@ impl Worker<'_> {
             render_incremental: &render,
             render_hook: &render_hook,
         };
-        let built = materialize::build(adapter, node, &ctx);
-        if let Some(key) = &lock {
-            // A lost connection released it already.
-            let _ = adapter.execute(&format!("select pg_advisory_unlock({key})"));
-        }
-        built
+        build_locked(adapter, node, &ctx)
     }
+}
+
+/// Build under the relation's advisory lock, so that two runs of the same
+/// target (two CLI runs, or an Airflow task and a CLI run) never build one
+/// relation at the same time.
+fn build_locked(adapter: &mut PostgresAdapter, node: &Node, ctx: &BuildContext) -> Result<Built> {
+    let lock = node.has_relation().then(|| {
+        let relation = node.relation.to_string();
+        format!("{LOCK_CLASS}, hashtext('{}')", relation.replace('\'', "''"))
+    });
+    if let Some(key) = &lock {
+        let rows = adapter.query_text(&format!("select pg_try_advisory_lock({key})"))?;
+        let taken = rows.first().and_then(|r| r.first()).cloned().flatten();
+        if taken.as_deref() != Some("t") {
+            // Another run is building it: wait for that run, as long as
+            // this node's timeout allows.
+            adapter
+                .execute(&format!("select pg_advisory_lock({key})"))
+                .map_err(|e| {
+                    Error::new(
+                        e.kind(),
+                        format!(
+                            "waiting for another run that is building {}: {}",
+                            node.relation,
+                            e.message()
+                        ),
+                    )
+                    .in_file(&node.original_file_path)
+                })?;
+        }
+    }
+    let built = materialize::build(adapter, node, ctx);
+    if let Some(key) = &lock {
+        // A lost connection released it already.
+        let _ = adapter.execute(&format!("select pg_advisory_unlock({key})"));
+    }
+    built
 }
 
 /// A node's `timeout` config: seconds, whole or not.

@@ -352,3 +352,50 @@ fn a_cluster_stopped_mid_run_fails_clearly_keeps_old_relations_and_retry_finishe
     assert!(out.contains("OK created sql table model"), "{out}");
     assert_eq!(count(&mut db, &relation(&compiled, "after_slow")), 1);
 }
+
+#[test]
+fn a_backend_killed_mid_model_is_retried_and_the_run_succeeds() {
+    let project = TestProject::copy_of("shop", "killed");
+    // Slow only while public.go_slow exists; the killer drops it.
+    project.write(
+        "models/victim.sql",
+        "{{ config(materialized='table', retries=2) }}\n\
+         select 1 as id from (select pg_sleep(case when to_regclass('public.go_slow') is null \
+         then 0 else 60 end)) s\n",
+    );
+    let compiled = project.compile();
+    let mut killer = project.connect(&compiled);
+    killer
+        .client()
+        .batch_execute("create table public.go_slow ()")
+        .unwrap();
+    let results = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            wait_for_query(&mut killer, "%pg_sleep(%");
+            killer
+                .client()
+                .batch_execute(
+                    "drop table public.go_slow;
+                     select pg_terminate_backend(pid) from pg_stat_activity
+                     where query like '%pg_sleep(%' and pid != pg_backend_pid();",
+                )
+                .unwrap();
+        });
+        runner::run(
+            &compiled,
+            &plan(&compiled, &["victim"]),
+            &RunOptions::default(),
+            &|_| {},
+        )
+        .unwrap()
+    });
+    let victim = &results.results[0];
+    assert_eq!(
+        (victim.status, victim.attempts),
+        (Status::Success, 2),
+        "{}",
+        victim.message
+    );
+    let mut db = project.connect(&compiled);
+    assert_eq!(count(&mut db, &relation(&compiled, "victim")), 1);
+}
