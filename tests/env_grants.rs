@@ -23,7 +23,12 @@ fn profiles(port: u16) -> String {
         "shop:\n  target: dev\n  outputs:\n{}{}{}{}",
         target("admin", "postgres", "admin", ""),
         target("dev", "alice", "alice_dev", ""),
-        target("ci", "ci_runner", "analytics", "      schema_suffix: pr_1\n"),
+        target(
+            "ci",
+            "ci_runner",
+            "analytics",
+            "      schema_suffix: pr_1\n"
+        ),
         target("prod", "shop_prod", "analytics", ""),
     )
 }
@@ -31,17 +36,19 @@ fn profiles(port: u16) -> String {
 /// A connection as the user of one of the profile's targets.
 fn connect_as(root: &Path, target: &str) -> PostgresAdapter {
     let text = std::fs::read_to_string(root.join("profiles.yml")).unwrap();
-    let target = weir::profile::parse_target(&text, &root.join("profiles.yml"), "shop", Some(target))
-        .unwrap();
+    let target =
+        weir::profile::parse_target(&text, &root.join("profiles.yml"), "shop", Some(target))
+            .unwrap();
     weir::adapter::connect(&target, root).unwrap()
 }
 
 /// The SQLSTATE a statement fails with, or None when it succeeds.
 fn sqlstate(db: &mut PostgresAdapter, sql: &str) -> Option<String> {
-    db.client()
-        .batch_execute(sql)
-        .err()
-        .map(|e| e.code().map(|c| c.code().to_string()).unwrap_or_else(|| e.to_string()))
+    db.client().batch_execute(sql).err().map(|e| {
+        e.code()
+            .map(|c| c.code().to_string())
+            .unwrap_or_else(|| e.to_string())
+    })
 }
 
 #[test]
@@ -53,14 +60,23 @@ fn a_developers_write_into_prod_fails_in_the_database() {
     let dbt_project = std::fs::read_to_string(root.join("dbt_project.yml")).unwrap();
     project.write(
         "dbt_project.yml",
-        &dbt_project.replace("vars:\n", "vars:\n  weir:\n    grants:\n      developers: [alice]\n"),
+        &dbt_project.replace(
+            "vars:\n",
+            "vars:\n  weir:\n    grants:\n      developers: [alice]\n",
+        ),
     );
 
     let output = weir(root, &["grants", "--target", "admin"], &[]);
     assert_eq!(output.status.code(), Some(0), "{}", both(&output));
     let printed = stdout(&output);
-    assert!(printed.contains("alter schema \"analytics_marts\" owner to \"shop_prod\""), "{printed}");
-    assert!(printed.contains("grant \"shop_developer\" to \"alice\""), "{printed}");
+    assert!(
+        printed.contains("alter schema \"analytics_marts\" owner to \"shop_prod\""),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("grant \"shop_developer\" to \"alice\""),
+        "{printed}"
+    );
     let output = weir(root, &["grants", "--target", "admin", "--apply"], &[]);
     assert_eq!(output.status.code(), Some(0), "{}", both(&output));
     // Applying twice changes nothing and fails nothing.
@@ -85,10 +101,20 @@ fn a_developers_write_into_prod_fails_in_the_database() {
         "drop table analytics_marts.customers",
         "alter schema analytics_marts rename to mine",
     ] {
-        assert_eq!(sqlstate(&mut alice, write).as_deref(), Some("42501"), "{write}");
+        assert_eq!(
+            sqlstate(&mut alice, write).as_deref(),
+            Some("42501"),
+            "{write}"
+        );
     }
     // Her own schemas are hers.
-    assert_eq!(sqlstate(&mut alice, "create schema alice_scratch; create table alice_scratch.t (i int)"), None);
+    assert_eq!(
+        sqlstate(
+            &mut alice,
+            "create schema alice_scratch; create table alice_scratch.t (i int)"
+        ),
+        None
+    );
     let output = weir(root, &["build", "--target", "dev"], &[]);
     assert_eq!(output.status.code(), Some(0), "{}", both(&output));
 
@@ -112,8 +138,11 @@ fn a_developers_write_into_prod_fails_in_the_database() {
         .get(0);
     assert_eq!(rows, 10);
     assert_eq!(
-        sqlstate(&mut alice, "insert into analytics_marts.customers (customer_id) values (999)")
-            .as_deref(),
+        sqlstate(
+            &mut alice,
+            "insert into analytics_marts.customers (customer_id) values (999)"
+        )
+        .as_deref(),
         Some("42501")
     );
     assert_eq!(

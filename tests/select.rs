@@ -203,21 +203,46 @@ fn sources_are_graph_members() {
     let all = Selection::default();
     assert!(ls(&manifest, &all).contains(&"app.users".to_string()));
     let only = |s: &str| ls(&manifest, &selection(&[s], &[]));
-    assert_eq!(only("source:app"), ["app.events", "app.users"]);
-    assert_eq!(only("source:app.users"), ["app.users"]);
-    assert_eq!(only("source:features.app.us*"), ["app.users"]);
+    // The sources' own tests come along, as dbt selects tests eagerly.
+    assert_eq!(
+        only("source:app"),
+        [
+            "app.events",
+            "app.users",
+            "source_not_null_app_events_user_id",
+            "source_unique_app_users_id"
+        ]
+    );
+    assert_eq!(
+        only("source:app.users"),
+        ["app.users", "source_unique_app_users_id"]
+    );
+    assert_eq!(
+        only("source:features.app.us*"),
+        ["app.users", "source_unique_app_users_id"]
+    );
     assert_eq!(
         only("source:app.users+"),
-        ["daily_events", "users", "users_snapshot", "app.users"]
+        [
+            "daily_events",
+            "users",
+            "users_snapshot",
+            "app.users",
+            "assert_no_negative_weights",
+            "source_unique_app_users_id"
+        ]
     );
-    assert_eq!(only("+users"), ["users", "app.users"]);
+    assert_eq!(
+        only("+users"),
+        ["users", "app.users", "source_unique_app_users_id"]
+    );
     // A command runs nodes only: sources are never in `resolve`.
     let run = selection(&["source:app+"], &[]).resolve(&manifest).unwrap();
     assert!(run.iter().all(|id| manifest.nodes.contains_key(id)));
     assert_eq!(
         run.len(),
-        4,
-        "users, daily_events, users_snapshot and the user_counts analysis"
+        7,
+        "users, daily_events, users_snapshot, the user_counts analysis and three tests"
     );
 }
 

@@ -6,7 +6,7 @@ use serde_json::{Map, Value as Json, json};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::TestMetadata;
-use crate::project::{ModelProperties, Project, ProjectFile};
+use crate::project::{Project, ProjectFile};
 
 /// Keys of a test definition that are config, not arguments of the test macro.
 const CONFIG_ARGS: &[&str] = &[
@@ -47,8 +47,9 @@ pub struct GenericTest {
     pub macro_name: String,
     /// The line of the tested node's entry in the properties file.
     pub line: usize,
-    /// The name of the tested model or seed.
-    pub tested_name: String,
+    /// The tested model or seed's name, when the test's relation is a plain
+    /// `ref` (not a source).
+    pub plain_ref: Option<String>,
 }
 
 /// Every generic test of the project, in the order the YAML declares them.
@@ -57,43 +58,72 @@ pub fn collect(
     node_ids: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<GenericTest>> {
     let mut tests = Vec::new();
-    let sections = [
-        ("model", &project.properties.models),
-        ("seed", &project.properties.seeds),
-    ];
-    for (_, section) in sections {
+    for section in [&project.properties.models, &project.properties.seeds] {
         for (name, properties) in section {
-            let Some(attached) = node_ids(name) else {
+            let Some(attached_node) = node_ids(name) else {
                 continue;
             };
+            let tested = Tested {
+                name: name.clone(),
+                name_prefix: "",
+                model: format!("ref('{name}')"),
+                plain_ref: Some(name.clone()),
+                attached_node,
+                file: &properties.file,
+                line: properties.line,
+            };
             for (column, definition) in &properties.tests {
-                tests.push(build(
-                    project,
-                    name,
-                    &attached,
-                    properties,
-                    column.as_deref(),
-                    definition,
-                )?);
+                tests.push(build(project, &tested, column.as_deref(), definition)?);
+            }
+        }
+    }
+    for source in &project.properties.sources {
+        for table in &source.tables {
+            let tested = Tested {
+                name: format!("{}_{}", source.name, table.name),
+                name_prefix: "source_",
+                model: format!("source('{}', '{}')", source.name, table.name),
+                plain_ref: None,
+                attached_node: format!("source.{}.{}.{}", project.name, source.name, table.name),
+                file: &source.file,
+                line: source.line,
+            };
+            for (column, definition) in &table.tests {
+                tests.push(build(project, &tested, column.as_deref(), definition)?);
             }
         }
     }
     Ok(tests)
 }
 
+/// What a generic test is attached to: a model or seed, or a source table.
+struct Tested<'a> {
+    /// The name in the test's name: `orders`, or `<source>_<table>`.
+    name: String,
+    /// `source_` for tests of sources, as dbt names them.
+    name_prefix: &'static str,
+    /// The Jinja for the relation: `ref('orders')`, `source('app', 'events')`.
+    model: String,
+    /// The ref'd name when the relation is a plain ref.
+    plain_ref: Option<String>,
+    attached_node: String,
+    /// The properties file and line that declare the tests.
+    file: &'a str,
+    line: usize,
+}
+
 fn build(
     project: &Project,
-    model: &str,
-    attached_node: &str,
-    properties: &ModelProperties,
+    tested: &Tested,
     column: Option<&str>,
     definition: &Json,
 ) -> Result<GenericTest> {
-    let yml = project.root.join(&properties.file);
+    let model = tested.name.as_str();
+    let yml = project.root.join(tested.file);
     let fail = |message: String| {
         Error::new(ErrorKind::Project, message)
             .in_file(&yml)
-            .at_line(properties.line)
+            .at_line(tested.line)
     };
     let (test_name, mut args) = match definition {
         Json::String(name) => (name.clone(), Map::new()),
@@ -163,7 +193,7 @@ fn build(
     };
     args.insert(
         "model".into(),
-        json!(format!("{{{{ get_where_subquery(ref('{model}')) }}}}")),
+        json!(format!("{{{{ get_where_subquery({}) }}}}", tested.model)),
     );
 
     let (namespace, short_test_name) = match test_name.split_once('.') {
@@ -174,8 +204,8 @@ fn build(
         Some(name) => (name.clone(), name),
         None => {
             let prefix = match &namespace {
-                Some(ns) => format!("{ns}_{short_test_name}"),
-                None => short_test_name.clone(),
+                Some(ns) => format!("{}{ns}_{short_test_name}", tested.name_prefix),
+                None => format!("{}{short_test_name}", tested.name_prefix),
             };
             let (short, full) = synthesize_names(&prefix, model, &args);
             if short != full {
@@ -194,7 +224,7 @@ fn build(
         namespace: namespace.clone(),
         kwargs: args.clone(),
         column_name: column.map(str::to_string),
-        attached_node: attached_node.to_string(),
+        attached_node: tested.attached_node.clone(),
     };
     let hash = {
         let metadata_repr = python_repr(&hashable(&json!({
@@ -211,7 +241,7 @@ fn build(
         None => macro_name.clone(),
     };
     let mut fqn = vec![project.name.clone()];
-    fqn.extend(folders_under_resource_path(project, &properties.file));
+    fqn.extend(folders_under_resource_path(project, tested.file));
     fqn.push(name.clone());
 
     Ok(GenericTest {
@@ -221,13 +251,13 @@ fn build(
             config_call(&config)
         ),
         file: ProjectFile {
-            original_file_path: properties.file.clone(),
+            original_file_path: tested.file.to_string(),
             path: format!("{alias}.sql"),
             text: format!("{{{{ {call}(**_dbt_generic_test_kwargs) }}}}"),
         },
         macro_name,
-        line: properties.line,
-        tested_name: model.to_string(),
+        line: tested.line,
+        plain_ref: tested.plain_ref.clone(),
         name,
         alias,
         fqn,

@@ -97,7 +97,7 @@ pub fn compile(
     pending.extend(
         tests
             .iter()
-            .map(|(test, package)| pending_test(test, package)),
+            .map(|(test, package)| pending_test(test, package, project)),
     );
 
     let captures = render_all(&jinja, &pending, None)?;
@@ -178,7 +178,11 @@ fn compile_scope(
         project_name: project.name.clone(),
         nodes_by_name: {
             let mut by_name: HashMap<String, Vec<String>> = HashMap::new();
-            for node in pending {
+            // Analyses and tests cannot be ref'd.
+            let referable = pending.iter().filter(|n| {
+                !matches!(n.resource_type, ResourceType::Analysis | ResourceType::Test)
+            });
+            for node in referable {
                 by_name
                     .entry(node.name.clone())
                     .or_default()
@@ -282,11 +286,10 @@ fn render_request<'a>(
         relations,
         generic_test: node.test.map(|test| GenericTestCall {
             kwargs: &test.metadata.kwargs,
-            plain_model_ref: node
-                .base_config
-                .get("where")
-                .is_none_or(Json::is_null)
-                .then_some(test.tested_name.as_str()),
+            plain_model_ref: test
+                .plain_ref
+                .as_deref()
+                .filter(|_| node.base_config.get("where").is_none_or(Json::is_null)),
         }),
     }
 }

@@ -84,12 +84,20 @@ fn package_nodes<'a>(package: &'a Project, root: Option<&'a Project>) -> Result<
             &file.text,
         ));
     }
+    for file in &package.singular_tests {
+        declared.push((
+            ResourceType::Test,
+            file.stem().to_string(),
+            file,
+            &file.text,
+        ));
+    }
 
     let mut pending: Vec<Pending> = Vec::with_capacity(declared.len());
     let mut seen: HashMap<String, &str> = HashMap::new();
     for (resource_type, name, file, checksum_text) in declared {
-        // Analyses live in their own namespace: they are never ref'd.
-        if resource_type != ResourceType::Analysis
+        // Analyses and tests live in their own namespaces: they are never ref'd.
+        if !matches!(resource_type, ResourceType::Analysis | ResourceType::Test)
             && let Some(other) = seen.insert(name.clone(), &file.original_file_path)
         {
             return Err(Error::new(
@@ -114,6 +122,7 @@ fn package_nodes<'a>(package: &'a Project, root: Option<&'a Project>) -> Result<
         let tree = |p: &Project| match resource_type {
             ResourceType::Seed => p.seeds_config.resolve(&fqn),
             ResourceType::Snapshot => p.snapshots_config.resolve(&fqn),
+            ResourceType::Test => p.tests_config.resolve(&fqn),
             _ => p.models_config.resolve(&fqn),
         };
         let mut base_config = tree(package);
@@ -131,11 +140,17 @@ fn package_nodes<'a>(package: &'a Project, root: Option<&'a Project>) -> Result<
         let default_materialization = match resource_type {
             ResourceType::Seed => "seed",
             ResourceType::Snapshot => "snapshot",
+            ResourceType::Test => "test",
             _ => "view",
         };
         base_config
             .entry("materialized")
             .or_insert_with(|| json!(default_materialization));
+        if resource_type == ResourceType::Test {
+            base_config
+                .entry("schema")
+                .or_insert_with(|| json!("dbt_test__audit"));
+        }
         pending.push(Pending {
             file,
             checksum_text,
@@ -151,12 +166,21 @@ fn package_nodes<'a>(package: &'a Project, root: Option<&'a Project>) -> Result<
     Ok(pending)
 }
 
-/// A generic test: what it declares, over the test defaults the runner
-/// and the relation name need (its audit schema and materialization).
-pub fn pending_test<'a>(test: &'a GenericTest, package: &'a Project) -> Pending<'a> {
+/// A generic test: what it declares, over the `data_tests:` config of
+/// dbt_project.yml (the package's, then the root's), over the defaults the
+/// runner and the relation name need (its audit schema and materialization).
+pub fn pending_test<'a>(
+    test: &'a GenericTest,
+    package: &'a Project,
+    root: &'a Project,
+) -> Pending<'a> {
     let mut base_config = Map::new();
     base_config.insert("materialized".into(), json!("test"));
     base_config.insert("schema".into(), json!("dbt_test__audit"));
+    merge_config(&mut base_config, &package.tests_config.resolve(&test.fqn));
+    if package.name != root.name {
+        merge_config(&mut base_config, &root.tests_config.resolve(&test.fqn));
+    }
     merge_config(&mut base_config, &test.config);
     Pending {
         file: &test.file,

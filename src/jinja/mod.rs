@@ -372,9 +372,7 @@ fn base_environment() -> Environment<'static> {
     env.add_function("env_var", env_var);
     env.add_function("is_incremental", || false);
     // Marks a hook or macro as a side effect: see env::side_effects.
-    env.add_function("side_effect", || {
-        crate::env::side_effects::MARK.to_string()
-    });
+    env.add_function("side_effect", || crate::env::side_effects::MARK.to_string());
     env.add_function("log", |_msg: Value, _rest: Rest<Value>| String::new());
     env.add_global("execute", true);
     builtins::register(&mut env);

@@ -65,6 +65,10 @@ pub struct Project {
     pub snapshots: Vec<Block>,
     /// SQL files under analysis-paths: compiled, never run.
     pub analyses: Vec<ProjectFile>,
+    /// Singular tests: SQL files under test-paths.
+    pub singular_tests: Vec<ProjectFile>,
+    /// The `data_tests:` (or older `tests:`) config tree.
+    pub tests_config: ConfigTree,
     /// `{% docs %}` blocks from .md files.
     pub docs: Vec<Block>,
     pub snapshots_config: ConfigTree,
@@ -154,6 +158,7 @@ impl Project {
         let macro_paths = paths("macro-paths", "macros");
         let snapshot_paths = paths("snapshot-paths", "snapshots");
         let analysis_paths = paths("analysis-paths", "analyses");
+        let test_paths = paths("test-paths", "tests");
         let vars = match doc.get("vars").map(yaml::to_json) {
             Some(Json::Object(map)) => map,
             Some(Json::Null) | None => Map::new(),
@@ -178,6 +183,7 @@ impl Project {
             .flatten()
             .collect();
         let analyses = collect_files(root, &analysis_paths, &["sql"])?;
+        let singular_tests = collect_files(root, &test_paths, &["sql"])?;
         let docs_paths: Vec<String> = {
             let mut all: Vec<String> = [
                 &model_paths,
@@ -232,6 +238,11 @@ impl Project {
             models_config: ConfigTree::from_yaml(doc.get("models"), &project_file)?,
             seeds_config: ConfigTree::from_yaml(doc.get("seeds"), &project_file)?,
             snapshots_config: ConfigTree::from_yaml(doc.get("snapshots"), &project_file)?,
+            tests_config: ConfigTree::from_yaml(
+                doc.get("data_tests").or_else(|| doc.get("tests")),
+                &project_file,
+            )?,
+            singular_tests,
             snapshots,
             analyses,
             docs,

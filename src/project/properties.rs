@@ -31,6 +31,8 @@ pub struct SourceTable {
     pub name: String,
     pub identifier: String,
     pub description: String,
+    /// Tests on the table and its columns: (column, test definition).
+    pub tests: Vec<(Option<String>, Json)>,
 }
 
 /// A `sources:` entry: a schema of tables loaded by something else.
@@ -213,6 +215,18 @@ fn source_definition(
     if let Some(Yaml::Sequence(items)) = entry.get("tables") {
         for table in items {
             let table_name = required_name(table, "source table", file, path)?;
+            let mut tests: Vec<(Option<String>, Json)> =
+                tests_of(table).map(|t| (None, yaml::to_json(t))).collect();
+            if let Some(Yaml::Sequence(columns)) = table.get("columns") {
+                for column in columns {
+                    let Some(column_name) = str_field(column, "name") else {
+                        continue;
+                    };
+                    tests.extend(
+                        tests_of(column).map(|t| (Some(column_name.to_string()), yaml::to_json(t))),
+                    );
+                }
+            }
             tables.push(SourceTable {
                 identifier: str_field(table, "identifier")
                     .unwrap_or(&table_name)
@@ -221,6 +235,7 @@ fn source_definition(
                     .unwrap_or_default()
                     .to_string(),
                 name: table_name,
+                tests,
             });
         }
     }
