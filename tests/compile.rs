@@ -209,3 +209,9 @@ fn packages_in_dbt_packages_are_nodes_and_macro_namespaces() {
             .contains_key("test.packages.weir_utils_at_least_orders_day_number__1.54945810b8")
     );
 }
+
+#[test]
+fn a_missing_ref_is_a_missing_node_error() {
+    let err = compile("tests/fixtures/missing_ref", "dev").unwrap_err();
+    assert_eq!(err.kind(), weir::ErrorKind::MissingNode);
+}

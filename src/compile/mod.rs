@@ -172,8 +172,8 @@ fn compile_scope(
     pending: &[Pending],
     sources: &BTreeMap<String, SourceNode>,
 ) -> CompileScope {
-    let mut vars = project.vars.clone();
-    vars.extend(cli_vars.clone());
+    let mut package_vars = package_vars(project, cli_vars);
+    let vars = package_vars.remove(&project.name).unwrap_or_default();
     CompileScope {
         project_name: project.name.clone(),
         nodes_by_name: {
@@ -202,6 +202,7 @@ fn compile_scope(
             by_name
         },
         vars,
+        package_vars,
         target: target_context(target),
         invocation_id: crate::clock::invocation_id(),
         run_started_at: crate::clock::now_rfc3339(),
@@ -240,6 +241,38 @@ fn check_test_macro(
             None => err,
         },
     )
+}
+
+/// The vars each project sees, as dbt layers them: the package's own vars,
+/// then the root project's global vars, then the root's vars scoped to that
+/// package (`vars: {package: {...}}`), then --vars.
+fn package_vars(
+    root: &Project,
+    cli_vars: &Map<String, Json>,
+) -> HashMap<String, Map<String, Json>> {
+    let names: Vec<&str> = root.all_projects().map(|p| p.name.as_str()).collect();
+    let global = |vars: &Map<String, Json>| -> Map<String, Json> {
+        vars.iter()
+            .filter(|(key, value)| !(value.is_object() && names.contains(&key.as_str())))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect()
+    };
+    let root_global = global(&root.vars);
+    root.all_projects()
+        .map(|project| {
+            let mut vars = if project.name == root.name {
+                Map::new()
+            } else {
+                global(&project.vars)
+            };
+            vars.extend(root_global.clone());
+            if let Some(Json::Object(scoped)) = root.vars.get(&project.name) {
+                vars.extend(scoped.clone());
+            }
+            vars.extend(cli_vars.clone());
+            (project.name.clone(), vars)
+        })
+        .collect()
 }
 
 /// `target` as models see it: dbt's keys, never the password.

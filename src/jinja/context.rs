@@ -295,12 +295,19 @@ impl Object for ConfigObject {
 #[derive(Debug)]
 pub(super) struct VarFunction {
     pub(super) scope: Arc<CompileScope>,
+    /// The package of the node being rendered: packages see their own vars.
+    pub(super) package: String,
 }
 
 impl Object for VarFunction {
     fn call(self: &Arc<Self>, _state: &State<'_, '_>, args: &[Value]) -> Result<Value, JinjaError> {
         let (name, default): (String, Option<Value>) = from_args(args)?;
-        match (self.scope.vars.get(&name), default) {
+        let vars = self
+            .scope
+            .package_vars
+            .get(&self.package)
+            .unwrap_or(&self.scope.vars);
+        match (vars.get(&name), default) {
             (Some(value), _) => Ok(Value::from_serialize(value)),
             (None, Some(default)) => Ok(default),
             (None, None) => Err(error(format!(

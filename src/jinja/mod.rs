@@ -31,8 +31,10 @@ pub struct CompileScope {
     pub nodes_by_name: HashMap<String, Vec<String>>,
     /// (source name, table name) -> (unique_id, relation), one per package.
     pub sources: HashMap<(String, String), Vec<(String, Relation)>>,
-    /// Project vars overlaid with --vars.
+    /// The root project's vars overlaid with --vars.
     pub vars: Map<String, Json>,
+    /// The vars of each package (not the root), layered as dbt does.
+    pub package_vars: HashMap<String, Map<String, Json>>,
     /// `target` as models see it (never the password).
     pub target: Map<String, Json>,
     pub invocation_id: String,
@@ -240,7 +242,10 @@ impl JinjaEnv {
                 base: Arc::clone(request.base_config),
                 capture: capture.clone(),
             }),
-            var => Value::from_object(VarFunction { scope: self.scope.clone() }),
+            var => Value::from_object(VarFunction {
+                scope: self.scope.clone(),
+                package: request.package.to_string(),
+            }),
             target => self.target.clone(),
             this => Value::from_object(this),
             model => request.model.clone(),
@@ -329,7 +334,10 @@ impl JinjaEnv {
         let def = &self.macros.by_name[name];
         let ctx = minijinja::context! {
             target => self.target.clone(),
-            var => Value::from_object(VarFunction { scope: self.scope.clone() }),
+            var => Value::from_object(VarFunction {
+                scope: self.scope.clone(),
+                package: self.scope.project_name.clone(),
+            }),
             model => model,
         };
         macros::invoke(&self.env, &def.template_name, name, args, ctx)
@@ -451,7 +459,15 @@ fn convert_error(
         source = inner.source();
     }
     let undefined_call = message.contains("undefined is not callable");
-    let mut error = Error::new(ErrorKind::Template, message);
+    // `ref` and `source` name what they cannot find this way (see context.rs).
+    let missing = (message.starts_with("model `") || message.starts_with("source `"))
+        && message.contains("` not found");
+    let kind = if missing {
+        ErrorKind::MissingNode
+    } else {
+        ErrorKind::Template
+    };
+    let mut error = Error::new(kind, message);
     if undefined_call {
         error = error.with_hint("a function or macro called on this line is not defined: check its name, and that its file is under macro-paths");
     }
