@@ -137,6 +137,10 @@ struct RunArgs {
     /// `timeout` config wins).
     #[arg(long, value_name = "SECONDS")]
     timeout: Option<f64>,
+    /// Keep the failing rows of tests in `<schema>_dbt_test__audit` (a test's
+    /// `store_failures` config wins).
+    #[arg(long)]
+    store_failures: bool,
     /// `text` lines as dbt prints them, or one JSON object per line for machines.
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -510,6 +514,7 @@ fn run_nodes(args: &RunArgs, only: Option<ResourceType>, retry: Option<Retrying>
         threads: args.threads.unwrap_or(compiled.target.threads).max(1),
         fail_fast: args.fail_fast,
         full_refresh: args.full_refresh,
+        store_failures: args.store_failures,
         timeout,
         cancel: CancelHandle::new(),
     };

@@ -35,6 +35,8 @@ pub struct RunOptions {
     pub fail_fast: bool,
     /// `--full-refresh`; views, tables and seeds are always rebuilt whole.
     pub full_refresh: bool,
+    /// `--store-failures`: tests keep their failing rows in the audit schema.
+    pub store_failures: bool,
     /// How long one node may take (a node's `timeout` config, in seconds, wins).
     pub timeout: Option<Duration>,
     /// Stops the run from another thread (Ctrl-C).
@@ -47,6 +49,7 @@ impl Default for RunOptions {
             threads: 1,
             fail_fast: false,
             full_refresh: false,
+            store_failures: false,
             timeout: None,
             cancel: CancelHandle::new(),
         }
@@ -123,6 +126,7 @@ pub fn run(
                 settings,
                 secrets: &secrets,
                 full_refresh: options.full_refresh,
+                store_failures: options.store_failures,
                 timeout: options.timeout,
                 renderer: &renderer,
                 watchdog: &watchdog,
@@ -240,6 +244,7 @@ pub fn run_node(compiled: &Compiled, unique_id: &str) -> Result<NodeResult> {
     let ctx = BuildContext {
         project_root: &compiled.project.root,
         full_refresh: false,
+        store_failures: false,
         render_incremental: &render,
         render_hook: &render_hook,
     };
@@ -370,6 +375,7 @@ struct Worker<'a> {
     settings: &'a ConnectionSettings,
     secrets: &'a [String],
     full_refresh: bool,
+    store_failures: bool,
     timeout: Option<Duration>,
     renderer: &'a LazyRenderer<'a>,
     watchdog: &'a Watchdog,
@@ -471,6 +477,7 @@ impl Worker<'_> {
         let ctx = BuildContext {
             project_root: &self.compiled.project.root,
             full_refresh: self.full_refresh,
+            store_failures: self.store_failures,
             render_incremental: &render,
             render_hook: &render_hook,
         };

@@ -172,7 +172,7 @@ fn weir_test_runs_only_tests_and_exits_1_on_a_failure() {
     };
     let output = weir(&["run", "--select", "checked warned"]);
     assert_eq!(output.status.code(), Some(0));
-    let output = weir(&["test", "--select", "warned"]);
+    let output = weir(&["test", "--select", "warned", "--store-failures"]);
     let out = String::from_utf8_lossy(&output.stdout).into_owned();
     assert_eq!(output.status.code(), Some(0), "{out}");
     assert!(out.contains("WARN 1 not_null_warned_n ..."), "{out}");
@@ -182,6 +182,18 @@ fn weir_test_runs_only_tests_and_exits_1_on_a_failure() {
         out.contains("Done. PASS=0 WARN=2 ERROR=0 SKIP=0 TOTAL=2"),
         "{out}"
     );
+    // --store-failures kept the failing row of each test.
+    let compiled = project.compile();
+    let stored = compiled
+        .manifest
+        .nodes
+        .values()
+        .find(|n| n.name == "not_null_warned_n")
+        .unwrap()
+        .relation
+        .clone();
+    let mut db = project.connect(&compiled);
+    assert_eq!(count(&mut db, &stored), 1);
 
     let output = weir(&["test", "--select", "checked"]);
     let out = String::from_utf8_lossy(&output.stdout).into_owned();

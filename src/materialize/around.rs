@@ -279,6 +279,7 @@ mod tests {
         let ctx = BuildContext {
             project_root: std::path::Path::new("."),
             full_refresh: false,
+            store_failures: false,
             render_incremental: &render_incremental,
             render_hook: &render_hook,
         };
@@ -344,6 +345,7 @@ mod tests {
         let ctx = BuildContext {
             project_root: std::path::Path::new("."),
             full_refresh: false,
+            store_failures: false,
             render_incremental: &render_incremental,
             render_hook: &render_hook,
         };

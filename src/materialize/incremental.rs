@@ -399,6 +399,7 @@ mod tests {
         let ctx = BuildContext {
             project_root: Path::new("."),
             full_refresh,
+            store_failures: false,
             render_incremental: &render,
             render_hook: &render_hook,
         };

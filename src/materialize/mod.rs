@@ -48,6 +48,8 @@ pub struct BuildContext<'a> {
     pub project_root: &'a Path,
     /// `--full-refresh`: incremental models and seeds are rebuilt from scratch.
     pub full_refresh: bool,
+    /// `--store-failures`: tests keep their failing rows unless their config says not to.
+    pub store_failures: bool,
     /// Renders a model's SQL again with `is_incremental()` true.
     pub render_incremental: &'a (dyn Fn(&Node) -> Result<String> + Sync),
     /// Renders a pre- or post-hook of a node in the node's context.
@@ -104,7 +106,7 @@ pub fn check_supported(node: &Node) -> Result<()> {
 pub fn build(adapter: &mut dyn Adapter, node: &Node, ctx: &BuildContext) -> Result<Built> {
     check_supported(node)?;
     let built = if node.resource_type == ResourceType::Test {
-        test::run(adapter, node)
+        test::run(adapter, node, ctx.store_failures)
     } else {
         Around::of(node, ctx).and_then(|around| {
             around.before(adapter)?;
@@ -285,6 +287,7 @@ mod tests {
         let ctx = BuildContext {
             project_root: Path::new("."),
             full_refresh: false,
+            store_failures: false,
             render_incremental: &render,
             render_hook: &render_hook,
         };

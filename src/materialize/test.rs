@@ -26,7 +26,8 @@ struct TestConfig {
 }
 
 impl TestConfig {
-    fn of(node: &Node) -> Result<TestConfig> {
+    /// `store_failures_flag`: --store-failures, for tests whose config does not say.
+    fn of(node: &Node, store_failures_flag: bool) -> Result<TestConfig> {
         let text = |key: &str, default: &str| -> String {
             node.config
                 .get(key)
@@ -62,7 +63,7 @@ impl TestConfig {
             Some(other) => return Err(invalid("limit", "a whole number", other)),
         };
         let store_failures = match node.config.get("store_failures") {
-            None | Some(Json::Null) => None,
+            None | Some(Json::Null) => store_failures_flag.then_some(true),
             Some(Json::Bool(store)) => Some(*store),
             Some(other) => return Err(invalid("store_failures", "true or false", other)),
         };
@@ -105,8 +106,8 @@ impl TestConfig {
     }
 }
 
-pub(super) fn run(adapter: &mut dyn Adapter, node: &Node) -> Result<Built> {
-    let config = TestConfig::of(node)?;
+pub(super) fn run(adapter: &mut dyn Adapter, node: &Node, store_failures: bool) -> Result<Built> {
+    let config = TestConfig::of(node, store_failures)?;
     let sql = sql_body(node, &node.compiled_code)?;
     let main_sql = match config.store_as {
         Some(kind) => {
