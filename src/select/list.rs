@@ -36,59 +36,6 @@ const JSON_KEYS: [&str; 10] = [
     "unique_id",
 ];
 
-/// Config keys in the order dbt's config classes declare them (each node
-/// type has a subset); keys not listed keep their order after these.
-const CONFIG_ORDER: [&str; 48] = [
-    "enabled",
-    "alias",
-    "schema",
-    "database",
-    "tags",
-    "meta",
-    "group",
-    "static_analysis",
-    "materialized",
-    "incremental_strategy",
-    "batch_size",
-    "lookback",
-    "begin",
-    "persist_docs",
-    "post-hook",
-    "pre-hook",
-    "quoting",
-    "column_types",
-    "full_refresh",
-    "unique_key",
-    "on_schema_change",
-    "on_configuration_change",
-    "grants",
-    "packages",
-    "docs",
-    "contract",
-    "event_time",
-    "concurrent_batches",
-    "severity",
-    "store_failures",
-    "store_failures_as",
-    "where",
-    "limit",
-    "fail_calc",
-    "warn_if",
-    "error_if",
-    "access",
-    "freshness",
-    "delimiter",
-    "quote_columns",
-    "strategy",
-    "target_schema",
-    "target_database",
-    "updated_at",
-    "check_cols",
-    "snapshot_meta_column_names",
-    "dbt_valid_to_current",
-    "hard_deletes",
-];
-
 /// Resource types `ls` lists unless --resource-type says otherwise (all but analyses).
 const DEFAULT_TYPES: [&str; 11] = [
     "model",
@@ -180,14 +127,9 @@ fn resource_types(options: &ListOptions) -> Result<Vec<&'static str>> {
 /// The member's manifest entry cut to the keys `ls` shows, in the entry's order.
 fn json_of(member: &Member, output_keys: &[String]) -> Json {
     let full = member.to_json();
-    let Json::Object(mut entry) = full else {
+    let Json::Object(entry) = full else {
         return Json::Object(Map::new());
     };
-    // A source's config is already in dbt's order; a node's has its
-    // configured keys first.
-    if let (Member::Node(_), Some(Json::Object(config))) = (member, entry.get_mut("config")) {
-        *config = in_dbt_order(std::mem::take(config));
-    }
     let mut out = Map::new();
     if output_keys.is_empty() {
         for (key, value) in entry {
@@ -212,18 +154,6 @@ fn json_of(member: &Member, output_keys: &[String]) -> Json {
         }
     }
     Json::Object(out)
-}
-
-/// A config with dbt's keys in dbt's order, then the rest as they were.
-fn in_dbt_order(mut config: Map<String, Json>) -> Map<String, Json> {
-    let mut ordered = Map::new();
-    for key in CONFIG_ORDER {
-        if let Some(value) = config.remove(key) {
-            ordered.insert(key.to_string(), value);
-        }
-    }
-    ordered.extend(config);
-    ordered
 }
 
 /// JSON as Python's `json.dumps` writes it: `", "` and `": "` between

@@ -197,6 +197,11 @@ CASES = {
         ["--selector", "only_sources"],
         ["--selector", "app_and_nightly", "--output", "name"],
         ["-s", "users"],
+        ["-s", "resource_type:snapshot", "--output", "json"],
+        ["-s", "+users_snapshot", "--resource-type", "snapshot", "source"],
+        ["-s", "config.strategy:timestamp"],
+        ["--resource-type", "analysis", "--output", "json"],
+        ["-s", "path:analyses", "--resource-type", "all"],
     ],
     "packages": [
         *COMMON,
@@ -226,12 +231,26 @@ PATCH_PATH_CASES = {
 }
 
 
+SNAPSHOT_CONFIG_GAPS = (
+    "access",
+    "freshness",
+    "target_database",
+    "check_cols",
+    "snapshot_meta_column_names",
+    "dbt_valid_to_current",
+)
+
+
 def without_compile_gaps(entry: dict) -> dict:
     """An `ls --output json` entry without the fields where weir's compiled
     manifest still differs from dbt's (the compiler's gaps, not ls's): a
     test's config has no `static_analysis` and its `depends_on.macros` lists
-    `get_where_subquery` for every test; a seed's `depends_on` has `nodes`."""
+    `get_where_subquery` for every test; a seed's `depends_on` has `nodes`; a
+    snapshot's and an analysis's config have a model's defaults."""
     entry = json.loads(json.dumps(entry))
+    if entry.get("resource_type") in ("snapshot", "analysis"):
+        for key in SNAPSHOT_CONFIG_GAPS:
+            entry.get("config", {}).pop(key, None)
     if entry.get("resource_type") == "test":
         entry.get("config", {}).pop("static_analysis", None)
         entry.get("depends_on", {}).pop("macros", None)
