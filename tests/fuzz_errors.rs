@@ -1180,3 +1180,104 @@ fn broken_profiles() {
     }
     assert_none(failures, total);
 }
+
+#[test]
+fn selector_strings() {
+    quiet_panics();
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("weir-fuzz")
+        .join(format!("selectors-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    for (path, contents) in base_project() {
+        let full = root.join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, contents).unwrap();
+    }
+    let project = weir::project::Project::load(&root).unwrap();
+    let target = weir::profile::Target::embedded_default("fuzz", Some("dev"));
+    let manifest = weir::compile(&project, &target, &Default::default()).unwrap();
+    // Pieces of the grammar, glued at random: operators, methods, values.
+    let pieces = [
+        "+",
+        "@",
+        "2",
+        "0",
+        "99999999999999999999",
+        ",",
+        " ",
+        ":",
+        ".",
+        "*",
+        "?",
+        "[",
+        "]",
+        "!",
+        "-",
+        "/",
+        "tag",
+        "fqn",
+        "path",
+        "file",
+        "source",
+        "config",
+        "package",
+        "test_name",
+        "test_type",
+        "resource_type",
+        "exposure",
+        "state",
+        "selector",
+        "stg",
+        "fact",
+        "models",
+        "app.events",
+        "materialized",
+        "é",
+        "\u{0}",
+        "\n",
+        "'",
+        "\"",
+        "{{",
+        "%",
+    ];
+    let mut rng = Rng(0x5e1e_c7ed_0000_0001);
+    let mut failures = Vec::new();
+    for round in 0..5000 {
+        let text: String = (0..=rng.below(8))
+            .map(|_| pieces[rng.below(pieces.len())])
+            .collect();
+        let selection = weir::select::Selection {
+            select: vec![text.clone()],
+            exclude: if round % 3 == 0 {
+                vec![text.clone()]
+            } else {
+                Vec::new()
+            },
+            indirect_selection: [
+                weir::select::IndirectSelection::Eager,
+                weir::select::IndirectSelection::Cautious,
+                weir::select::IndirectSelection::Buildable,
+                weir::select::IndirectSelection::Empty,
+            ][round % 4],
+            project_root: Some(root.clone()),
+            ..Default::default()
+        };
+        IN_CASE.with(|c| c.set(true));
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            selection.resolve_members(&manifest).map(|s| s.len())
+        }));
+        IN_CASE.with(|c| c.set(false));
+        match outcome {
+            Err(_) => failures.push(format!(
+                "{text:?}: panicked: {}",
+                PANIC.with(|p| p.borrow_mut().take()).unwrap_or_default()
+            )),
+            Ok(Err(err)) if err.message().is_empty() => {
+                failures.push(format!("{text:?}: empty message"))
+            }
+            _ => {}
+        }
+    }
+    let _ = std::fs::remove_dir_all(&root);
+    assert_none(failures, 5000);
+}
