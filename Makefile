@@ -14,6 +14,8 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 PY_TOOLS := $(VENV)/bin/airflow $(VENV)/bin/maturin $(VENV)/bin/pytest $(VENV)/bin/ruff
 PY_REQUIREMENTS := 'apache-airflow>=3.3,<4' 'maturin>=1.9.4,<2' 'pytest>=8' 'ruff>=0.8'
+# The artifacts tests load our manifest.json with dbt's own schema models.
+PARSER_STAMP := $(VENV)/.dbt-artifacts-parser
 DBT_VENV := $(CURDIR)/.venv-dbt
 DBT := $(DBT_VENV)/bin/dbt
 DBT_REQUIREMENTS := 'dbt-core>=1.10,<1.12' 'dbt-postgres>=1.9,<2'
@@ -43,7 +45,7 @@ demo: extension postgres $(AIRFLOW_HOME)/airflow.db ## Build weir, run the shop 
 	@echo "== Running dags/shop_dev.py: one Airflow task per model and seed, target dev"
 	@AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING $(PY) dags/shop_dev.py
 
-test: extension postgres $(DBT) ## Run the Rust tests (cargo test) and the Python/Airflow tests (pytest), with dbt-core for parity
+test: extension postgres $(DBT) $(PARSER_STAMP) ## Run the Rust tests (cargo test) and the Python/Airflow tests (pytest), with dbt-core for parity
 	@log=$$(mktemp -d); status=0; \
 	cargo test 2>&1 | tee $$log/cargo.txt; [ $${PIPESTATUS[0]} -eq 0 ] || status=1; \
 	$(PY) -m pytest tests/python 2>&1 | tee $$log/pytest.txt; [ $${PIPESTATUS[0]} -eq 0 ] || status=1; \
@@ -85,6 +87,10 @@ $(PY_TOOLS) &: | $(PY)
 	@echo "== Installing Airflow, maturin, pytest and ruff into .venv"
 	$(PIP) install $(PY_REQUIREMENTS)
 	@touch $(PY_TOOLS)
+
+$(PARSER_STAMP): | $(PY)
+	$(PIP) install 'dbt-artifacts-parser>=0.15'
+	@touch $@
 
 # dbt-core lives in a virtualenv of its own: the parity tests compare weir
 # with it, and its pins must not fight Airflow's. 1.12 cannot be built here.

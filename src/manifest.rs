@@ -213,6 +213,8 @@ pub struct SourceNode {
 pub struct DocBlock {
     pub unique_id: String,
     pub name: String,
+    /// Always `doc`.
+    pub resource_type: &'static str,
     pub package_name: String,
     pub path: String,
     pub original_file_path: String,
@@ -392,9 +394,6 @@ impl<'a> ManifestOut<'a> {
                 user_id: None,
                 send_anonymous_usage_stats: false,
                 adapter_type: &m.adapter_type,
-                weir: WeirMetadata {
-                    target_name: &m.target_name,
-                },
             },
             nodes: &manifest.nodes,
             sources: &manifest.sources,
@@ -427,12 +426,6 @@ struct MetadataOut<'a> {
     user_id: Option<()>,
     send_anonymous_usage_stats: bool,
     adapter_type: &'a str,
-    weir: WeirMetadata<'a>,
-}
-
-#[derive(Serialize)]
-struct WeirMetadata<'a> {
-    target_name: &'a str,
 }
 
 #[derive(Serialize)]
@@ -445,12 +438,6 @@ struct Checksum<'a> {
 struct Docs {
     show: bool,
     node_color: Option<()>,
-}
-
-#[derive(Serialize)]
-struct DependsOn<'a> {
-    macros: &'a [String],
-    nodes: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -527,28 +514,53 @@ struct NodeOut<'a> {
     config_call_dict: EmptyMap,
     relation_name: Option<String>,
     raw_code: &'a str,
-    language: &'static str,
-    refs: Vec<RefOut<'a>>,
-    sources: &'a [[String; 2]],
-    metrics: [(); 0],
     depends_on: DependsOn<'a>,
-    compiled_path: Option<()>,
-    compiled: bool,
-    compiled_code: &'a str,
-    extra_ctes_injected: bool,
-    extra_ctes: [(); 0],
-    contract: Contract,
-    access: &'static str,
-    constraints: [(); 0],
-    version: Option<()>,
-    latest_version: Option<()>,
-    deprecation_date: Option<()>,
+    /// Seeds have a root_path and none of the compiled fields.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    root_path: Option<&'a str>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    compiled: Option<CompiledOut<'a>>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    model: Option<ModelOut>,
     #[serde(skip_serializing_if = "Option::is_none")]
     test_metadata: Option<TestMetadataOut<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     column_name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     attached_node: Option<&'a str>,
+}
+
+/// What every node but a seed has: how its SQL was compiled.
+#[derive(Serialize)]
+struct CompiledOut<'a> {
+    language: &'static str,
+    refs: Vec<RefOut<'a>>,
+    sources: &'a [[String; 2]],
+    metrics: [(); 0],
+    compiled_path: Option<()>,
+    compiled: bool,
+    compiled_code: &'a str,
+    extra_ctes_injected: bool,
+    extra_ctes: [(); 0],
+    contract: Contract,
+}
+
+/// What only models have.
+#[derive(Serialize)]
+struct ModelOut {
+    access: &'static str,
+    constraints: [(); 0],
+    version: Option<()>,
+    latest_version: Option<()>,
+    deprecation_date: Option<()>,
+}
+
+/// Seeds list only the macros they depend on.
+#[derive(Serialize)]
+struct DependsOn<'a> {
+    macros: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nodes: Option<&'a [String]>,
 }
 
 #[derive(Serialize)]
@@ -560,6 +572,7 @@ struct TestMetadataOut<'a> {
 
 impl Serialize for Node {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let seed = self.resource_type == ResourceType::Seed;
         let refs = self
             .refs
             .iter()
@@ -615,29 +628,34 @@ impl Serialize for Node {
             config_call_dict: EmptyMap {},
             relation_name: self.has_relation().then(|| self.relation.to_string()),
             raw_code: &self.raw_code,
-            language: "sql",
-            refs,
-            sources: &self.sources,
-            metrics: NO_ITEMS,
             depends_on: DependsOn {
                 macros: &self.depends_on_macros,
-                nodes: &self.depends_on_nodes,
+                nodes: (!seed).then_some(self.depends_on_nodes.as_slice()),
             },
-            compiled_path: None,
-            compiled: true,
-            compiled_code: &self.compiled_code,
-            extra_ctes_injected: true,
-            extra_ctes: NO_ITEMS,
-            contract: Contract {
-                enforced: false,
-                alias_types: true,
-                checksum: None,
-            },
-            access: "protected",
-            constraints: NO_ITEMS,
-            version: None,
-            latest_version: None,
-            deprecation_date: None,
+            root_path: seed.then_some(""),
+            compiled: (!seed).then(|| CompiledOut {
+                language: "sql",
+                refs,
+                sources: &self.sources,
+                metrics: NO_ITEMS,
+                compiled_path: None,
+                compiled: true,
+                compiled_code: &self.compiled_code,
+                extra_ctes_injected: true,
+                extra_ctes: NO_ITEMS,
+                contract: Contract {
+                    enforced: false,
+                    alias_types: true,
+                    checksum: None,
+                },
+            }),
+            model: (self.resource_type == ResourceType::Model).then_some(ModelOut {
+                access: "protected",
+                constraints: NO_ITEMS,
+                version: None,
+                latest_version: None,
+                deprecation_date: None,
+            }),
             test_metadata: self.test.as_ref().map(|t| TestMetadataOut {
                 name: &t.name,
                 kwargs: &t.kwargs,

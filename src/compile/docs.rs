@@ -18,6 +18,7 @@ pub fn doc_blocks(root: &Project) -> BTreeMap<String, DocBlock> {
                 DocBlock {
                     unique_id,
                     name: block.name.clone(),
+                    resource_type: "doc",
                     package_name: project.name.clone(),
                     path: block.file.path.clone(),
                     original_file_path: block.file.original_file_path.clone(),

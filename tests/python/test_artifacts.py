@@ -1,0 +1,36 @@
+"""weir's manifest.json loads with the dbt-artifacts-parser package as dbt's
+v12 schema, so tools that read dbt's artifacts read ours."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from dbt_artifacts_parser.parser import parse_manifest_v12
+
+REPO = Path(__file__).resolve().parents[2]
+WEIR = Path(os.environ.get("WEIR_BIN", REPO / "target" / "debug" / "weir"))
+PROJECTS = {
+    "shop": REPO / "dags" / "dbt" / "shop",
+    "features": REPO / "tests" / "fixtures" / "features",
+    "packages": REPO / "tests" / "fixtures" / "packages",
+}
+
+
+def weir(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(WEIR), *args], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("name", sorted(PROJECTS))
+def test_manifest_is_a_dbt_v12_manifest(name, tmp_path):
+    project = tmp_path / name
+    shutil.copytree(PROJECTS[name], project, ignore=shutil.ignore_patterns(".weir", "target"))
+    result = weir("compile", "--project-dir", str(project))
+    assert result.returncode == 0, result.stdout + result.stderr
+    manifest = parse_manifest_v12(json.loads((project / "target" / "manifest.json").read_text()))
+    assert manifest.metadata.project_name == name
+    assert len(manifest.nodes) > 0
