@@ -47,6 +47,8 @@ enum Command {
     Test(RunArgs),
     /// Build seeds and models and run their tests, in DAG order.
     Build(RunArgs),
+    /// Take the selected snapshots: record what changed in their queries.
+    Snapshot(RunArgs),
     /// Run again what errored, failed or was skipped in the last run
     /// (target/run_results.json), with its command, selection and target.
     Retry(RetryArgs),
@@ -272,6 +274,7 @@ fn run_command(command: Command) -> Result<i32> {
         Command::Run(args) => run_nodes(&args, Some(ResourceType::Model), None),
         Command::Test(args) => run_nodes(&args, Some(ResourceType::Test), None),
         Command::Build(args) => run_nodes(&args, None, None),
+        Command::Snapshot(args) => run_nodes(&args, Some(ResourceType::Snapshot), None),
         Command::Retry(args) => retry_command(&args),
         Command::Debug(args) => debug_command(&args),
         Command::Clean(args) => clean_command(&args),
@@ -649,6 +652,7 @@ fn retry_command(args: &RetryArgs) -> Result<i32> {
         Command::Run(args) => run_nodes(&args, Some(ResourceType::Model), Some(retry)),
         Command::Test(args) => run_nodes(&args, Some(ResourceType::Test), Some(retry)),
         Command::Build(args) => run_nodes(&args, None, Some(retry)),
+        Command::Snapshot(args) => run_nodes(&args, Some(ResourceType::Snapshot), Some(retry)),
         _ => Err(Error::new(
             ErrorKind::Project,
             format!("`weir {}` cannot be retried", retry.invocation.join(" ")),
@@ -787,6 +791,7 @@ fn plural(n: usize, word: &str) -> String {
 fn task_description(task: &Task) -> String {
     match (task.resource_type, &task.materialization) {
         (ResourceType::Seed, _) => "seed file".to_string(),
+        (ResourceType::Snapshot, _) => "snapshot".to_string(),
         (ResourceType::Test, _) | (_, Materialization::Test) => "test".to_string(),
         (_, m) => format!("sql {} model", m.as_str()),
     }
@@ -866,10 +871,10 @@ fn print_event(event: &Event) {
             let relation = format!("{}.{}", task.relation.schema, task.relation.identifier);
             let (word, status) = match result.status {
                 Status::Success | Status::Pass => {
-                    let word = if task.resource_type == ResourceType::Seed {
-                        "OK loaded"
-                    } else {
-                        "OK created"
+                    let word = match task.resource_type {
+                        ResourceType::Seed => "OK loaded",
+                        ResourceType::Snapshot => "OK snapshotted",
+                        _ => "OK created",
                     };
                     (
                         word.to_string(),
@@ -889,7 +894,11 @@ fn print_event(event: &Event) {
             progress_line(
                 *index,
                 *total,
-                &format!("{word} {} {relation}", task_description(task)),
+                &match (task.resource_type, result.status) {
+                    // dbt: `OK snapshotted snapshots.orders_snapshot`.
+                    (ResourceType::Snapshot, Status::Success) => format!("{word} {relation}"),
+                    _ => format!("{word} {} {relation}", task_description(task)),
+                },
                 &status,
             )
         }
@@ -958,6 +967,7 @@ fn print_summary(plan: &Plan, results: &RunResults) {
     for task in &plan.tasks {
         let kind = match task.resource_type {
             ResourceType::Seed => "seed".to_string(),
+            ResourceType::Snapshot => "snapshot".to_string(),
             ResourceType::Test => "data test".to_string(),
             _ => format!("{} model", task.materialization.as_str()),
         };

@@ -50,8 +50,7 @@ pub struct Plan {
 impl Plan {
     /// Ephemeral models are inlined into their children, so they get no task;
     /// a task depends on the nearest selected non-ephemeral ancestors.
-    /// Analyses are compiled, never run; snapshots run once the runner
-    /// supports them.
+    /// Analyses are compiled, never run.
     pub fn build(manifest: &Manifest, selection: &Selection, policy: &RetryPolicy) -> Result<Plan> {
         let selected = selection.resolve(manifest)?;
         let runnable: HashSet<&str> = selected
@@ -60,10 +59,7 @@ impl Plan {
             .filter(|id| {
                 let node = &manifest.nodes[*id];
                 node.materialization != Materialization::Ephemeral
-                    && !matches!(
-                        node.resource_type,
-                        ResourceType::Analysis | ResourceType::Snapshot
-                    )
+                    && node.resource_type != ResourceType::Analysis
             })
             .collect();
         let mut tasks: Vec<Task> = selected

@@ -462,11 +462,16 @@ impl Worker<'_> {
         match (built, self.watchdog.unwatch(index)) {
             // The cancel came too late to matter: the node is built.
             (Ok(built), _) => Ok(built),
-            (Err(error), Some(stop)) => Err(Error::new(
-                ErrorKind::Database,
-                format!("{}: {}", stop.message(), error.message()),
-            )
-            .in_file(&node.original_file_path)),
+            (Err(error), Some(stop)) => {
+                // The connection may be left mid-transaction by a cancelled
+                // rollback: the next task gets a fresh one.
+                *connection = None;
+                Err(Error::new(
+                    ErrorKind::Database,
+                    format!("{}: {}", stop.message(), error.message()),
+                )
+                .in_file(&node.original_file_path))
+            }
             (Err(error), None) => Err(error),
         }
     }

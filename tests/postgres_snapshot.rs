@@ -130,3 +130,54 @@ fn snapshots_keep_the_history_of_changed_and_deleted_rows() {
         .get(0);
     assert_eq!(scd_ids, 4);
 }
+
+#[test]
+fn snapshot_blocks_run_with_weir_snapshot_and_in_build() {
+    let project = TestProject::copy_of("shop", "snapshot_blocks");
+    project.write(
+        "snapshots/customers_snapshot.sql",
+        "{% snapshot customers_snapshot %}\n\
+         {{ config(target_schema='snapshots', unique_key='id', strategy='check', check_cols='all') }}\n\
+         select * from {{ ref('raw_customers') }}\n\
+         {% endsnapshot %}\n",
+    );
+    let weir = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(args)
+            .arg("--project-dir")
+            .arg(&project.root)
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert_eq!(output.status.code(), Some(0), "{out}");
+        out
+    };
+    let out = weir(&["build", "--select", "+customers_snapshot"]);
+    assert!(
+        out.contains("START snapshot snapshots.customers_snapshot"),
+        "{out}"
+    );
+    assert!(
+        out.contains("OK snapshotted snapshots.customers_snapshot ..."),
+        "{out}"
+    );
+    let compiled = project.compile();
+    let snapshot = relation(&compiled, "customers_snapshot");
+    assert_eq!(snapshot.schema, "snapshots");
+    let mut db = project.connect(&compiled);
+    assert_eq!(support::count(&mut db, &snapshot), 10);
+
+    db.client()
+        .batch_execute(&format!(
+            "update {} set last_name = 'Renamed' where id = 1",
+            relation(&compiled, "raw_customers")
+        ))
+        .unwrap();
+    let out = weir(&["snapshot"]);
+    assert!(out.contains("[INSERT 0 1 in "), "{out}");
+    assert!(
+        out.contains("Done. PASS=1 WARN=0 ERROR=0 SKIP=0 TOTAL=1"),
+        "{out}"
+    );
+    assert_eq!(support::count(&mut db, &snapshot), 11);
+}

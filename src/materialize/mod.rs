@@ -80,8 +80,8 @@ pub fn check_supported(node: &Node) -> Result<()> {
                     | Materialization::MaterializedView
             ) || is_snapshot(node)
         }
-        ResourceType::Test => true,
-        ResourceType::Source | ResourceType::Snapshot | ResourceType::Analysis => false,
+        ResourceType::Test | ResourceType::Snapshot => true,
+        ResourceType::Source | ResourceType::Analysis => false,
     };
     if supported {
         return Ok(());
@@ -112,6 +112,7 @@ pub fn build(adapter: &mut dyn Adapter, node: &Node, ctx: &BuildContext) -> Resu
             around.before(adapter)?;
             let built = match (node.resource_type, &node.materialization) {
                 (ResourceType::Seed, _) => seed::build(adapter, node, ctx, &around),
+                (ResourceType::Snapshot, _) => snapshot::build(adapter, node, &around),
                 (_, Materialization::Table) => model::build_table(adapter, node, &around),
                 (_, Materialization::Incremental) => {
                     incremental::build(adapter, node, ctx, &around)

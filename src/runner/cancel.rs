@@ -81,6 +81,9 @@ struct Running {
     token: CancelToken,
     deadline: Option<(Instant, Duration)>,
     stopped: Option<Stop>,
+    /// When the last cancel request went out: a request that arrives between
+    /// two statements cancels nothing, so it is sent again until the node ends.
+    cancelled_at: Option<Instant>,
 }
 
 #[derive(Default)]
@@ -101,6 +104,8 @@ pub(super) struct Watchdog {
 
 /// How often the watchdog looks at the Ctrl-C flag.
 const POLL: Duration = Duration::from_millis(100);
+/// How often a stopped node that is still running is cancelled again.
+const RECANCEL: Duration = Duration::from_millis(200);
 
 impl Watchdog {
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -125,6 +130,7 @@ impl Watchdog {
                 token,
                 deadline: timeout.map(|t| (Instant::now() + t, t)),
                 stopped: None,
+                cancelled_at: None,
             },
         );
         self.wake.notify_all();
@@ -170,6 +176,13 @@ impl Watchdog {
             let mut next_deadline: Option<Instant> = None;
             for running in state.running.values_mut() {
                 if running.stopped.is_some() {
+                    if running
+                        .cancelled_at
+                        .is_none_or(|at| now.duration_since(at) >= RECANCEL)
+                    {
+                        let _ = running.token.cancel_query(NoTls);
+                        running.cancelled_at = Some(now);
+                    }
                     continue;
                 }
                 let why = match (&stop_all, running.deadline) {
@@ -188,6 +201,7 @@ impl Watchdog {
                     // fails on its own.
                     let _ = running.token.cancel_query(NoTls);
                     running.stopped = Some(why);
+                    running.cancelled_at = Some(now);
                 }
             }
             let wait = next_deadline.map_or(POLL, |d| d.saturating_duration_since(now).min(POLL));
