@@ -165,6 +165,8 @@ pub struct Node {
     pub retries: Option<u32>,
     /// For generic tests: what they test.
     pub test: Option<TestMetadata>,
+    /// The properties YAML that describes the node (project-relative).
+    pub patch_path: Option<String>,
 }
 
 impl Node {
@@ -300,14 +302,28 @@ pub fn config_defaults(resource_type: ResourceType) -> &'static Map<String, Valu
     static TEST: LazyLock<Map<String, Value>> = LazyLock::new(|| {
         object(json!({
             "enabled": true, "alias": null, "schema": "dbt_test__audit", "database": null, "tags": [],
-            "meta": {}, "group": null, "materialized": "test", "severity": "ERROR", "store_failures": null,
+            "meta": {}, "group": null, "static_analysis": null, "materialized": "test", "severity": "ERROR", "store_failures": null,
             "store_failures_as": null, "where": null, "limit": null, "fail_calc": "count(*)",
             "warn_if": "!= 0", "error_if": "!= 0",
         }))
     });
+    static SNAPSHOT: LazyLock<Map<String, Value>> = LazyLock::new(|| {
+        defaults_with(json!({
+            "materialized": "snapshot", "strategy": null, "target_schema": null, "target_database": null,
+            "updated_at": null, "check_cols": null,
+            "snapshot_meta_column_names": {
+                "dbt_valid_to": null, "dbt_valid_from": null, "dbt_scd_id": null,
+                "dbt_updated_at": null, "dbt_is_deleted": null,
+            },
+            "dbt_valid_to_current": null,
+        }))
+    });
+    static ANALYSIS: LazyLock<Map<String, Value>> = LazyLock::new(|| defaults_with(json!({})));
     match resource_type {
         ResourceType::Seed => &SEED,
         ResourceType::Test => &TEST,
+        ResourceType::Snapshot => &SNAPSHOT,
+        ResourceType::Analysis => &ANALYSIS,
         _ => &MODEL,
     }
 }
@@ -507,7 +523,7 @@ struct NodeOut<'a> {
     meta: EmptyMap,
     group: Option<()>,
     docs: Docs,
-    patch_path: Option<()>,
+    patch_path: Option<String>,
     build_path: Option<()>,
     unrendered_config: EmptyMap,
     created_at: f64,
@@ -621,7 +637,10 @@ impl Serialize for Node {
                 show: true,
                 node_color: None,
             },
-            patch_path: None,
+            patch_path: self
+                .patch_path
+                .as_ref()
+                .map(|p| format!("{}://{p}", self.package_name)),
             build_path: None,
             unrendered_config: EmptyMap {},
             created_at: 0.0,

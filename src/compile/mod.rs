@@ -516,6 +516,17 @@ fn build_node(
     };
     let mut depends_on = source_ids;
     depends_on.extend(depends_on_nodes);
+    let mut macros = macros;
+    if let Some(test) = node.test {
+        // dbt lists the test's own macro first, its arguments' helpers after.
+        let own = macros
+            .iter()
+            .position(|m| m.ends_with(&format!(".{}", test.macro_name)));
+        if let Some(position) = own {
+            let own = macros.remove(position);
+            macros.insert(0, own);
+        }
+    }
     let (raw_code, checksum) = match (node.test, node.resource_type) {
         (Some(test), _) => (test.raw_code.clone(), String::new()),
         (None, ResourceType::Seed) => (String::new(), sha256_hex(node.checksum_text.trim())),
@@ -552,6 +563,7 @@ fn build_node(
         sources,
         retries,
         test: node.test.map(|t| t.metadata.clone()),
+        patch_path: properties.map(|p| p.file.clone()),
     })
 }
 

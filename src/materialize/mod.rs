@@ -279,6 +279,7 @@ mod tests {
             sources: vec![],
             retries: None,
             test: None,
+            patch_path: None,
         }
     }
 

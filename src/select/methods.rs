@@ -93,6 +93,14 @@ impl<'a> Member<'a> {
         }
     }
 
+    /// The properties file that describes the node, if any (dbt's patch_path).
+    pub fn patch_file(&self) -> Option<&'a str> {
+        match self {
+            Member::Node(n) => n.patch_path.as_deref(),
+            Member::Source(_) => None,
+        }
+    }
+
     pub fn fqn(&self) -> &'a [String] {
         match self {
             Member::Node(n) => &n.fqn,
@@ -226,7 +234,12 @@ impl<'a> Universe<'a> {
             }
             Method::Path => {
                 let pattern = path_pattern(&value, criterion)?;
-                pick(&|m| path_matches(&pattern, m.original_file_path(), self.root.as_deref()))
+                // dbt also matches the properties file that describes a node.
+                pick(&|m| {
+                    path_matches(&pattern, m.original_file_path(), self.root.as_deref())
+                        || m.patch_file()
+                            .is_some_and(|f| path_matches(&pattern, f, self.root.as_deref()))
+                })
             }
             Method::File => pick(&|m| {
                 let path = m.original_file_path();
