@@ -51,6 +51,10 @@ pub struct Relation {
 
 impl fmt::Display for Relation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // An ephemeral model's CTE has a name only.
+        if self.database.is_empty() && self.schema.is_empty() {
+            return f.write_str(&self.identifier);
+        }
         write!(
             f,
             "{}.{}.{}",
@@ -167,6 +171,8 @@ pub struct Node {
     pub test: Option<TestMetadata>,
     /// The properties YAML that describes the node (project-relative).
     pub patch_path: Option<String>,
+    /// The ephemeral models injected into compiled_code: (unique_id, CTE SQL).
+    pub extra_ctes: Vec<(String, String)>,
 }
 
 impl Node {
@@ -557,8 +563,14 @@ struct CompiledOut<'a> {
     compiled: bool,
     compiled_code: &'a str,
     extra_ctes_injected: bool,
-    extra_ctes: [(); 0],
+    extra_ctes: Vec<ExtraCte<'a>>,
     contract: Contract,
+}
+
+#[derive(Serialize)]
+struct ExtraCte<'a> {
+    id: &'a str,
+    sql: &'a str,
 }
 
 /// What only models have.
@@ -661,7 +673,11 @@ impl Serialize for Node {
                 compiled: true,
                 compiled_code: &self.compiled_code,
                 extra_ctes_injected: true,
-                extra_ctes: NO_ITEMS,
+                extra_ctes: self
+                    .extra_ctes
+                    .iter()
+                    .map(|(id, sql)| ExtraCte { id, sql })
+                    .collect(),
                 contract: Contract {
                     enforced: false,
                     alias_types: true,

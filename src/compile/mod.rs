@@ -2,6 +2,7 @@
 //! relation names, build the DAG. Both the CLI and Python call this.
 
 mod docs;
+mod ephemeral;
 pub mod generic_tests;
 mod nodes;
 mod validate;
@@ -113,17 +114,25 @@ pub fn compile(
         relations.insert(node.unique_id.clone(), relation);
         configs.push(config);
     }
-    let relations = Arc::new(relations);
+    // What `ref` renders: an ephemeral model is a CTE, not a relation.
+    let mut rendered = relations.clone();
+    for (node, config) in pending.iter().zip(&configs) {
+        if config.get("materialized").and_then(Json::as_str) == Some("ephemeral") {
+            let identifier = &relations[&node.unique_id].identifier;
+            rendered.insert(node.unique_id.clone(), ephemeral::cte_relation(identifier));
+        }
+    }
+    let rendered = Arc::new(rendered);
 
     let mut nodes = BTreeMap::new();
     for ((node, capture), config) in pending.iter().zip(captures).zip(configs) {
         let compiled_code = match &capture {
             None => String::new(),
             Some(c) if c.needs_final_render.load(Ordering::Relaxed) => {
-                let request = render_request(node, Some(&relations));
+                let request = render_request(node, Some(&rendered));
                 jinja.render(&request)?.sql
             }
-            Some(c) => substitute_placeholders(&c.sql, &relations),
+            Some(c) => substitute_placeholders(&c.sql, &rendered),
         };
         let built = build_node(node, config, capture, compiled_code, &relations)?;
         nodes.insert(built.unique_id.clone(), built);
@@ -146,6 +155,7 @@ pub fn compile(
             None => e,
         }
     })?;
+    ephemeral::inject_ctes(&mut nodes, &order);
 
     let (parent_map, child_map) = edge_maps(&nodes, &sources);
     Ok(Manifest {
@@ -564,6 +574,7 @@ fn build_node(
         retries,
         test: node.test.map(|t| t.metadata.clone()),
         patch_path: properties.map(|p| p.file.clone()),
+        extra_ctes: Vec::new(),
     })
 }
 

@@ -280,6 +280,7 @@ mod tests {
             retries: None,
             test: None,
             patch_path: None,
+            extra_ctes: Vec::new(),
         }
     }
 
