@@ -85,7 +85,7 @@ def sql_share(project: Path, wall: float, threads: int) -> str:
     results = json.loads((project / "target" / "run_results.json").read_text())
     nodes = [r for r in results["results"] if not r["unique_id"].startswith("operation.")]
     executing = sum(r["execution_time"] for r in nodes)
-    in_sql = sum(r.get("weir", {}).get("sql_time", 0.0) for r in nodes)
+    in_sql = sum(r.get("adapter_response", {}).get("weir", {}).get("sql_time", 0.0) for r in nodes)
     around_nodes = executing - in_sql
     outside_run = max(0.0, wall - results["elapsed_time"])
     # Nodes overlap on `threads` connections: their time around the SQL

@@ -85,6 +85,19 @@ impl RunResults {
             .results
             .iter()
             .map(|r| {
+                // As dbt-postgres: DDL (a view) reports rows_affected -1; a failed node nothing.
+                let mut adapter_response = match (r.rows_affected, r.code.is_empty()) {
+                    (_, true) => json!({}),
+                    (Some(rows), false) => json!({"_message": r.message, "code": r.code, "rows_affected": rows}),
+                    (None, false) => json!({"_message": r.message, "code": r.code, "rows_affected": -1}),
+                };
+                // adapter_response is the one free-form mapping of a v6 result:
+                // weir's own figures (attempts, transient, time in SQL) go there.
+                adapter_response["weir"] = json!({
+                    "attempts": r.attempts,
+                    "transient": r.error.as_ref().is_some_and(Error::is_transient),
+                    "sql_time": r.sql_time,
+                });
                 json!({
                     "status": r.status.as_str(),
                     "timing": [
@@ -93,12 +106,7 @@ impl RunResults {
                     ],
                     "thread_id": "Thread-1",
                     "execution_time": r.execution_time,
-                    // As dbt-postgres: DDL (a view) reports rows_affected -1; a failed node nothing.
-                    "adapter_response": match (r.rows_affected, r.code.is_empty()) {
-                        (_, true) => json!({}),
-                        (Some(rows), false) => json!({"_message": r.message, "code": r.code, "rows_affected": rows}),
-                        (None, false) => json!({"_message": r.message, "code": r.code, "rows_affected": -1}),
-                    },
+                    "adapter_response": adapter_response,
                     // dbt: a passing test has no message.
                     "message": if r.status == Status::Pass { Value::Null } else { json!(r.message) },
                     "failures": r.failures,
@@ -107,7 +115,6 @@ impl RunResults {
                     "compiled_code": r.compiled_code,
                     "relation_name": r.relation_name,
                     "batch_results": null,
-                    "weir": {"attempts": r.attempts, "transient": r.error.as_ref().is_some_and(Error::is_transient), "sql_time": r.sql_time},
                 })
             })
             .collect();

@@ -324,7 +324,11 @@ fn a_cluster_stopped_mid_run_fails_clearly_keeps_old_relations_and_retry_finishe
             .find(|r| r["unique_id"] == id)
             .map(|r| {
                 let message = r["message"].as_str().unwrap_or("").to_string();
-                (r["status"].clone(), message, r["weir"]["transient"].clone())
+                (
+                    r["status"].clone(),
+                    message,
+                    r["adapter_response"]["weir"]["transient"].clone(),
+                )
             })
             .unwrap()
     };

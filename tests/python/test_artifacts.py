@@ -1,5 +1,6 @@
-"""weir's manifest.json loads with the dbt-artifacts-parser package as dbt's
-v12 schema, so tools that read dbt's artifacts read ours."""
+"""weir's artifacts load with the dbt-artifacts-parser package: manifest.json
+as dbt's v12 schema, run_results.json as v6, so tools that read dbt's
+artifacts read ours."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from dbt_artifacts_parser.parser import parse_manifest_v12
+from dbt_artifacts_parser.parser import parse_manifest_v12, parse_run_results_v6
 
 REPO = Path(__file__).resolve().parents[2]
 WEIR = Path(os.environ.get("WEIR_BIN", REPO / "target" / "debug" / "weir"))
@@ -34,3 +35,16 @@ def test_manifest_is_a_dbt_v12_manifest(name, tmp_path):
     manifest = parse_manifest_v12(json.loads((project / "target" / "manifest.json").read_text()))
     assert manifest.metadata.project_name == name
     assert len(manifest.nodes) > 0
+
+
+def test_run_results_are_dbt_v6_run_results(tmp_path):
+    project = tmp_path / "shop"
+    shutil.copytree(PROJECTS["shop"], project, ignore=shutil.ignore_patterns(".weir", "target"))
+    try:
+        result = weir("build", "--project-dir", str(project))
+        assert result.returncode == 0, result.stdout + result.stderr
+        text = (project / "target" / "run_results.json").read_text()
+        run_results = parse_run_results_v6(json.loads(text))
+        assert {r.status.value for r in run_results.results} == {"success", "pass"}
+    finally:
+        weir("local", "stop", "--project-dir", str(project))
