@@ -20,6 +20,7 @@ pub mod materialize;
 pub mod plan;
 pub mod profile;
 pub mod project;
+pub mod pyjson;
 #[cfg(feature = "python")]
 mod python;
 pub mod results;

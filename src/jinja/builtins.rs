@@ -248,62 +248,7 @@ fn tojson(value: Value, kwargs: Kwargs) -> Result<String, JinjaError> {
     } else {
         json
     };
-    let mut out = String::new();
-    python_json(&json, &mut out);
-    Ok(out)
-}
-
-/// JSON as Python's `json.dumps` writes it: `", "` and `": "` separators,
-/// non-ASCII escaped.
-fn python_json(value: &serde_json::Value, out: &mut String) {
-    use serde_json::Value as Json;
-    match value {
-        Json::Null => out.push_str("null"),
-        Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Json::Number(n) => out.push_str(&n.to_string()),
-        Json::String(s) => {
-            out.push('"');
-            for c in s.chars() {
-                match c {
-                    '"' => out.push_str("\\\""),
-                    '\\' => out.push_str("\\\\"),
-                    '\n' => out.push_str("\\n"),
-                    '\r' => out.push_str("\\r"),
-                    '\t' => out.push_str("\\t"),
-                    c if (c as u32) < 0x20 || !c.is_ascii() => {
-                        let mut units = [0u16; 2];
-                        for unit in c.encode_utf16(&mut units) {
-                            out.push_str(&format!("\\u{unit:04x}"));
-                        }
-                    }
-                    c => out.push(c),
-                }
-            }
-            out.push('"');
-        }
-        Json::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                python_json(item, out);
-            }
-            out.push(']');
-        }
-        Json::Object(map) => {
-            out.push('{');
-            for (i, (key, item)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                python_json(&Json::String(key.clone()), out);
-                out.push_str(": ");
-                python_json(item, out);
-            }
-            out.push('}');
-        }
-    }
+    Ok(crate::pyjson::python_json(&json))
 }
 
 fn sorted(value: serde_json::Value) -> serde_json::Value {
