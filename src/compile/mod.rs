@@ -101,7 +101,7 @@ pub fn compile(
             .map(|(test, package)| pending_test(test, package, project)),
     );
 
-    let captures = render_all(&jinja, &pending, None)?;
+    let captures = render_all(&jinja, &pending)?;
 
     let mut relations = HashMap::with_capacity(pending.len());
     let mut configs = Vec::with_capacity(pending.len());
@@ -337,18 +337,15 @@ fn render_request<'a>(
     }
 }
 
-/// Render every model, on all cores. Seeds get None. The first error in
-/// file order wins, so messages do not depend on thread timing.
-fn render_all(
-    jinja: &JinjaEnv,
-    pending: &[Pending],
-    relations: Option<&Arc<HashMap<String, Relation>>>,
-) -> Result<Vec<Option<RenderCapture>>> {
+/// The first render of every node, on all cores, with `ref` and `this` as
+/// placeholders. Seeds get None. The first error in file order wins, so
+/// messages do not depend on thread timing.
+fn render_all(jinja: &JinjaEnv, pending: &[Pending]) -> Result<Vec<Option<RenderCapture>>> {
     let render_one = |node: &Pending| -> Result<Option<RenderCapture>> {
         if node.resource_type == ResourceType::Seed {
             return Ok(None);
         }
-        jinja.render(&render_request(node, relations)).map(Some)
+        jinja.render(&render_request(node, None)).map(Some)
     };
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
