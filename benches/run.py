@@ -74,13 +74,34 @@ def measure(command: list[str]) -> tuple[float, float, int]:
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
 
 
+DBT = REPO / ".venv-dbt" / "bin" / "dbt"
+DBT_PROFILE = """bench:
+  target: dev
+  outputs:
+    dev: {type: postgres, host: 127.0.0.1, port: 5432, user: x, password: x, dbname: x, schema: x}
+"""
+
+
+def dbt_parse(path: Path) -> str:
+    """`dbt parse` of the same project (no partial parse; it opens no connection),
+    when dbt is installed (make test installs it in .venv-dbt)."""
+    if not DBT.exists():
+        return "(dbt not installed)"
+    profiles = BENCH_DIR / "dbt_profiles"
+    profiles.mkdir(parents=True, exist_ok=True)
+    (profiles / "profiles.yml").write_text(DBT_PROFILE)
+    command = [str(DBT), "parse", "--no-partial-parse", "--project-dir", str(path)]
+    wall, cpu, rss = measure([*command, "--profiles-dir", str(profiles)])
+    return f"{wall:.2f}s wall, {cpu:.2f}s CPU, {rss / 1024:.0f}MB"
+
+
 def bench_compile(weir_bin: Path, sizes: list[int], runs: int) -> None:
     import weir
 
     print(f"== weir compile ({weir_bin}), {runs} runs each; load average {os.getloadavg()[0]:.1f}")
     print(
         f"{'models':>8}  {'wall best':>9}  {'median':>8}  {'CPU best':>8}  {'peak RSS':>9}"
-        f"  {'weir.Project()':>14}"
+        f"  {'weir.Project()':>14}  dbt parse (same project)"
     )
     for models in sizes:
         path = project(models)
@@ -96,7 +117,8 @@ def bench_compile(weir_bin: Path, sizes: list[int], runs: int) -> None:
             in_python.append(time.perf_counter() - started)
         print(
             f"{models:>8,}  {min(walls):>8.3f}s  {statistics.median(walls):>7.3f}s  {cpu:>7.3f}s"
-            f"  {rss / 1024:>7.1f}MB  {min(in_python):>13.3f}s"
+            f"  {rss / 1024:>7.1f}MB  {min(in_python):>13.3f}s  "
+            + (dbt_parse(path) if models <= 10000 else "(skipped: minutes)")
         )
 
 
@@ -168,7 +190,7 @@ def bench_task(models: int, runs: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weir", type=Path, default=REPO / "target" / "release" / "weir")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 50000])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--task-runs", type=int, default=5)
     args = parser.parse_args()
