@@ -10,7 +10,7 @@ use md5::{Digest, Md5};
 use minijinja::value::{Kwargs, Object, Rest, Value, from_args};
 use minijinja::{Environment, Error as JinjaError, ErrorKind as JinjaErrorKind, State};
 
-use super::context::RelationValue;
+use super::context::{RelationValue, unknown_method};
 use crate::manifest::Relation;
 
 fn error(message: impl Into<String>) -> JinjaError {
@@ -65,10 +65,7 @@ impl Object for Exceptions {
                 eprintln!("warning: {message}");
                 Ok(Value::from(""))
             }
-            other => Err(JinjaError::new(
-                JinjaErrorKind::UnknownMethod,
-                format!("exceptions has no method `{other}`"),
-            )),
+            other => Err(unknown_method("exceptions", other)),
         }
     }
 }
@@ -94,10 +91,7 @@ impl Object for RelationFactory {
         args: &[Value],
     ) -> Result<Value, JinjaError> {
         if method != "create" {
-            return Err(JinjaError::new(
-                JinjaErrorKind::UnknownMethod,
-                format!("api.Relation has no method `{method}`"),
-            ));
+            return Err(unknown_method("api.Relation", method));
         }
         let (kwargs,): (Kwargs,) = from_args(args)?;
         let part = |key: &str| -> Result<String, JinjaError> {
@@ -212,6 +206,7 @@ impl Object for Adapter {
                 let (identifier,): (String,) = from_args(args)?;
                 Ok(Value::from(crate::manifest::quote_identifier(&identifier)))
             }
+            // Only what needs no database exists while compiling.
             other => Err(JinjaError::new(
                 JinjaErrorKind::UnknownMethod,
                 format!("adapter has no method `{other}` at compile time"),

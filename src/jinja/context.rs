@@ -64,6 +64,14 @@ impl RenderCapture {
     }
 }
 
+/// The error for `object.method()` when the object has no such method.
+pub(super) fn unknown_method(object: &str, method: &str) -> JinjaError {
+    JinjaError::new(
+        JinjaErrorKind::UnknownMethod,
+        format!("{object} has no method `{method}`"),
+    )
+}
+
 fn error(message: impl Into<String>) -> JinjaError {
     JinjaError::new(JinjaErrorKind::InvalidOperation, message.into())
 }
@@ -283,10 +291,7 @@ impl Object for ConfigObject {
                     .map(|value| Value::from_serialize(&value))
                     .ok_or_else(|| error(format!("config `{key}` is required but not set")))
             }
-            other => Err(JinjaError::new(
-                JinjaErrorKind::UnknownMethod,
-                format!("config has no method `{other}`"),
-            )),
+            other => Err(unknown_method("config", other)),
         }
     }
 }

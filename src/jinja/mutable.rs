@@ -5,6 +5,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use super::context::unknown_method;
 use minijinja::value::{Enumerator, Object, ObjectRepr, Value, ValueKind, from_args};
 use minijinja::{Error as JinjaError, ErrorKind as JinjaErrorKind, State};
 
@@ -60,13 +61,6 @@ fn rewrite_tag(tag: &str) -> String {
     let open = if tag.starts_with("{%-") { "{%-" } else { "{%" };
     let close = if tag.ends_with("-%}") { "-%}" } else { "%}" };
     format!("{open} set {name} = {constructor}() {close}")
-}
-
-fn unknown(kind: &str, method: &str) -> JinjaError {
-    JinjaError::new(
-        JinjaErrorKind::UnknownMethod,
-        format!("{kind} has no method `{method}`"),
-    )
 }
 
 /// A list with Python's mutating methods.
@@ -165,7 +159,7 @@ impl Object for MutableList {
                 ));
             }
             "copy" => return Ok(Value::from(self.items())),
-            other => return Err(unknown("list", other)),
+            other => return Err(unknown_method("list", other)),
         }
         Ok(Value::from(()))
     }
@@ -332,7 +326,7 @@ impl Object for MutableDict {
                     .map(|(k, v)| Value::from(vec![k.clone(), v.clone()]))
                     .collect::<Vec<_>>(),
             )),
-            other => Err(unknown("dict", other)),
+            other => Err(unknown_method("dict", other)),
         }
     }
 }

@@ -34,6 +34,19 @@ fn start(
     Ok((deploy, adapter))
 }
 
+/// Swap or roll back the deploy's schema set, without the GIL; returns the schemas.
+fn swap_step(
+    py: Python<'_>,
+    options: &CompileOptions,
+    step: fn(&mut dyn crate::adapter::Adapter, &[String]) -> crate::Result<deploy::Swapped>,
+) -> PyResult<Vec<String>> {
+    Ok(py.detach(|| {
+        let (deploy, mut adapter) = start(options)?;
+        step(&mut adapter, &deploy.schemas)?;
+        Ok::<_, crate::Error>(deploy.schemas)
+    })?)
+}
+
 /// Get the shadow set (`<schema>__next`) ready before its nodes are built:
 /// drop what a failed deploy left, copy incremental tables. Returns notes to log.
 #[pyfunction]
@@ -64,11 +77,7 @@ pub fn deploy_swap(
     vars: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Vec<String>> {
     let options = options(project_dir, target, profiles_dir, vars)?;
-    Ok(py.detach(|| {
-        let (deploy, mut adapter) = start(&options)?;
-        deploy::swap(&mut adapter, &deploy.schemas)?;
-        Ok::<_, crate::Error>(deploy.schemas)
-    })?)
+    swap_step(py, &options, deploy::swap)
 }
 
 /// Swap the set the last deploy replaced back in. Returns the schemas.
@@ -82,11 +91,7 @@ pub fn deploy_rollback(
     vars: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Vec<String>> {
     let options = options(project_dir, target, profiles_dir, vars)?;
-    Ok(py.detach(|| {
-        let (deploy, mut adapter) = start(&options)?;
-        deploy::rollback(&mut adapter, &deploy.schemas)?;
-        Ok::<_, crate::Error>(deploy.schemas)
-    })?)
+    swap_step(py, &options, deploy::rollback)
 }
 
 /// The side effects skipped in this process since the last call, as
