@@ -347,7 +347,9 @@ impl ProjectArgs {
         }
         let compiled = crate::env::naming::compile_with(&self.compile_options()?, &keys)?;
         compiled.manifest.write(&compiled.project.target_dir())?;
+        crate::timing::phase("manifest write");
         crate::env::state::write_fingerprints(&compiled)?;
+        crate::timing::phase("fingerprints");
         Ok(compiled)
     }
 }
@@ -372,6 +374,7 @@ fn compile_command(args: &ProjectArgs) -> Result<i32> {
     let started = Instant::now();
     let compiled = args.compile()?;
     let selected = args.selection(&compiled)?.resolve(&compiled.manifest)?;
+    crate::timing::phase("selection");
     let compiled_dir = compiled.project.target_dir().join("compiled");
     let mut made_dirs = std::collections::HashSet::new();
     for id in &selected {
@@ -394,6 +397,7 @@ fn compile_command(args: &ProjectArgs) -> Result<i32> {
         let sql = scrub(&node.compiled_code);
         std::fs::write(&path, sql.as_bytes()).map_err(|e| Error::io(&path, e))?;
     }
+    crate::timing::phase("compiled files");
     println!(
         "Compiled {} for target `{}` in {:.2}s; wrote {}",
         found_summary(&compiled.manifest),

@@ -26,6 +26,7 @@ mod python;
 pub mod results;
 pub mod runner;
 pub mod select;
+pub mod timing;
 
 pub use compile::{CompileOptions, Compiled, compile};
 pub use error::{Error, ErrorKind, Result};

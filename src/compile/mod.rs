@@ -55,7 +55,9 @@ pub struct Compiled {
 impl Compiled {
     /// Read the project and its profile, then compile.
     pub fn load(options: &CompileOptions) -> Result<Compiled> {
+        crate::timing::phase("start");
         let project = Project::load(&options.project_dir)?;
+        crate::timing::phase("project load");
         let target = crate::profile::load_target(
             options.profiles_dir.as_deref(),
             &project.root,
@@ -78,7 +80,9 @@ pub fn compile(
     target: &Target,
     cli_vars: &Map<String, Json>,
 ) -> Result<Manifest> {
+    crate::timing::phase("compile: start");
     let mut pending = pending_nodes(project)?;
+    crate::timing::phase("pending nodes");
     let sources = source_nodes(project, target);
     let scope = compile_scope(project, target, cli_vars, &pending, &sources);
     let jinja = JinjaEnv::new(project, scope)?;
@@ -101,7 +105,9 @@ pub fn compile(
             .map(|(test, package)| pending_test(test, package, project)),
     );
 
+    crate::timing::phase("jinja env + generic tests");
     let captures = render_all(&jinja, &pending)?;
+    crate::timing::phase("render");
 
     let mut relations = HashMap::with_capacity(pending.len());
     let mut configs = Vec::with_capacity(pending.len());
@@ -123,6 +129,7 @@ pub fn compile(
         }
     }
     let rendered = Arc::new(rendered);
+    crate::timing::phase("relations");
 
     let mut nodes = BTreeMap::new();
     for ((node, capture), config) in pending.iter().zip(captures).zip(configs) {
@@ -137,12 +144,14 @@ pub fn compile(
         let built = build_node(node, config, capture, compiled_code, &relations)?;
         nodes.insert(built.unique_id.clone(), built);
     }
+    crate::timing::phase("build nodes");
     validate::configs(project, &nodes)?;
     nodes.retain(|_, n| n.config.get("enabled") != Some(&Json::Bool(false)));
     let docs = docs::doc_blocks(project);
     let mut sources = sources;
     docs::Descriptions::new(&docs, &project.name).render_all(project, &mut nodes, &mut sources)?;
 
+    crate::timing::phase("validate + docs");
     let dag = Dag::new(
         nodes
             .values()
@@ -158,6 +167,7 @@ pub fn compile(
     ephemeral::inject_ctes(&mut nodes, &order);
 
     let (parent_map, child_map) = edge_maps(&nodes, &sources);
+    crate::timing::phase("dag + ctes + edge maps");
     Ok(Manifest {
         metadata: Metadata {
             project_name: project.name.clone(),
