@@ -14,7 +14,7 @@ use serde_json::{Map, Value as Json, json};
 use crate::compile::{CompileOptions, Compiled};
 use crate::env::secrets::scrub;
 use crate::error::{Error, ErrorKind, Result};
-use crate::manifest::{Manifest, Materialization, ResourceType};
+use crate::manifest::{Manifest, Materialization, Node, ResourceType};
 use crate::plan::{Plan, RetryPolicy, Task};
 use crate::results::{RunResults, Status};
 use crate::runner::{CancelHandle, Event, RunOptions};
@@ -346,10 +346,14 @@ impl ProjectArgs {
             keys.push((crate::env::naming::SUFFIX_KEY, Json::String(suffix.clone())));
         }
         let compiled = crate::env::naming::compile_with(&self.compile_options()?, &keys)?;
-        compiled.manifest.write(&compiled.project.target_dir())?;
-        crate::timing::phase("manifest write");
-        crate::env::state::write_fingerprints(&compiled)?;
-        crate::timing::phase("fingerprints");
+        std::thread::scope(|scope| {
+            let fingerprints = scope.spawn(|| crate::env::state::write_fingerprints(&compiled));
+            compiled.manifest.write(&compiled.project.target_dir())?;
+            fingerprints
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })?;
+        crate::timing::phase("manifest and fingerprints written");
         Ok(compiled)
     }
 }
@@ -376,27 +380,26 @@ fn compile_command(args: &ProjectArgs) -> Result<i32> {
     let selected = args.selection(&compiled)?.resolve(&compiled.manifest)?;
     crate::timing::phase("selection");
     let compiled_dir = compiled.project.target_dir().join("compiled");
-    let mut made_dirs = std::collections::HashSet::new();
-    for id in &selected {
-        let node = &compiled.manifest.nodes[id];
-        if node.resource_type != ResourceType::Model {
-            continue;
-        }
+    let models: Vec<&Node> = selected
+        .iter()
+        .map(|id| &compiled.manifest.nodes[id])
+        .filter(|node| node.resource_type == ResourceType::Model)
+        .collect();
+    let written = crate::parallel::map(&models, |node| {
         let path = compiled_dir
             .join(&node.package_name)
             .join(&node.original_file_path);
         // Rewriting thousands of unchanged files costs more than reading them.
         if std::fs::read(&path).is_ok_and(|old| old == node.compiled_code.as_bytes()) {
-            continue;
+            return Ok(());
         }
-        if let Some(parent) = path.parent()
-            && made_dirs.insert(parent.to_path_buf())
-        {
+        if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         }
         let sql = scrub(&node.compiled_code);
-        std::fs::write(&path, sql.as_bytes()).map_err(|e| Error::io(&path, e))?;
-    }
+        std::fs::write(&path, sql.as_bytes()).map_err(|e| Error::io(&path, e))
+    });
+    written.into_iter().collect::<Result<()>>()?;
     crate::timing::phase("compiled files");
     println!(
         "Compiled {} for target `{}` in {:.2}s; wrote {}",

@@ -17,6 +17,7 @@ pub mod graph;
 pub mod jinja;
 pub mod manifest;
 pub mod materialize;
+pub mod parallel;
 pub mod plan;
 pub mod profile;
 pub mod project;

@@ -275,7 +275,7 @@ impl Manifest {
 
     /// The manifest in dbt's v12 JSON shape, as a JSON value.
     pub fn to_json(&self) -> Value {
-        serde_json::to_value(ManifestOut::new(self)).expect("manifest serializes")
+        serde_json::to_value(ManifestOut::new(self, &self.nodes)).expect("manifest serializes")
     }
 
     /// Write the manifest to `<target_dir>/manifest.json`, streamed: a
@@ -287,8 +287,11 @@ impl Manifest {
         // Secrets are masked on the way out, whatever put them in a node.
         let scrub = crate::env::secrets::ScrubWriter::new(file);
         let mut writer = std::io::BufWriter::with_capacity(1 << 20, scrub);
-        serde_json::to_writer(&mut writer, &ManifestOut::new(self))
-            .map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
+        serde_json::to_writer(
+            &mut writer,
+            &ManifestOut::new(self, ParallelNodes(&self.nodes)),
+        )
+        .map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
         writer
             .into_inner()
             .map_err(|e| Error::io(&path, e.into_error()))?
@@ -381,10 +384,31 @@ struct EmptyMap {}
 
 const NO_ITEMS: [(); 0] = [];
 
+/// The nodes, serialized on all cores a batch at a time: they are most of a
+/// manifest, and a batch bounds the memory the serialized text takes.
+struct ParallelNodes<'a>(&'a BTreeMap<String, Node>);
+
+impl Serialize for ParallelNodes<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeMap};
+        const BATCH: usize = 2048;
+        let nodes: Vec<&Node> = self.0.values().collect();
+        let mut map = serializer.serialize_map(Some(nodes.len()))?;
+        for batch in nodes.chunks(BATCH) {
+            let serialized =
+                crate::parallel::map(batch, |node| serde_json::value::to_raw_value(node));
+            for (node, json) in batch.iter().zip(serialized) {
+                map.serialize_entry(&node.unique_id, &json.map_err(S::Error::custom)?)?;
+            }
+        }
+        map.end()
+    }
+}
+
 #[derive(Serialize)]
-struct ManifestOut<'a> {
+struct ManifestOut<'a, Nodes: Serialize = &'a BTreeMap<String, Node>> {
     metadata: MetadataOut<'a>,
-    nodes: &'a BTreeMap<String, Node>,
+    nodes: Nodes,
     sources: &'a BTreeMap<String, SourceNode>,
     macros: EmptyMap,
     docs: &'a BTreeMap<String, DocBlock>,
@@ -401,8 +425,8 @@ struct ManifestOut<'a> {
     unit_tests: EmptyMap,
 }
 
-impl<'a> ManifestOut<'a> {
-    fn new(manifest: &'a Manifest) -> Self {
+impl<'a, Nodes: Serialize> ManifestOut<'a, Nodes> {
+    fn new(manifest: &'a Manifest, nodes: Nodes) -> Self {
         let m = &manifest.metadata;
         ManifestOut {
             metadata: MetadataOut {
@@ -417,7 +441,7 @@ impl<'a> ManifestOut<'a> {
                 send_anonymous_usage_stats: false,
                 adapter_type: &m.adapter_type,
             },
-            nodes: &manifest.nodes,
+            nodes,
             sources: &manifest.sources,
             macros: EmptyMap {},
             docs: &manifest.docs,

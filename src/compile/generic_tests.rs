@@ -57,13 +57,17 @@ pub fn collect(
     project: &Project,
     node_ids: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<GenericTest>> {
-    let mut tests = Vec::new();
+    // What each test is attached to, then every (attached, column, test):
+    // the tests are built on all cores, in declaration order.
+    let mut tested = Vec::new();
+    let mut declared: Vec<(usize, &Option<String>, &Json)> = Vec::new();
     for section in [&project.properties.models, &project.properties.seeds] {
         for (name, properties) in section {
             let Some(attached_node) = node_ids(name) else {
                 continue;
             };
-            let tested = Tested {
+            let index = tested.len();
+            tested.push(Tested {
                 name: name.clone(),
                 name_prefix: "",
                 model: format!("ref('{name}')"),
@@ -71,15 +75,14 @@ pub fn collect(
                 attached_node,
                 file: &properties.file,
                 line: properties.line,
-            };
-            for (column, definition) in &properties.tests {
-                tests.push(build(project, &tested, column.as_deref(), definition)?);
-            }
+            });
+            declared.extend(properties.tests.iter().map(|(c, d)| (index, c, d)));
         }
     }
     for source in &project.properties.sources {
         for table in &source.tables {
-            let tested = Tested {
+            let index = tested.len();
+            tested.push(Tested {
                 name: format!("{}_{}", source.name, table.name),
                 name_prefix: "source_",
                 model: format!("source('{}', '{}')", source.name, table.name),
@@ -87,13 +90,15 @@ pub fn collect(
                 attached_node: format!("source.{}.{}.{}", project.name, source.name, table.name),
                 file: &source.file,
                 line: source.line,
-            };
-            for (column, definition) in &table.tests {
-                tests.push(build(project, &tested, column.as_deref(), definition)?);
-            }
+            });
+            declared.extend(table.tests.iter().map(|(c, d)| (index, c, d)));
         }
     }
-    Ok(tests)
+    crate::parallel::map(&declared, |(index, column, definition)| {
+        build(project, &tested[*index], column.as_deref(), definition)
+    })
+    .into_iter()
+    .collect()
 }
 
 /// What a generic test is attached to: a model or seed, or a source table.

@@ -86,6 +86,7 @@ pub fn compile(
     let sources = source_nodes(project, target);
     let scope = compile_scope(project, target, cli_vars, &pending, &sources);
     let jinja = JinjaEnv::new(project, scope)?;
+    crate::timing::phase("jinja env");
     let mut tests = Vec::new();
     for package in project.all_projects() {
         let resolve = |name: &str| {
@@ -105,18 +106,22 @@ pub fn compile(
             .map(|(test, package)| pending_test(test, package, project)),
     );
 
-    crate::timing::phase("jinja env + generic tests");
+    crate::timing::phase("generic tests");
     let captures = render_all(&jinja, &pending)?;
     crate::timing::phase("render");
 
-    let mut relations = HashMap::with_capacity(pending.len());
-    let mut configs = Vec::with_capacity(pending.len());
-    for (node, capture) in pending.iter().zip(&captures) {
+    let rendered_nodes: Vec<_> = pending.iter().zip(&captures).collect();
+    let configured = crate::parallel::map(&rendered_nodes, |(node, capture)| {
         let mut config = Map::clone(&node.base_config);
         if let Some(capture) = capture {
             crate::project::config::merge_config(&mut config, &capture.config.lock().unwrap());
         }
-        let relation = relation_for(&jinja, node, &config, target)?;
+        relation_for(&jinja, node, &config, target).map(|relation| (config, relation))
+    });
+    let mut relations = HashMap::with_capacity(pending.len());
+    let mut configs = Vec::with_capacity(pending.len());
+    for (node, configured) in pending.iter().zip(configured) {
+        let (config, relation) = configured?;
         relations.insert(node.unique_id.clone(), relation);
         configs.push(config);
     }
@@ -131,8 +136,8 @@ pub fn compile(
     let rendered = Arc::new(rendered);
     crate::timing::phase("relations");
 
-    let mut nodes = BTreeMap::new();
-    for ((node, capture), config) in pending.iter().zip(captures).zip(configs) {
+    let to_build: Vec<_> = pending.iter().zip(captures).zip(configs).collect();
+    let built = crate::parallel::map_owned(to_build, |((node, capture), config)| {
         let compiled_code = match &capture {
             None => String::new(),
             Some(c) if c.needs_final_render.load(Ordering::Relaxed) => {
@@ -141,8 +146,12 @@ pub fn compile(
             }
             Some(c) => substitute_placeholders(&c.sql, &rendered),
         };
-        let built = build_node(node, config, capture, compiled_code, &relations)?;
-        nodes.insert(built.unique_id.clone(), built);
+        build_node(node, config, capture, compiled_code, &relations)
+    });
+    let mut nodes = BTreeMap::new();
+    for node in built {
+        let node = node?;
+        nodes.insert(node.unique_id.clone(), node);
     }
     crate::timing::phase("build nodes");
     validate::configs(project, &nodes)?;
@@ -357,24 +366,9 @@ fn render_all(jinja: &JinjaEnv, pending: &[Pending]) -> Result<Vec<Option<Render
         }
         jinja.render(&render_request(node, None)).map(Some)
     };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
-    if threads == 1 || pending.len() < 64 {
-        return pending.iter().map(render_one).collect();
-    }
-    let chunk = pending.len().div_ceil(threads);
-    let results: Vec<Vec<Result<Option<RenderCapture>>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = pending
-            .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().map(render_one).collect::<Vec<_>>()))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("render thread panicked"))
-            .collect()
-    });
-    results.into_iter().flatten().collect()
+    crate::parallel::map(pending, render_one)
+        .into_iter()
+        .collect()
 }
 
 /// dbt's naming: generate_schema_name (the project's override when it has

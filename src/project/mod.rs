@@ -311,24 +311,7 @@ fn read_all(root: &Path, found: &[(PathBuf, PathBuf)]) -> Result<Vec<ProjectFile
             text,
         })
     };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
-    if threads == 1 || found.len() < 256 {
-        return found.iter().map(read).collect();
-    }
-    let chunk = found.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = found
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(read).collect::<Result<Vec<_>>>()))
-            .collect();
-        let mut files = Vec::with_capacity(found.len());
-        for handle in handles {
-            files.extend(handle.join().expect("a file-reading thread panicked")?);
-        }
-        Ok(files)
-    })
+    crate::parallel::map(found, read).into_iter().collect()
 }
 
 fn relative(base: &Path, path: &Path) -> String {

@@ -59,16 +59,21 @@ pub struct Properties {
 impl Properties {
     pub fn parse(root: &Path, files: &[ProjectFile]) -> Result<Properties> {
         let mut properties = Properties::default();
-        for file in files {
+        // Parsing the YAML is most of the work: it runs on all cores, the
+        // merge below in file order.
+        let parsed = crate::parallel::map(files, |file| {
             let path = root.join(&file.original_file_path);
-            let doc = yaml::parse(&file.text, &path)?;
+            yaml::parse(&file.text, &path).map(|doc| (doc, yaml::name_lines(&file.text)))
+        });
+        for (file, parsed) in files.iter().zip(parsed) {
+            let path = root.join(&file.original_file_path);
+            let (doc, names) = parsed?;
             if !doc.is_mapping() {
                 return Err(
                     Error::new(ErrorKind::Project, "a properties file must be a mapping")
                         .in_file(&path),
                 );
             }
-            let names = yaml::name_lines(&file.text);
             for (section, target) in [
                 ("models", &mut properties.models),
                 ("seeds", &mut properties.seeds),

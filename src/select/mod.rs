@@ -56,6 +56,9 @@ impl Selection {
     /// The selected nodes (models, seeds, tests; no sources), in the
     /// manifest's dependency order: what a command runs.
     pub fn resolve(&self, manifest: &Manifest) -> Result<Vec<String>> {
+        if self.selects_everything() {
+            return Ok(manifest.order.clone());
+        }
         let selected = self.resolve_members(manifest)?;
         Ok(manifest
             .order
@@ -74,6 +77,14 @@ impl Selection {
         universe.state = self.state.clone();
         let graph = Graph::new(universe);
         Ok(graph.select(&spec)?.0)
+    }
+
+    /// No --select, --exclude or selector: every node, as dbt's default `fqn:*`.
+    fn selects_everything(&self) -> bool {
+        self.selector.is_none()
+            && self.select.is_empty()
+            && self.exclude.is_empty()
+            && self.selectors.default_name().is_none()
     }
 
     /// The parsed selection: the named or default selector, else --select
