@@ -395,8 +395,7 @@ impl Serialize for ParallelNodes<'_> {
         let nodes: Vec<&Node> = self.0.values().collect();
         let mut map = serializer.serialize_map(Some(nodes.len()))?;
         for batch in nodes.chunks(BATCH) {
-            let serialized =
-                crate::parallel::map(batch, |node| serde_json::value::to_raw_value(node));
+            let serialized = crate::parallel::map(batch, serde_json::value::to_raw_value);
             for (node, json) in batch.iter().zip(serialized) {
                 map.serialize_entry(&node.unique_id, &json.map_err(S::Error::custom)?)?;
             }
