@@ -118,26 +118,32 @@ pub fn compile(
         }
         relation_for(&jinja, node, &config, target).map(|relation| (config, relation))
     });
-    let mut relations = HashMap::with_capacity(pending.len());
+    let mut relations = Vec::with_capacity(pending.len());
     let mut configs = Vec::with_capacity(pending.len());
-    for (node, configured) in pending.iter().zip(configured) {
+    for configured in configured {
         let (config, relation) = configured?;
-        relations.insert(node.unique_id.clone(), relation);
+        relations.push(relation);
         configs.push(config);
     }
     // What `ref` renders: an ephemeral model is a CTE, not a relation.
-    let mut rendered = relations.clone();
-    for (node, config) in pending.iter().zip(&configs) {
-        if config.get("materialized").and_then(Json::as_str) == Some("ephemeral") {
-            let identifier = &relations[&node.unique_id].identifier;
-            rendered.insert(node.unique_id.clone(), ephemeral::cte_relation(identifier));
-        }
+    let mut rendered = HashMap::with_capacity(pending.len());
+    for ((node, config), relation) in pending.iter().zip(&configs).zip(&relations) {
+        let relation = match config.get("materialized").and_then(Json::as_str) {
+            Some("ephemeral") => ephemeral::cte_relation(&relation.identifier),
+            _ => relation.clone(),
+        };
+        rendered.insert(node.unique_id.clone(), relation);
     }
     let rendered = Arc::new(rendered);
     crate::timing::phase("relations");
 
-    let to_build: Vec<_> = pending.iter().zip(captures).zip(configs).collect();
-    let built = crate::parallel::map_owned(to_build, |((node, capture), config)| {
+    let to_build: Vec<_> = pending
+        .iter()
+        .zip(captures)
+        .zip(configs)
+        .zip(relations)
+        .collect();
+    let built = crate::parallel::map_owned(to_build, |(((node, capture), config), relation)| {
         let compiled_code = match &capture {
             None => String::new(),
             Some(c) if c.needs_final_render.load(Ordering::Relaxed) => {
@@ -146,8 +152,11 @@ pub fn compile(
             }
             Some(c) => substitute_placeholders(&c.sql, &rendered),
         };
-        build_node(node, config, capture, compiled_code, &relations)
+        build_node(node, config, capture, compiled_code, relation)
     });
+    drop(rendered);
+    drop(pending);
+    drop(tests);
     let mut nodes = BTreeMap::new();
     for node in built {
         let node = node?;
@@ -476,9 +485,8 @@ fn build_node(
     config: Map<String, Json>,
     capture: Option<RenderCapture>,
     compiled_code: String,
-    relations: &HashMap<String, Relation>,
+    relation: Relation,
 ) -> Result<Node> {
-    let relation = relations[&node.unique_id].clone();
     let materialized = config
         .get("materialized")
         .and_then(Json::as_str)

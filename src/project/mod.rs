@@ -214,7 +214,9 @@ impl Project {
             .into_iter()
             .chain(collect_files(root, &seed_paths, &["yml", "yaml"])?)
             .collect::<Vec<_>>();
+        crate::timing::phase("project files read");
         let properties = Properties::parse(root, &property_files)?;
+        crate::timing::phase("properties parsed");
 
         Ok(Project {
             root: root.to_path_buf(),
