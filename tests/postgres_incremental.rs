@@ -245,3 +245,53 @@ fn schema_changes_follow_on_schema_change() {
     assert_eq!(all("synced"), ["(1,,1)", "(2,,1)", "(3,,2)", "(4,d,2)"]);
     assert_eq!(all("strict"), ["(1,1)", "(2,1)", "(3,2)"]);
 }
+
+#[test]
+fn incremental_runs_read_ephemeral_parents_as_ctes() {
+    let project = TestProject::copy_of("shop", "incr_ephemeral");
+    project.write(
+        "models/src_rows.sql",
+        "{{ config(materialized='ephemeral') }}\nselect id, day, v from public.src\n",
+    );
+    project.write(
+        "models/src_upper.sql",
+        "{{ config(materialized='ephemeral') }}\nselect id, day, upper(v) as v from {{ ref('src_rows') }}\n",
+    );
+    project.write(
+        "models/from_ephemeral.sql",
+        "{{ config(materialized='incremental', unique_key='id') }}\n\
+         with picked as (select * from {{ ref('src_upper') }})\n\
+         select id, day, v from picked\n\
+         {% if is_incremental() %}where id > (select max(id) from {{ this }}){% endif %}\n",
+    );
+    let compiled = project.compile();
+    execute(&project, &compiled, SOURCE);
+    let models = ["from_ephemeral"];
+    let first = run(&compiled, &models, false);
+    assert_eq!(message(&first, "model.shop.from_ephemeral"), "SELECT 3");
+
+    execute(
+        &project,
+        &compiled,
+        "insert into public.src values (4, 2, 'd');",
+    );
+    let second = run(&compiled, &models, false);
+    assert_eq!(message(&second, "model.shop.from_ephemeral"), "INSERT 0 1");
+    let code = &second
+        .results
+        .iter()
+        .find(|r| r.unique_id == "model.shop.from_ephemeral")
+        .unwrap()
+        .compiled_code;
+    assert!(code.contains("__dbt__cte__src_rows as ("), "{code}");
+    assert!(code.contains("where id > (select max(id) from"), "{code}");
+    let relation = relation(&compiled, "from_ephemeral");
+    assert_eq!(
+        rows(
+            &project,
+            &compiled,
+            &format!("select * from {relation} order by id")
+        ),
+        ["(1,1,A)", "(2,1,B)", "(3,2,C)", "(4,2,D)"]
+    );
+}
