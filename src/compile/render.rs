@@ -101,8 +101,9 @@ impl<'a> RunRenderer<'a> {
         Ok(self.side_effects.gate(sql, rendered))
     }
 
-    /// An `on-run-start` / `on-run-end` hook of dbt_project.yml.
-    pub fn render_project_hook(&self, sql: &str) -> Result<String> {
+    /// An `on-run-start` / `on-run-end` hook of dbt_project.yml; `context`
+    /// adds what only on-run-end hooks see (`results`, `schemas`, ...).
+    pub fn render_project_hook(&self, sql: &str, context: Option<Value>) -> Result<String> {
         let file = ProjectFile {
             original_file_path: "dbt_project.yml".to_string(),
             path: "dbt_project.yml".to_string(),
@@ -118,7 +119,10 @@ impl<'a> RunRenderer<'a> {
             relations: Some(&self.relations),
             generic_test: None,
         };
-        let rendered = self.jinja.render(&request)?.sql;
-        Ok(self.side_effects.gate(sql, rendered))
+        let rendered = match context {
+            Some(context) => self.jinja.render_with_context(&request, context)?,
+            None => self.jinja.render(&request)?,
+        };
+        Ok(self.side_effects.gate(sql, rendered.sql))
     }
 }
