@@ -19,6 +19,7 @@ pub mod manifest;
 pub mod materialize;
 pub mod plan;
 pub mod profile;
+pub mod progress;
 pub mod project;
 pub mod pyjson;
 #[cfg(feature = "python")]
