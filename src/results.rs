@@ -92,8 +92,12 @@ impl NodeResult {
             "thread_id": "Thread-1",
             "execution_time": self.execution_time,
             "adapter_response": adapter_response,
-            // dbt: a passing test has no message.
-            "message": if self.status == Status::Pass { Value::Null } else { json!(self.message) },
+            // dbt: a passing test has no message, nor a skipped node (weir
+            // keeps the reason for its own output).
+            "message": match self.status {
+                Status::Pass | Status::Skipped => Value::Null,
+                _ => json!(self.message),
+            },
             "failures": self.failures,
             "unique_id": self.unique_id,
             "compiled": true,

@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from conftest import WEIR, copy_shop
 
 BAR = re.compile(r"\[[#-]{30}\] (\d+)/5 \d\d:\d\d")
