@@ -96,13 +96,10 @@ fn materialized_views_are_created_then_refreshed() {
 #[test]
 fn hooks_grants_and_docs_run_around_builds() {
     let project = TestProject::copy_of("shop", "hooks");
-    let yml = std::fs::read_to_string(project.root.join("dbt_project.yml")).unwrap();
-    project.write(
+    project.append(
         "dbt_project.yml",
-        &format!(
-            "{yml}\non-run-start:\n  - create table if not exists public.hook_log (id serial, msg text)\n\
-             on-run-end: \"insert into public.hook_log (msg) values ('end {{{{ target.name }}}}')\"\n"
-        ),
+        "on-run-start:\n  - create table if not exists public.hook_log (id serial, msg text)\n\
+         on-run-end: \"insert into public.hook_log (msg) values ('end {{ target.name }}')\"\n",
     );
     let model = |grantee: &str| {
         format!(
@@ -228,15 +225,12 @@ fn a_failing_on_run_start_skips_every_node() {
 #[test]
 fn on_run_end_hooks_see_results_and_schemas() {
     let project = TestProject::copy_of("shop", "run_end");
-    let yml = std::fs::read_to_string(project.root.join("dbt_project.yml")).unwrap();
-    project.write(
+    project.append(
         "dbt_project.yml",
-        &format!(
-            "{yml}\non-run-start: select 1\non-run-end:\n\
-             - \"{{{{ record_results() }}}}\"\n\
-             - \"{{% for schema in schemas %}}grant usage on schema {{{{ schema }}}} to reader;{{% endfor %}}\"\n\
-             - \"create table public.built_in as select * from (values {{% for (database, schema) in database_schemas %}}('{{{{ database }}}}', '{{{{ schema }}}}'){{{{ ',' if not loop.last }}}}{{% endfor %}}) v (d, s)\"\n"
-        ),
+        "on-run-start: select 1\non-run-end:\n\
+         - \"{{ record_results() }}\"\n\
+         - \"{% for schema in schemas %}grant usage on schema {{ schema }} to reader;{% endfor %}\"\n\
+         - \"create table public.built_in as select * from (values {% for (database, schema) in database_schemas %}('{{ database }}', '{{ schema }}'){{ ',' if not loop.last }}{% endfor %}) v (d, s)\"\n",
     );
     // A macro reads `results` from the hook's context, as dbt's macros can.
     project.write(
