@@ -20,6 +20,10 @@ DBT_VENV := $(CURDIR)/.venv-dbt
 DBT := $(DBT_VENV)/bin/dbt
 DBT_REQUIREMENTS := 'dbt-core>=1.10,<1.12' 'dbt-postgres>=1.9,<2'
 
+# Where cargo puts the CLI: the tests and benchmarks run that binary.
+CARGO_TARGET := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+export WEIR_BIN ?= $(CARGO_TARGET)/debug/weir
+
 # maturin builds the extension (feature `python`) in its own target dir, so
 # that it and the release CLI (`make bench`) do not rebuild each other.
 EXTENSION := python/weir/_core.abi3.so
@@ -63,8 +67,8 @@ test: extension postgres $(DBT) $(PARSER_STAMP) ## Run the Rust tests (cargo tes
 
 bench: extension postgres ## Time `weir compile` on 1,000 and 10,000 generated models, and the per-Airflow-task overhead
 	cargo build --release --bin weir
-	$(PY) benches/run.py --weir target/release/weir
-	$(MAKE) --no-print-directory $(DBT) && $(PY) benches/build_vs_dbt.py --weir target/release/weir --dbt $(DBT)
+	$(PY) benches/run.py --weir $(CARGO_TARGET)/release/weir
+	$(MAKE) --no-print-directory $(DBT) && $(PY) benches/build_vs_dbt.py --weir $(CARGO_TARGET)/release/weir --dbt $(DBT)
 
 lint: python-env ## cargo fmt --check, cargo clippy -D warnings (with and without the Python bindings), ruff
 	cargo fmt --check

@@ -16,6 +16,7 @@ use crate::env::secrets::scrub;
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{Manifest, Materialization, Node, ResourceType};
 use crate::plan::{Plan, RetryPolicy, Task};
+use crate::progress::Progress;
 use crate::results::{RunResults, Status};
 use crate::runner::{CancelHandle, Event, RunOptions};
 use crate::select::list::{ListOptions, ListOutput};
@@ -538,7 +539,16 @@ fn run_nodes(args: &RunArgs, only: Option<ResourceType>, retry: Option<Retrying>
         }
         cancel.cancel();
     });
-    let mut results = crate::runner::run(&compiled, &plan, &options, &print_event)?;
+    let json_log = args.log_format == LogFormat::Json;
+    let progress = crate::progress::wanted(json_log).then(|| Progress::start(plan.tasks.len()));
+    let on_event = |event: &Event| {
+        if let Some(progress) = &progress {
+            progress.update(event);
+        }
+        print_event(event);
+    };
+    let mut results = crate::runner::run(&compiled, &plan, &options, &on_event)?;
+    drop(progress);
     let invocation = match retry {
         Some(retry) => retry.invocation,
         None => invocation_args(),
@@ -699,17 +709,19 @@ fn log(name: &str, message: &str, data: Json) {
         let ts = crate::clock::rfc3339(now);
         // `2026-11-21T08:19:00.123456Z` -> `08:19:00`
         let time = ts.get(11..19).unwrap_or("");
-        if message.is_empty() {
-            println!();
-        } else {
-            for line in message.lines() {
-                if line.is_empty() {
-                    println!();
-                } else {
-                    println!("{time}  {line}");
-                }
+        let mut text = String::new();
+        for line in message.lines() {
+            if !line.is_empty() {
+                text.push_str(time);
+                text.push_str("  ");
+                text.push_str(line);
             }
+            text.push('\n');
         }
+        if text.is_empty() {
+            text.push('\n');
+        }
+        crate::progress::print(&text);
     }
 }
 

@@ -20,6 +20,7 @@ pub mod materialize;
 pub mod parallel;
 pub mod plan;
 pub mod profile;
+pub mod progress;
 pub mod project;
 pub mod pyjson;
 #[cfg(feature = "python")]

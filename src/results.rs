@@ -63,6 +63,51 @@ pub struct NodeResult {
     pub relation_name: Option<String>,
 }
 
+impl NodeResult {
+    /// One entry of run_results.json's `results`.
+    pub fn to_json(&self) -> Value {
+        // As dbt-postgres: DDL (a view) reports rows_affected -1; a failed node nothing.
+        let mut adapter_response = match (self.rows_affected, self.code.is_empty()) {
+            (_, true) => json!({}),
+            (Some(rows), false) => {
+                json!({"_message": self.message, "code": self.code, "rows_affected": rows})
+            }
+            (None, false) => {
+                json!({"_message": self.message, "code": self.code, "rows_affected": -1})
+            }
+        };
+        // adapter_response is the one free-form mapping of a v6 result:
+        // weir's own figures (attempts, transient, time in SQL) go there.
+        adapter_response["weir"] = json!({
+            "attempts": self.attempts,
+            "transient": self.error.as_ref().is_some_and(Error::is_transient),
+            "sql_time": self.sql_time,
+        });
+        json!({
+            "status": self.status.as_str(),
+            "timing": [
+                {"name": "compile", "started_at": crate::clock::rfc3339(self.started_at), "completed_at": crate::clock::rfc3339(self.started_at)},
+                {"name": "execute", "started_at": crate::clock::rfc3339(self.started_at), "completed_at": crate::clock::rfc3339(self.completed_at)},
+            ],
+            "thread_id": "Thread-1",
+            "execution_time": self.execution_time,
+            "adapter_response": adapter_response,
+            // dbt: a passing test has no message, nor a skipped node (weir
+            // keeps the reason for its own output).
+            "message": match self.status {
+                Status::Pass | Status::Skipped => Value::Null,
+                _ => json!(self.message),
+            },
+            "failures": self.failures,
+            "unique_id": self.unique_id,
+            "compiled": true,
+            "compiled_code": self.compiled_code,
+            "relation_name": self.relation_name,
+            "batch_results": null,
+        })
+    }
+}
+
 /// The results of one invocation.
 #[derive(Debug, Clone)]
 pub struct RunResults {
@@ -81,43 +126,7 @@ impl RunResults {
 
     /// run_results.json in dbt's v6 shape.
     pub fn to_json(&self) -> Value {
-        let results: Vec<Value> = self
-            .results
-            .iter()
-            .map(|r| {
-                // As dbt-postgres: DDL (a view) reports rows_affected -1; a failed node nothing.
-                let mut adapter_response = match (r.rows_affected, r.code.is_empty()) {
-                    (_, true) => json!({}),
-                    (Some(rows), false) => json!({"_message": r.message, "code": r.code, "rows_affected": rows}),
-                    (None, false) => json!({"_message": r.message, "code": r.code, "rows_affected": -1}),
-                };
-                // adapter_response is the one free-form mapping of a v6 result:
-                // weir's own figures (attempts, transient, time in SQL) go there.
-                adapter_response["weir"] = json!({
-                    "attempts": r.attempts,
-                    "transient": r.error.as_ref().is_some_and(Error::is_transient),
-                    "sql_time": r.sql_time,
-                });
-                json!({
-                    "status": r.status.as_str(),
-                    "timing": [
-                        {"name": "compile", "started_at": crate::clock::rfc3339(r.started_at), "completed_at": crate::clock::rfc3339(r.started_at)},
-                        {"name": "execute", "started_at": crate::clock::rfc3339(r.started_at), "completed_at": crate::clock::rfc3339(r.completed_at)},
-                    ],
-                    "thread_id": "Thread-1",
-                    "execution_time": r.execution_time,
-                    "adapter_response": adapter_response,
-                    // dbt: a passing test has no message.
-                    "message": if r.status == Status::Pass { Value::Null } else { json!(r.message) },
-                    "failures": r.failures,
-                    "unique_id": r.unique_id,
-                    "compiled": true,
-                    "compiled_code": r.compiled_code,
-                    "relation_name": r.relation_name,
-                    "batch_results": null,
-                })
-            })
-            .collect();
+        let results: Vec<Value> = self.results.iter().map(NodeResult::to_json).collect();
         json!({
             "metadata": {
                 "dbt_schema_version": "https://schemas.getdbt.com/dbt/run-results/v6.json",

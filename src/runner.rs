@@ -3,6 +3,7 @@
 //! advisory lock per relation, timeouts and cancellation.
 
 mod cancel;
+mod run_end;
 
 pub use cancel::CancelHandle;
 use cancel::{Stop, Watchdog};
@@ -107,23 +108,23 @@ pub fn run(
     let scheduler = Scheduler::new(plan, options.fail_fast, Some(&watchdog));
     let workers = options.threads.max(1).min(plan.tasks.len());
     let renderer = LazyRenderer::new(compiled);
+    let hook_runner = settings.as_ref().map(|settings| HookRunner {
+        compiled,
+        settings,
+        secrets: &secrets,
+        renderer: &renderer,
+    });
+    let project = &compiled.project;
     let mut hooks = Vec::new();
-    if let Some(settings) = &settings {
-        let project = &compiled.project;
-        let hook_runner = HookRunner {
-            compiled,
-            settings,
-            secrets: &secrets,
-            renderer: &renderer,
-        };
-        hooks = hook_runner.run(&project.on_run_start, "on-run-start", on_event);
+    if let Some(hook_runner) = &hook_runner {
+        hooks = hook_runner.run(&project.on_run_start, "on-run-start", None, on_event);
         if let Some(failed) = hooks.iter().find(|h| h.status.is_failure()) {
             let reason = format!("skipped because {} failed", failed.unique_id);
             scheduler.abort(&reason, on_event);
         } else {
             let worker = Worker {
                 compiled,
-                settings,
+                settings: hook_runner.settings,
                 secrets: &secrets,
                 full_refresh: options.full_refresh,
                 store_failures: options.store_failures,
@@ -143,9 +144,17 @@ pub fn run(
                 watchdog.finish();
             });
         }
-        hooks.extend(hook_runner.run(&project.on_run_end, "on-run-end", on_event));
     }
     let mut results = scheduler.into_results();
+    if let Some(hook_runner) = hook_runner.filter(|_| !project.on_run_end.is_empty()) {
+        // dbt hands on-run-end hooks the node results and the on-run-start
+        // hooks that failed (its `thread_id == "main"` filter).
+        let failed_start = hooks.iter().filter(|h| h.status.is_failure());
+        let seen: Vec<&NodeResult> = results.iter().chain(failed_start).collect();
+        let context = run_end::context(&compiled.manifest, &seen);
+        let end = hook_runner.run(&project.on_run_end, "on-run-end", Some(&context), on_event);
+        hooks.extend(end);
+    }
     results.extend(hooks);
     Ok(RunResults {
         invocation_id: compiled.manifest.metadata.invocation_id.clone(),
@@ -175,6 +184,7 @@ impl HookRunner<'_> {
         &self,
         hooks: &[String],
         which: &str,
+        context: Option<&minijinja::Value>,
         on_event: &(dyn Fn(&Event) + Sync),
     ) -> Vec<NodeResult> {
         let project = &self.compiled.project.name;
@@ -183,13 +193,16 @@ impl HookRunner<'_> {
         for (i, sql) in hooks.iter().enumerate() {
             let started_at = SystemTime::now();
             let clock = Instant::now();
-            let outcome = self.renderer.render_project_hook(sql).and_then(|sql| {
-                let adapter = match &mut connection {
-                    Some(adapter) => adapter,
-                    None => connection.insert(PostgresAdapter::connect(self.settings)?),
-                };
-                adapter.batch_execute(&sql).map(|()| sql)
-            });
+            let outcome = self
+                .renderer
+                .render_project_hook(sql, context)
+                .and_then(|sql| {
+                    let adapter = match &mut connection {
+                        Some(adapter) => adapter,
+                        None => connection.insert(PostgresAdapter::connect(self.settings)?),
+                    };
+                    adapter.batch_execute(&sql).map(|()| sql)
+                });
             let (status, message, error, code) = match outcome {
                 Ok(sql) => (Status::Success, "OK".to_string(), None, sql),
                 Err(error) => {
@@ -361,11 +374,11 @@ impl<'a> LazyRenderer<'a> {
         self.get()?.render_hook(&node.unique_id, sql)
     }
 
-    fn render_project_hook(&self, sql: &str) -> Result<String> {
+    fn render_project_hook(&self, sql: &str, context: Option<&minijinja::Value>) -> Result<String> {
         if !sql.contains("{{") && !sql.contains("{%") {
             return Ok(sql.to_string());
         }
-        self.get()?.render_project_hook(sql)
+        self.get()?.render_project_hook(sql, context.cloned())
     }
 }
 

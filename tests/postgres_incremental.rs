@@ -4,7 +4,7 @@
 mod support;
 
 use weir::compile::Compiled;
-use weir::results::{RunResults, Status};
+use weir::results::{NodeResult, RunResults, Status};
 use weir::runner::{self, RunOptions};
 
 use support::{TestProject, plan, relation};
@@ -53,14 +53,30 @@ fn execute(project: &TestProject, compiled: &Compiled, sql: &str) {
         .unwrap();
 }
 
-fn message(results: &RunResults, unique_id: &str) -> String {
+fn result<'a>(results: &'a RunResults, unique_id: &str) -> &'a NodeResult {
     results
         .results
         .iter()
         .find(|r| r.unique_id == unique_id)
         .unwrap()
-        .message
-        .clone()
+}
+
+fn message(results: &RunResults, unique_id: &str) -> String {
+    result(results, unique_id).message.clone()
+}
+
+/// Compile, create public.src, run `models`, run `change`, run them again.
+fn run_twice(
+    project: &TestProject,
+    models: &[&str],
+    change: &str,
+) -> (Compiled, RunResults, RunResults) {
+    let compiled = project.compile();
+    execute(project, &compiled, SOURCE);
+    let first = run(&compiled, models, false);
+    execute(project, &compiled, change);
+    let second = run(&compiled, models, false);
+    (compiled, first, second)
 }
 
 const SOURCE: &str = "create table public.src (id int, day int, v text);
@@ -87,26 +103,16 @@ fn strategies_add_and_replace_rows_across_runs() {
          select id, day, v from public.src\n\
          {% if is_incremental() %}where day >= (select max(day) from {{ this }}){% endif %}\n",
     );
-    let compiled = project.compile();
-    execute(&project, &compiled, SOURCE);
-    let models = ["appended deleted merged"];
-    let first = run(&compiled, &models, false);
-    assert_eq!(message(&first, "model.shop.appended"), "SELECT 3");
-
-    execute(
+    let (compiled, first, second) = run_twice(
         &project,
-        &compiled,
+        &["appended deleted merged"],
         "update public.src set v = 'c2' where id = 3; insert into public.src values (4, 2, 'd');",
     );
-    let second = run(&compiled, &models, false);
+    assert_eq!(message(&first, "model.shop.appended"), "SELECT 3");
     assert_eq!(message(&second, "model.shop.appended"), "INSERT 0 1");
     assert_eq!(message(&second, "model.shop.deleted"), "INSERT 0 2");
     assert_eq!(message(&second, "model.shop.merged"), "MERGE 2");
-    let appended = second
-        .results
-        .iter()
-        .find(|r| r.unique_id == "model.shop.appended")
-        .unwrap();
+    let appended = result(&second, "model.shop.appended");
     let this = relation(&compiled, "appended");
     assert!(
         appended
@@ -244,4 +250,43 @@ fn schema_changes_follow_on_schema_change() {
     assert_eq!(all("appended"), ["(1,1,)", "(2,1,)", "(3,2,)", "(4,2,d)"]);
     assert_eq!(all("synced"), ["(1,,1)", "(2,,1)", "(3,,2)", "(4,d,2)"]);
     assert_eq!(all("strict"), ["(1,1)", "(2,1)", "(3,2)"]);
+}
+
+#[test]
+fn incremental_runs_read_ephemeral_parents_as_ctes() {
+    let project = TestProject::copy_of("shop", "incr_ephemeral");
+    project.write(
+        "models/src_rows.sql",
+        "{{ config(materialized='ephemeral') }}\nselect id, day, v from public.src\n",
+    );
+    project.write(
+        "models/src_upper.sql",
+        "{{ config(materialized='ephemeral') }}\nselect id, day, upper(v) as v from {{ ref('src_rows') }}\n",
+    );
+    project.write(
+        "models/from_ephemeral.sql",
+        "{{ config(materialized='incremental', unique_key='id') }}\n\
+         with picked as (select * from {{ ref('src_upper') }})\n\
+         select id, day, v from picked\n\
+         {% if is_incremental() %}where id > (select max(id) from {{ this }}){% endif %}\n",
+    );
+    let (compiled, first, second) = run_twice(
+        &project,
+        &["from_ephemeral"],
+        "insert into public.src values (4, 2, 'd');",
+    );
+    assert_eq!(message(&first, "model.shop.from_ephemeral"), "SELECT 3");
+    assert_eq!(message(&second, "model.shop.from_ephemeral"), "INSERT 0 1");
+    let code = &result(&second, "model.shop.from_ephemeral").compiled_code;
+    assert!(code.contains("__dbt__cte__src_rows as ("), "{code}");
+    assert!(code.contains("where id > (select max(id) from"), "{code}");
+    let relation = relation(&compiled, "from_ephemeral");
+    assert_eq!(
+        rows(
+            &project,
+            &compiled,
+            &format!("select * from {relation} order by id")
+        ),
+        ["(1,1,A)", "(2,1,B)", "(3,2,C)", "(4,2,D)"]
+    );
 }

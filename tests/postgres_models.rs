@@ -96,13 +96,10 @@ fn materialized_views_are_created_then_refreshed() {
 #[test]
 fn hooks_grants_and_docs_run_around_builds() {
     let project = TestProject::copy_of("shop", "hooks");
-    let yml = std::fs::read_to_string(project.root.join("dbt_project.yml")).unwrap();
-    project.write(
+    project.append(
         "dbt_project.yml",
-        &format!(
-            "{yml}\non-run-start:\n  - create table if not exists public.hook_log (id serial, msg text)\n\
-             on-run-end: \"insert into public.hook_log (msg) values ('end {{{{ target.name }}}}')\"\n"
-        ),
+        "on-run-start:\n  - create table if not exists public.hook_log (id serial, msg text)\n\
+         on-run-end: \"insert into public.hook_log (msg) values ('end {{ target.name }}')\"\n",
     );
     let model = |grantee: &str| {
         format!(
@@ -221,4 +218,154 @@ fn a_failing_on_run_start_skips_every_node() {
         reason,
         "skipped because operation.shop.shop-on-run-start-0 failed"
     );
+}
+
+/// dbt's on-run-end context: `results` (each with its `node`), and the
+/// `schemas` / `database_schemas` of what was built, not of what failed.
+#[test]
+fn on_run_end_hooks_see_results_and_schemas() {
+    let project = TestProject::copy_of("shop", "run_end");
+    project.append(
+        "dbt_project.yml",
+        "on-run-start: select 1\non-run-end:\n\
+         - \"{{ record_results() }}\"\n\
+         - \"{% for schema in schemas %}grant usage on schema {{ schema }} to reader;{% endfor %}\"\n\
+         - \"create table public.built_in as select * from (values {% for (database, schema) in database_schemas %}('{{ database }}', '{{ schema }}'){{ ',' if not loop.last }}{% endfor %}) v (d, s)\"\n",
+    );
+    // A macro reads `results` from the hook's context, as dbt's macros can.
+    project.write(
+        "macros/record_results.sql",
+        "{% macro record_results() %}\n\
+         create table public.run_log (unique_id text, status text, resource_type text, name text, \
+         rows_affected bigint, failures int, message text, timed boolean);\n\
+         {% for r in results %}\n\
+         insert into public.run_log values ('{{ r.node.unique_id }}', '{{ r.status }}', \
+         '{{ r.node.resource_type }}', '{{ r.node.name }}', \
+         {{ r.adapter_response.get('rows_affected', 'null') }}, \
+         {{ r.failures if r.failures is not none else 'null' }}, \
+         {{ \"'\" ~ r.message | replace(\"'\", \"''\") ~ \"'\" if r.message else 'null' }}, \
+         {{ r.execution_time >= 0 and r.timing | length == 2 and r.thread_id is string }});\n\
+         {% endfor %}\n\
+         {% endmacro %}\n",
+    );
+    project.write("models/plain.sql", "select 1 as id\n");
+    project.write(
+        "models/marts/two_rows.sql",
+        "select 1 as id union all select 2\n",
+    );
+    project.write(
+        "models/broken.sql",
+        "{{ config(schema='broken') }}\nselect * from public.nowhere\n",
+    );
+    project.write(
+        "models/after_broken.sql",
+        "{{ config(schema='after') }}\nselect * from {{ ref('broken') }}\n",
+    );
+    project.write(
+        "tests/two_rows_has_no_two.sql",
+        "select * from {{ ref('two_rows') }} where id = 2\n",
+    );
+    let compiled = project.compile();
+    let mut db = project.connect(&compiled);
+    db.client().batch_execute("create role reader").unwrap();
+
+    let results = run(
+        &compiled,
+        &["plain two_rows broken after_broken two_rows_has_no_two"],
+        false,
+    );
+    let hooks: Vec<(&str, Status)> = results
+        .results
+        .iter()
+        .filter(|r| r.unique_id.starts_with("operation."))
+        .map(|r| (r.unique_id.as_str(), r.status))
+        .collect();
+    assert_eq!(
+        hooks,
+        [
+            ("operation.shop.shop-on-run-start-0", Status::Success),
+            ("operation.shop.shop-on-run-end-0", Status::Success),
+            ("operation.shop.shop-on-run-end-1", Status::Success),
+            ("operation.shop.shop-on-run-end-2", Status::Success),
+        ],
+        "{:?}",
+        results.results
+    );
+
+    let rows: Vec<String> = db
+        .client()
+        .query(
+            "select concat_ws(' | ', unique_id, status, resource_type, name, \
+             coalesce(rows_affected::text, '-'), coalesce(failures::text, '-'), timed) \
+             from public.run_log order by unique_id",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            "model.shop.after_broken | skipped | model | after_broken | - | - | t",
+            "model.shop.broken | error | model | broken | - | - | t",
+            "model.shop.plain | success | model | plain | -1 | - | t",
+            "model.shop.two_rows | success | model | two_rows | 2 | - | t",
+            "test.shop.two_rows_has_no_two | fail | test | two_rows_has_no_two | 1 | 1 | t",
+        ]
+    );
+    let messages: Vec<Option<String>> = db
+        .client()
+        .query(
+            "select message from public.run_log where unique_id in \
+             ('model.shop.plain', 'model.shop.broken') order by unique_id",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        messages[0]
+            .as_deref()
+            .is_some_and(|m| m.contains("nowhere")),
+        "{messages:?}"
+    );
+    assert_eq!(messages[1].as_deref(), Some("CREATE VIEW"));
+
+    let schema = relation(&compiled, "plain").schema;
+    let marts = relation(&compiled, "two_rows").schema;
+    assert_eq!(marts, format!("{schema}_marts"));
+    let built: Vec<(String, String)> = db
+        .client()
+        .query("select d, s from public.built_in order by s", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let database = relation(&compiled, "plain").database;
+    assert_eq!(
+        built,
+        [
+            (database.clone(), schema.clone()),
+            (database, marts.clone())
+        ]
+    );
+    for (name, usage) in [
+        (schema.clone(), true),
+        (marts, true),
+        (format!("{schema}_broken"), false),
+        (format!("{schema}_after"), false),
+    ] {
+        let granted: bool = db
+            .client()
+            .query_one(
+                "select coalesce((select has_schema_privilege('reader', oid, 'usage') \
+                 from pg_namespace where nspname = $1), false)",
+                &[&name],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(granted, usage, "usage on {name}");
+    }
 }

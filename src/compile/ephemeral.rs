@@ -15,6 +15,15 @@ pub fn cte_relation(identifier: &str) -> Relation {
     }
 }
 
+/// What `ref` to a compiled node renders as: its relation, or its CTE.
+pub fn ref_relation(node: &Node) -> Relation {
+    if node.materialization == Materialization::Ephemeral {
+        cte_relation(&node.relation.identifier)
+    } else {
+        node.relation.clone()
+    }
+}
+
 /// Inject into every node the CTEs of the ephemeral models it depends on,
 /// and record them as the node's extra_ctes. `order` has parents first.
 pub fn inject_ctes(nodes: &mut BTreeMap<String, Node>, order: &[String]) {
@@ -63,8 +72,12 @@ fn add(ctes: &mut Vec<(String, String)>, cte: (String, String)) {
 }
 
 /// dbt's inject_ctes_into_sql: after a leading `with` (and `recursive`),
-/// else in a new `with` before the first token.
-fn inject(sql: &str, ctes: &[(String, String)]) -> String {
+/// else in a new `with` before the first token. Also used at run time, on
+/// an incremental model rendered again, with the node's `extra_ctes`.
+pub fn inject(sql: &str, ctes: &[(String, String)]) -> String {
+    if ctes.is_empty() {
+        return sql.to_string();
+    }
     let joined = ctes
         .iter()
         .map(|(_, sql)| sql.as_str())

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use minijinja::value::Value;
 use serde_json::Map;
 
-use super::{Compiled, Pending, compile_scope, pending_nodes, render_request};
+use super::{Compiled, Pending, compile_scope, ephemeral, pending_nodes, render_request};
 use crate::error::{Error, ErrorKind, Result};
 use crate::jinja::{JinjaEnv, RenderRequest};
-use crate::manifest::Relation;
+use crate::manifest::{Manifest, Relation};
 use crate::project::ProjectFile;
 
 /// A project's Jinja environment kept for a run, with every relation resolved.
@@ -20,6 +20,8 @@ pub struct RunRenderer<'a> {
     /// The root project's name: project hooks resolve `ref` from it.
     root_package: String,
     pending: HashMap<String, Pending<'a>>,
+    /// The compiled manifest: the ephemeral CTEs each node needs.
+    manifest: &'a Manifest,
     relations: Arc<HashMap<String, Relation>>,
     /// Whether hooks marked as side effects run on this target.
     side_effects: crate::env::side_effects::Policy,
@@ -43,7 +45,7 @@ impl<'a> RunRenderer<'a> {
             .manifest
             .nodes
             .values()
-            .map(|n| (n.unique_id.clone(), n.relation.clone()))
+            .map(|n| (n.unique_id.clone(), ephemeral::ref_relation(n)))
             .collect();
         let mut vars = project.vars.clone();
         vars.extend(compiled.cli_vars.clone());
@@ -51,6 +53,7 @@ impl<'a> RunRenderer<'a> {
             side_effects: crate::env::side_effects::Policy::new(&compiled.target, &vars),
             jinja,
             root_package: project.name.clone(),
+            manifest: &compiled.manifest,
             pending: pending
                 .into_iter()
                 .map(|p| (p.unique_id.clone(), p))
@@ -68,14 +71,19 @@ impl<'a> RunRenderer<'a> {
         })
     }
 
-    /// The SQL of a model rendered with `is_incremental()` answering `is_incremental`.
+    /// The SQL of a model rendered with `is_incremental()` answering
+    /// `is_incremental`, with the CTEs of its ephemeral parents injected as
+    /// the compile injected them (an ephemeral model is never incremental,
+    /// so its compiled SQL stands).
     pub fn render_node(&self, unique_id: &str, is_incremental: bool) -> Result<String> {
         let node = self.pending(unique_id)?;
         let request = render_request(node, Some(&self.relations));
-        Ok(self
+        let sql = self
             .jinja
             .render_with_incremental(&request, is_incremental)?
-            .sql)
+            .sql;
+        let extra_ctes = &self.manifest.node(unique_id)?.extra_ctes;
+        Ok(ephemeral::inject(&sql, extra_ctes))
     }
 
     /// A node's pre-hook or post-hook, rendered in the node's context
@@ -93,8 +101,9 @@ impl<'a> RunRenderer<'a> {
         Ok(self.side_effects.gate(sql, rendered))
     }
 
-    /// An `on-run-start` / `on-run-end` hook of dbt_project.yml.
-    pub fn render_project_hook(&self, sql: &str) -> Result<String> {
+    /// An `on-run-start` / `on-run-end` hook of dbt_project.yml; `context`
+    /// adds what only on-run-end hooks see (`results`, `schemas`, ...).
+    pub fn render_project_hook(&self, sql: &str, context: Option<Value>) -> Result<String> {
         let file = ProjectFile {
             original_file_path: "dbt_project.yml".to_string(),
             path: "dbt_project.yml".to_string(),
@@ -110,7 +119,10 @@ impl<'a> RunRenderer<'a> {
             relations: Some(&self.relations),
             generic_test: None,
         };
-        let rendered = self.jinja.render(&request)?.sql;
-        Ok(self.side_effects.gate(sql, rendered))
+        let rendered = match context {
+            Some(context) => self.jinja.render_with_context(&request, context)?,
+            None => self.jinja.render(&request)?,
+        };
+        Ok(self.side_effects.gate(sql, rendered.sql))
     }
 }

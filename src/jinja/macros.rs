@@ -258,6 +258,10 @@ const FORWARDED: &[&str] = &[
     "model",
     "project_name",
     "is_incremental",
+    // Only an on-run-end hook has these.
+    "results",
+    "schemas",
+    "database_schemas",
 ];
 
 /// Call a macro from any template: its template is evaluated with the

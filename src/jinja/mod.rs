@@ -220,6 +220,25 @@ impl JinjaEnv {
         request: &RenderRequest<'_>,
         is_incremental: bool,
     ) -> Result<RenderCapture> {
+        self.render_in(request, is_incremental, None)
+    }
+
+    /// [`render`](Self::render) with more variables in the template's
+    /// context: an on-run-end hook's `results`, `schemas` and `database_schemas`.
+    pub fn render_with_context(
+        &self,
+        request: &RenderRequest<'_>,
+        extra: Value,
+    ) -> Result<RenderCapture> {
+        self.render_in(request, false, Some(extra))
+    }
+
+    fn render_in(
+        &self,
+        request: &RenderRequest<'_>,
+        is_incremental: bool,
+        extra: Option<Value>,
+    ) -> Result<RenderCapture> {
         let capture = Arc::new(RenderCapture::default());
         let this = match request.relations {
             Some(relations) => RelationValue::resolved(relations.get(request.unique_id).cloned()),
@@ -252,6 +271,10 @@ impl JinjaEnv {
             project_name => self.scope.project_name.clone(),
             __weir_capture => Value::from_object(context::CaptureHandle(capture.clone())),
             is_incremental => Value::from_function(move || is_incremental),
+        };
+        let ctx = match extra {
+            Some(extra) => minijinja::context! { ..ctx, ..extra },
+            None => ctx,
         };
         let file = &self.root.join(&request.file.original_file_path);
         let source = Some(request.file.text.as_str());

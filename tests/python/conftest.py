@@ -24,6 +24,8 @@ import weir
 
 REPO = Path(__file__).resolve().parents[2]
 SHOP = REPO / "dags" / "dbt" / "shop"
+# The CLI as `cargo build` left it (`make test` sets WEIR_BIN).
+WEIR = Path(os.environ.get("WEIR_BIN", REPO / "target" / "debug" / "weir"))
 
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="weir-airflow-"))
 DAGS_FOLDER = AIRFLOW_HOME / "dags"

@@ -75,6 +75,16 @@ def relation_names(project: Path) -> dict[str, str]:
     }
 
 
+def query(port: int, sql: str) -> list[str]:
+    done = subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", "postgres",
+         "-AtX", "-v", "ON_ERROR_STOP=1", "-c", sql],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
 def contents(port: int, relation: str) -> tuple[int, str, str]:
     """Row count, ordered checksum of the rows, and the column list of a relation."""
     sql = (
@@ -84,13 +94,7 @@ def contents(port: int, relation: str) -> tuple[int, str, str]:
         f"order by attnum) from pg_attribute where attrelid = '{relation}'::regclass "
         f"and attnum > 0 and not attisdropped"
     )
-    done = subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", "postgres",
-         "-AtX", "-v", "ON_ERROR_STOP=1", "-c", sql],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    first, columns = done.stdout.strip().splitlines()
+    first, columns = query(port, sql)
     rows, checksum = first.split("|")
     return int(rows), checksum, columns
 
@@ -152,3 +156,26 @@ def test_every_relation_holds_the_same_rows(parity):
             different[unique_id] = (mine, other)
     shown = "\n".join(f"{k}:\n  weir {m}\n  dbt  {o}" for k, (m, o) in different.items())
     assert different == {}, shown
+
+
+@pytest.mark.parametrize("parity", ["run_parity"], indirect=True)
+def test_on_run_end_hooks_see_the_same_results_and_schemas(parity):
+    """run_parity's on-run-end hook writes a row per entry of `results` and
+    per entry of `schemas`: the same rows, build by build, from both tools."""
+    _, _, port, _ = parity
+    seen = {}
+    for tool in ("dbt", "weir"):
+        results = query(
+            port,
+            f"select build, unique_id, status, resource_type, name, rows_affected, failures, "
+            f"has_message from {tool}_parity_results order by 1, 2",
+        )
+        schemas = query(port, f"select * from {tool}_parity_schemas order by 1, 2")
+        seen[tool] = (results, schemas)
+    # Both builds recorded something: the hooks ran and saw results.
+    assert {row.split("|")[0] for row in seen["dbt"][0]} == {"1", "2"}
+    assert {row.split("|")[0] for row in seen["dbt"][1]} == {"1", "2"}
+    for ours, theirs in zip(seen["weir"], seen["dbt"], strict=True):
+        only_ours = "\n  ".join(sorted(set(ours) - set(theirs)))
+        only_theirs = "\n  ".join(sorted(set(theirs) - set(ours)))
+        assert ours == theirs, f"weir only:\n  {only_ours}\ndbt only:\n  {only_theirs}"

@@ -59,6 +59,12 @@ impl TestProject {
         fs::write(path, text).unwrap();
     }
 
+    /// Add `text` at the end of a file of the project (`dbt_project.yml`).
+    pub fn append(&self, relative: &str, text: &str) {
+        let before = fs::read_to_string(self.root.join(relative)).unwrap();
+        self.write(relative, &format!("{before}\n{text}"));
+    }
+
     /// The project compiled for its default target (`dev`: embedded).
     pub fn compile(&self) -> Compiled {
         Compiled::load(&CompileOptions {
