@@ -299,40 +299,46 @@ impl Fingerprints {
         let macros = MacroIndex::new(&compiled.project);
         let mut vars = compiled.project.vars.clone();
         vars.extend(compiled.cli_vars.clone());
-        let mut nodes = BTreeMap::new();
-        for node in compiled.manifest.nodes.values() {
+        // The value a call sees: the var or env var, else the call's own
+        // literal default; hashed, as a fingerprint must not reveal it.
+        let var_print = |name: &str, default: &Option<String>| match vars.get(name) {
+            Some(value) => sha256_hex(&value.to_string()),
+            None => sha256_hex(&default_value(default.clone())),
+        };
+        let env_var_print = |name: &str, default: &Option<String>| match std::env::var(name) {
+            Ok(value) => sha256_hex(&Json::String(value).to_string()),
+            Err(_) => sha256_hex(&default_value(default.clone())),
+        };
+        let nodes: Vec<&Node> = compiled.manifest.nodes.values().collect();
+        let prints = crate::parallel::map(&nodes, |node| {
             let mut prints = NodePrints::default();
-            let reached = macros.reached_from(&node.raw_code);
-            let mut texts: Vec<&str> = vec![&node.raw_code];
+            let own = TextCalls::of(&node.raw_code);
+            let reached = macros.reached_from(&own.macros);
+            let mut calls = vec![&own];
             for name in &reached {
-                let (hash, bodies) = &macros.by_name[name.as_str()];
-                prints.macros.insert(name.clone(), hash.clone());
-                texts.extend(bodies.iter().map(String::as_str));
+                let info = &macros.by_name[name.as_str()];
+                prints.macros.insert(name.clone(), info.hash.clone());
+                calls.push(&info.calls);
             }
-            // The value a call sees: the var or env var, else the call's own
-            // literal default; hashed, as a fingerprint must not reveal it.
-            for text in texts {
-                for (name, default) in calls_with_string(text, "var") {
-                    let value = match vars.get(&name) {
-                        Some(value) => value.to_string(),
-                        None => default_value(default),
-                    };
+            for text in calls {
+                for (name, default) in &text.vars {
                     prints
                         .vars
-                        .insert(format!("var:{name}"), sha256_hex(&value));
+                        .insert(format!("var:{name}"), var_print(name, default));
                 }
-                for (name, default) in calls_with_string(text, "env_var") {
-                    let value = match std::env::var(&name) {
-                        Ok(value) => Json::String(value).to_string(),
-                        Err(_) => default_value(default),
-                    };
+                for (name, default) in &text.env_vars {
                     prints
                         .vars
-                        .insert(format!("env_var:{name}"), sha256_hex(&value));
+                        .insert(format!("env_var:{name}"), env_var_print(name, default));
                 }
             }
-            nodes.insert(node.unique_id.clone(), prints);
-        }
+            prints
+        });
+        let nodes = nodes
+            .iter()
+            .map(|node| node.unique_id.clone())
+            .zip(prints)
+            .collect();
         Fingerprints { nodes }
     }
 
@@ -390,10 +396,35 @@ pub fn write_fingerprints(compiled: &Compiled) -> Result<()> {
     std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
 }
 
-/// The project's macros (its own and its packages'), by name: a fingerprint
-/// of all definitions of that name, their bodies, and the macros they call.
+/// What a text calls: macros by name, and `var`/`env_var` with a literal name
+/// (and default).
+#[derive(Default)]
+struct TextCalls {
+    macros: BTreeSet<String>,
+    vars: BTreeSet<(String, Option<String>)>,
+    env_vars: BTreeSet<(String, Option<String>)>,
+}
+
+impl TextCalls {
+    fn of(text: &str) -> TextCalls {
+        TextCalls {
+            macros: called_names(text),
+            vars: calls_with_string(text, "var"),
+            env_vars: calls_with_string(text, "env_var"),
+        }
+    }
+}
+
+/// A macro name's fingerprint (all its definitions) and what they call.
+struct MacroInfo {
+    hash: String,
+    calls: TextCalls,
+}
+
+/// The project's macros (its own and its packages'), by name, each body
+/// scanned once: thousands of nodes call the same few macros.
 struct MacroIndex {
-    by_name: HashMap<String, (String, Vec<String>)>,
+    by_name: HashMap<String, MacroInfo>,
 }
 
 impl MacroIndex {
@@ -410,28 +441,35 @@ impl MacroIndex {
         }
         let by_name = bodies
             .into_iter()
-            .map(|(name, bodies)| (name, (sha256_hex(&bodies.join("\n\u{0}\n")), bodies)))
+            .map(|(name, bodies)| {
+                let mut calls = TextCalls::default();
+                for body in &bodies {
+                    let TextCalls {
+                        macros,
+                        vars,
+                        env_vars,
+                    } = TextCalls::of(body);
+                    calls.macros.extend(macros);
+                    calls.vars.extend(vars);
+                    calls.env_vars.extend(env_vars);
+                }
+                let hash = sha256_hex(&bodies.join("\n\u{0}\n"));
+                (name, MacroInfo { hash, calls })
+            })
             .collect();
         MacroIndex { by_name }
     }
 
-    /// Macros of the project called from `text`, and from them, transitively.
-    fn reached_from(&self, text: &str) -> BTreeSet<String> {
+    /// The project's macros among `called`, and the macros they call, transitively.
+    fn reached_from(&self, called: &BTreeSet<String>) -> BTreeSet<String> {
         let mut reached = BTreeSet::new();
-        let mut stack: Vec<String> = called_names(text)
-            .into_iter()
-            .filter(|n| self.by_name.contains_key(n))
-            .collect();
+        let mut stack: Vec<&String> = called.iter().collect();
         while let Some(name) = stack.pop() {
-            if !reached.insert(name.clone()) {
+            let Some(info) = self.by_name.get(name) else {
                 continue;
-            }
-            for body in &self.by_name[&name].1 {
-                stack.extend(
-                    called_names(body)
-                        .into_iter()
-                        .filter(|n| self.by_name.contains_key(n) && !reached.contains(n)),
-                );
+            };
+            if reached.insert(name.clone()) {
+                stack.extend(info.calls.macros.iter().filter(|n| !reached.contains(*n)));
             }
         }
         reached
