@@ -347,13 +347,12 @@ impl ProjectArgs {
             keys.push((crate::env::naming::SUFFIX_KEY, Json::String(suffix.clone())));
         }
         let compiled = crate::env::naming::compile_with(&self.compile_options()?, &keys)?;
-        std::thread::scope(|scope| {
-            let fingerprints = scope.spawn(|| crate::env::state::write_fingerprints(&compiled));
-            compiled.manifest.write(&compiled.project.target_dir())?;
-            fingerprints
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })?;
+        let (fingerprints, manifest) = crate::parallel::both(
+            || crate::env::state::write_fingerprints(&compiled),
+            || compiled.manifest.write(&compiled.project.target_dir()),
+        );
+        manifest?;
+        fingerprints?;
         crate::timing::phase("manifest and fingerprints written");
         Ok(compiled)
     }

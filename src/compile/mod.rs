@@ -170,21 +170,13 @@ pub fn compile(
     docs::Descriptions::new(&docs, &project.name).render_all(project, &mut nodes, &mut sources)?;
 
     crate::timing::phase("validate + docs");
-    let dag = Dag::new(
-        nodes
-            .values()
-            .map(|n| (n.unique_id.as_str(), n.depends_on_nodes.as_slice())),
+    // The manifest's edge maps are built beside the DAG's order.
+    let ((parent_map, child_map), order) = crate::parallel::both(
+        || edge_maps(&nodes, &sources),
+        || dag_order(project, &nodes),
     );
-    let order = dag.order().map_err(|e| {
-        let first = e.message().split('`').nth(1).unwrap_or("");
-        match nodes.values().find(|n| n.name == first) {
-            Some(node) => e.in_file(project.root.join(&node.original_file_path)),
-            None => e,
-        }
-    })?;
+    let order = order?;
     ephemeral::inject_ctes(&mut nodes, &order);
-
-    let (parent_map, child_map) = edge_maps(&nodes, &sources);
     crate::timing::phase("dag + ctes + edge maps");
     Ok(Manifest {
         metadata: Metadata {
@@ -584,6 +576,22 @@ fn build_node(
         test: node.test.map(|t| t.metadata.clone()),
         patch_path: properties.map(|p| p.file.clone()),
         extra_ctes: Vec::new(),
+    })
+}
+
+/// Every node, parents first; a cycle is an error in the file of a node on it.
+fn dag_order(project: &Project, nodes: &BTreeMap<String, Node>) -> Result<Vec<String>> {
+    let dag = Dag::new(
+        nodes
+            .values()
+            .map(|n| (n.unique_id.as_str(), n.depends_on_nodes.as_slice())),
+    );
+    dag.order().map_err(|e| {
+        let first = e.message().split('`').nth(1).unwrap_or("");
+        match nodes.values().find(|n| n.name == first) {
+            Some(node) => e.in_file(project.root.join(&node.original_file_path)),
+            None => e,
+        }
     })
 }
 
