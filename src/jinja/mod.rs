@@ -127,6 +127,9 @@ pub struct GenericTestCall<'a> {
     pub plain_model_ref: Option<&'a str>,
 }
 
+/// The name prefix of generic test templates: the rest of the name is the source.
+const GENERIC_TEST_TEMPLATE: &str = "__weir_generic_test__:";
+
 /// A Jinja environment loaded with a project's macros.
 pub struct JinjaEnv {
     env: Environment<'static>,
@@ -145,6 +148,9 @@ impl JinjaEnv {
         let macros = Macros::load(project)?;
         let mut env = base_environment();
         env.add_function("return", macros::return_value);
+        // Generic tests of one kind share their one-line template: it is
+        // compiled once, on first use, and cached by the environment.
+        env.set_loader(|name| Ok(name.strip_prefix(GENERIC_TEST_TEMPLATE).map(str::to_string)));
         env.add_global("invocation_id", scope.invocation_id.clone());
         env.add_global("run_started_at", scope.run_started_at.clone());
         for def in macros.all() {
@@ -288,10 +294,15 @@ impl JinjaEnv {
             None => ctx,
         };
         let text = mutable::rewrite_empty_literals(&request.file.text);
-        let template = self
-            .env
-            .template_from_named_str(&request.file.original_file_path, &text)
-            .map_err(|e| convert_error(&e, &self.macros, file, source))?;
+        let template = match request.generic_test {
+            Some(_) => self
+                .env
+                .get_template(&format!("{GENERIC_TEST_TEMPLATE}{text}")),
+            None => self
+                .env
+                .template_from_named_str(&request.file.original_file_path, &text),
+        }
+        .map_err(|e| convert_error(&e, &self.macros, file, source))?;
         let sql = template
             .render(ctx)
             .map_err(|e| convert_error(&e, &self.macros, file, source))?;
