@@ -216,6 +216,40 @@ pub struct SourceNode {
     pub fqn: Vec<String>,
 }
 
+/// An exposure: something downstream of the project (a dashboard, a
+/// notebook, an application) and the nodes it reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exposure {
+    /// `exposure.<package>.<name>`.
+    pub unique_id: String,
+    pub name: String,
+    pub package_name: String,
+    /// The properties file, relative to its model path.
+    pub path: String,
+    pub original_file_path: String,
+    pub fqn: Vec<String>,
+    /// dashboard, notebook, analysis, ml or application.
+    pub kind: String,
+    /// `email` and `name` (null when not given), then any other keys.
+    pub owner: Map<String, Value>,
+    pub description: String,
+    pub label: Option<String>,
+    pub maturity: Option<String>,
+    pub url: Option<String>,
+    pub tags: Vec<String>,
+    pub meta: Map<String, Value>,
+    /// enabled, tags and meta as resolved.
+    pub config: Map<String, Value>,
+    /// The config as written in dbt_project.yml and the `config:` block.
+    pub unrendered_config: Map<String, Value>,
+    /// Sources first, then refs, in the order written (as dbt lists them).
+    pub depends_on_nodes: Vec<String>,
+    /// `ref` calls as written: [package?, name].
+    pub refs: Vec<Vec<String>>,
+    /// `source` calls as written: [source_name, table_name].
+    pub sources: Vec<[String; 2]>,
+}
+
 /// A `{% docs %}` block.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct DocBlock {
@@ -247,6 +281,7 @@ pub struct Manifest {
     pub nodes: BTreeMap<String, Node>,
     pub sources: BTreeMap<String, SourceNode>,
     pub docs: BTreeMap<String, DocBlock>,
+    pub exposures: BTreeMap<String, Exposure>,
     /// unique_id -> unique_ids of its parents (nodes and sources).
     pub parent_map: BTreeMap<String, Vec<String>>,
     /// unique_id -> unique_ids of its children.
@@ -388,7 +423,7 @@ struct ManifestOut<'a> {
     sources: &'a BTreeMap<String, SourceNode>,
     macros: EmptyMap,
     docs: &'a BTreeMap<String, DocBlock>,
-    exposures: EmptyMap,
+    exposures: &'a BTreeMap<String, Exposure>,
     metrics: EmptyMap,
     groups: EmptyMap,
     selectors: EmptyMap,
@@ -421,7 +456,7 @@ impl<'a> ManifestOut<'a> {
             sources: &manifest.sources,
             macros: EmptyMap {},
             docs: &manifest.docs,
-            exposures: EmptyMap {},
+            exposures: &manifest.exposures,
             metrics: EmptyMap {},
             groups: EmptyMap {},
             selectors: EmptyMap {},
@@ -601,22 +636,7 @@ struct TestMetadataOut<'a> {
 impl Serialize for Node {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         let seed = self.resource_type == ResourceType::Seed;
-        let refs = self
-            .refs
-            .iter()
-            .map(|r| match r.as_slice() {
-                [package, name] => RefOut {
-                    name,
-                    package: Some(package),
-                    version: None,
-                },
-                _ => RefOut {
-                    name: r.last().map_or("", String::as_str),
-                    package: None,
-                    version: None,
-                },
-            })
-            .collect();
+        let refs = refs_out(&self.refs);
         NodeOut {
             database: &self.relation.database,
             schema: &self.relation.schema,
@@ -699,6 +719,54 @@ impl Serialize for Node {
             column_name: self.test.as_ref().and_then(|t| t.column_name.as_deref()),
             attached_node: self.test.as_ref().map(|t| t.attached_node.as_str()),
         }
+        .serialize(serializer)
+    }
+}
+
+/// `ref` calls as dbt writes them: `{name, package, version}`.
+fn refs_out(refs: &[Vec<String>]) -> Vec<RefOut<'_>> {
+    refs.iter()
+        .map(|r| match r.as_slice() {
+            [package, name] => RefOut {
+                name,
+                package: Some(package),
+                version: None,
+            },
+            _ => RefOut {
+                name: r.last().map_or("", String::as_str),
+                package: None,
+                version: None,
+            },
+        })
+        .collect()
+}
+
+impl Serialize for Exposure {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        json!({
+            "name": self.name,
+            "resource_type": "exposure",
+            "package_name": self.package_name,
+            "path": self.path,
+            "original_file_path": self.original_file_path,
+            "unique_id": self.unique_id,
+            "fqn": self.fqn,
+            "type": self.kind,
+            "owner": self.owner,
+            "description": self.description,
+            "label": self.label,
+            "maturity": self.maturity,
+            "meta": self.meta,
+            "tags": self.tags,
+            "config": self.config,
+            "unrendered_config": self.unrendered_config,
+            "url": self.url,
+            "depends_on": {"macros": [], "nodes": self.depends_on_nodes},
+            "refs": refs_out(&self.refs),
+            "sources": self.sources,
+            "metrics": [],
+            "created_at": 0.0,
+        })
         .serialize(serializer)
     }
 }

@@ -19,7 +19,10 @@ pub fn phase(name: &str) {
     let now = Instant::now();
     let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(previous) = *last {
-        eprintln!("[timing] {name}: {:.1} ms", (now - previous).as_secs_f64() * 1000.0);
+        eprintln!(
+            "[timing] {name}: {:.1} ms",
+            (now - previous).as_secs_f64() * 1000.0
+        );
     }
     *last = Some(now);
 }

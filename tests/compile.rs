@@ -215,3 +215,154 @@ fn a_missing_ref_is_a_missing_node_error() {
     let err = compile("tests/fixtures/missing_ref", "dev").unwrap_err();
     assert_eq!(err.kind(), weir::ErrorKind::MissingNode);
 }
+
+#[test]
+fn an_exposure_with_an_unknown_ref_names_file_and_line() {
+    let err = compile("tests/fixtures/exposure_missing_ref", "dev").unwrap_err();
+    assert_eq!(err.kind(), weir::ErrorKind::MissingNode);
+    insta::assert_snapshot!(err.to_string());
+}
+
+#[test]
+fn exposures_are_in_the_manifest_and_its_edge_maps() {
+    let manifest = compile("tests/fixtures/features", "dev").unwrap();
+    let dashboard = &manifest.exposures["exposure.features.weekly_dashboard"];
+    assert_eq!(
+        dashboard.depends_on_nodes,
+        [
+            "source.features.app.events",
+            "model.features.daily_events",
+            "model.features.users"
+        ]
+    );
+    assert_eq!(dashboard.tags, ["downstream", "reporting"]);
+    assert_eq!(
+        manifest.parent_map["exposure.features.ml_scores"],
+        ["model.features.daily_events", "source.features.app.users"]
+    );
+    assert!(
+        manifest.child_map["model.features.event_kinds"]
+            .contains(&"exposure.features.churn_notebook".to_string())
+    );
+    // `config: {enabled: false}`: gone, with its edges.
+    assert!(
+        !manifest
+            .exposures
+            .contains_key("exposure.features.retired_app")
+    );
+    assert!(
+        !manifest
+            .child_map
+            .values()
+            .flatten()
+            .any(|c| c.contains("retired_app"))
+    );
+    let json = manifest.to_json();
+    assert_eq!(
+        json["exposures"]["exposure.features.ml_scores"]["fqn"],
+        serde_json::json!(["features", "marts", "ml_scores"])
+    );
+}
+
+/// Broken exposures: each error names the properties file, the line of the
+/// entry at fault and what is wrong with it.
+#[test]
+fn broken_exposures_name_file_line_and_text() {
+    let cases: [(&str, usize, &str); 9] = [
+        (
+            "depends_on: [ref('nope')]",
+            8,
+            "`nope`, which was not found",
+        ),
+        ("depends_on: [\"source('app', 'nope')\"]", 8, "`app.nope`"),
+        (
+            "depends_on: [\"{{ ref('orders') }}\"]",
+            8,
+            "Jinja delimiters",
+        ),
+        (
+            "depends_on: [orders]",
+            8,
+            "`orders` is not a ref() or source() call",
+        ),
+        ("depends_on: ref('orders')", 8, "must be a list"),
+        ("depends_on: [[ref('orders')]]", 8, "must be a string"),
+        ("maturity: huge", 8, "unknown maturity `huge`"),
+        ("type: dashbord", 8, "unknown type `dashbord`"),
+        (
+            "owner: Finance",
+            8,
+            "`owner:` of exposure `revenue` must be a mapping",
+        ),
+    ];
+    for (i, (line, at, message)) in cases.iter().enumerate() {
+        let root =
+            std::env::temp_dir().join(format!("weir_exposure_case_{}_{i}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("models")).unwrap();
+        std::fs::write(
+            root.join("dbt_project.yml"),
+            "name: broken\nprofile: test\n",
+        )
+        .unwrap();
+        std::fs::write(root.join("models/orders.sql"), "select 1 as id\n").unwrap();
+        std::fs::write(
+            root.join("models/sources.yml"),
+            "version: 2\nsources:\n  - name: app\n    tables: [{name: events}]\n",
+        )
+        .unwrap();
+        // The broken key is line 8, in place of the valid one when it repeats it.
+        let key = line.split(':').next().unwrap();
+        let valid = |k: &str, text: &str| {
+            if k == key {
+                "    # replaced".to_string()
+            } else {
+                format!("    {text}")
+            }
+        };
+        let text = format!(
+            "version: 2\n\nexposures:\n  - name: revenue\n{}\n{}\n    description: x\n    {line}\n",
+            valid("type", "type: dashboard"),
+            valid("owner", "owner: {name: Finance}"),
+        );
+        std::fs::write(root.join("models/exposures.yml"), &text).unwrap();
+        let project = Project::load(&root);
+        let err = match project {
+            Ok(project) => weir::compile(&project, &target("dev"), &Map::new()).unwrap_err(),
+            Err(err) => err,
+        };
+        let _ = std::fs::remove_dir_all(&root);
+        assert!(err.message().contains(message), "{line}: {err}");
+        assert!(
+            err.file()
+                .is_some_and(|f| f.ends_with("models/exposures.yml")),
+            "{line}: {err}"
+        );
+        assert_eq!(err.line(), Some(*at), "{line}: {err}\n{text}");
+    }
+}
+
+/// A template that never ends (here a macro recursion that branches, so
+/// minijinja's depth limit never trips) stops on Jinja's fuel limit with an
+/// error naming the file.
+#[test]
+fn a_template_that_never_ends_stops_with_an_error_naming_the_file() {
+    let root = std::env::temp_dir().join(format!("weir_fuel_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join("models")).unwrap();
+    std::fs::create_dir_all(root.join("macros")).unwrap();
+    std::fs::write(root.join("dbt_project.yml"), "name: fuel\nprofile: test\n").unwrap();
+    std::fs::write(
+        root.join("macros/fib.sql"),
+        "{% macro fib(n) %}{% if n < 2 %}1{% else %}{{ fib(n - 1) }}{{ fib(n - 2) }}{% endif %}{% endmacro %}\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("models/a.sql"), "select '{{ fib(60) }}'\n").unwrap();
+    let project = Project::load(&root).unwrap();
+    let err = weir::compile(&project, &target("dev"), &Map::new()).unwrap_err();
+    let _ = std::fs::remove_dir_all(&root);
+    assert_eq!(err.kind(), weir::ErrorKind::Template);
+    assert!(err.file().unwrap().ends_with("macros/fib.sql"), "{err}");
+    assert_eq!(err.line(), Some(1));
+    assert!(err.message().contains("Jinja instructions"), "{err}");
+}

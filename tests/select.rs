@@ -462,7 +462,7 @@ fn bad_selectors_are_clear_errors() {
     assert!(message("resource_type:modell").contains("did you mean `model`?"));
     assert!(message("test_type:unitt").contains("`test_type:unitt`"));
     assert!(message("source:a.b.c.d").contains("`source:a.b.c.d`"));
-    assert!(message("exposure:dashboard").contains("no exposures"));
+    assert!(message("exposure:a.b.c").contains("`exposure:a.b.c`"));
     assert!(message("state:modified").contains("--state"));
     assert!(message("config:table").contains("`config:table`"));
     assert!(message("orders,,customers").contains("`orders,,customers`"));

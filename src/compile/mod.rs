@@ -3,6 +3,7 @@
 
 mod docs;
 mod ephemeral;
+mod exposures;
 pub mod generic_tests;
 mod nodes;
 mod validate;
@@ -166,7 +167,8 @@ pub fn compile(
     })?;
     ephemeral::inject_ctes(&mut nodes, &order);
 
-    let (parent_map, child_map) = edge_maps(&nodes, &sources);
+    let exposures = exposures::exposures(project, jinja.scope(), &nodes, &sources)?;
+    let (parent_map, child_map) = edge_maps(&nodes, &sources, &exposures);
     crate::timing::phase("dag + ctes + edge maps");
     Ok(Manifest {
         metadata: Metadata {
@@ -179,6 +181,7 @@ pub fn compile(
         nodes,
         sources,
         docs,
+        exposures,
         parent_map,
         child_map,
         order,
@@ -588,22 +591,31 @@ fn build_node(
 fn edge_maps(
     nodes: &BTreeMap<String, Node>,
     sources: &BTreeMap<String, SourceNode>,
+    exposures: &BTreeMap<String, crate::manifest::Exposure>,
 ) -> (BTreeMap<String, Vec<String>>, BTreeMap<String, Vec<String>>) {
     let mut parent_map: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut child_map: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for id in nodes.keys().chain(sources.keys()) {
+    for id in nodes.keys().chain(sources.keys()).chain(exposures.keys()) {
         parent_map.insert(id.clone(), Vec::new());
         child_map.insert(id.clone(), Vec::new());
     }
-    for node in nodes.values() {
-        let mut parents = node.depends_on_nodes.clone();
+    let edges = nodes
+        .values()
+        .map(|n| (&n.unique_id, &n.depends_on_nodes))
+        .chain(
+            exposures
+                .values()
+                .map(|e| (&e.unique_id, &e.depends_on_nodes)),
+        );
+    for (id, depends_on) in edges {
+        let mut parents = depends_on.clone();
         parents.sort();
         for parent in &parents {
             if let Some(children) = child_map.get_mut(parent) {
-                children.push(node.unique_id.clone());
+                children.push(id.clone());
             }
         }
-        parent_map.insert(node.unique_id.clone(), parents);
+        parent_map.insert(id.clone(), parents);
     }
     for children in child_map.values_mut() {
         children.sort();

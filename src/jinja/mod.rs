@@ -220,6 +220,7 @@ impl JinjaEnv {
         request: &RenderRequest<'_>,
         is_incremental: bool,
     ) -> Result<RenderCapture> {
+        macros::refuel();
         let capture = Arc::new(RenderCapture::default());
         let this = match request.relations {
             Some(relations) => RelationValue::resolved(relations.get(request.unique_id).cloned()),
@@ -332,6 +333,7 @@ impl JinjaEnv {
     /// (generate_schema_name and friends). Returns its output, trimmed.
     pub fn call_macro(&self, name: &str, args: &[Value], model: Value) -> Result<String> {
         let def = &self.macros.by_name[name];
+        macros::refuel();
         let ctx = minijinja::context! {
             target => self.target.clone(),
             var => Value::from_object(VarFunction {
@@ -377,6 +379,7 @@ fn base_environment() -> Environment<'static> {
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     env.set_undefined_behavior(UndefinedBehavior::Lenient);
     env.set_keep_trailing_newline(false);
+    env.set_fuel(Some(macros::FUEL));
     env.add_function("env_var", env_var);
     env.add_function("is_incremental", || false);
     // Marks a hook or macro as a side effect: see env::side_effects.
@@ -467,7 +470,22 @@ fn convert_error(
     } else {
         ErrorKind::Template
     };
-    let mut error = Error::new(kind, message);
+    let mut error = match err.kind() {
+        minijinja::ErrorKind::OutOfFuel => Error::new(
+            kind,
+            format!(
+                "this template ran more than {} Jinja instructions ({message}): \
+                 a loop or a recursion that does not end?",
+                macros::FUEL
+            ),
+        )
+        .with_hint(
+            "the line shown is where it stopped; look for the loop or the macro that calls itself",
+        ),
+        _ if message.contains("recursion limit exceeded") => Error::new(kind, message)
+            .with_hint("a macro calls itself (or another that calls it back) without end"),
+        _ => Error::new(kind, message),
+    };
     if undefined_call {
         error = error.with_hint("a function or macro called on this line is not defined: check its name, and that its file is under macro-paths");
     }

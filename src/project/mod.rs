@@ -14,7 +14,9 @@ use serde_yaml::Value as Yaml;
 use crate::error::{Error, ErrorKind, Result};
 pub use blocks::Block;
 pub use config::ConfigTree;
-pub use properties::{ModelProperties, Properties, SourceDefinition, SourceTable};
+pub use properties::{
+    ExposureDefinition, ModelProperties, Properties, SourceDefinition, SourceTable,
+};
 
 /// A file of the project: where it is and what it says.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,6 +74,8 @@ pub struct Project {
     /// `{% docs %}` blocks from .md files.
     pub docs: Vec<Block>,
     pub snapshots_config: ConfigTree,
+    /// The `exposures:` config tree (`+enabled`, `+tags`, `+meta`).
+    pub exposures_config: ConfigTree,
     pub properties: Properties,
     pub packages_install_path: String,
     /// Packages installed under `packages-install-path` (dbt_packages/), as
@@ -238,6 +242,7 @@ impl Project {
             models_config: ConfigTree::from_yaml(doc.get("models"), &project_file)?,
             seeds_config: ConfigTree::from_yaml(doc.get("seeds"), &project_file)?,
             snapshots_config: ConfigTree::from_yaml(doc.get("snapshots"), &project_file)?,
+            exposures_config: ConfigTree::from_yaml(doc.get("exposures"), &project_file)?,
             tests_config: ConfigTree::from_yaml(
                 doc.get("data_tests").or_else(|| doc.get("tests")),
                 &project_file,

@@ -48,12 +48,37 @@ pub struct SourceDefinition {
     pub line: usize,
 }
 
+/// An `exposures:` entry: something downstream (a dashboard, a notebook)
+/// that reads the project's nodes. Values are kept as written; the
+/// compiler resolves `depends_on` and writes dbt's manifest entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExposureDefinition {
+    pub name: String,
+    /// dashboard, notebook, analysis, ml or application.
+    pub kind: String,
+    /// `{name, email, ...}` as written.
+    pub owner: Map<String, Json>,
+    pub description: String,
+    pub label: Option<String>,
+    pub maturity: Option<String>,
+    pub url: Option<String>,
+    pub tags: Vec<String>,
+    pub meta: Map<String, Json>,
+    /// `config:` as written (enabled, tags, meta).
+    pub config: Map<String, Json>,
+    /// `depends_on:` entries as written, each with its line.
+    pub depends_on: Vec<(String, usize)>,
+    pub file: String,
+    pub line: usize,
+}
+
 /// Everything the project's properties files declare.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Properties {
     pub models: BTreeMap<String, ModelProperties>,
     pub seeds: BTreeMap<String, ModelProperties>,
     pub sources: Vec<SourceDefinition>,
+    pub exposures: Vec<ExposureDefinition>,
 }
 
 impl Properties {
@@ -95,6 +120,25 @@ impl Properties {
                 properties
                     .sources
                     .push(source_definition(entry, file, &path, &names)?);
+            }
+            for entry in sequence(&doc, "exposures", file, &path)? {
+                let exposure = exposure_definition(entry, file, &path, &names)?;
+                if let Some(previous) = properties
+                    .exposures
+                    .iter()
+                    .find(|e| e.name == exposure.name)
+                {
+                    return Err(Error::new(
+                        ErrorKind::Project,
+                        format!(
+                            "exposure `{}` is declared twice: here and in {}:{}",
+                            exposure.name, previous.file, previous.line
+                        ),
+                    )
+                    .in_file(&path)
+                    .at_line(exposure.line));
+                }
+                properties.exposures.push(exposure);
             }
         }
         Ok(properties)
@@ -250,6 +294,147 @@ fn source_definition(
         line,
         name,
     })
+}
+
+/// The exposure types dbt accepts.
+const EXPOSURE_TYPES: [&str; 5] = ["dashboard", "notebook", "analysis", "ml", "application"];
+
+fn exposure_definition(
+    entry: &Yaml,
+    file: &ProjectFile,
+    path: &Path,
+    names: &HashMap<String, usize>,
+) -> Result<ExposureDefinition> {
+    let name = required_name(entry, "exposure", file, path)?;
+    let line = names.get(&name).copied().unwrap_or(0);
+    let fail = |message: String, at: usize| {
+        Error::new(ErrorKind::Project, message)
+            .in_file(path)
+            .at_line(if at > 0 { at } else { line })
+    };
+    let key_line = |key: &str| line_of_key(&file.text, key, line);
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(fail(
+            format!("exposure name `{name}` may hold only letters, digits and underscores"),
+            line,
+        )
+        .with_hint("put a display name with spaces or punctuation in `label:`"));
+    }
+    let text = |key: &str| -> Result<Option<String>> {
+        match entry.get(key) {
+            None | Some(Yaml::Null) => Ok(None),
+            Some(Yaml::String(s)) => Ok(Some(s.clone())),
+            Some(Yaml::Number(n)) => Ok(Some(n.to_string())),
+            Some(Yaml::Bool(b)) => Ok(Some(b.to_string())),
+            Some(_) => Err(fail(
+                format!("`{key}:` of exposure `{name}` must be a string"),
+                key_line(key),
+            )),
+        }
+    };
+    let mapping = |value: Option<&Yaml>, key: &str| -> Result<Map<String, Json>> {
+        match value.map(yaml::to_json) {
+            None | Some(Json::Null) => Ok(Map::new()),
+            Some(Json::Object(map)) => Ok(map),
+            Some(_) => Err(fail(
+                format!("`{key}:` of exposure `{name}` must be a mapping"),
+                key_line(key),
+            )),
+        }
+    };
+    let kind = text("type")?.ok_or_else(|| {
+        fail(format!("exposure `{name}` has no `type:`"), line)
+            .with_hint(format!("use one of {}", EXPOSURE_TYPES.join(", ")))
+    })?;
+    if !EXPOSURE_TYPES.contains(&kind.as_str()) {
+        return Err(fail(
+            format!("exposure `{name}` has an unknown type `{kind}`"),
+            key_line("type"),
+        )
+        .with_hint(format!("use one of {}", EXPOSURE_TYPES.join(", "))));
+    }
+    let owner = mapping(entry.get("owner"), "owner")?;
+    if !["name", "email"]
+        .iter()
+        .any(|k| owner.get(*k).is_some_and(|v| !v.is_null()))
+    {
+        return Err(fail(
+            format!("exposure `{name}` needs an `owner:` with a `name:` or an `email:`"),
+            key_line("owner"),
+        ));
+    }
+    let maturity = text("maturity")?;
+    if let Some(m) = &maturity
+        && !["high", "medium", "low"].contains(&m.as_str())
+    {
+        return Err(fail(
+            format!("exposure `{name}` has an unknown maturity `{m}`"),
+            key_line("maturity"),
+        )
+        .with_hint("use high, medium or low"));
+    }
+    let mut depends_on = Vec::new();
+    match entry.get("depends_on") {
+        None | Some(Yaml::Null) => {}
+        Some(Yaml::Sequence(items)) => {
+            let mut from = key_line("depends_on");
+            for item in items {
+                let Some(call) = item.as_str() else {
+                    return Err(fail(
+                        format!(
+                            "a `depends_on:` entry of exposure `{name}` must be a string such as \"ref('orders')\""
+                        ),
+                        from,
+                    ));
+                };
+                from = line_of_text(&file.text, call, from);
+                depends_on.push((call.to_string(), from));
+            }
+        }
+        Some(_) => {
+            return Err(fail(
+                format!("`depends_on:` of exposure `{name}` must be a list"),
+                key_line("depends_on"),
+            ));
+        }
+    }
+    let tags = match entry.get("tags") {
+        None | Some(Yaml::Null) => Vec::new(),
+        Some(Yaml::String(tag)) => vec![tag.clone()],
+        Some(Yaml::Sequence(items)) if items.iter().all(Yaml::is_string) => {
+            yaml::string_list(entry.get("tags"))
+        }
+        Some(_) => {
+            return Err(fail(
+                format!("`tags:` of exposure `{name}` must be a string or a list of strings"),
+                key_line("tags"),
+            ));
+        }
+    };
+    Ok(ExposureDefinition {
+        kind,
+        owner,
+        description: text("description")?.unwrap_or_default(),
+        label: text("label")?,
+        maturity,
+        url: text("url")?,
+        tags,
+        meta: mapping(entry.get("meta"), "meta")?,
+        config: mapping(entry.get("config"), "config")?,
+        depends_on,
+        file: file.original_file_path.clone(),
+        line,
+        name,
+    })
+}
+
+/// The 1-based line at or after `from` that holds `needle`, else `from`.
+fn line_of_text(text: &str, needle: &str, from: usize) -> usize {
+    text.lines()
+        .enumerate()
+        .skip(from.saturating_sub(1))
+        .find(|(_, l)| l.contains(needle))
+        .map_or(from, |(i, _)| i + 1)
 }
 
 fn render_if_jinja(value: &str) -> Result<String> {

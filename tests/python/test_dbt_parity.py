@@ -105,6 +105,14 @@ def test_same_nodes(manifests):
     assert sorted(ours["sources"]) == sorted(theirs["sources"])
 
 
+def test_same_exposures(manifests):
+    ours, theirs = manifests
+    drop_time = lambda e: {k: v for k, v in e.items() if k != "created_at"}  # noqa: E731
+    assert {k: drop_time(e) for k, e in ours["exposures"].items()} == {
+        k: drop_time(e) for k, e in theirs["exposures"].items()
+    }
+
+
 def test_same_edges(manifests):
     ours, theirs = manifests
     assert ours["parent_map"] == theirs["parent_map"]
