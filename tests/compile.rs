@@ -366,3 +366,50 @@ fn a_template_that_never_ends_stops_with_an_error_naming_the_file() {
     assert_eq!(err.line(), Some(1));
     assert!(err.message().contains("Jinja instructions"), "{err}");
 }
+
+/// `modules.re` and `modules.datetime` errors name the model and its line.
+#[test]
+fn python_module_errors_name_file_and_line() {
+    let cases = [
+        (
+            "select 1\n{{ modules.re.compile('(') }}\n",
+            "invalid pattern `(`",
+            None,
+        ),
+        (
+            "select 1\n{{ modules.datetime.datetime.strptime('2026-13-01', '%Y-%m-%d') }}\n",
+            "month must be in 1..12",
+            None,
+        ),
+        (
+            "select 1\n{{ modules.datetime.date(2026, 1, 1).strftime('%Q') }}\n",
+            "`%Q`",
+            None,
+        ),
+        (
+            "select 1\n{{ modules.datetime.datetime(2026, 1, 1) - modules.datetime.timedelta(days=1) }}\n",
+            "unsupported types",
+            Some("compute the date in SQL"),
+        ),
+    ];
+    for (i, (sql, message, hint)) in cases.iter().enumerate() {
+        let root = std::env::temp_dir().join(format!("weir_modules_{}_{i}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("models")).unwrap();
+        std::fs::write(
+            root.join("dbt_project.yml"),
+            "name: modules\nprofile: test\n",
+        )
+        .unwrap();
+        std::fs::write(root.join("models/m.sql"), sql).unwrap();
+        let project = Project::load(&root).unwrap();
+        let err = weir::compile(&project, &target("dev"), &Map::new()).unwrap_err();
+        let _ = std::fs::remove_dir_all(&root);
+        assert!(err.message().contains(message), "{sql}: {err}");
+        assert!(err.file().unwrap().ends_with("models/m.sql"), "{err}");
+        assert_eq!(err.line(), Some(2), "{err}");
+        if let Some(hint) = hint {
+            assert!(err.hint().is_some_and(|h| h.contains(hint)), "{err}");
+        }
+    }
+}

@@ -65,7 +65,7 @@ impl RenderCapture {
 }
 
 /// The error for `object.method()` when the object has no such method.
-pub(super) fn unknown_method(object: &str, method: &str) -> JinjaError {
+pub(crate) fn unknown_method(object: &str, method: &str) -> JinjaError {
     JinjaError::new(
         JinjaErrorKind::UnknownMethod,
         format!("{object} has no method `{method}`"),

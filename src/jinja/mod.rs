@@ -2,8 +2,9 @@
 //! `var`, `env_var`, `target`, `this` and the project's macros, as dbt defines them.
 
 mod builtins;
-mod context;
+pub(crate) mod context;
 pub mod macros;
+mod modules;
 mod mutable;
 
 use std::collections::HashMap;
@@ -386,6 +387,7 @@ fn base_environment() -> Environment<'static> {
     env.add_function("side_effect", || crate::env::side_effects::MARK.to_string());
     env.add_function("log", |_msg: Value, _rest: Rest<Value>| String::new());
     env.add_global("execute", true);
+    env.add_global("modules", Value::from_object(modules::Modules));
     builtins::register(&mut env);
     env.add_function(mutable::NEW_LIST, || {
         Value::from_object(mutable::MutableList::default())
@@ -482,9 +484,9 @@ fn convert_error(
         .with_hint(
             "the line shown is where it stopped; look for the loop or the macro that calls itself",
         ),
-        _ if message.contains("recursion limit exceeded") => Error::new(kind, message)
+        _ if message.contains("recursion limit exceeded") => Error::new(kind, message.clone())
             .with_hint("a macro calls itself (or another that calls it back) without end"),
-        _ => Error::new(kind, message),
+        _ => Error::new(kind, message.clone()),
     };
     if undefined_call {
         error = error.with_hint("a function or macro called on this line is not defined: check its name, and that its file is under macro-paths");
@@ -496,6 +498,14 @@ fn convert_error(
     if let Some(line) = err.line() {
         error = error.at_line(line);
         if let Some(text) = text.and_then(|t| t.lines().nth(line - 1)) {
+            if message.contains("operator on unsupported types")
+                && (text.contains("datetime") || text.contains("timedelta"))
+            {
+                error = error.with_hint(
+                    "weir's modules.datetime has no `+` or `-` between dates and timedeltas \
+                     (minijinja cannot overload operators): compute the date in SQL instead",
+                );
+            }
             error = error.with_snippet(text.trim_end());
         }
     }
