@@ -413,3 +413,46 @@ fn python_module_errors_name_file_and_line() {
         }
     }
 }
+
+#[test]
+fn dispatch_search_orders_pick_the_shim_package() {
+    let manifest = compile("tests/fixtures/packages", "dev").unwrap();
+    let sql = &manifest.nodes["model.packages.labels"].compiled_code;
+    // weir_shims' postgres__as_text and default__day_label win over
+    // weir_utils' own; the root project's override of surrogate_key stays first.
+    assert!(sql.contains("day_number::text as day_text"), "{sql}");
+    assert!(sql.contains("'shim day ' || day_number"), "{sql}");
+    assert!(sql.contains("md5(concat_ws('|', day_number))"), "{sql}");
+}
+
+#[test]
+fn a_broken_dispatch_config_names_file_and_line() {
+    let cases = [
+        ("dispatch: weir_utils\n", 3, "must be a list"),
+        (
+            "dispatch:\n  - search_order: [a]\n",
+            3,
+            "no `macro_namespace:`",
+        ),
+        (
+            "dispatch:\n  - macro_namespace: weir_utils\n    search_order: weir_utils\n",
+            4,
+            "for `weir_utils` needs a `search_order:` list",
+        ),
+    ];
+    for (i, (yaml, line, message)) in cases.iter().enumerate() {
+        let root = std::env::temp_dir().join(format!("weir_dispatch_{}_{i}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(
+            root.join("dbt_project.yml"),
+            format!("name: d\nprofile: test\n{yaml}"),
+        )
+        .unwrap();
+        let err = Project::load(&root).unwrap_err();
+        let _ = std::fs::remove_dir_all(&root);
+        assert!(err.message().contains(message), "{yaml}: {err}");
+        assert!(err.file().unwrap().ends_with("dbt_project.yml"));
+        assert_eq!(err.line(), Some(*line), "{yaml}: {err}");
+    }
+}

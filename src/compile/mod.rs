@@ -228,7 +228,7 @@ fn compile_scope(
         package_vars,
         target: target_context(target),
         invocation_id: crate::clock::invocation_id(),
-        run_started_at: crate::clock::now_rfc3339(),
+        run_started_at: std::time::SystemTime::now(),
     }
 }
 

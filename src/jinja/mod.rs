@@ -25,7 +25,7 @@ use crate::project::{Project, ProjectFile};
 
 /// What every render of one compile shares: the names `ref` and `source`
 /// can reach, the vars, and the target.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CompileScope {
     pub project_name: String,
     /// Model and seed name -> unique_ids (one per package that has it).
@@ -39,7 +39,8 @@ pub struct CompileScope {
     /// `target` as models see it (never the password).
     pub target: Map<String, Json>,
     pub invocation_id: String,
-    pub run_started_at: String,
+    /// When the run started: `run_started_at`, a UTC datetime as in dbt.
+    pub run_started_at: std::time::SystemTime,
 }
 
 impl CompileScope {
@@ -147,7 +148,13 @@ impl JinjaEnv {
         let mut env = base_environment();
         env.add_function("return", macros::return_value);
         env.add_global("invocation_id", scope.invocation_id.clone());
-        env.add_global("run_started_at", scope.run_started_at.clone());
+        env.add_global(
+            "run_started_at",
+            Value::from_object(modules::datetime::DateTime::from_system_time(
+                scope.run_started_at,
+                true,
+            )),
+        );
         for def in macros.all() {
             env.add_template_owned(def.template_name.clone(), def.source.clone())
                 .map_err(|e| convert_error(&e, &macros, &def.file, Some(&def.source)))?;
@@ -158,7 +165,11 @@ impl JinjaEnv {
                 macros::call_macro(state, &template_name, &name, &args)
             });
         }
-        let index = Arc::new(builtins::MacroIndex::new(&macros, &project.name));
+        let index = Arc::new(builtins::MacroIndex::new(
+            &macros,
+            &project.name,
+            &project.dispatch,
+        ));
         for package in macros.by_package.keys() {
             let namespace = builtins::Namespace {
                 package: package.clone(),
