@@ -214,7 +214,35 @@ pub struct SourceNode {
     pub description: String,
     pub relation: Relation,
     pub fqn: Vec<String>,
+    /// The YAML tags of the source and the table, sorted.
+    pub tags: Vec<String>,
+    /// dbt_project.yml's `+meta`, then the source's, then the table's.
+    pub meta: Map<String, Value>,
+    /// The source's own `meta:`.
+    pub source_meta: Map<String, Value>,
 }
+
+impl SourceNode {
+    /// The config as the manifest shows it: dbt's source defaults with the
+    /// resolved tags and meta.
+    pub fn full_config(&self) -> Map<String, Value> {
+        let mut config = SOURCE_CONFIG.clone();
+        config.insert("meta".into(), Value::Object(self.meta.clone()));
+        config.insert("tags".into(), json!(self.tags));
+        config
+    }
+}
+
+/// A source's config as dbt 1.11 writes it, before tags and meta.
+static SOURCE_CONFIG: LazyLock<Map<String, Value>> = LazyLock::new(|| {
+    object(json!({
+        "enabled": true, "event_time": null,
+        "freshness": {"warn_after": {"count": null, "period": null},
+                      "error_after": {"count": null, "period": null}, "filter": null},
+        "loaded_at_field": null, "loaded_at_query": null, "meta": {}, "tags": [],
+        "static_analysis": null,
+    }))
+});
 
 /// An exposure: something downstream of the project (a dashboard, a
 /// notebook, an application) and the nodes it reads.
@@ -793,10 +821,10 @@ impl Serialize for SourceNode {
             "external": null,
             "description": self.description,
             "columns": {},
-            "meta": {},
-            "source_meta": {},
-            "tags": [],
-            "config": {"enabled": true},
+            "meta": self.meta,
+            "source_meta": self.source_meta,
+            "tags": self.tags,
+            "config": self.full_config(),
             "patch_path": null,
             "unrendered_config": {},
             "relation_name": self.relation.to_string(),

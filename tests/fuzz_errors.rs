@@ -77,10 +77,31 @@ sources:
   - name: app
     schema: raw
     description: The app.
+    tags: [app]
+    meta: {owner: ann}
     tables:
       - name: events
         identifier: app_events
         description: Events.
+        config:
+          enabled: true
+          meta: {pii: false}
+
+exposures:
+  - name: board
+    type: dashboard
+    maturity: high
+    url: https://example.com
+    owner:
+      name: Ann
+      email: ann@example.com
+    tags: [bi]
+    meta: {tier: 1}
+    config:
+      enabled: true
+    depends_on:
+      - ref('fact')
+      - source('app', 'events')
 
 models:
   - name: stg
@@ -748,8 +769,16 @@ fn broken_jinja_cases() -> Vec<Case> {
         "{{ zip(1, 2) }}",
         "{{ set(1) }}",
         "{{ local_md5() }}",
-        "{{ modules.datetime.nope }}",
         "{{ modules.re.compile('(') }}",
+        "{{ modules.re.sub('a', 'b') }}",
+        "{{ modules.re.sub('a', 1, 'x') }}",
+        "{{ modules.re.match('a', 'a').group(5) }}",
+        "{{ modules.re.nope('a', 'b') }}",
+        "{{ modules.datetime.datetime.strptime('x', '%Y') }}",
+        "{{ modules.datetime.datetime(2020, 13, 1) }}",
+        "{{ modules.datetime.datetime(2020, 1, 1).strftime('%Q') }}",
+        "{{ modules.datetime.datetime.now() - modules.datetime.timedelta(days=1) }}",
+        "{{ modules.datetime.timedelta(nope=1) }}",
         "{{ modules.re.match('(', 'x') }}",
         "{{ adapter.dispatch() }}",
         "{{ adapter.dispatch('no_such_macro')() }}",
@@ -790,6 +819,7 @@ fn broken_jinja_cases() -> Vec<Case> {
         "{{ [1][5] }}",
         "{{ [1]['a'] }}",
         "{{ none.x }}",
+        "{{ modules.datetime.nope }}",
         "{{ ref('stg', version=[]) }}",
         "{{ config() }}",
         "{{ config({'a': 1}, {'b': 2}) }}",

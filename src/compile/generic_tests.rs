@@ -50,12 +50,42 @@ pub struct GenericTest {
     /// The tested model or seed's name, when the test's relation is a plain
     /// `ref` (not a source).
     pub plain_ref: Option<String>,
+    /// The tags a test of a source inherits: the source's and the table's.
+    pub inherited_tags: Vec<String>,
+}
+
+impl GenericTest {
+    /// The node's tags as dbt 1.11 makes them: the inherited tags and the
+    /// test's own, sorted, then the rest of its config's tags.
+    pub fn node_tags(&self, config_tags: Vec<String>) -> Vec<String> {
+        if self.inherited_tags.is_empty() {
+            return config_tags;
+        }
+        let own = match self.config.get("tags") {
+            Some(Json::String(tag)) => vec![tag.clone()],
+            Some(Json::Array(items)) => items
+                .iter()
+                .filter_map(|t| t.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let mut tags: Vec<String> = self.inherited_tags.iter().cloned().chain(own).collect();
+        tags.sort();
+        tags.dedup();
+        for tag in config_tags {
+            if !tags.contains(&tag) {
+                tags.push(tag);
+            }
+        }
+        tags
+    }
 }
 
 /// Every generic test of the project, in the order the YAML declares them.
 pub fn collect(
     project: &Project,
     node_ids: &dyn Fn(&str) -> Option<String>,
+    source_enabled: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<GenericTest>> {
     let mut tests = Vec::new();
     for section in [&project.properties.models, &project.properties.seeds] {
@@ -69,6 +99,7 @@ pub fn collect(
                 model: format!("ref('{name}')"),
                 plain_ref: Some(name.clone()),
                 attached_node,
+                tags: Vec::new(),
                 file: &properties.file,
                 line: properties.line,
             };
@@ -79,12 +110,18 @@ pub fn collect(
     }
     for source in &project.properties.sources {
         for table in &source.tables {
+            let attached_node = format!("source.{}.{}.{}", project.name, source.name, table.name);
+            // A disabled source's tests are disabled with it.
+            if !source_enabled(&attached_node) {
+                continue;
+            }
             let tested = Tested {
                 name: format!("{}_{}", source.name, table.name),
                 name_prefix: "source_",
                 model: format!("source('{}', '{}')", source.name, table.name),
                 plain_ref: None,
-                attached_node: format!("source.{}.{}.{}", project.name, source.name, table.name),
+                attached_node,
+                tags: source.tags.iter().chain(&table.tags).cloned().collect(),
                 file: &source.file,
                 line: source.line,
             };
@@ -107,6 +144,8 @@ struct Tested<'a> {
     /// The ref'd name when the relation is a plain ref.
     plain_ref: Option<String>,
     attached_node: String,
+    /// Tags the tests inherit (a source's and its table's).
+    tags: Vec<String>,
     /// The properties file and line that declare the tests.
     file: &'a str,
     line: usize,
@@ -258,6 +297,7 @@ fn build(
         macro_name,
         line: tested.line,
         plain_ref: tested.plain_ref.clone(),
+        inherited_tags: tested.tags.clone(),
         name,
         alias,
         fqn,
@@ -311,7 +351,7 @@ fn replace_non_word_runs(text: &str) -> String {
 }
 
 /// The folders between the resource path (models/) and the properties file.
-fn folders_under_resource_path(project: &Project, file: &str) -> Vec<String> {
+pub(crate) fn folders_under_resource_path(project: &Project, file: &str) -> Vec<String> {
     let within = project
         .model_paths
         .iter()

@@ -95,7 +95,8 @@ pub fn compile(
                 .resolve_ref(&package.name, None, name)
                 .map(str::to_string)
         };
-        for test in generic_tests::collect(package, &resolve)? {
+        let source_enabled = |id: &str| sources.contains_key(id);
+        for test in generic_tests::collect(package, &resolve, &source_enabled)? {
             check_test_macro(&jinja, package, &test)?;
             tests.push((test, package));
         }
@@ -500,6 +501,10 @@ fn build_node(
             .collect(),
         Some(Json::String(tag)) => vec![tag.clone()],
         _ => Vec::new(),
+    };
+    let tags = match node.test {
+        Some(test) => test.node_tags(tags),
+        None => tags,
     };
     let retries = match config.get("retries") {
         None | Some(Json::Null) => None,

@@ -195,12 +195,57 @@ pub fn pending_test<'a>(
     }
 }
 
-/// The source tables every project and package declares.
+/// The enabled source tables every project and package declares, with
+/// configs layered as dbt 1.11 layers them: `enabled` and `meta` from the
+/// `sources:` tree of dbt_project.yml (the package's, then the root's), then
+/// the source's YAML, then the table's; tags from the YAML only.
 pub fn source_nodes(root: &Project, target: &Target) -> BTreeMap<String, SourceNode> {
     let mut sources = BTreeMap::new();
     for project in root.all_projects() {
         for definition in &project.properties.sources {
+            let folders =
+                super::generic_tests::folders_under_resource_path(project, &definition.file);
             for table in &definition.tables {
+                let mut fqn = vec![project.name.clone()];
+                fqn.extend(folders.iter().cloned());
+                fqn.push(definition.name.clone());
+                fqn.push(table.name.clone());
+                let mut config = project.sources_config.resolve(&fqn);
+                if project.name != root.name {
+                    merge_config(&mut config, &root.sources_config.resolve(&fqn));
+                }
+                let mut meta = match config.remove("meta") {
+                    Some(Json::Object(meta)) => meta,
+                    _ => Map::new(),
+                };
+                let mut source_meta = definition.meta.clone();
+                let mut tags = Vec::new();
+                for (own_tags, own_meta, own_config) in [
+                    (&definition.tags, &definition.meta, &definition.config),
+                    (&table.tags, &table.meta, &table.config),
+                ] {
+                    meta.extend(own_meta.clone());
+                    tags.extend(own_tags.iter().cloned());
+                    for (key, value) in own_config {
+                        match (key.as_str(), value) {
+                            ("meta", Json::Object(more)) => meta.extend(more.clone()),
+                            ("tags", Json::String(tag)) => tags.push(tag.clone()),
+                            ("tags", Json::Array(more)) => tags
+                                .extend(more.iter().filter_map(|t| t.as_str().map(str::to_string))),
+                            _ => {
+                                config.insert(key.clone(), value.clone());
+                            }
+                        }
+                    }
+                }
+                if let Some(Json::Object(more)) = definition.config.get("meta") {
+                    source_meta.extend(more.clone());
+                }
+                if config.get("enabled") == Some(&Json::Bool(false)) {
+                    continue;
+                }
+                tags.sort();
+                tags.dedup();
                 let unique_id =
                     format!("source.{}.{}.{}", project.name, definition.name, table.name);
                 let database = definition
@@ -219,11 +264,10 @@ pub fn source_nodes(root: &Project, target: &Target) -> BTreeMap<String, SourceN
                         schema: definition.schema.clone(),
                         identifier: table.identifier.clone(),
                     },
-                    fqn: vec![
-                        project.name.clone(),
-                        definition.name.clone(),
-                        table.name.clone(),
-                    ],
+                    fqn,
+                    tags,
+                    meta,
+                    source_meta,
                 };
                 sources.insert(unique_id, source);
             }

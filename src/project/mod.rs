@@ -76,6 +76,9 @@ pub struct Project {
     pub snapshots_config: ConfigTree,
     /// The `exposures:` config tree (`+enabled`, `+tags`, `+meta`).
     pub exposures_config: ConfigTree,
+    /// The `sources:` config tree (`+enabled`, `+meta`; dbt 1.11 ignores
+    /// its `+tags`).
+    pub sources_config: ConfigTree,
     pub properties: Properties,
     pub packages_install_path: String,
     /// Packages installed under `packages-install-path` (dbt_packages/), as
@@ -246,6 +249,7 @@ impl Project {
             seeds_config: ConfigTree::from_yaml(doc.get("seeds"), &project_file)?,
             snapshots_config: ConfigTree::from_yaml(doc.get("snapshots"), &project_file)?,
             exposures_config: ConfigTree::from_yaml(doc.get("exposures"), &project_file)?,
+            sources_config: ConfigTree::from_yaml(doc.get("sources"), &project_file)?,
             tests_config: ConfigTree::from_yaml(
                 doc.get("data_tests").or_else(|| doc.get("tests")),
                 &project_file,

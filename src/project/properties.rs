@@ -31,6 +31,10 @@ pub struct SourceTable {
     pub name: String,
     pub identifier: String,
     pub description: String,
+    /// `tags:`, `meta:` and `config:` as written on the table.
+    pub tags: Vec<String>,
+    pub meta: Map<String, Json>,
+    pub config: Map<String, Json>,
     /// Tests on the table and its columns: (column, test definition).
     pub tests: Vec<(Option<String>, Json)>,
 }
@@ -43,6 +47,10 @@ pub struct SourceDefinition {
     /// Defaults to the source name, as in dbt.
     pub schema: String,
     pub description: String,
+    /// `tags:`, `meta:` and `config:` as written on the source.
+    pub tags: Vec<String>,
+    pub meta: Map<String, Json>,
+    pub config: Map<String, Json>,
     pub tables: Vec<SourceTable>,
     pub file: String,
     pub line: usize,
@@ -271,7 +279,13 @@ fn source_definition(
                     );
                 }
             }
+            let table_line = line_of_key(&file.text, &table_name, line).max(line);
+            let (tags, meta, config) =
+                tags_meta_config(table, &table_name, file, path, table_line)?;
             tables.push(SourceTable {
+                tags,
+                meta,
+                config,
                 identifier: str_field(table, "identifier")
                     .unwrap_or(&table_name)
                     .to_string(),
@@ -283,7 +297,11 @@ fn source_definition(
             });
         }
     }
+    let (tags, meta, config) = tags_meta_config(entry, &name, file, path, line)?;
     Ok(SourceDefinition {
+        tags,
+        meta,
+        config,
         database: rendered("database")?,
         schema: rendered("schema")?.unwrap_or_else(|| name.clone()),
         description: str_field(entry, "description")
@@ -435,6 +453,48 @@ fn line_of_text(text: &str, needle: &str, from: usize) -> usize {
         .skip(from.saturating_sub(1))
         .find(|(_, l)| l.contains(needle))
         .map_or(from, |(i, _)| i + 1)
+}
+
+/// The `tags:`, `meta:` and `config:` of a source or source table; each
+/// error names the line of the key at fault.
+fn tags_meta_config(
+    entry: &Yaml,
+    name: &str,
+    file: &ProjectFile,
+    path: &Path,
+    line: usize,
+) -> Result<(Vec<String>, Map<String, Json>, Map<String, Json>)> {
+    let fail = |key: &str, what: &str| {
+        let at = line_of_key(&file.text, key, line).max(line);
+        Error::new(
+            ErrorKind::Project,
+            format!("`{key}:` of `{name}` must be {what}"),
+        )
+        .in_file(path)
+        .at_line(at)
+        .with_snippet(file.text.lines().nth(at - 1).unwrap_or("").trim_end())
+    };
+    let tags = match entry.get("tags") {
+        None | Some(Yaml::Null) => Vec::new(),
+        Some(Yaml::String(tag)) => vec![tag.clone()],
+        Some(Yaml::Sequence(items)) if items.iter().all(Yaml::is_string) => {
+            yaml::string_list(entry.get("tags"))
+        }
+        Some(_) => return Err(fail("tags", "a string or a list of strings")),
+    };
+    let mapping = |key: &str| match entry.get(key).map(yaml::to_json) {
+        None | Some(Json::Null) => Ok(Map::new()),
+        Some(Json::Object(map)) => Ok(map),
+        Some(_) => Err(fail(key, "a mapping")),
+    };
+    let meta = mapping("meta")?;
+    let config = mapping("config")?;
+    if let Some(enabled) = config.get("enabled")
+        && !enabled.is_boolean()
+    {
+        return Err(fail("enabled", "true or false"));
+    }
+    Ok((tags, meta, config))
 }
 
 fn render_if_jinja(value: &str) -> Result<String> {

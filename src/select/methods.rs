@@ -3,9 +3,8 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::LazyLock;
 
-use serde_json::{Map, Value as Json, json};
+use serde_json::{Map, Value as Json};
 
 use super::spec::{Criterion, Method};
 use crate::error::{Error, ErrorKind, Result};
@@ -33,21 +32,6 @@ pub const RESOURCE_TYPES: [&str; 19] = [
     "fixture",
     "function",
 ];
-
-/// A source's config as dbt 1.11 shows it: weir reads no source configs,
-/// so every source has dbt's defaults.
-static SOURCE_CONFIG: LazyLock<Map<String, Json>> = LazyLock::new(|| {
-    let Json::Object(map) = json!({
-        "enabled": true, "event_time": null,
-        "freshness": {"warn_after": {"count": null, "period": null},
-                      "error_after": {"count": null, "period": null}, "filter": null},
-        "loaded_at_field": null, "loaded_at_query": null, "meta": {}, "tags": [],
-        "static_analysis": null,
-    }) else {
-        unreachable!("a JSON object literal")
-    };
-    map
-});
 
 /// A member of the selection graph: a node of the manifest, a source or
 /// an exposure.
@@ -122,7 +106,7 @@ impl<'a> Member<'a> {
     fn tags(&self) -> &'a [String] {
         match self {
             Member::Node(n) => &n.tags,
-            Member::Source(_) => &[],
+            Member::Source(s) => &s.tags,
             Member::Exposure(e) => &e.tags,
         }
     }
@@ -131,7 +115,7 @@ impl<'a> Member<'a> {
     pub fn config(&self) -> std::borrow::Cow<'a, Map<String, Json>> {
         match self {
             Member::Node(n) => std::borrow::Cow::Owned(n.full_config()),
-            Member::Source(_) => std::borrow::Cow::Borrowed(&SOURCE_CONFIG),
+            Member::Source(s) => std::borrow::Cow::Owned(s.full_config()),
             Member::Exposure(e) => std::borrow::Cow::Borrowed(&e.config),
         }
     }
@@ -158,16 +142,12 @@ impl<'a> Member<'a> {
 
     /// The manifest's JSON for this member (what dbt's `to_dict` gives).
     pub fn to_json(&self) -> Json {
-        let value = match self {
+        match self {
             Member::Node(n) => serde_json::to_value(n),
             Member::Source(s) => serde_json::to_value(s),
             Member::Exposure(e) => serde_json::to_value(e),
-        };
-        let mut value = value.unwrap_or(Json::Null);
-        if let (Member::Source(_), Some(object)) = (self, value.as_object_mut()) {
-            object.insert("config".into(), Json::Object(SOURCE_CONFIG.clone()));
         }
-        value
+        .unwrap_or(Json::Null)
     }
 
     fn test(&self) -> Option<&'a Node> {

@@ -113,6 +113,16 @@ def test_same_exposures(manifests):
     }
 
 
+SOURCE_FIELDS = ("fqn", "tags", "meta", "source_meta", "config", "relation_name", "identifier")
+
+
+def test_same_source_configs(manifests):
+    ours, theirs = manifests
+    for unique_id, source in theirs["sources"].items():
+        for key in SOURCE_FIELDS:
+            assert ours["sources"][unique_id].get(key) == source.get(key), (unique_id, key)
+
+
 def test_same_edges(manifests):
     ours, theirs = manifests
     assert ours["parent_map"] == theirs["parent_map"]
