@@ -456,3 +456,74 @@ fn a_broken_dispatch_config_names_file_and_line() {
         assert_eq!(err.line(), Some(*line), "{yaml}: {err}");
     }
 }
+
+/// Errors that used to name no line: each names the file, the line and
+/// shows the offending text.
+#[test]
+fn yaml_entry_errors_name_file_line_and_text() {
+    let models = "version: 2\nmodels:\n  - name: a\n";
+    let cases: [(&str, &str, &str); 9] = [
+        (
+            "models/schema.yml",
+            "version: 2\nmodels:\n  - name: a\n  - description: no name\n",
+            "",
+        ),
+        (
+            "models/schema.yml",
+            "version: 2\nmodels:\n  - name: a\n  - name: [b, c]\n",
+            "",
+        ),
+        (
+            "models/schema.yml",
+            "version: 2\nmodels:\n  - name: a\n  - 5\n",
+            "",
+        ),
+        (
+            "models/schema.yml",
+            "version: 2\nmodels:\n  - name: a\n    config: [x]\n",
+            "",
+        ),
+        (
+            "models/schema.yml",
+            "version: 2\nsources:\n  - name: app\n    tables:\n      - name: t\n      - identifier: u\n",
+            "",
+        ),
+        (
+            "models/schema.yml",
+            "version: 2\nsources:\n  - name: app\n    tags: {a: 1}\n",
+            "",
+        ),
+        ("dbt_project.yml", models, "seeds: [1]\n"),
+        (
+            "dbt_project.yml",
+            models,
+            "models:\n  p:\n    +retries: many\n",
+        ),
+        ("models/a.sql", models, "{{ config(retries='x') }}\n"),
+    ];
+    let mut shown = Vec::new();
+    for (i, (file, yaml, extra)) in cases.iter().enumerate() {
+        let root = std::env::temp_dir().join(format!("weir_lines_{}_{i}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("models")).unwrap();
+        let mut project = "name: p\nprofile: test\n".to_string();
+        let mut sql = "select 1 as id\n".to_string();
+        match *file {
+            "dbt_project.yml" => project.push_str(extra),
+            "models/a.sql" => sql = format!("{extra}{sql}"),
+            _ => {}
+        }
+        std::fs::write(root.join("dbt_project.yml"), project).unwrap();
+        std::fs::write(root.join("models/a.sql"), sql).unwrap();
+        std::fs::write(root.join("models/schema.yml"), yaml).unwrap();
+        let err = match Project::load(&root) {
+            Ok(project) => weir::compile(&project, &target("dev"), &Map::new()).unwrap_err(),
+            Err(err) => err,
+        };
+        let _ = std::fs::remove_dir_all(&root);
+        assert!(err.file().unwrap().ends_with(file), "{err}");
+        assert!(err.line().is_some(), "{err}");
+        shown.push(err.to_string().replace(&format!("{}/", root.display()), ""));
+    }
+    insta::assert_snapshot!(shown.join("\n\n"));
+}

@@ -506,24 +506,12 @@ fn build_node(
         Some(test) => test.node_tags(tags),
         None => tags,
     };
-    let retries = match config.get("retries") {
-        None | Some(Json::Null) => None,
-        Some(value) => Some(
-            value
-                .as_u64()
-                .and_then(|n| u32::try_from(n).ok())
-                .ok_or_else(|| {
-                    Error::new(
-                        ErrorKind::Project,
-                        format!(
-                            "`retries` of `{}` must be a whole number, got {value}",
-                            node.name
-                        ),
-                    )
-                    .in_file(node.path())
-                })?,
-        ),
-    };
+    // A `retries` of the wrong type is reported, with its file and line, by
+    // validate::configs.
+    let retries = config
+        .get("retries")
+        .and_then(Json::as_u64)
+        .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
     let properties = match node.resource_type {
         ResourceType::Seed => node.package.properties.seeds.get(&node.name),
         ResourceType::Model => node.package.properties.models.get(&node.name),

@@ -3,7 +3,6 @@
 //! from dbt_project.yml and properties YAML.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::{Map, Value as Json, json};
@@ -30,13 +29,6 @@ pub struct Pending<'a> {
     pub base_config: Arc<Map<String, Json>>,
     /// Set for generic tests.
     pub test: Option<&'a GenericTest>,
-}
-
-impl Pending<'_> {
-    /// The node's file as errors name it.
-    pub fn path(&self) -> PathBuf {
-        self.package.root.join(&self.file.original_file_path)
-    }
 }
 
 /// Models and seeds of the project and its packages. A package node's config

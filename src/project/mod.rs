@@ -245,15 +245,39 @@ impl Project {
                 .unwrap_or("target")
                 .to_string(),
             vars,
-            models_config: ConfigTree::from_yaml(doc.get("models"), &project_file)?,
-            seeds_config: ConfigTree::from_yaml(doc.get("seeds"), &project_file)?,
-            snapshots_config: ConfigTree::from_yaml(doc.get("snapshots"), &project_file)?,
-            exposures_config: ConfigTree::from_yaml(doc.get("exposures"), &project_file)?,
-            sources_config: ConfigTree::from_yaml(doc.get("sources"), &project_file)?,
-            tests_config: ConfigTree::from_yaml(
-                doc.get("data_tests").or_else(|| doc.get("tests")),
+            models_config: ConfigTree::from_yaml(
+                doc.get("models"),
+                "models",
+                &text,
                 &project_file,
             )?,
+            seeds_config: ConfigTree::from_yaml(doc.get("seeds"), "seeds", &text, &project_file)?,
+            snapshots_config: ConfigTree::from_yaml(
+                doc.get("snapshots"),
+                "snapshots",
+                &text,
+                &project_file,
+            )?,
+            exposures_config: ConfigTree::from_yaml(
+                doc.get("exposures"),
+                "exposures",
+                &text,
+                &project_file,
+            )?,
+            sources_config: ConfigTree::from_yaml(
+                doc.get("sources"),
+                "sources",
+                &text,
+                &project_file,
+            )?,
+            tests_config: {
+                let key = if doc.get("data_tests").is_some() {
+                    "data_tests"
+                } else {
+                    "tests"
+                };
+                ConfigTree::from_yaml(doc.get(key), key, &text, &project_file)?
+            },
             singular_tests,
             snapshots,
             analyses,

@@ -106,8 +106,8 @@ impl Properties {
                 ("models", &mut properties.models),
                 ("seeds", &mut properties.seeds),
             ] {
-                for entry in sequence(&doc, section, file, &path)? {
-                    let (name, props) = model_properties(entry, file, &path, &names)?;
+                for (entry, at) in sequence(&doc, section, file, &path, 1)? {
+                    let (name, props) = model_properties(entry, file, &path, &names, at)?;
                     if let Some(previous) = target.get(&name) {
                         return Err(Error::new(
                             ErrorKind::Project,
@@ -124,13 +124,13 @@ impl Properties {
                     target.insert(name, props);
                 }
             }
-            for entry in sequence(&doc, "sources", file, &path)? {
+            for (entry, at) in sequence(&doc, "sources", file, &path, 1)? {
                 properties
                     .sources
-                    .push(source_definition(entry, file, &path, &names)?);
+                    .push(source_definition(entry, file, &path, &names, at)?);
             }
-            for entry in sequence(&doc, "exposures", file, &path)? {
-                let exposure = exposure_definition(entry, file, &path, &names)?;
+            for (entry, at) in sequence(&doc, "exposures", file, &path, 1)? {
+                let exposure = exposure_definition(entry, file, &path, &names, at)?;
                 if let Some(previous) = properties
                     .exposures
                     .iter()
@@ -153,35 +153,79 @@ impl Properties {
     }
 }
 
-fn sequence<'a>(doc: &'a Yaml, key: &str, file: &ProjectFile, path: &Path) -> Result<&'a [Yaml]> {
+/// The items of the list under `key` (searched from `from_line`), each
+/// with the line it starts on.
+fn sequence<'a>(
+    doc: &'a Yaml,
+    key: &str,
+    file: &ProjectFile,
+    path: &Path,
+    from_line: usize,
+) -> Result<Vec<(&'a Yaml, usize)>> {
+    let key_line = line_of_key(&file.text, key, from_line);
     match doc.get(key) {
-        None | Some(Yaml::Null) => Ok(&[]),
-        Some(Yaml::Sequence(items)) => Ok(items),
+        None | Some(Yaml::Null) => Ok(Vec::new()),
+        Some(Yaml::Sequence(items)) => Ok(items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| (item, yaml::item_line(&file.text, key_line, i)))
+            .collect()),
         Some(_) => Err(
             Error::new(ErrorKind::Project, format!("`{key}:` must be a list"))
                 .in_file(path)
-                .at_line(line_of_key(&file.text, key, 1)),
+                .at_line(key_line),
         ),
     }
 }
 
-fn required_name(entry: &Yaml, what: &str, file: &ProjectFile, path: &Path) -> Result<String> {
-    str_field(entry, "name").map(str::to_string).ok_or_else(|| {
-        let snippet = serde_yaml::to_string(entry).unwrap_or_default();
-        Error::new(ErrorKind::Project, format!("a {what} entry has no `name:`"))
+/// The entry's `name:`, which must be a string; errors point at the entry.
+fn required_name(
+    entry: &Yaml,
+    what: &str,
+    file: &ProjectFile,
+    path: &Path,
+    at: usize,
+) -> Result<String> {
+    let fail = |message: String| {
+        let mut err = Error::new(ErrorKind::Project, message)
             .in_file(path)
-            .at_line(line_of_key(
-                &file.text,
-                snippet
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-                    .split(':')
-                    .next()
-                    .unwrap_or(""),
-                1,
-            ))
-    })
+            .at_line(at);
+        if let Some(text) = file.text.lines().nth(at.wrapping_sub(1)) {
+            err = err.with_snippet(text.trim_end());
+        }
+        err
+    };
+    if !entry.is_mapping() {
+        return Err(fail(format!(
+            "a {what} entry must be a mapping with a `name:`, got `{}`",
+            yaml_text(entry)
+        )));
+    }
+    match entry.get("name") {
+        Some(Yaml::String(name)) if !name.trim().is_empty() => Ok(name.clone()),
+        None | Some(Yaml::Null) => Err(fail(format!("a {what} entry has no `name:`"))),
+        Some(Yaml::String(_)) => Err(fail(format!("a {what} entry has an empty `name:`"))),
+        Some(other) => Err(fail(format!(
+            "the `name:` of a {what} entry must be a string, got `{}`",
+            yaml_text(other)
+        ))),
+    }
+}
+
+/// A YAML value as it would be written, on one line.
+fn yaml_text(value: &Yaml) -> String {
+    let text = match value {
+        Yaml::Sequence(_) | Yaml::Mapping(_) => yaml::to_json(value).to_string(),
+        other => serde_yaml::to_string(other)
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+    };
+    if text.chars().count() > 60 {
+        format!("{}...", text.chars().take(60).collect::<String>())
+    } else {
+        text
+    }
 }
 
 fn model_properties(
@@ -189,9 +233,10 @@ fn model_properties(
     file: &ProjectFile,
     path: &Path,
     names: &HashMap<String, usize>,
+    at: usize,
 ) -> Result<(String, ModelProperties)> {
-    let name = required_name(entry, "model", file, path)?;
-    let line = names.get(&name).copied().unwrap_or(0);
+    let name = required_name(entry, "model", file, path, at)?;
+    let line = names.get(&name).copied().unwrap_or(at);
     let mut props = ModelProperties {
         description: str_field(entry, "description")
             .unwrap_or_default()
@@ -204,12 +249,17 @@ fn model_properties(
         Some(Json::Object(config)) => props.config = config,
         Some(Json::Null) | None => {}
         Some(_) => {
-            return Err(Error::new(
+            let at = line_of_key(&file.text, "config", line).max(line);
+            let mut err = Error::new(
                 ErrorKind::Project,
                 format!("`config:` of `{name}` must be a mapping"),
             )
             .in_file(path)
-            .at_line(line));
+            .at_line(at);
+            if let Some(text) = file.text.lines().nth(at.wrapping_sub(1)) {
+                err = err.with_snippet(text.trim_end());
+            }
+            return Err(err);
         }
     }
     for test in tests_of(entry) {
@@ -255,18 +305,19 @@ fn source_definition(
     file: &ProjectFile,
     path: &Path,
     names: &HashMap<String, usize>,
+    at: usize,
 ) -> Result<SourceDefinition> {
-    let name = required_name(entry, "source", file, path)?;
-    let line = names.get(&name).copied().unwrap_or(0);
+    let name = required_name(entry, "source", file, path, at)?;
+    let line = names.get(&name).copied().unwrap_or(at);
     let rendered = |key: &str| -> Result<Option<String>> {
         str_field(entry, key)
             .map(|v| render_if_jinja(v).map_err(|e| e.in_file(path).at_line(line)))
             .transpose()
     };
     let mut tables = Vec::new();
-    if let Some(Yaml::Sequence(items)) = entry.get("tables") {
-        for table in items {
-            let table_name = required_name(table, "source table", file, path)?;
+    {
+        for (table, table_at) in sequence(entry, "tables", file, path, line)? {
+            let table_name = required_name(table, "source table", file, path, table_at)?;
             let mut tests: Vec<(Option<String>, Json)> =
                 tests_of(table).map(|t| (None, yaml::to_json(t))).collect();
             if let Some(Yaml::Sequence(columns)) = table.get("columns") {
@@ -279,7 +330,7 @@ fn source_definition(
                     );
                 }
             }
-            let table_line = line_of_key(&file.text, &table_name, line).max(line);
+            let table_line = table_at;
             let (tags, meta, config) =
                 tags_meta_config(table, &table_name, file, path, table_line)?;
             tables.push(SourceTable {
@@ -322,9 +373,10 @@ fn exposure_definition(
     file: &ProjectFile,
     path: &Path,
     names: &HashMap<String, usize>,
+    at: usize,
 ) -> Result<ExposureDefinition> {
-    let name = required_name(entry, "exposure", file, path)?;
-    let line = names.get(&name).copied().unwrap_or(0);
+    let name = required_name(entry, "exposure", file, path, at)?;
+    let line = names.get(&name).copied().unwrap_or(at);
     let fail = |message: String, at: usize| {
         Error::new(ErrorKind::Project, message)
             .in_file(path)
