@@ -224,6 +224,11 @@ fn sources_are_graph_members() {
     assert_eq!(
         only("source:app.users+"),
         [
+            // The exposures downstream of it, first by unique_id.
+            "marts_report",
+            "mixed",
+            "ml_scores",
+            "weekly_dashboard",
             "daily_events",
             "users",
             "users_snapshot",
