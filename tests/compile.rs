@@ -527,3 +527,51 @@ fn yaml_entry_errors_name_file_line_and_text() {
     }
     insta::assert_snapshot!(shown.join("\n\n"));
 }
+
+/// A template that reads `graph` is rendered again once every node is
+/// known: it sees the other models, their configs and edges, the sources
+/// and the exposures (the first pass sees an empty graph).
+#[test]
+fn templates_that_read_graph_see_the_whole_project() {
+    let manifest = compile("tests/fixtures/features", "dev").unwrap();
+    let sql = &manifest.nodes["model.features.graph_summary"].compiled_code;
+    assert!(
+        sql.contains("'daily_events:table' as nightly_models"),
+        "{sql}"
+    );
+    assert!(
+        sql.contains("'model.features.users,source.features.app.events' as upstream"),
+        "{sql}"
+    );
+    assert!(sql.contains("5 as source_count"), "{sql}");
+    assert!(
+        sql.contains("churn_notebook,marts_report,mixed,ml_scores,weekly_dashboard"),
+        "{sql}"
+    );
+}
+
+/// At run time too (a model rendered again for is_incremental(), a hook):
+/// `graph` is the whole project.
+#[test]
+fn run_time_renders_see_the_whole_graph() {
+    let project = Project::load(Path::new("tests/fixtures/features")).unwrap();
+    let manifest = weir::compile(&project, &target("dev"), &Map::new()).unwrap();
+    let compiled = weir::compile::Compiled {
+        project,
+        target: target("dev"),
+        manifest,
+        cli_vars: Map::new(),
+    };
+    let renderer = weir::compile::RunRenderer::new(&compiled).unwrap();
+    let sql = renderer
+        .render_node("model.features.graph_summary", false)
+        .unwrap();
+    assert_eq!(
+        sql,
+        compiled.manifest.nodes["model.features.graph_summary"].compiled_code
+    );
+    let hook = renderer
+        .render_project_hook("select {{ graph.exposures | length }}")
+        .unwrap();
+    assert_eq!(hook, "select 5");
+}

@@ -133,6 +133,13 @@ pub fn compile(
     let rendered = Arc::new(rendered);
     crate::timing::phase("relations");
 
+    let reads_graph: Vec<bool> = captures
+        .iter()
+        .map(|c| {
+            c.as_ref()
+                .is_some_and(|c| c.read_graph.load(Ordering::Relaxed))
+        })
+        .collect();
     let mut nodes = BTreeMap::new();
     for ((node, capture), config) in pending.iter().zip(captures).zip(configs) {
         let compiled_code = match &capture {
@@ -153,6 +160,18 @@ pub fn compile(
     let mut sources = sources;
     docs::Descriptions::new(&docs, &project.name).render_all(project, &mut nodes, &mut sources)?;
 
+    let exposures = exposures::exposures(project, jinja.scope(), &nodes, &sources)?;
+    // Templates that read `graph` see every node only now: render them again.
+    if reads_graph.contains(&true) {
+        let graph = crate::jinja::flat_graph(&nodes, &sources, &exposures);
+        for (node, _) in pending.iter().zip(&reads_graph).filter(|(_, r)| **r) {
+            if let Some(built) = nodes.get_mut(&node.unique_id) {
+                let mut request = render_request(node, Some(&rendered));
+                request.graph = Some(graph.clone());
+                built.compiled_code = jinja.render(&request)?.sql;
+            }
+        }
+    }
     crate::timing::phase("validate + docs");
     let dag = Dag::new(
         nodes
@@ -168,7 +187,6 @@ pub fn compile(
     })?;
     ephemeral::inject_ctes(&mut nodes, &order);
 
-    let exposures = exposures::exposures(project, jinja.scope(), &nodes, &sources)?;
     let (parent_map, child_map) = edge_maps(&nodes, &sources, &exposures);
     crate::timing::phase("dag + ctes + edge maps");
     Ok(Manifest {
@@ -348,6 +366,7 @@ fn render_request<'a>(
                 .as_deref()
                 .filter(|_| node.base_config.get("where").is_none_or(Json::is_null)),
         }),
+        graph: None,
     }
 }
 

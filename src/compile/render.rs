@@ -23,6 +23,9 @@ pub struct RunRenderer<'a> {
     relations: Arc<HashMap<String, Relation>>,
     /// Whether hooks marked as side effects run on this target.
     side_effects: crate::env::side_effects::Policy,
+    manifest: &'a crate::manifest::Manifest,
+    /// `graph`, built from the manifest the first time a template reads it.
+    graph: std::sync::OnceLock<Value>,
 }
 
 impl<'a> RunRenderer<'a> {
@@ -56,7 +59,34 @@ impl<'a> RunRenderer<'a> {
                 .map(|p| (p.unique_id.clone(), p))
                 .collect(),
             relations: Arc::new(relations),
+            manifest: &compiled.manifest,
+            graph: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Render; a template that reads `graph` is rendered again with the
+    /// whole graph, as at compile time.
+    fn render_with_graph(
+        &self,
+        mut request: RenderRequest<'_>,
+        is_incremental: bool,
+    ) -> Result<String> {
+        let first = self
+            .jinja
+            .render_with_incremental(&request, is_incremental)?;
+        if !first.read_graph.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(first.sql);
+        }
+        let m = self.manifest;
+        request.graph = Some(
+            self.graph
+                .get_or_init(|| crate::jinja::flat_graph(&m.nodes, &m.sources, &m.exposures))
+                .clone(),
+        );
+        Ok(self
+            .jinja
+            .render_with_incremental(&request, is_incremental)?
+            .sql)
     }
 
     fn pending(&self, unique_id: &str) -> Result<&Pending<'a>> {
@@ -71,11 +101,7 @@ impl<'a> RunRenderer<'a> {
     /// The SQL of a model rendered with `is_incremental()` answering `is_incremental`.
     pub fn render_node(&self, unique_id: &str, is_incremental: bool) -> Result<String> {
         let node = self.pending(unique_id)?;
-        let request = render_request(node, Some(&self.relations));
-        Ok(self
-            .jinja
-            .render_with_incremental(&request, is_incremental)?
-            .sql)
+        self.render_with_graph(render_request(node, Some(&self.relations)), is_incremental)
     }
 
     /// A node's pre-hook or post-hook, rendered in the node's context
@@ -89,7 +115,7 @@ impl<'a> RunRenderer<'a> {
         };
         let mut request = render_request(node, Some(&self.relations));
         request.file = &file;
-        let rendered = self.jinja.render(&request)?.sql;
+        let rendered = self.render_with_graph(request, false)?;
         Ok(self.side_effects.gate(sql, rendered))
     }
 
@@ -109,8 +135,9 @@ impl<'a> RunRenderer<'a> {
             model: Value::from(()),
             relations: Some(&self.relations),
             generic_test: None,
+            graph: None,
         };
-        let rendered = self.jinja.render(&request)?.sql;
+        let rendered = self.render_with_graph(request, false)?;
         Ok(self.side_effects.gate(sql, rendered))
     }
 }

@@ -258,6 +258,7 @@ const FORWARDED: &[&str] = &[
     "model",
     "project_name",
     "is_incremental",
+    "graph",
 ];
 
 /// Call a macro from any template: its template is evaluated with the

@@ -118,6 +118,10 @@ pub struct RenderRequest<'a> {
     pub relations: Option<&'a Arc<HashMap<String, Relation>>>,
     /// For a generic test: the arguments its macro is called with.
     pub generic_test: Option<GenericTestCall<'a>>,
+    /// `graph` once every node is known (see [`flat_graph`]); None while
+    /// nodes are rendered the first time, when reading `graph` marks the
+    /// capture's `read_graph`.
+    pub graph: Option<Value>,
 }
 
 /// The call a generic test node makes: `{{ test_x(**_dbt_generic_test_kwargs) }}`.
@@ -264,6 +268,10 @@ impl JinjaEnv {
             model => request.model.clone(),
             project_name => self.scope.project_name.clone(),
             __weir_capture => Value::from_object(context::CaptureHandle(capture.clone())),
+            graph => request
+                .graph
+                .clone()
+                .unwrap_or_else(|| Value::from_object(context::GraphProbe(capture.clone()))),
             is_incremental => Value::from_function(move || is_incremental),
         };
         let file = &self.root.join(&request.file.original_file_path);
@@ -358,6 +366,26 @@ impl JinjaEnv {
             .map(|value| value.to_string().trim().to_string())
             .map_err(|e| convert_error(&e, &self.macros, &def.file, Some(&def.source)))
     }
+}
+
+/// dbt's flat graph, as templates read it through `graph`: each node,
+/// source and exposure as the manifest writes it, by unique_id.
+pub fn flat_graph(
+    nodes: &std::collections::BTreeMap<String, crate::manifest::Node>,
+    sources: &std::collections::BTreeMap<String, crate::manifest::SourceNode>,
+    exposures: &std::collections::BTreeMap<String, crate::manifest::Exposure>,
+) -> Value {
+    let mut graph = Map::new();
+    for key in context::GRAPH_KEYS {
+        let collection = match key {
+            "nodes" => serde_json::to_value(nodes),
+            "sources" => serde_json::to_value(sources),
+            "exposures" => serde_json::to_value(exposures),
+            _ => Ok(Json::Object(Map::new())),
+        };
+        graph.insert(key.to_string(), collection.unwrap_or(Json::Null));
+    }
+    Value::from_serialize(graph)
 }
 
 /// The Jinja expression a generic test argument stands for, if any: the
