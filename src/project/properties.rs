@@ -507,6 +507,9 @@ fn line_of_text(text: &str, needle: &str, from: usize) -> usize {
         .map_or(from, |(i, _)| i + 1)
 }
 
+/// `tags:`, `meta:` and `config:` as written on a source or a table.
+type Labels = (Vec<String>, Map<String, Json>, Map<String, Json>);
+
 /// The `tags:`, `meta:` and `config:` of a source or source table; each
 /// error names the line of the key at fault.
 fn tags_meta_config(
@@ -515,7 +518,7 @@ fn tags_meta_config(
     file: &ProjectFile,
     path: &Path,
     line: usize,
-) -> Result<(Vec<String>, Map<String, Json>, Map<String, Json>)> {
+) -> Result<Labels> {
     let fail = |key: &str, what: &str| {
         let at = line_of_key(&file.text, key, line).max(line);
         Error::new(

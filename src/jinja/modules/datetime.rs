@@ -172,7 +172,10 @@ impl DateTime {
                 out.push('%');
                 break;
             };
-            let hour12 = if p.hour % 12 == 0 { 12 } else { p.hour % 12 };
+            let hour12 = match p.hour % 12 {
+                0 => 12,
+                h => h,
+            };
             let yday = days_from_civil(p.year, p.month, p.day) - days_from_civil(p.year, 1, 1) + 1;
             match directive {
                 'Y' => out.push_str(&format!("{:04}", p.year)),
