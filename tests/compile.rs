@@ -29,6 +29,28 @@ fn compile_err(fixture: &str) -> String {
     compile(fixture, "dev").unwrap_err().to_string()
 }
 
+/// Write a throwaway project of `files` (path, text), load and compile it
+/// for dev; the error, with the project's folder left out of its text.
+fn temp_project_error(name: &str, files: &[(&str, &str)]) -> (weir::Error, String) {
+    let root = std::env::temp_dir().join(format!("weir_{name}_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    for (path, text) in files {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let err = match Project::load(&root) {
+        Ok(project) => match weir::compile(&project, &target("dev"), &Map::new()) {
+            Ok(_) => panic!("{name}: compiled without an error"),
+            Err(err) => err,
+        },
+        Err(err) => err,
+    };
+    let _ = std::fs::remove_dir_all(&root);
+    let shown = err.to_string().replace(&format!("{}/", root.display()), "");
+    (err, shown)
+}
+
 /// Every model's relation and compiled SQL, in DAG order.
 fn compiled_sql(manifest: &Manifest) -> String {
     let mut out = String::new();
@@ -296,21 +318,6 @@ fn broken_exposures_name_file_line_and_text() {
         ),
     ];
     for (i, (line, at, message)) in cases.iter().enumerate() {
-        let root =
-            std::env::temp_dir().join(format!("weir_exposure_case_{}_{i}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(root.join("models")).unwrap();
-        std::fs::write(
-            root.join("dbt_project.yml"),
-            "name: broken\nprofile: test\n",
-        )
-        .unwrap();
-        std::fs::write(root.join("models/orders.sql"), "select 1 as id\n").unwrap();
-        std::fs::write(
-            root.join("models/sources.yml"),
-            "version: 2\nsources:\n  - name: app\n    tables: [{name: events}]\n",
-        )
-        .unwrap();
         // The broken key is line 8, in place of the valid one when it repeats it.
         let key = line.split(':').next().unwrap();
         let valid = |k: &str, text: &str| {
@@ -325,13 +332,18 @@ fn broken_exposures_name_file_line_and_text() {
             valid("type", "type: dashboard"),
             valid("owner", "owner: {name: Finance}"),
         );
-        std::fs::write(root.join("models/exposures.yml"), &text).unwrap();
-        let project = Project::load(&root);
-        let err = match project {
-            Ok(project) => weir::compile(&project, &target("dev"), &Map::new()).unwrap_err(),
-            Err(err) => err,
-        };
-        let _ = std::fs::remove_dir_all(&root);
+        let (err, _) = temp_project_error(
+            &format!("exposure_{i}"),
+            &[
+                ("dbt_project.yml", "name: broken\nprofile: test\n"),
+                ("models/orders.sql", "select 1 as id\n"),
+                (
+                    "models/sources.yml",
+                    "version: 2\nsources:\n  - name: app\n    tables: [{name: events}]\n",
+                ),
+                ("models/exposures.yml", &text),
+            ],
+        );
         assert!(err.message().contains(message), "{line}: {err}");
         assert!(
             err.file()
@@ -347,20 +359,17 @@ fn broken_exposures_name_file_line_and_text() {
 /// error naming the file.
 #[test]
 fn a_template_that_never_ends_stops_with_an_error_naming_the_file() {
-    let root = std::env::temp_dir().join(format!("weir_fuel_{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(root.join("models")).unwrap();
-    std::fs::create_dir_all(root.join("macros")).unwrap();
-    std::fs::write(root.join("dbt_project.yml"), "name: fuel\nprofile: test\n").unwrap();
-    std::fs::write(
-        root.join("macros/fib.sql"),
-        "{% macro fib(n) %}{% if n < 2 %}1{% else %}{{ fib(n - 1) }}{{ fib(n - 2) }}{% endif %}{% endmacro %}\n",
-    )
-    .unwrap();
-    std::fs::write(root.join("models/a.sql"), "select '{{ fib(60) }}'\n").unwrap();
-    let project = Project::load(&root).unwrap();
-    let err = weir::compile(&project, &target("dev"), &Map::new()).unwrap_err();
-    let _ = std::fs::remove_dir_all(&root);
+    let (err, _) = temp_project_error(
+        "fuel",
+        &[
+            ("dbt_project.yml", "name: fuel\nprofile: test\n"),
+            (
+                "macros/fib.sql",
+                "{% macro fib(n) %}{% if n < 2 %}1{% else %}{{ fib(n - 1) }}{{ fib(n - 2) }}{% endif %}{% endmacro %}\n",
+            ),
+            ("models/a.sql", "select '{{ fib(60) }}'\n"),
+        ],
+    );
     assert_eq!(err.kind(), weir::ErrorKind::Template);
     assert!(err.file().unwrap().ends_with("macros/fib.sql"), "{err}");
     assert_eq!(err.line(), Some(1));
@@ -393,18 +402,13 @@ fn python_module_errors_name_file_and_line() {
         ),
     ];
     for (i, (sql, message, hint)) in cases.iter().enumerate() {
-        let root = std::env::temp_dir().join(format!("weir_modules_{}_{i}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(root.join("models")).unwrap();
-        std::fs::write(
-            root.join("dbt_project.yml"),
-            "name: modules\nprofile: test\n",
-        )
-        .unwrap();
-        std::fs::write(root.join("models/m.sql"), sql).unwrap();
-        let project = Project::load(&root).unwrap();
-        let err = weir::compile(&project, &target("dev"), &Map::new()).unwrap_err();
-        let _ = std::fs::remove_dir_all(&root);
+        let (err, _) = temp_project_error(
+            &format!("modules_{i}"),
+            &[
+                ("dbt_project.yml", "name: modules\nprofile: test\n"),
+                ("models/m.sql", sql),
+            ],
+        );
         assert!(err.message().contains(message), "{sql}: {err}");
         assert!(err.file().unwrap().ends_with("models/m.sql"), "{err}");
         assert_eq!(err.line(), Some(2), "{err}");
@@ -441,16 +445,9 @@ fn a_broken_dispatch_config_names_file_and_line() {
         ),
     ];
     for (i, (yaml, line, message)) in cases.iter().enumerate() {
-        let root = std::env::temp_dir().join(format!("weir_dispatch_{}_{i}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(&root).unwrap();
-        std::fs::write(
-            root.join("dbt_project.yml"),
-            format!("name: d\nprofile: test\n{yaml}"),
-        )
-        .unwrap();
-        let err = Project::load(&root).unwrap_err();
-        let _ = std::fs::remove_dir_all(&root);
+        let project = format!("name: d\nprofile: test\n{yaml}");
+        let (err, _) =
+            temp_project_error(&format!("dispatch_{i}"), &[("dbt_project.yml", &project)]);
         assert!(err.message().contains(message), "{yaml}: {err}");
         assert!(err.file().unwrap().ends_with("dbt_project.yml"));
         assert_eq!(err.line(), Some(*line), "{yaml}: {err}");
@@ -503,9 +500,6 @@ fn yaml_entry_errors_name_file_line_and_text() {
     ];
     let mut shown = Vec::new();
     for (i, (file, yaml, extra)) in cases.iter().enumerate() {
-        let root = std::env::temp_dir().join(format!("weir_lines_{}_{i}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(root.join("models")).unwrap();
         let mut project = "name: p\nprofile: test\n".to_string();
         let mut sql = "select 1 as id\n".to_string();
         match *file {
@@ -513,17 +507,17 @@ fn yaml_entry_errors_name_file_line_and_text() {
             "models/a.sql" => sql = format!("{extra}{sql}"),
             _ => {}
         }
-        std::fs::write(root.join("dbt_project.yml"), project).unwrap();
-        std::fs::write(root.join("models/a.sql"), sql).unwrap();
-        std::fs::write(root.join("models/schema.yml"), yaml).unwrap();
-        let err = match Project::load(&root) {
-            Ok(project) => weir::compile(&project, &target("dev"), &Map::new()).unwrap_err(),
-            Err(err) => err,
-        };
-        let _ = std::fs::remove_dir_all(&root);
+        let (err, text) = temp_project_error(
+            &format!("lines_{i}"),
+            &[
+                ("dbt_project.yml", &project),
+                ("models/a.sql", &sql),
+                ("models/schema.yml", yaml),
+            ],
+        );
         assert!(err.file().unwrap().ends_with(file), "{err}");
         assert!(err.line().is_some(), "{err}");
-        shown.push(err.to_string().replace(&format!("{}/", root.display()), ""));
+        shown.push(text);
     }
     insta::assert_snapshot!(shown.join("\n\n"));
 }

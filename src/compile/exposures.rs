@@ -65,8 +65,10 @@ fn build(
         .unwrap_or(&definition.file)
         .to_string();
     let mut fqn = vec![package.name.clone()];
-    fqn.extend(path.split('/').map(str::to_string));
-    fqn.pop();
+    fqn.extend(super::generic_tests::folders_under_resource_path(
+        package,
+        &definition.file,
+    ));
     fqn.push(definition.name.clone());
 
     // dbt_project.yml's `exposures:` tree (the package's, then the root's),
@@ -93,7 +95,7 @@ fn build(
             .at_line(definition.line));
         }
     };
-    let mut tags: Vec<String> = string_list(unrendered.get("tags"));
+    let mut tags = crate::project::config::string_list(unrendered.get("tags"));
     tags.extend(definition.tags.iter().cloned());
     tags.sort();
     tags.dedup();
@@ -220,17 +222,6 @@ fn build(
         refs,
         sources: source_calls,
     })
-}
-
-fn string_list(value: Option<&Json>) -> Vec<String> {
-    match value {
-        Some(Json::String(s)) => vec![s.clone()],
-        Some(Json::Array(items)) => items
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect(),
-        _ => Vec::new(),
-    }
 }
 
 /// Parse `ref(...)` or `source(...)` with string arguments, as dbt's docs

@@ -61,14 +61,7 @@ impl GenericTest {
         if self.inherited_tags.is_empty() {
             return config_tags;
         }
-        let own = match self.config.get("tags") {
-            Some(Json::String(tag)) => vec![tag.clone()],
-            Some(Json::Array(items)) => items
-                .iter()
-                .filter_map(|t| t.as_str().map(str::to_string))
-                .collect(),
-            _ => Vec::new(),
-        };
+        let own = crate::project::config::string_list(self.config.get("tags"));
         let mut tags: Vec<String> = self.inherited_tags.iter().cloned().chain(own).collect();
         tags.sort();
         tags.dedup();

@@ -221,9 +221,9 @@ pub fn source_nodes(root: &Project, target: &Target) -> BTreeMap<String, SourceN
                     for (key, value) in own_config {
                         match (key.as_str(), value) {
                             ("meta", Json::Object(more)) => meta.extend(more.clone()),
-                            ("tags", Json::String(tag)) => tags.push(tag.clone()),
-                            ("tags", Json::Array(more)) => tags
-                                .extend(more.iter().filter_map(|t| t.as_str().map(str::to_string))),
+                            ("tags", more) => {
+                                tags.extend(crate::project::config::string_list(Some(more)));
+                            }
                             _ => {
                                 config.insert(key.clone(), value.clone());
                             }

@@ -168,6 +168,14 @@ pub fn merge_config(base: &mut Map<String, Json>, overrides: &Map<String, Json>)
     }
 }
 
+/// The strings of a config value that may be one string or a list (tags).
+pub fn string_list(value: Option<&Json>) -> Vec<String> {
+    as_list(value)
+        .into_iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect()
+}
+
 fn as_list(value: Option<&Json>) -> Vec<Json> {
     match value {
         Some(Json::Array(items)) => items.clone(),
