@@ -214,6 +214,68 @@ pub struct SourceNode {
     pub description: String,
     pub relation: Relation,
     pub fqn: Vec<String>,
+    /// The YAML tags of the source and the table, sorted.
+    pub tags: Vec<String>,
+    /// dbt_project.yml's `+meta`, then the source's, then the table's.
+    pub meta: Map<String, Value>,
+    /// The source's own `meta:`.
+    pub source_meta: Map<String, Value>,
+}
+
+impl SourceNode {
+    /// The config as the manifest shows it: dbt's source defaults with the
+    /// resolved tags and meta.
+    pub fn full_config(&self) -> Map<String, Value> {
+        let mut config = SOURCE_CONFIG.clone();
+        config.insert("meta".into(), Value::Object(self.meta.clone()));
+        config.insert("tags".into(), json!(self.tags));
+        config
+    }
+}
+
+/// A source's config as dbt 1.11 writes it, before tags and meta.
+static SOURCE_CONFIG: LazyLock<Map<String, Value>> = LazyLock::new(|| {
+    object(json!({
+        "enabled": true, "event_time": null,
+        "freshness": {"warn_after": {"count": null, "period": null},
+                      "error_after": {"count": null, "period": null}, "filter": null},
+        "loaded_at_field": null, "loaded_at_query": null, "meta": {}, "tags": [],
+        "static_analysis": null,
+    }))
+});
+
+/// An exposure: something downstream of the project (a dashboard, a
+/// notebook, an application) and the nodes it reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exposure {
+    /// `exposure.<package>.<name>`.
+    pub unique_id: String,
+    pub name: String,
+    pub package_name: String,
+    /// The properties file, relative to its model path.
+    pub path: String,
+    pub original_file_path: String,
+    pub fqn: Vec<String>,
+    /// dashboard, notebook, analysis, ml or application.
+    pub kind: String,
+    /// `email` and `name` (null when not given), then any other keys.
+    pub owner: Map<String, Value>,
+    pub description: String,
+    pub label: Option<String>,
+    pub maturity: Option<String>,
+    pub url: Option<String>,
+    pub tags: Vec<String>,
+    pub meta: Map<String, Value>,
+    /// enabled, tags and meta as resolved.
+    pub config: Map<String, Value>,
+    /// The config as written in dbt_project.yml and the `config:` block.
+    pub unrendered_config: Map<String, Value>,
+    /// Sources first, then refs, in the order written (as dbt lists them).
+    pub depends_on_nodes: Vec<String>,
+    /// `ref` calls as written: [package?, name].
+    pub refs: Vec<Vec<String>>,
+    /// `source` calls as written: [source_name, table_name].
+    pub sources: Vec<[String; 2]>,
 }
 
 /// A `{% docs %}` block.
@@ -247,6 +309,7 @@ pub struct Manifest {
     pub nodes: BTreeMap<String, Node>,
     pub sources: BTreeMap<String, SourceNode>,
     pub docs: BTreeMap<String, DocBlock>,
+    pub exposures: BTreeMap<String, Exposure>,
     /// unique_id -> unique_ids of its parents (nodes and sources).
     pub parent_map: BTreeMap<String, Vec<String>>,
     /// unique_id -> unique_ids of its children.
@@ -411,7 +474,7 @@ struct ManifestOut<'a, Nodes: Serialize = &'a BTreeMap<String, Node>> {
     sources: &'a BTreeMap<String, SourceNode>,
     macros: EmptyMap,
     docs: &'a BTreeMap<String, DocBlock>,
-    exposures: EmptyMap,
+    exposures: &'a BTreeMap<String, Exposure>,
     metrics: EmptyMap,
     groups: EmptyMap,
     selectors: EmptyMap,
@@ -444,7 +507,7 @@ impl<'a, Nodes: Serialize> ManifestOut<'a, Nodes> {
             sources: &manifest.sources,
             macros: EmptyMap {},
             docs: &manifest.docs,
-            exposures: EmptyMap {},
+            exposures: &manifest.exposures,
             metrics: EmptyMap {},
             groups: EmptyMap {},
             selectors: EmptyMap {},
@@ -624,22 +687,7 @@ struct TestMetadataOut<'a> {
 impl Serialize for Node {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         let seed = self.resource_type == ResourceType::Seed;
-        let refs = self
-            .refs
-            .iter()
-            .map(|r| match r.as_slice() {
-                [package, name] => RefOut {
-                    name,
-                    package: Some(package),
-                    version: None,
-                },
-                _ => RefOut {
-                    name: r.last().map_or("", String::as_str),
-                    package: None,
-                    version: None,
-                },
-            })
-            .collect();
+        let refs = refs_out(&self.refs);
         NodeOut {
             database: &self.relation.database,
             schema: &self.relation.schema,
@@ -726,6 +774,54 @@ impl Serialize for Node {
     }
 }
 
+/// `ref` calls as dbt writes them: `{name, package, version}`.
+fn refs_out(refs: &[Vec<String>]) -> Vec<RefOut<'_>> {
+    refs.iter()
+        .map(|r| match r.as_slice() {
+            [package, name] => RefOut {
+                name,
+                package: Some(package),
+                version: None,
+            },
+            _ => RefOut {
+                name: r.last().map_or("", String::as_str),
+                package: None,
+                version: None,
+            },
+        })
+        .collect()
+}
+
+impl Serialize for Exposure {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        json!({
+            "name": self.name,
+            "resource_type": "exposure",
+            "package_name": self.package_name,
+            "path": self.path,
+            "original_file_path": self.original_file_path,
+            "unique_id": self.unique_id,
+            "fqn": self.fqn,
+            "type": self.kind,
+            "owner": self.owner,
+            "description": self.description,
+            "label": self.label,
+            "maturity": self.maturity,
+            "meta": self.meta,
+            "tags": self.tags,
+            "config": self.config,
+            "unrendered_config": self.unrendered_config,
+            "url": self.url,
+            "depends_on": {"macros": [], "nodes": self.depends_on_nodes},
+            "refs": refs_out(&self.refs),
+            "sources": self.sources,
+            "metrics": [],
+            "created_at": 0.0,
+        })
+        .serialize(serializer)
+    }
+}
+
 impl Serialize for SourceNode {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         json!({
@@ -748,10 +844,10 @@ impl Serialize for SourceNode {
             "external": null,
             "description": self.description,
             "columns": {},
-            "meta": {},
-            "source_meta": {},
-            "tags": [],
-            "config": {"enabled": true},
+            "meta": self.meta,
+            "source_meta": self.source_meta,
+            "tags": self.tags,
+            "config": self.full_config(),
             "patch_path": null,
             "unrendered_config": {},
             "relation_name": self.relation.to_string(),

@@ -29,6 +29,28 @@ fn compile_err(fixture: &str) -> String {
     compile(fixture, "dev").unwrap_err().to_string()
 }
 
+/// Write a throwaway project of `files` (path, text), load and compile it
+/// for dev; the error, with the project's folder left out of its text.
+fn temp_project_error(name: &str, files: &[(&str, &str)]) -> (weir::Error, String) {
+    let root = std::env::temp_dir().join(format!("weir_{name}_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    for (path, text) in files {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let err = match Project::load(&root) {
+        Ok(project) => match weir::compile(&project, &target("dev"), &Map::new()) {
+            Ok(_) => panic!("{name}: compiled without an error"),
+            Err(err) => err,
+        },
+        Err(err) => err,
+    };
+    let _ = std::fs::remove_dir_all(&root);
+    let shown = err.to_string().replace(&format!("{}/", root.display()), "");
+    (err, shown)
+}
+
 /// Every model's relation and compiled SQL, in DAG order.
 fn compiled_sql(manifest: &Manifest) -> String {
     let mut out = String::new();
@@ -214,4 +236,336 @@ fn packages_in_dbt_packages_are_nodes_and_macro_namespaces() {
 fn a_missing_ref_is_a_missing_node_error() {
     let err = compile("tests/fixtures/missing_ref", "dev").unwrap_err();
     assert_eq!(err.kind(), weir::ErrorKind::MissingNode);
+}
+
+#[test]
+fn an_exposure_with_an_unknown_ref_names_file_and_line() {
+    let err = compile("tests/fixtures/exposure_missing_ref", "dev").unwrap_err();
+    assert_eq!(err.kind(), weir::ErrorKind::MissingNode);
+    insta::assert_snapshot!(err.to_string());
+}
+
+#[test]
+fn exposures_are_in_the_manifest_and_its_edge_maps() {
+    let manifest = compile("tests/fixtures/features", "dev").unwrap();
+    let dashboard = &manifest.exposures["exposure.features.weekly_dashboard"];
+    assert_eq!(
+        dashboard.depends_on_nodes,
+        [
+            "source.features.app.events",
+            "model.features.daily_events",
+            "model.features.users"
+        ]
+    );
+    assert_eq!(dashboard.tags, ["downstream", "reporting"]);
+    assert_eq!(
+        manifest.parent_map["exposure.features.ml_scores"],
+        ["model.features.daily_events", "source.features.app.users"]
+    );
+    assert!(
+        manifest.child_map["model.features.event_kinds"]
+            .contains(&"exposure.features.churn_notebook".to_string())
+    );
+    // `config: {enabled: false}`: gone, with its edges.
+    assert!(
+        !manifest
+            .exposures
+            .contains_key("exposure.features.retired_app")
+    );
+    assert!(
+        !manifest
+            .child_map
+            .values()
+            .flatten()
+            .any(|c| c.contains("retired_app"))
+    );
+    let json = manifest.to_json();
+    assert_eq!(
+        json["exposures"]["exposure.features.ml_scores"]["fqn"],
+        serde_json::json!(["features", "marts", "ml_scores"])
+    );
+}
+
+/// Broken exposures: each error names the properties file, the line of the
+/// entry at fault and what is wrong with it.
+#[test]
+fn broken_exposures_name_file_line_and_text() {
+    let cases: [(&str, usize, &str); 9] = [
+        (
+            "depends_on: [ref('nope')]",
+            8,
+            "`nope`, which was not found",
+        ),
+        ("depends_on: [\"source('app', 'nope')\"]", 8, "`app.nope`"),
+        (
+            "depends_on: [\"{{ ref('orders') }}\"]",
+            8,
+            "Jinja delimiters",
+        ),
+        (
+            "depends_on: [orders]",
+            8,
+            "`orders` is not a ref() or source() call",
+        ),
+        ("depends_on: ref('orders')", 8, "must be a list"),
+        ("depends_on: [[ref('orders')]]", 8, "must be a string"),
+        ("maturity: huge", 8, "unknown maturity `huge`"),
+        ("type: dashbord", 8, "unknown type `dashbord`"),
+        (
+            "owner: Finance",
+            8,
+            "`owner:` of exposure `revenue` must be a mapping",
+        ),
+    ];
+    for (i, (line, at, message)) in cases.iter().enumerate() {
+        // The broken key is line 8, in place of the valid one when it repeats it.
+        let key = line.split(':').next().unwrap();
+        let valid = |k: &str, text: &str| {
+            if k == key {
+                "    # replaced".to_string()
+            } else {
+                format!("    {text}")
+            }
+        };
+        let text = format!(
+            "version: 2\n\nexposures:\n  - name: revenue\n{}\n{}\n    description: x\n    {line}\n",
+            valid("type", "type: dashboard"),
+            valid("owner", "owner: {name: Finance}"),
+        );
+        let (err, _) = temp_project_error(
+            &format!("exposure_{i}"),
+            &[
+                ("dbt_project.yml", "name: broken\nprofile: test\n"),
+                ("models/orders.sql", "select 1 as id\n"),
+                (
+                    "models/sources.yml",
+                    "version: 2\nsources:\n  - name: app\n    tables: [{name: events}]\n",
+                ),
+                ("models/exposures.yml", &text),
+            ],
+        );
+        assert!(err.message().contains(message), "{line}: {err}");
+        assert!(
+            err.file()
+                .is_some_and(|f| f.ends_with("models/exposures.yml")),
+            "{line}: {err}"
+        );
+        assert_eq!(err.line(), Some(*at), "{line}: {err}\n{text}");
+    }
+}
+
+/// A template that never ends (here a macro recursion that branches, so
+/// minijinja's depth limit never trips) stops on Jinja's fuel limit with an
+/// error naming the file.
+#[test]
+fn a_template_that_never_ends_stops_with_an_error_naming_the_file() {
+    let (err, _) = temp_project_error(
+        "fuel",
+        &[
+            ("dbt_project.yml", "name: fuel\nprofile: test\n"),
+            (
+                "macros/fib.sql",
+                "{% macro fib(n) %}{% if n < 2 %}1{% else %}{{ fib(n - 1) }}{{ fib(n - 2) }}{% endif %}{% endmacro %}\n",
+            ),
+            ("models/a.sql", "select '{{ fib(60) }}'\n"),
+        ],
+    );
+    assert_eq!(err.kind(), weir::ErrorKind::Template);
+    assert!(err.file().unwrap().ends_with("macros/fib.sql"), "{err}");
+    assert_eq!(err.line(), Some(1));
+    assert!(err.message().contains("Jinja instructions"), "{err}");
+}
+
+/// `modules.re` and `modules.datetime` errors name the model and its line.
+#[test]
+fn python_module_errors_name_file_and_line() {
+    let cases = [
+        (
+            "select 1\n{{ modules.re.compile('(') }}\n",
+            "invalid pattern `(`",
+            None,
+        ),
+        (
+            "select 1\n{{ modules.datetime.datetime.strptime('2026-13-01', '%Y-%m-%d') }}\n",
+            "month must be in 1..12",
+            None,
+        ),
+        (
+            "select 1\n{{ modules.datetime.date(2026, 1, 1).strftime('%Q') }}\n",
+            "`%Q`",
+            None,
+        ),
+        (
+            "select 1\n{{ modules.datetime.datetime(2026, 1, 1) - modules.datetime.timedelta(days=1) }}\n",
+            "unsupported types",
+            Some("compute the date in SQL"),
+        ),
+    ];
+    for (i, (sql, message, hint)) in cases.iter().enumerate() {
+        let (err, _) = temp_project_error(
+            &format!("modules_{i}"),
+            &[
+                ("dbt_project.yml", "name: modules\nprofile: test\n"),
+                ("models/m.sql", sql),
+            ],
+        );
+        assert!(err.message().contains(message), "{sql}: {err}");
+        assert!(err.file().unwrap().ends_with("models/m.sql"), "{err}");
+        assert_eq!(err.line(), Some(2), "{err}");
+        if let Some(hint) = hint {
+            assert!(err.hint().is_some_and(|h| h.contains(hint)), "{err}");
+        }
+    }
+}
+
+#[test]
+fn dispatch_search_orders_pick_the_shim_package() {
+    let manifest = compile("tests/fixtures/packages", "dev").unwrap();
+    let sql = &manifest.nodes["model.packages.labels"].compiled_code;
+    // weir_shims' postgres__as_text and default__day_label win over
+    // weir_utils' own; the root project's override of surrogate_key stays first.
+    assert!(sql.contains("day_number::text as day_text"), "{sql}");
+    assert!(sql.contains("'shim day ' || day_number"), "{sql}");
+    assert!(sql.contains("md5(concat_ws('|', day_number))"), "{sql}");
+}
+
+#[test]
+fn a_broken_dispatch_config_names_file_and_line() {
+    let cases = [
+        ("dispatch: weir_utils\n", 3, "must be a list"),
+        (
+            "dispatch:\n  - search_order: [a]\n",
+            3,
+            "no `macro_namespace:`",
+        ),
+        (
+            "dispatch:\n  - macro_namespace: weir_utils\n    search_order: weir_utils\n",
+            4,
+            "for `weir_utils` needs a `search_order:` list",
+        ),
+    ];
+    for (i, (yaml, line, message)) in cases.iter().enumerate() {
+        let project = format!("name: d\nprofile: test\n{yaml}");
+        let (err, _) =
+            temp_project_error(&format!("dispatch_{i}"), &[("dbt_project.yml", &project)]);
+        assert!(err.message().contains(message), "{yaml}: {err}");
+        assert!(err.file().unwrap().ends_with("dbt_project.yml"));
+        assert_eq!(err.line(), Some(*line), "{yaml}: {err}");
+    }
+}
+
+/// Errors that used to name no line: each names the file, the line and
+/// shows the offending text.
+#[test]
+fn yaml_entry_errors_name_file_line_and_text() {
+    let models = "version: 2\nmodels:\n  - name: a\n";
+    let cases: [(&str, &str, &str); 9] = [
+        (
+            "models/schema.yml",
+            "version: 2\nmodels:\n  - name: a\n  - description: no name\n",
+            "",
+        ),
+        (
+            "models/schema.yml",
+            "version: 2\nmodels:\n  - name: a\n  - name: [b, c]\n",
+            "",
+        ),
+        (
+            "models/schema.yml",
+            "version: 2\nmodels:\n  - name: a\n  - 5\n",
+            "",
+        ),
+        (
+            "models/schema.yml",
+            "version: 2\nmodels:\n  - name: a\n    config: [x]\n",
+            "",
+        ),
+        (
+            "models/schema.yml",
+            "version: 2\nsources:\n  - name: app\n    tables:\n      - name: t\n      - identifier: u\n",
+            "",
+        ),
+        (
+            "models/schema.yml",
+            "version: 2\nsources:\n  - name: app\n    tags: {a: 1}\n",
+            "",
+        ),
+        ("dbt_project.yml", models, "seeds: [1]\n"),
+        (
+            "dbt_project.yml",
+            models,
+            "models:\n  p:\n    +retries: many\n",
+        ),
+        ("models/a.sql", models, "{{ config(retries='x') }}\n"),
+    ];
+    let mut shown = Vec::new();
+    for (i, (file, yaml, extra)) in cases.iter().enumerate() {
+        let mut project = "name: p\nprofile: test\n".to_string();
+        let mut sql = "select 1 as id\n".to_string();
+        match *file {
+            "dbt_project.yml" => project.push_str(extra),
+            "models/a.sql" => sql = format!("{extra}{sql}"),
+            _ => {}
+        }
+        let (err, text) = temp_project_error(
+            &format!("lines_{i}"),
+            &[
+                ("dbt_project.yml", &project),
+                ("models/a.sql", &sql),
+                ("models/schema.yml", yaml),
+            ],
+        );
+        assert!(err.file().unwrap().ends_with(file), "{err}");
+        assert!(err.line().is_some(), "{err}");
+        shown.push(text);
+    }
+    insta::assert_snapshot!(shown.join("\n\n"));
+}
+
+/// A template that reads `graph` is rendered again once every node is
+/// known: it sees the other models, their configs and edges, the sources
+/// and the exposures (the first pass sees an empty graph).
+#[test]
+fn templates_that_read_graph_see_the_whole_project() {
+    let manifest = compile("tests/fixtures/features", "dev").unwrap();
+    let sql = &manifest.nodes["model.features.graph_summary"].compiled_code;
+    assert!(
+        sql.contains("'daily_events:table' as nightly_models"),
+        "{sql}"
+    );
+    assert!(
+        sql.contains("'model.features.users,source.features.app.events' as upstream"),
+        "{sql}"
+    );
+    assert!(sql.contains("5 as source_count"), "{sql}");
+    assert!(
+        sql.contains("churn_notebook,marts_report,mixed,ml_scores,weekly_dashboard"),
+        "{sql}"
+    );
+}
+
+/// At run time too (a model rendered again for is_incremental(), a hook):
+/// `graph` is the whole project.
+#[test]
+fn run_time_renders_see_the_whole_graph() {
+    let project = Project::load(Path::new("tests/fixtures/features")).unwrap();
+    let manifest = weir::compile(&project, &target("dev"), &Map::new()).unwrap();
+    let compiled = weir::compile::Compiled {
+        project,
+        target: target("dev"),
+        manifest,
+        cli_vars: Map::new(),
+    };
+    let renderer = weir::compile::RunRenderer::new(&compiled).unwrap();
+    let sql = renderer
+        .render_node("model.features.graph_summary", false)
+        .unwrap();
+    assert_eq!(
+        sql,
+        compiled.manifest.nodes["model.features.graph_summary"].compiled_code
+    );
+    let hook = renderer
+        .render_project_hook("select {{ graph.exposures | length }}", None)
+        .unwrap();
+    assert_eq!(hook, "select 5");
 }

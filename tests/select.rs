@@ -224,6 +224,11 @@ fn sources_are_graph_members() {
     assert_eq!(
         only("source:app.users+"),
         [
+            // The exposures downstream of it, first by unique_id.
+            "marts_report",
+            "mixed",
+            "ml_scores",
+            "weekly_dashboard",
             "daily_events",
             "users",
             "users_snapshot",
@@ -462,7 +467,7 @@ fn bad_selectors_are_clear_errors() {
     assert!(message("resource_type:modell").contains("did you mean `model`?"));
     assert!(message("test_type:unitt").contains("`test_type:unitt`"));
     assert!(message("source:a.b.c.d").contains("`source:a.b.c.d`"));
-    assert!(message("exposure:dashboard").contains("no exposures"));
+    assert!(message("exposure:a.b.c").contains("`exposure:a.b.c`"));
     assert!(message("state:modified").contains("--state"));
     assert!(message("config:table").contains("`config:table`"));
     assert!(message("orders,,customers").contains("`orders,,customers`"));

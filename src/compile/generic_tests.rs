@@ -50,12 +50,35 @@ pub struct GenericTest {
     /// The tested model or seed's name, when the test's relation is a plain
     /// `ref` (not a source).
     pub plain_ref: Option<String>,
+    /// The tags a test of a source inherits: the source's and the table's.
+    pub inherited_tags: Vec<String>,
+}
+
+impl GenericTest {
+    /// The node's tags as dbt 1.11 makes them: the inherited tags and the
+    /// test's own, sorted, then the rest of its config's tags.
+    pub fn node_tags(&self, config_tags: Vec<String>) -> Vec<String> {
+        if self.inherited_tags.is_empty() {
+            return config_tags;
+        }
+        let own = crate::project::config::string_list(self.config.get("tags"));
+        let mut tags: Vec<String> = self.inherited_tags.iter().cloned().chain(own).collect();
+        tags.sort();
+        tags.dedup();
+        for tag in config_tags {
+            if !tags.contains(&tag) {
+                tags.push(tag);
+            }
+        }
+        tags
+    }
 }
 
 /// Every generic test of the project, in the order the YAML declares them.
 pub fn collect(
     project: &Project,
     node_ids: &dyn Fn(&str) -> Option<String>,
+    source_enabled: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<GenericTest>> {
     // What each test is attached to, then every (attached, column, test):
     // the tests are built on all cores, in declaration order.
@@ -73,6 +96,7 @@ pub fn collect(
                 model: format!("ref('{name}')"),
                 plain_ref: Some(name.clone()),
                 attached_node,
+                tags: Vec::new(),
                 file: &properties.file,
                 line: properties.line,
             });
@@ -81,13 +105,19 @@ pub fn collect(
     }
     for source in &project.properties.sources {
         for table in &source.tables {
+            let attached_node = format!("source.{}.{}.{}", project.name, source.name, table.name);
+            // A disabled source's tests are disabled with it.
+            if !source_enabled(&attached_node) {
+                continue;
+            }
             let index = tested.len();
             tested.push(Tested {
                 name: format!("{}_{}", source.name, table.name),
                 name_prefix: "source_",
                 model: format!("source('{}', '{}')", source.name, table.name),
                 plain_ref: None,
-                attached_node: format!("source.{}.{}.{}", project.name, source.name, table.name),
+                attached_node,
+                tags: source.tags.iter().chain(&table.tags).cloned().collect(),
                 file: &source.file,
                 line: source.line,
             });
@@ -112,6 +142,8 @@ struct Tested<'a> {
     /// The ref'd name when the relation is a plain ref.
     plain_ref: Option<String>,
     attached_node: String,
+    /// Tags the tests inherit (a source's and its table's).
+    tags: Vec<String>,
     /// The properties file and line that declare the tests.
     file: &'a str,
     line: usize,
@@ -263,6 +295,7 @@ fn build(
         macro_name,
         line: tested.line,
         plain_ref: tested.plain_ref.clone(),
+        inherited_tags: tested.tags.clone(),
         name,
         alias,
         fqn,
@@ -316,7 +349,7 @@ fn replace_non_word_runs(text: &str) -> String {
 }
 
 /// The folders between the resource path (models/) and the properties file.
-fn folders_under_resource_path(project: &Project, file: &str) -> Vec<String> {
+pub(crate) fn folders_under_resource_path(project: &Project, file: &str) -> Vec<String> {
     let within = project
         .model_paths
         .iter()

@@ -3,6 +3,7 @@
 
 mod docs;
 mod ephemeral;
+mod exposures;
 pub mod generic_tests;
 mod nodes;
 mod validate;
@@ -95,7 +96,8 @@ pub fn compile(
                 .resolve_ref(&package.name, None, name)
                 .map(str::to_string)
         };
-        for test in generic_tests::collect(package, &resolve)? {
+        let source_enabled = |id: &str| sources.contains_key(id);
+        for test in generic_tests::collect(package, &resolve, &source_enabled)? {
             check_test_macro(&jinja, package, &test)?;
             tests.push((test, package));
         }
@@ -137,6 +139,13 @@ pub fn compile(
     let rendered = Arc::new(rendered);
     crate::timing::phase("relations");
 
+    let reads_graph: Vec<bool> = captures
+        .iter()
+        .map(|c| {
+            c.as_ref()
+                .is_some_and(|c| c.read_graph.load(Ordering::Relaxed))
+        })
+        .collect();
     let to_build: Vec<_> = pending
         .iter()
         .zip(captures)
@@ -154,9 +163,6 @@ pub fn compile(
         };
         build_node(node, config, capture, compiled_code, relation)
     });
-    drop(rendered);
-    drop(pending);
-    drop(tests);
     let mut nodes = BTreeMap::new();
     for node in built {
         let node = node?;
@@ -169,10 +175,25 @@ pub fn compile(
     let mut sources = sources;
     docs::Descriptions::new(&docs, &project.name).render_all(project, &mut nodes, &mut sources)?;
 
+    let exposures = exposures::exposures(project, jinja.scope(), &nodes, &sources)?;
+    // Templates that read `graph` see every node only now: render them again.
+    if reads_graph.contains(&true) {
+        let graph = crate::jinja::flat_graph(&nodes, &sources, &exposures);
+        for (node, _) in pending.iter().zip(&reads_graph).filter(|(_, r)| **r) {
+            if let Some(built) = nodes.get_mut(&node.unique_id) {
+                let mut request = render_request(node, Some(&rendered));
+                request.graph = Some(graph.clone());
+                built.compiled_code = jinja.render(&request)?.sql;
+            }
+        }
+    }
+    drop(rendered);
+    drop(pending);
+    drop(tests);
     crate::timing::phase("validate + docs");
     // The manifest's edge maps are built beside the DAG's order.
     let ((parent_map, child_map), order) = crate::parallel::both(
-        || edge_maps(&nodes, &sources),
+        || edge_maps(&nodes, &sources, &exposures),
         || dag_order(project, &nodes),
     );
     let order = order?;
@@ -189,6 +210,7 @@ pub fn compile(
         nodes,
         sources,
         docs,
+        exposures,
         parent_map,
         child_map,
         order,
@@ -235,7 +257,7 @@ fn compile_scope(
         package_vars,
         target: target_context(target),
         invocation_id: crate::clock::invocation_id(),
-        run_started_at: crate::clock::now_rfc3339(),
+        run_started_at: std::time::SystemTime::now(),
     }
 }
 
@@ -354,6 +376,7 @@ fn render_request<'a>(
                 .as_deref()
                 .filter(|_| node.base_config.get("where").is_none_or(Json::is_null)),
         }),
+        graph: None,
     }
 }
 
@@ -492,24 +515,16 @@ fn build_node(
         Some(Json::String(tag)) => vec![tag.clone()],
         _ => Vec::new(),
     };
-    let retries = match config.get("retries") {
-        None | Some(Json::Null) => None,
-        Some(value) => Some(
-            value
-                .as_u64()
-                .and_then(|n| u32::try_from(n).ok())
-                .ok_or_else(|| {
-                    Error::new(
-                        ErrorKind::Project,
-                        format!(
-                            "`retries` of `{}` must be a whole number, got {value}",
-                            node.name
-                        ),
-                    )
-                    .in_file(node.path())
-                })?,
-        ),
+    let tags = match node.test {
+        Some(test) => test.node_tags(tags),
+        None => tags,
     };
+    // A `retries` of the wrong type is reported, with its file and line, by
+    // validate::configs.
+    let retries = config
+        .get("retries")
+        .and_then(Json::as_u64)
+        .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
     let properties = match node.resource_type {
         ResourceType::Seed => node.package.properties.seeds.get(&node.name),
         ResourceType::Model => node.package.properties.models.get(&node.name),
@@ -598,22 +613,31 @@ fn dag_order(project: &Project, nodes: &BTreeMap<String, Node>) -> Result<Vec<St
 fn edge_maps(
     nodes: &BTreeMap<String, Node>,
     sources: &BTreeMap<String, SourceNode>,
+    exposures: &BTreeMap<String, crate::manifest::Exposure>,
 ) -> (BTreeMap<String, Vec<String>>, BTreeMap<String, Vec<String>>) {
     let mut parent_map: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut child_map: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for id in nodes.keys().chain(sources.keys()) {
+    for id in nodes.keys().chain(sources.keys()).chain(exposures.keys()) {
         parent_map.insert(id.clone(), Vec::new());
         child_map.insert(id.clone(), Vec::new());
     }
-    for node in nodes.values() {
-        let mut parents = node.depends_on_nodes.clone();
+    let edges = nodes
+        .values()
+        .map(|n| (&n.unique_id, &n.depends_on_nodes))
+        .chain(
+            exposures
+                .values()
+                .map(|e| (&e.unique_id, &e.depends_on_nodes)),
+        );
+    for (id, depends_on) in edges {
+        let mut parents = depends_on.clone();
         parents.sort();
         for parent in &parents {
             if let Some(children) = child_map.get_mut(parent) {
-                children.push(node.unique_id.clone());
+                children.push(id.clone());
             }
         }
-        parent_map.insert(node.unique_id.clone(), parents);
+        parent_map.insert(id.clone(), parents);
     }
     for children in child_map.values_mut() {
         children.sort();

@@ -3,7 +3,6 @@
 //! from dbt_project.yml and properties YAML.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::{Map, Value as Json, json};
@@ -30,13 +29,6 @@ pub struct Pending<'a> {
     pub base_config: Arc<Map<String, Json>>,
     /// Set for generic tests.
     pub test: Option<&'a GenericTest>,
-}
-
-impl Pending<'_> {
-    /// The node's file as errors name it.
-    pub fn path(&self) -> PathBuf {
-        self.package.root.join(&self.file.original_file_path)
-    }
 }
 
 /// Models and seeds of the project and its packages. A package node's config
@@ -195,12 +187,57 @@ pub fn pending_test<'a>(
     }
 }
 
-/// The source tables every project and package declares.
+/// The enabled source tables every project and package declares, with
+/// configs layered as dbt 1.11 layers them: `enabled` and `meta` from the
+/// `sources:` tree of dbt_project.yml (the package's, then the root's), then
+/// the source's YAML, then the table's; tags from the YAML only.
 pub fn source_nodes(root: &Project, target: &Target) -> BTreeMap<String, SourceNode> {
     let mut sources = BTreeMap::new();
     for project in root.all_projects() {
         for definition in &project.properties.sources {
+            let folders =
+                super::generic_tests::folders_under_resource_path(project, &definition.file);
             for table in &definition.tables {
+                let mut fqn = vec![project.name.clone()];
+                fqn.extend(folders.iter().cloned());
+                fqn.push(definition.name.clone());
+                fqn.push(table.name.clone());
+                let mut config = project.sources_config.resolve(&fqn);
+                if project.name != root.name {
+                    merge_config(&mut config, &root.sources_config.resolve(&fqn));
+                }
+                let mut meta = match config.remove("meta") {
+                    Some(Json::Object(meta)) => meta,
+                    _ => Map::new(),
+                };
+                let mut source_meta = definition.meta.clone();
+                let mut tags = Vec::new();
+                for (own_tags, own_meta, own_config) in [
+                    (&definition.tags, &definition.meta, &definition.config),
+                    (&table.tags, &table.meta, &table.config),
+                ] {
+                    meta.extend(own_meta.clone());
+                    tags.extend(own_tags.iter().cloned());
+                    for (key, value) in own_config {
+                        match (key.as_str(), value) {
+                            ("meta", Json::Object(more)) => meta.extend(more.clone()),
+                            ("tags", more) => {
+                                tags.extend(crate::project::config::string_list(Some(more)));
+                            }
+                            _ => {
+                                config.insert(key.clone(), value.clone());
+                            }
+                        }
+                    }
+                }
+                if let Some(Json::Object(more)) = definition.config.get("meta") {
+                    source_meta.extend(more.clone());
+                }
+                if config.get("enabled") == Some(&Json::Bool(false)) {
+                    continue;
+                }
+                tags.sort();
+                tags.dedup();
                 let unique_id =
                     format!("source.{}.{}.{}", project.name, definition.name, table.name);
                 let database = definition
@@ -219,11 +256,10 @@ pub fn source_nodes(root: &Project, target: &Target) -> BTreeMap<String, SourceN
                         schema: definition.schema.clone(),
                         identifier: table.identifier.clone(),
                     },
-                    fqn: vec![
-                        project.name.clone(),
-                        definition.name.clone(),
-                        table.name.clone(),
-                    ],
+                    fqn,
+                    tags,
+                    meta,
+                    source_meta,
                 };
                 sources.insert(unique_id, source);
             }

@@ -20,11 +20,13 @@ pub struct RunRenderer<'a> {
     /// The root project's name: project hooks resolve `ref` from it.
     root_package: String,
     pending: HashMap<String, Pending<'a>>,
-    /// The compiled manifest: the ephemeral CTEs each node needs.
+    /// The compiled manifest: the ephemeral CTEs each node needs, and `graph`.
     manifest: &'a Manifest,
     relations: Arc<HashMap<String, Relation>>,
     /// Whether hooks marked as side effects run on this target.
     side_effects: crate::env::side_effects::Policy,
+    /// `graph`, built from the manifest the first time a template reads it.
+    graph: std::sync::OnceLock<Value>,
 }
 
 impl<'a> RunRenderer<'a> {
@@ -59,7 +61,31 @@ impl<'a> RunRenderer<'a> {
                 .map(|p| (p.unique_id.clone(), p))
                 .collect(),
             relations: Arc::new(relations),
+            graph: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Render; a template that reads `graph` is rendered again with the
+    /// whole graph, as at compile time.
+    fn render_with_graph(
+        &self,
+        mut request: RenderRequest<'_>,
+        is_incremental: bool,
+        extra: Option<Value>,
+    ) -> Result<String> {
+        let first = self
+            .jinja
+            .render_in(&request, is_incremental, extra.clone())?;
+        if !first.read_graph.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(first.sql);
+        }
+        let m = self.manifest;
+        request.graph = Some(
+            self.graph
+                .get_or_init(|| crate::jinja::flat_graph(&m.nodes, &m.sources, &m.exposures))
+                .clone(),
+        );
+        Ok(self.jinja.render_in(&request, is_incremental, extra)?.sql)
     }
 
     fn pending(&self, unique_id: &str) -> Result<&Pending<'a>> {
@@ -78,10 +104,7 @@ impl<'a> RunRenderer<'a> {
     pub fn render_node(&self, unique_id: &str, is_incremental: bool) -> Result<String> {
         let node = self.pending(unique_id)?;
         let request = render_request(node, Some(&self.relations));
-        let sql = self
-            .jinja
-            .render_with_incremental(&request, is_incremental)?
-            .sql;
+        let sql = self.render_with_graph(request, is_incremental, None)?;
         let extra_ctes = &self.manifest.node(unique_id)?.extra_ctes;
         Ok(ephemeral::inject(&sql, extra_ctes))
     }
@@ -97,7 +120,7 @@ impl<'a> RunRenderer<'a> {
         };
         let mut request = render_request(node, Some(&self.relations));
         request.file = &file;
-        let rendered = self.jinja.render(&request)?.sql;
+        let rendered = self.render_with_graph(request, false, None)?;
         Ok(self.side_effects.gate(sql, rendered))
     }
 
@@ -118,11 +141,9 @@ impl<'a> RunRenderer<'a> {
             model: Value::from(()),
             relations: Some(&self.relations),
             generic_test: None,
+            graph: None,
         };
-        let rendered = match context {
-            Some(context) => self.jinja.render_with_context(&request, context)?,
-            None => self.jinja.render(&request)?,
-        };
-        Ok(self.side_effects.gate(sql, rendered.sql))
+        let rendered = self.render_with_graph(request, false, context)?;
+        Ok(self.side_effects.gate(sql, rendered))
     }
 }

@@ -51,6 +51,7 @@ const SHAPES: &[(&str, Shape)] = &[
     ("store_failures", Shape::OptionalBool),
     ("where", Shape::OptionalText),
     ("limit", Shape::OptionalWholeNumber),
+    ("retries", Shape::OptionalWholeNumber),
     ("fail_calc", Shape::Text),
     ("warn_if", Shape::Text),
     ("error_if", Shape::Text),
@@ -124,20 +125,24 @@ pub fn configs(project: &Project, nodes: &BTreeMap<String, Node>) -> Result<()> 
                     shape.expected()
                 ),
             );
-            let (file, line) = where_set(project, node, key);
-            return Err(err
-                .in_file(file)
-                .at_line(line)
-                .with_hint("configs come from config(), properties YAML and dbt_project.yml"));
+            let (file, line, text) = where_set(project, node, key);
+            let err = err.in_file(file).at_line(line);
+            let err = match text.lines().nth(line.wrapping_sub(1)) {
+                Some(source) => err.with_snippet(source.trim_end()),
+                None => err,
+            };
+            return Err(
+                err.with_hint("configs come from config(), properties YAML and dbt_project.yml")
+            );
         }
     }
     Ok(())
 }
 
-/// The file (and line) most likely to set `key` for `node`: the node's own
-/// file when it mentions the key, else its properties YAML, else
-/// dbt_project.yml, else the node's file.
-fn where_set(project: &Project, node: &Node, key: &str) -> (PathBuf, usize) {
+/// The file (with its line and text) most likely to set `key` for `node`:
+/// the node's own file when it mentions the key, else its properties YAML,
+/// else dbt_project.yml, else the node's file.
+fn where_set(project: &Project, node: &Node, key: &str) -> (PathBuf, usize, String) {
     let package = project
         .all_projects()
         .find(|p| p.name == node.package_name)
@@ -153,7 +158,7 @@ fn where_set(project: &Project, node: &Node, key: &str) -> (PathBuf, usize) {
     if node.resource_type != ResourceType::Seed {
         let line = line_in(&own_text);
         if line > 0 {
-            return (own_file, line);
+            return (own_file, line, own_text);
         }
     }
     let properties = match node.resource_type {
@@ -165,7 +170,7 @@ fn where_set(project: &Project, node: &Node, key: &str) -> (PathBuf, usize) {
         let text = std::fs::read_to_string(&file).unwrap_or_default();
         let line = line_in(&text);
         if line > 0 {
-            return (file, line);
+            return (file, line, text);
         }
     }
     for owner in [project, package] {
@@ -173,10 +178,10 @@ fn where_set(project: &Project, node: &Node, key: &str) -> (PathBuf, usize) {
         let text = std::fs::read_to_string(&file).unwrap_or_default();
         let line = line_in(&text);
         if line > 0 {
-            return (file, line);
+            return (file, line, text);
         }
     }
-    (own_file, 0)
+    (own_file, 0, String::new())
 }
 
 /// `key=`, `key:` or `+key:` on a line.

@@ -113,12 +113,18 @@ impl Object for RelationFactory {
 #[derive(Debug)]
 pub struct MacroIndex {
     root_package: String,
+    /// dbt_project.yml's `dispatch:` search orders by macro namespace.
+    search_orders: HashMap<String, Vec<String>>,
     winners: HashMap<String, String>,
     packages: HashMap<String, HashMap<String, String>>,
 }
 
 impl MacroIndex {
-    pub fn new(macros: &super::macros::Macros, root_package: &str) -> MacroIndex {
+    pub fn new(
+        macros: &super::macros::Macros,
+        root_package: &str,
+        dispatch: &[(String, Vec<String>)],
+    ) -> MacroIndex {
         let templates = |defs: &std::collections::BTreeMap<String, super::macros::MacroDef>| {
             defs.values()
                 .map(|d| (d.name.clone(), d.template_name.clone()))
@@ -126,6 +132,7 @@ impl MacroIndex {
         };
         MacroIndex {
             root_package: root_package.to_string(),
+            search_orders: dispatch.iter().cloned().collect(),
             winners: templates(&macros.by_name),
             packages: macros
                 .by_package
@@ -169,8 +176,13 @@ pub struct Adapter {
 
 impl Adapter {
     fn dispatch(&self, name: &str, namespace: Option<&str>) -> Option<Value> {
+        // dbt's order: the project's `dispatch:` search order for the
+        // namespace, else the root project then the namespace.
         let packages: Vec<Option<&str>> = match namespace {
-            Some(namespace) => vec![Some(self.index.root_package.as_str()), Some(namespace)],
+            Some(namespace) => match self.index.search_orders.get(namespace) {
+                Some(order) => order.iter().map(|p| Some(p.as_str())).collect(),
+                None => vec![Some(self.index.root_package.as_str()), Some(namespace)],
+            },
             None => vec![None],
         };
         packages.into_iter().find_map(|package| {

@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use minijinja::value::{Kwargs, Object, Value, from_args};
+use minijinja::value::{Enumerator, Kwargs, Object, ObjectRepr, Value, from_args};
 use minijinja::{Error as JinjaError, ErrorKind as JinjaErrorKind, State};
 use serde_json::{Map, Value as Json};
 
@@ -35,6 +35,9 @@ pub struct RenderCapture {
     pub needs_final_render: AtomicBool,
     /// `macro.<package>.<name>` of the macros the node calls directly.
     pub macros: Mutex<Vec<String>>,
+    /// Set when the template read `graph` while it was not complete: the
+    /// node is rendered again once every node is known.
+    pub read_graph: AtomicBool,
 }
 
 impl RenderCapture {
@@ -48,6 +51,7 @@ impl RenderCapture {
             config: Mutex::new(self.config.lock().unwrap().clone()),
             needs_final_render: AtomicBool::new(self.needs_final_render.load(Ordering::Relaxed)),
             macros: Mutex::new(self.macros.lock().unwrap().clone()),
+            read_graph: AtomicBool::new(self.read_graph.load(Ordering::Relaxed)),
         }
     }
 
@@ -65,7 +69,7 @@ impl RenderCapture {
 }
 
 /// The error for `object.method()` when the object has no such method.
-pub(super) fn unknown_method(object: &str, method: &str) -> JinjaError {
+pub(crate) fn unknown_method(object: &str, method: &str) -> JinjaError {
     JinjaError::new(
         JinjaErrorKind::UnknownMethod,
         format!("{object} has no method `{method}`"),
@@ -81,6 +85,42 @@ fn error(message: impl Into<String>) -> JinjaError {
 pub(super) struct CaptureHandle(pub(super) Arc<RenderCapture>);
 
 impl Object for CaptureHandle {}
+
+/// `graph` while nodes are still being rendered: every collection is empty
+/// (as dbt's graph is while it parses), and reading one marks the node for
+/// a second render with the whole graph.
+#[derive(Debug)]
+pub(super) struct GraphProbe(pub(super) Arc<RenderCapture>);
+
+/// The collections of dbt's flat graph.
+pub const GRAPH_KEYS: [&str; 8] = [
+    "nodes",
+    "sources",
+    "exposures",
+    "metrics",
+    "groups",
+    "semantic_models",
+    "saved_queries",
+    "unit_tests",
+];
+
+impl Object for GraphProbe {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.0.read_graph.store(true, Ordering::Relaxed);
+        GRAPH_KEYS
+            .contains(&key.as_str()?)
+            .then(|| Value::from_serialize(Map::new()))
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        self.0.read_graph.store(true, Ordering::Relaxed);
+        Enumerator::Str(&GRAPH_KEYS)
+    }
+}
 
 /// Name of the context variable that holds the [`CaptureHandle`].
 pub(super) const CAPTURE: &str = "__weir_capture";

@@ -258,6 +258,7 @@ const FORWARDED: &[&str] = &[
     "model",
     "project_name",
     "is_incremental",
+    "graph",
     // Only an on-run-end hook has these.
     "results",
     "schemas",
@@ -311,13 +312,55 @@ pub fn invoke(
     // A `return()` outside any macro leaves its value behind: drop it, or
     // this call's own error would be taken for that return.
     RETURNED.with(|slot| slot.borrow_mut().take());
-    match module.state().call_macro(name, args) {
+    let result = module.state().call_macro(name, args);
+    spend_fuel(
+        module
+            .state()
+            .fuel_levels()
+            .map_or(0, |(consumed, _)| consumed),
+    )?;
+    match result {
         Ok(output) => Ok(Value::from_safe_string(output)),
         Err(err) => match RETURNED.with(|slot| slot.borrow_mut().take()) {
             Some(value) => Ok(value),
             None => Err(err),
         },
     }
+}
+
+/// Jinja instructions one render may execute, in the node's template and
+/// in each macro call. minijinja counts them per evaluation, and every macro
+/// call is an evaluation of its own, so the calls of one render also share
+/// [`FUEL`] between them: a loop or a recursion without end stops with
+/// an error instead of running forever. Every node of the 10,000-model
+/// benchmark and of the fixture projects needs under 10,000: the limit is
+/// thousands of times that, and a runaway template still stops within
+/// seconds.
+pub const FUEL: u64 = 50_000_000;
+
+thread_local! {
+    /// Instructions the macro calls of the current render have used.
+    static SPENT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// A new render starts with the whole budget.
+pub fn refuel() {
+    SPENT.with(|spent| spent.set(0));
+}
+
+fn spend_fuel(consumed: u64) -> std::result::Result<(), minijinja::Error> {
+    let total = SPENT.with(|spent| {
+        let total = spent.get().saturating_add(consumed);
+        spent.set(total);
+        total
+    });
+    if total > FUEL {
+        return Err(minijinja::Error::new(
+            minijinja::ErrorKind::OutOfFuel,
+            "the macro calls of this render",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

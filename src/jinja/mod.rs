@@ -2,8 +2,9 @@
 //! `var`, `env_var`, `target`, `this` and the project's macros, as dbt defines them.
 
 mod builtins;
-mod context;
+pub(crate) mod context;
 pub mod macros;
+mod modules;
 mod mutable;
 
 use std::collections::HashMap;
@@ -24,7 +25,7 @@ use crate::project::{Project, ProjectFile};
 
 /// What every render of one compile shares: the names `ref` and `source`
 /// can reach, the vars, and the target.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CompileScope {
     pub project_name: String,
     /// Model and seed name -> unique_ids (one per package that has it).
@@ -38,7 +39,8 @@ pub struct CompileScope {
     /// `target` as models see it (never the password).
     pub target: Map<String, Json>,
     pub invocation_id: String,
-    pub run_started_at: String,
+    /// When the run started: `run_started_at`, a UTC datetime as in dbt.
+    pub run_started_at: std::time::SystemTime,
 }
 
 impl CompileScope {
@@ -116,6 +118,10 @@ pub struct RenderRequest<'a> {
     pub relations: Option<&'a Arc<HashMap<String, Relation>>>,
     /// For a generic test: the arguments its macro is called with.
     pub generic_test: Option<GenericTestCall<'a>>,
+    /// `graph` once every node is known (see [`flat_graph`]); None while
+    /// nodes are rendered the first time, when reading `graph` marks the
+    /// capture's `read_graph`.
+    pub graph: Option<Value>,
 }
 
 /// The call a generic test node makes: `{{ test_x(**_dbt_generic_test_kwargs) }}`.
@@ -152,7 +158,13 @@ impl JinjaEnv {
         // compiled once, on first use, and cached by the environment.
         env.set_loader(|name| Ok(name.strip_prefix(GENERIC_TEST_TEMPLATE).map(str::to_string)));
         env.add_global("invocation_id", scope.invocation_id.clone());
-        env.add_global("run_started_at", scope.run_started_at.clone());
+        env.add_global(
+            "run_started_at",
+            Value::from_object(modules::datetime::DateTime::from_system_time(
+                scope.run_started_at,
+                true,
+            )),
+        );
         for def in macros.all() {
             env.add_template_owned(def.template_name.clone(), def.source.clone())
                 .map_err(|e| convert_error(&e, &macros, &def.file, Some(&def.source)))?;
@@ -163,7 +175,11 @@ impl JinjaEnv {
                 macros::call_macro(state, &template_name, &name, &args)
             });
         }
-        let index = Arc::new(builtins::MacroIndex::new(&macros, &project.name));
+        let index = Arc::new(builtins::MacroIndex::new(
+            &macros,
+            &project.name,
+            &project.dispatch,
+        ));
         for package in macros.by_package.keys() {
             let namespace = builtins::Namespace {
                 package: package.clone(),
@@ -216,35 +232,20 @@ impl JinjaEnv {
 
     /// Render a node's SQL, capturing its refs, sources and config() calls.
     pub fn render(&self, request: &RenderRequest<'_>) -> Result<RenderCapture> {
-        self.render_with_incremental(request, false)
+        self.render_in(request, false, None)
     }
 
     /// [`render`](Self::render) with `is_incremental()` answering
-    /// `is_incremental`: at run time the database decides what the compile could not.
-    pub fn render_with_incremental(
-        &self,
-        request: &RenderRequest<'_>,
-        is_incremental: bool,
-    ) -> Result<RenderCapture> {
-        self.render_in(request, is_incremental, None)
-    }
-
-    /// [`render`](Self::render) with more variables in the template's
-    /// context: an on-run-end hook's `results`, `schemas` and `database_schemas`.
-    pub fn render_with_context(
-        &self,
-        request: &RenderRequest<'_>,
-        extra: Value,
-    ) -> Result<RenderCapture> {
-        self.render_in(request, false, Some(extra))
-    }
-
-    fn render_in(
+    /// `is_incremental` (at run time the database decides what the compile
+    /// could not) and `extra` variables in the context (an on-run-end hook's
+    /// `results`, `schemas` and `database_schemas`).
+    pub fn render_in(
         &self,
         request: &RenderRequest<'_>,
         is_incremental: bool,
         extra: Option<Value>,
     ) -> Result<RenderCapture> {
+        macros::refuel();
         let capture = Arc::new(RenderCapture::default());
         let this = match request.relations {
             Some(relations) => RelationValue::resolved(relations.get(request.unique_id).cloned()),
@@ -276,6 +277,10 @@ impl JinjaEnv {
             model => request.model.clone(),
             project_name => self.scope.project_name.clone(),
             __weir_capture => Value::from_object(context::CaptureHandle(capture.clone())),
+            graph => request
+                .graph
+                .clone()
+                .unwrap_or_else(|| Value::from_object(context::GraphProbe(capture.clone()))),
             is_incremental => Value::from_function(move || is_incremental),
         };
         let ctx = match extra {
@@ -366,6 +371,7 @@ impl JinjaEnv {
     /// (generate_schema_name and friends). Returns its output, trimmed.
     pub fn call_macro(&self, name: &str, args: &[Value], model: Value) -> Result<String> {
         let def = &self.macros.by_name[name];
+        macros::refuel();
         let ctx = minijinja::context! {
             target => self.target.clone(),
             var => Value::from_object(VarFunction {
@@ -378,6 +384,26 @@ impl JinjaEnv {
             .map(|value| value.to_string().trim().to_string())
             .map_err(|e| convert_error(&e, &self.macros, &def.file, Some(&def.source)))
     }
+}
+
+/// dbt's flat graph, as templates read it through `graph`: each node,
+/// source and exposure as the manifest writes it, by unique_id.
+pub fn flat_graph(
+    nodes: &std::collections::BTreeMap<String, crate::manifest::Node>,
+    sources: &std::collections::BTreeMap<String, crate::manifest::SourceNode>,
+    exposures: &std::collections::BTreeMap<String, crate::manifest::Exposure>,
+) -> Value {
+    let mut graph = Map::new();
+    for key in context::GRAPH_KEYS {
+        let collection = match key {
+            "nodes" => serde_json::to_value(nodes),
+            "sources" => serde_json::to_value(sources),
+            "exposures" => serde_json::to_value(exposures),
+            _ => Ok(Json::Object(Map::new())),
+        };
+        graph.insert(key.to_string(), collection.unwrap_or(Json::Null));
+    }
+    Value::from_serialize(graph)
 }
 
 /// The Jinja expression a generic test argument stands for, if any: the
@@ -411,12 +437,14 @@ fn base_environment() -> Environment<'static> {
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     env.set_undefined_behavior(UndefinedBehavior::Lenient);
     env.set_keep_trailing_newline(false);
+    env.set_fuel(Some(macros::FUEL));
     env.add_function("env_var", env_var);
     env.add_function("is_incremental", || false);
     // Marks a hook or macro as a side effect: see env::side_effects.
     env.add_function("side_effect", || crate::env::side_effects::MARK.to_string());
     env.add_function("log", |_msg: Value, _rest: Rest<Value>| String::new());
     env.add_global("execute", true);
+    env.add_global("modules", Value::from_object(modules::Modules));
     builtins::register(&mut env);
     env.add_function(mutable::NEW_LIST, || {
         Value::from_object(mutable::MutableList::default())
@@ -501,7 +529,22 @@ fn convert_error(
     } else {
         ErrorKind::Template
     };
-    let mut error = Error::new(kind, message);
+    let mut error = match err.kind() {
+        minijinja::ErrorKind::OutOfFuel => Error::new(
+            kind,
+            format!(
+                "this template ran more than {} Jinja instructions ({message}): \
+                 a loop or a recursion that does not end?",
+                macros::FUEL
+            ),
+        )
+        .with_hint(
+            "the line shown is where it stopped; look for the loop or the macro that calls itself",
+        ),
+        _ if message.contains("recursion limit exceeded") => Error::new(kind, message.clone())
+            .with_hint("a macro calls itself (or another that calls it back) without end"),
+        _ => Error::new(kind, message.clone()),
+    };
     if undefined_call {
         error = error.with_hint("a function or macro called on this line is not defined: check its name, and that its file is under macro-paths");
     }
@@ -512,6 +555,14 @@ fn convert_error(
     if let Some(line) = err.line() {
         error = error.at_line(line);
         if let Some(text) = text.and_then(|t| t.lines().nth(line - 1)) {
+            if message.contains("operator on unsupported types")
+                && (text.contains("datetime") || text.contains("timedelta"))
+            {
+                error = error.with_hint(
+                    "weir's modules.datetime has no `+` or `-` between dates and timedeltas \
+                     (minijinja cannot overload operators): compute the date in SQL instead",
+                );
+            }
             error = error.with_snippet(text.trim_end());
         }
     }

@@ -47,7 +47,25 @@ pub struct ConfigTree {
 }
 
 impl ConfigTree {
-    pub fn from_yaml(value: Option<&Yaml>, file: &Path) -> Result<ConfigTree> {
+    /// The tree under the top-level `key` of dbt_project.yml (`text` is the
+    /// file, so errors name the line of the block at fault).
+    pub fn from_yaml(
+        value: Option<&Yaml>,
+        key: &str,
+        text: &str,
+        file: &Path,
+    ) -> Result<ConfigTree> {
+        let line = super::yaml::line_of_key(text, key, 1);
+        ConfigTree::from_yaml_at(value, key, text, file, line)
+    }
+
+    fn from_yaml_at(
+        value: Option<&Yaml>,
+        key: &str,
+        text: &str,
+        file: &Path,
+        line: usize,
+    ) -> Result<ConfigTree> {
         let Some(value) = value else {
             return Ok(ConfigTree::default());
         };
@@ -55,11 +73,18 @@ impl ConfigTree {
             if value.is_null() {
                 return Ok(ConfigTree::default());
             }
-            return Err(Error::new(
+            let mut err = Error::new(
                 ErrorKind::Project,
-                "a config block must be a mapping of folders and +configs",
+                format!(
+                    "a config block must be a mapping of folders and +configs: `{key}:` is not"
+                ),
             )
-            .in_file(file));
+            .in_file(file)
+            .at_line(line);
+            if let Some(source) = text.lines().nth(line.wrapping_sub(1)) {
+                err = err.with_snippet(source.trim_end());
+            }
+            return Err(err);
         };
         let mut tree = ConfigTree::default();
         for (key, value) in mapping {
@@ -68,8 +93,11 @@ impl ConfigTree {
                 tree.configs
                     .insert(normalise_key(config_key), super::yaml::to_json(value));
             } else if value.is_mapping() && !CONFIG_KEYS.contains(&key) {
-                tree.children
-                    .push((key.to_string(), ConfigTree::from_yaml(Some(value), file)?));
+                let at = super::yaml::line_of_key(text, key, line).max(line);
+                tree.children.push((
+                    key.to_string(),
+                    ConfigTree::from_yaml_at(Some(value), key, text, file, at)?,
+                ));
             } else {
                 tree.configs
                     .insert(normalise_key(key), super::yaml::to_json(value));
@@ -140,6 +168,14 @@ pub fn merge_config(base: &mut Map<String, Json>, overrides: &Map<String, Json>)
     }
 }
 
+/// The strings of a config value that may be one string or a list (tags).
+pub fn string_list(value: Option<&Json>) -> Vec<String> {
+    as_list(value)
+        .into_iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect()
+}
+
 fn as_list(value: Option<&Json>) -> Vec<Json> {
     match value {
         Some(Json::Array(items)) => items.clone(),
@@ -154,7 +190,7 @@ mod tests {
 
     fn tree(text: &str) -> ConfigTree {
         let value: Yaml = serde_yaml::from_str(text).unwrap();
-        ConfigTree::from_yaml(Some(&value), Path::new("dbt_project.yml")).unwrap()
+        ConfigTree::from_yaml(Some(&value), "models", "", Path::new("dbt_project.yml")).unwrap()
     }
 
     fn fqn(parts: &[&str]) -> Vec<String> {

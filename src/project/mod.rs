@@ -14,7 +14,9 @@ use serde_yaml::Value as Yaml;
 use crate::error::{Error, ErrorKind, Result};
 pub use blocks::Block;
 pub use config::ConfigTree;
-pub use properties::{ModelProperties, Properties, SourceDefinition, SourceTable};
+pub use properties::{
+    ExposureDefinition, ModelProperties, Properties, SourceDefinition, SourceTable,
+};
 
 /// A file of the project: where it is and what it says.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,11 +74,19 @@ pub struct Project {
     /// `{% docs %}` blocks from .md files.
     pub docs: Vec<Block>,
     pub snapshots_config: ConfigTree,
+    /// The `exposures:` config tree (`+enabled`, `+tags`, `+meta`).
+    pub exposures_config: ConfigTree,
+    /// The `sources:` config tree (`+enabled`, `+meta`; dbt 1.11 ignores
+    /// its `+tags`).
+    pub sources_config: ConfigTree,
     pub properties: Properties,
     pub packages_install_path: String,
     /// Packages installed under `packages-install-path` (dbt_packages/), as
     /// `dbt deps` leaves them; empty for a package itself.
     pub packages: Vec<Project>,
+    /// `dispatch:`: for a macro namespace, the packages `adapter.dispatch`
+    /// searches, in order (only the root project's count, as in dbt).
+    pub dispatch: Vec<(String, Vec<String>)>,
     /// `on-run-start:` and `on-run-end:` SQL (Jinja), run around a whole run.
     pub on_run_start: Vec<String>,
     pub on_run_end: Vec<String>,
@@ -237,13 +247,39 @@ impl Project {
                 .unwrap_or("target")
                 .to_string(),
             vars,
-            models_config: ConfigTree::from_yaml(doc.get("models"), &project_file)?,
-            seeds_config: ConfigTree::from_yaml(doc.get("seeds"), &project_file)?,
-            snapshots_config: ConfigTree::from_yaml(doc.get("snapshots"), &project_file)?,
-            tests_config: ConfigTree::from_yaml(
-                doc.get("data_tests").or_else(|| doc.get("tests")),
+            models_config: ConfigTree::from_yaml(
+                doc.get("models"),
+                "models",
+                &text,
                 &project_file,
             )?,
+            seeds_config: ConfigTree::from_yaml(doc.get("seeds"), "seeds", &text, &project_file)?,
+            snapshots_config: ConfigTree::from_yaml(
+                doc.get("snapshots"),
+                "snapshots",
+                &text,
+                &project_file,
+            )?,
+            exposures_config: ConfigTree::from_yaml(
+                doc.get("exposures"),
+                "exposures",
+                &text,
+                &project_file,
+            )?,
+            sources_config: ConfigTree::from_yaml(
+                doc.get("sources"),
+                "sources",
+                &text,
+                &project_file,
+            )?,
+            tests_config: {
+                let key = if doc.get("data_tests").is_some() {
+                    "data_tests"
+                } else {
+                    "tests"
+                };
+                ConfigTree::from_yaml(doc.get(key), key, &text, &project_file)?
+            },
             singular_tests,
             snapshots,
             analyses,
@@ -256,6 +292,7 @@ impl Project {
             packages_install_path: yaml::str_field(&doc, "packages-install-path")
                 .unwrap_or("dbt_packages")
                 .to_string(),
+            dispatch: dispatch_config(doc.get("dispatch"), &text, &project_file)?,
             on_run_start: yaml::string_list(doc.get("on-run-start")),
             on_run_end: yaml::string_list(doc.get("on-run-end")),
             name,
@@ -266,6 +303,58 @@ impl Project {
     pub fn target_dir(&self) -> PathBuf {
         self.root.join(&self.target_path)
     }
+}
+
+/// `dispatch: [{macro_namespace: x, search_order: [a, b]}]`.
+fn dispatch_config(
+    value: Option<&Yaml>,
+    text: &str,
+    file: &Path,
+) -> Result<Vec<(String, Vec<String>)>> {
+    let line = yaml::line_of_key(text, "dispatch", 1);
+    let fail = |message: String| Error::new(ErrorKind::Project, message).in_file(file);
+    let items = match value {
+        None | Some(Yaml::Null) => return Ok(Vec::new()),
+        Some(Yaml::Sequence(items)) => items,
+        Some(_) => {
+            return Err(fail(
+                "`dispatch:` must be a list of `macro_namespace:` and `search_order:` entries"
+                    .into(),
+            )
+            .at_line(line));
+        }
+    };
+    let mut config = Vec::new();
+    for item in items {
+        let namespace = yaml::str_field(item, "macro_namespace");
+        // The entry's own line: where its namespace is written.
+        let at = namespace
+            .and_then(|n| {
+                text.lines()
+                    .enumerate()
+                    .skip(line)
+                    .find(|(_, l)| l.contains("macro_namespace") && l.contains(n))
+            })
+            .map_or(line, |(i, _)| i + 1);
+        let Some(namespace) = namespace else {
+            return Err(
+                fail("a `dispatch:` entry has no `macro_namespace:` string".into()).at_line(line),
+            );
+        };
+        let order = match item.get("search_order") {
+            Some(Yaml::Sequence(names)) if names.iter().all(Yaml::is_string) => {
+                yaml::string_list(item.get("search_order"))
+            }
+            _ => {
+                return Err(fail(format!(
+                    "the `dispatch:` entry for `{namespace}` needs a `search_order:` list of package names"
+                ))
+                .at_line(at));
+            }
+        };
+        config.push((namespace.to_string(), order));
+    }
+    Ok(config)
 }
 
 /// Every file under the given folders (relative to root) whose extension is

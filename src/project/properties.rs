@@ -31,6 +31,10 @@ pub struct SourceTable {
     pub name: String,
     pub identifier: String,
     pub description: String,
+    /// `tags:`, `meta:` and `config:` as written on the table.
+    pub tags: Vec<String>,
+    pub meta: Map<String, Json>,
+    pub config: Map<String, Json>,
     /// Tests on the table and its columns: (column, test definition).
     pub tests: Vec<(Option<String>, Json)>,
 }
@@ -43,7 +47,35 @@ pub struct SourceDefinition {
     /// Defaults to the source name, as in dbt.
     pub schema: String,
     pub description: String,
+    /// `tags:`, `meta:` and `config:` as written on the source.
+    pub tags: Vec<String>,
+    pub meta: Map<String, Json>,
+    pub config: Map<String, Json>,
     pub tables: Vec<SourceTable>,
+    pub file: String,
+    pub line: usize,
+}
+
+/// An `exposures:` entry: something downstream (a dashboard, a notebook)
+/// that reads the project's nodes. Values are kept as written; the
+/// compiler resolves `depends_on` and writes dbt's manifest entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExposureDefinition {
+    pub name: String,
+    /// dashboard, notebook, analysis, ml or application.
+    pub kind: String,
+    /// `{name, email, ...}` as written.
+    pub owner: Map<String, Json>,
+    pub description: String,
+    pub label: Option<String>,
+    pub maturity: Option<String>,
+    pub url: Option<String>,
+    pub tags: Vec<String>,
+    pub meta: Map<String, Json>,
+    /// `config:` as written (enabled, tags, meta).
+    pub config: Map<String, Json>,
+    /// `depends_on:` entries as written, each with its line.
+    pub depends_on: Vec<(String, usize)>,
     pub file: String,
     pub line: usize,
 }
@@ -54,6 +86,7 @@ pub struct Properties {
     pub models: BTreeMap<String, ModelProperties>,
     pub seeds: BTreeMap<String, ModelProperties>,
     pub sources: Vec<SourceDefinition>,
+    pub exposures: Vec<ExposureDefinition>,
 }
 
 impl Properties {
@@ -78,8 +111,8 @@ impl Properties {
                 ("models", &mut properties.models),
                 ("seeds", &mut properties.seeds),
             ] {
-                for entry in sequence(&doc, section, file, &path)? {
-                    let (name, props) = model_properties(entry, file, &path, &names)?;
+                for (entry, at) in sequence(&doc, section, file, &path, 1)? {
+                    let (name, props) = model_properties(entry, file, &path, &names, at)?;
                     if let Some(previous) = target.get(&name) {
                         return Err(Error::new(
                             ErrorKind::Project,
@@ -96,45 +129,108 @@ impl Properties {
                     target.insert(name, props);
                 }
             }
-            for entry in sequence(&doc, "sources", file, &path)? {
+            for (entry, at) in sequence(&doc, "sources", file, &path, 1)? {
                 properties
                     .sources
-                    .push(source_definition(entry, file, &path, &names)?);
+                    .push(source_definition(entry, file, &path, &names, at)?);
+            }
+            for (entry, at) in sequence(&doc, "exposures", file, &path, 1)? {
+                let exposure = exposure_definition(entry, file, &path, &names, at)?;
+                if let Some(previous) = properties
+                    .exposures
+                    .iter()
+                    .find(|e| e.name == exposure.name)
+                {
+                    return Err(Error::new(
+                        ErrorKind::Project,
+                        format!(
+                            "exposure `{}` is declared twice: here and in {}:{}",
+                            exposure.name, previous.file, previous.line
+                        ),
+                    )
+                    .in_file(&path)
+                    .at_line(exposure.line));
+                }
+                properties.exposures.push(exposure);
             }
         }
         Ok(properties)
     }
 }
 
-fn sequence<'a>(doc: &'a Yaml, key: &str, file: &ProjectFile, path: &Path) -> Result<&'a [Yaml]> {
+/// The items of the list under `key` (searched from `from_line`), each
+/// with the line it starts on.
+fn sequence<'a>(
+    doc: &'a Yaml,
+    key: &str,
+    file: &ProjectFile,
+    path: &Path,
+    from_line: usize,
+) -> Result<Vec<(&'a Yaml, usize)>> {
+    let key_line = line_of_key(&file.text, key, from_line);
     match doc.get(key) {
-        None | Some(Yaml::Null) => Ok(&[]),
-        Some(Yaml::Sequence(items)) => Ok(items),
+        None | Some(Yaml::Null) => Ok(Vec::new()),
+        Some(Yaml::Sequence(items)) => Ok(items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| (item, yaml::item_line(&file.text, key_line, i)))
+            .collect()),
         Some(_) => Err(
             Error::new(ErrorKind::Project, format!("`{key}:` must be a list"))
                 .in_file(path)
-                .at_line(line_of_key(&file.text, key, 1)),
+                .at_line(key_line),
         ),
     }
 }
 
-fn required_name(entry: &Yaml, what: &str, file: &ProjectFile, path: &Path) -> Result<String> {
-    str_field(entry, "name").map(str::to_string).ok_or_else(|| {
-        let snippet = serde_yaml::to_string(entry).unwrap_or_default();
-        Error::new(ErrorKind::Project, format!("a {what} entry has no `name:`"))
+/// The entry's `name:`, which must be a string; errors point at the entry.
+fn required_name(
+    entry: &Yaml,
+    what: &str,
+    file: &ProjectFile,
+    path: &Path,
+    at: usize,
+) -> Result<String> {
+    let fail = |message: String| {
+        let mut err = Error::new(ErrorKind::Project, message)
             .in_file(path)
-            .at_line(line_of_key(
-                &file.text,
-                snippet
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-                    .split(':')
-                    .next()
-                    .unwrap_or(""),
-                1,
-            ))
-    })
+            .at_line(at);
+        if let Some(text) = file.text.lines().nth(at.wrapping_sub(1)) {
+            err = err.with_snippet(text.trim_end());
+        }
+        err
+    };
+    if !entry.is_mapping() {
+        return Err(fail(format!(
+            "a {what} entry must be a mapping with a `name:`, got `{}`",
+            yaml_text(entry)
+        )));
+    }
+    match entry.get("name") {
+        Some(Yaml::String(name)) if !name.trim().is_empty() => Ok(name.clone()),
+        None | Some(Yaml::Null) => Err(fail(format!("a {what} entry has no `name:`"))),
+        Some(Yaml::String(_)) => Err(fail(format!("a {what} entry has an empty `name:`"))),
+        Some(other) => Err(fail(format!(
+            "the `name:` of a {what} entry must be a string, got `{}`",
+            yaml_text(other)
+        ))),
+    }
+}
+
+/// A YAML value as it would be written, on one line.
+fn yaml_text(value: &Yaml) -> String {
+    let text = match value {
+        Yaml::Sequence(_) | Yaml::Mapping(_) => yaml::to_json(value).to_string(),
+        other => serde_yaml::to_string(other)
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+    };
+    if text.chars().count() > 60 {
+        format!("{}...", text.chars().take(60).collect::<String>())
+    } else {
+        text
+    }
 }
 
 fn model_properties(
@@ -142,9 +238,10 @@ fn model_properties(
     file: &ProjectFile,
     path: &Path,
     names: &HashMap<String, usize>,
+    at: usize,
 ) -> Result<(String, ModelProperties)> {
-    let name = required_name(entry, "model", file, path)?;
-    let line = names.get(&name).copied().unwrap_or(0);
+    let name = required_name(entry, "model", file, path, at)?;
+    let line = names.get(&name).copied().unwrap_or(at);
     let mut props = ModelProperties {
         description: str_field(entry, "description")
             .unwrap_or_default()
@@ -157,12 +254,17 @@ fn model_properties(
         Some(Json::Object(config)) => props.config = config,
         Some(Json::Null) | None => {}
         Some(_) => {
-            return Err(Error::new(
+            let at = line_of_key(&file.text, "config", line).max(line);
+            let mut err = Error::new(
                 ErrorKind::Project,
                 format!("`config:` of `{name}` must be a mapping"),
             )
             .in_file(path)
-            .at_line(line));
+            .at_line(at);
+            if let Some(text) = file.text.lines().nth(at.wrapping_sub(1)) {
+                err = err.with_snippet(text.trim_end());
+            }
+            return Err(err);
         }
     }
     for test in tests_of(entry) {
@@ -208,18 +310,19 @@ fn source_definition(
     file: &ProjectFile,
     path: &Path,
     names: &HashMap<String, usize>,
+    at: usize,
 ) -> Result<SourceDefinition> {
-    let name = required_name(entry, "source", file, path)?;
-    let line = names.get(&name).copied().unwrap_or(0);
+    let name = required_name(entry, "source", file, path, at)?;
+    let line = names.get(&name).copied().unwrap_or(at);
     let rendered = |key: &str| -> Result<Option<String>> {
         str_field(entry, key)
             .map(|v| render_if_jinja(v).map_err(|e| e.in_file(path).at_line(line)))
             .transpose()
     };
     let mut tables = Vec::new();
-    if let Some(Yaml::Sequence(items)) = entry.get("tables") {
-        for table in items {
-            let table_name = required_name(table, "source table", file, path)?;
+    {
+        for (table, table_at) in sequence(entry, "tables", file, path, line)? {
+            let table_name = required_name(table, "source table", file, path, table_at)?;
             let mut tests: Vec<(Option<String>, Json)> =
                 tests_of(table).map(|t| (None, yaml::to_json(t))).collect();
             if let Some(Yaml::Sequence(columns)) = table.get("columns") {
@@ -232,7 +335,13 @@ fn source_definition(
                     );
                 }
             }
+            let table_line = table_at;
+            let (tags, meta, config) =
+                tags_meta_config(table, &table_name, file, path, table_line)?;
             tables.push(SourceTable {
+                tags,
+                meta,
+                config,
                 identifier: str_field(table, "identifier")
                     .unwrap_or(&table_name)
                     .to_string(),
@@ -244,7 +353,11 @@ fn source_definition(
             });
         }
     }
+    let (tags, meta, config) = tags_meta_config(entry, &name, file, path, line)?;
     Ok(SourceDefinition {
+        tags,
+        meta,
+        config,
         database: rendered("database")?,
         schema: rendered("schema")?.unwrap_or_else(|| name.clone()),
         description: str_field(entry, "description")
@@ -255,6 +368,193 @@ fn source_definition(
         line,
         name,
     })
+}
+
+/// The exposure types dbt accepts.
+const EXPOSURE_TYPES: [&str; 5] = ["dashboard", "notebook", "analysis", "ml", "application"];
+
+fn exposure_definition(
+    entry: &Yaml,
+    file: &ProjectFile,
+    path: &Path,
+    names: &HashMap<String, usize>,
+    at: usize,
+) -> Result<ExposureDefinition> {
+    let name = required_name(entry, "exposure", file, path, at)?;
+    let line = names.get(&name).copied().unwrap_or(at);
+    let fail = |message: String, at: usize| {
+        Error::new(ErrorKind::Project, message)
+            .in_file(path)
+            .at_line(if at > 0 { at } else { line })
+    };
+    let key_line = |key: &str| line_of_key(&file.text, key, line);
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(fail(
+            format!("exposure name `{name}` may hold only letters, digits and underscores"),
+            line,
+        )
+        .with_hint("put a display name with spaces or punctuation in `label:`"));
+    }
+    let text = |key: &str| -> Result<Option<String>> {
+        match entry.get(key) {
+            None | Some(Yaml::Null) => Ok(None),
+            Some(Yaml::String(s)) => Ok(Some(s.clone())),
+            Some(Yaml::Number(n)) => Ok(Some(n.to_string())),
+            Some(Yaml::Bool(b)) => Ok(Some(b.to_string())),
+            Some(_) => Err(fail(
+                format!("`{key}:` of exposure `{name}` must be a string"),
+                key_line(key),
+            )),
+        }
+    };
+    let mapping = |value: Option<&Yaml>, key: &str| -> Result<Map<String, Json>> {
+        match value.map(yaml::to_json) {
+            None | Some(Json::Null) => Ok(Map::new()),
+            Some(Json::Object(map)) => Ok(map),
+            Some(_) => Err(fail(
+                format!("`{key}:` of exposure `{name}` must be a mapping"),
+                key_line(key),
+            )),
+        }
+    };
+    let kind = text("type")?.ok_or_else(|| {
+        fail(format!("exposure `{name}` has no `type:`"), line)
+            .with_hint(format!("use one of {}", EXPOSURE_TYPES.join(", ")))
+    })?;
+    if !EXPOSURE_TYPES.contains(&kind.as_str()) {
+        return Err(fail(
+            format!("exposure `{name}` has an unknown type `{kind}`"),
+            key_line("type"),
+        )
+        .with_hint(format!("use one of {}", EXPOSURE_TYPES.join(", "))));
+    }
+    let owner = mapping(entry.get("owner"), "owner")?;
+    if !["name", "email"]
+        .iter()
+        .any(|k| owner.get(*k).is_some_and(|v| !v.is_null()))
+    {
+        return Err(fail(
+            format!("exposure `{name}` needs an `owner:` with a `name:` or an `email:`"),
+            key_line("owner"),
+        ));
+    }
+    let maturity = text("maturity")?;
+    if let Some(m) = &maturity
+        && !["high", "medium", "low"].contains(&m.as_str())
+    {
+        return Err(fail(
+            format!("exposure `{name}` has an unknown maturity `{m}`"),
+            key_line("maturity"),
+        )
+        .with_hint("use high, medium or low"));
+    }
+    let mut depends_on = Vec::new();
+    match entry.get("depends_on") {
+        None | Some(Yaml::Null) => {}
+        Some(Yaml::Sequence(items)) => {
+            let mut from = key_line("depends_on");
+            for item in items {
+                let Some(call) = item.as_str() else {
+                    return Err(fail(
+                        format!(
+                            "a `depends_on:` entry of exposure `{name}` must be a string such as \"ref('orders')\""
+                        ),
+                        from,
+                    ));
+                };
+                from = line_of_text(&file.text, call, from);
+                depends_on.push((call.to_string(), from));
+            }
+        }
+        Some(_) => {
+            return Err(fail(
+                format!("`depends_on:` of exposure `{name}` must be a list"),
+                key_line("depends_on"),
+            ));
+        }
+    }
+    let tags = match entry.get("tags") {
+        None | Some(Yaml::Null) => Vec::new(),
+        Some(Yaml::String(tag)) => vec![tag.clone()],
+        Some(Yaml::Sequence(items)) if items.iter().all(Yaml::is_string) => {
+            yaml::string_list(entry.get("tags"))
+        }
+        Some(_) => {
+            return Err(fail(
+                format!("`tags:` of exposure `{name}` must be a string or a list of strings"),
+                key_line("tags"),
+            ));
+        }
+    };
+    Ok(ExposureDefinition {
+        kind,
+        owner,
+        description: text("description")?.unwrap_or_default(),
+        label: text("label")?,
+        maturity,
+        url: text("url")?,
+        tags,
+        meta: mapping(entry.get("meta"), "meta")?,
+        config: mapping(entry.get("config"), "config")?,
+        depends_on,
+        file: file.original_file_path.clone(),
+        line,
+        name,
+    })
+}
+
+/// The 1-based line at or after `from` that holds `needle`, else `from`.
+fn line_of_text(text: &str, needle: &str, from: usize) -> usize {
+    text.lines()
+        .enumerate()
+        .skip(from.saturating_sub(1))
+        .find(|(_, l)| l.contains(needle))
+        .map_or(from, |(i, _)| i + 1)
+}
+
+/// `tags:`, `meta:` and `config:` as written on a source or a table.
+type Labels = (Vec<String>, Map<String, Json>, Map<String, Json>);
+
+/// The `tags:`, `meta:` and `config:` of a source or source table; each
+/// error names the line of the key at fault.
+fn tags_meta_config(
+    entry: &Yaml,
+    name: &str,
+    file: &ProjectFile,
+    path: &Path,
+    line: usize,
+) -> Result<Labels> {
+    let fail = |key: &str, what: &str| {
+        let at = line_of_key(&file.text, key, line).max(line);
+        Error::new(
+            ErrorKind::Project,
+            format!("`{key}:` of `{name}` must be {what}"),
+        )
+        .in_file(path)
+        .at_line(at)
+        .with_snippet(file.text.lines().nth(at - 1).unwrap_or("").trim_end())
+    };
+    let tags = match entry.get("tags") {
+        None | Some(Yaml::Null) => Vec::new(),
+        Some(Yaml::String(tag)) => vec![tag.clone()],
+        Some(Yaml::Sequence(items)) if items.iter().all(Yaml::is_string) => {
+            yaml::string_list(entry.get("tags"))
+        }
+        Some(_) => return Err(fail("tags", "a string or a list of strings")),
+    };
+    let mapping = |key: &str| match entry.get(key).map(yaml::to_json) {
+        None | Some(Json::Null) => Ok(Map::new()),
+        Some(Json::Object(map)) => Ok(map),
+        Some(_) => Err(fail(key, "a mapping")),
+    };
+    let meta = mapping("meta")?;
+    let config = mapping("config")?;
+    if let Some(enabled) = config.get("enabled")
+        && !enabled.is_boolean()
+    {
+        return Err(fail("enabled", "true or false"));
+    }
+    Ok((tags, meta, config))
 }
 
 fn render_if_jinja(value: &str) -> Result<String> {

@@ -3,13 +3,12 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::LazyLock;
 
-use serde_json::{Map, Value as Json, json};
+use serde_json::{Map, Value as Json};
 
 use super::spec::{Criterion, Method};
 use crate::error::{Error, ErrorKind, Result};
-use crate::manifest::{Manifest, Node, ResourceType, SourceNode};
+use crate::manifest::{Exposure, Manifest, Node, ResourceType, SourceNode};
 
 /// Every resource type dbt knows; `resource_type:` accepts these.
 pub const RESOURCE_TYPES: [&str; 19] = [
@@ -34,34 +33,25 @@ pub const RESOURCE_TYPES: [&str; 19] = [
     "function",
 ];
 
-/// A source's config as dbt 1.11 shows it: weir reads no source configs,
-/// so every source has dbt's defaults.
-static SOURCE_CONFIG: LazyLock<Map<String, Json>> = LazyLock::new(|| {
-    let Json::Object(map) = json!({
-        "enabled": true, "event_time": null,
-        "freshness": {"warn_after": {"count": null, "period": null},
-                      "error_after": {"count": null, "period": null}, "filter": null},
-        "loaded_at_field": null, "loaded_at_query": null, "meta": {}, "tags": [],
-        "static_analysis": null,
-    }) else {
-        unreachable!("a JSON object literal")
-    };
-    map
-});
-
-/// A member of the selection graph: a node of the manifest or a source.
+/// A member of the selection graph: a node of the manifest, a source or
+/// an exposure.
 #[derive(Debug, Clone, Copy)]
 pub enum Member<'a> {
     Node(&'a Node),
     Source(&'a SourceNode),
+    Exposure(&'a Exposure),
 }
 
 impl<'a> Member<'a> {
-    /// The node or source with this unique_id.
+    /// The node, source or exposure with this unique_id.
     pub fn find(manifest: &'a Manifest, unique_id: &str) -> Option<Member<'a>> {
         match manifest.nodes.get(unique_id) {
             Some(node) => Some(Member::Node(node)),
-            None => manifest.sources.get(unique_id).map(Member::Source),
+            None => manifest
+                .sources
+                .get(unique_id)
+                .map(Member::Source)
+                .or_else(|| manifest.exposures.get(unique_id).map(Member::Exposure)),
         }
     }
 
@@ -69,6 +59,7 @@ impl<'a> Member<'a> {
         match self {
             Member::Node(n) => &n.unique_id,
             Member::Source(s) => &s.unique_id,
+            Member::Exposure(e) => &e.unique_id,
         }
     }
 
@@ -76,6 +67,7 @@ impl<'a> Member<'a> {
         match self {
             Member::Node(n) => n.resource_type.as_str(),
             Member::Source(_) => "source",
+            Member::Exposure(_) => "exposure",
         }
     }
 
@@ -83,6 +75,7 @@ impl<'a> Member<'a> {
         match self {
             Member::Node(n) => &n.package_name,
             Member::Source(s) => &s.package_name,
+            Member::Exposure(e) => &e.package_name,
         }
     }
 
@@ -90,6 +83,7 @@ impl<'a> Member<'a> {
         match self {
             Member::Node(n) => &n.original_file_path,
             Member::Source(s) => &s.original_file_path,
+            Member::Exposure(e) => &e.original_file_path,
         }
     }
 
@@ -97,7 +91,7 @@ impl<'a> Member<'a> {
     pub fn patch_file(&self) -> Option<&'a str> {
         match self {
             Member::Node(n) => n.patch_path.as_deref(),
-            Member::Source(_) => None,
+            Member::Source(_) | Member::Exposure(_) => None,
         }
     }
 
@@ -105,13 +99,15 @@ impl<'a> Member<'a> {
         match self {
             Member::Node(n) => &n.fqn,
             Member::Source(s) => &s.fqn,
+            Member::Exposure(e) => &e.fqn,
         }
     }
 
     fn tags(&self) -> &'a [String] {
         match self {
             Member::Node(n) => &n.tags,
-            Member::Source(_) => &[],
+            Member::Source(s) => &s.tags,
+            Member::Exposure(e) => &e.tags,
         }
     }
 
@@ -119,7 +115,8 @@ impl<'a> Member<'a> {
     pub fn config(&self) -> std::borrow::Cow<'a, Map<String, Json>> {
         match self {
             Member::Node(n) => std::borrow::Cow::Owned(n.full_config()),
-            Member::Source(_) => std::borrow::Cow::Borrowed(&SOURCE_CONFIG),
+            Member::Source(s) => std::borrow::Cow::Owned(s.full_config()),
+            Member::Exposure(e) => std::borrow::Cow::Borrowed(&e.config),
         }
     }
 
@@ -128,6 +125,7 @@ impl<'a> Member<'a> {
         match self {
             Member::Node(n) => n.name.clone(),
             Member::Source(s) => format!("{}.{}", s.source_name, s.name),
+            Member::Exposure(e) => e.name.clone(),
         }
     }
 
@@ -138,20 +136,18 @@ impl<'a> Member<'a> {
             Member::Source(s) => {
                 format!("source:{}.{}.{}", s.package_name, s.source_name, s.name)
             }
+            Member::Exposure(e) => format!("exposure:{}.{}", e.package_name, e.name),
         }
     }
 
     /// The manifest's JSON for this member (what dbt's `to_dict` gives).
     pub fn to_json(&self) -> Json {
-        let value = match self {
+        match self {
             Member::Node(n) => serde_json::to_value(n),
             Member::Source(s) => serde_json::to_value(s),
-        };
-        let mut value = value.unwrap_or(Json::Null);
-        if let (Member::Source(_), Some(object)) = (self, value.as_object_mut()) {
-            object.insert("config".into(), Json::Object(SOURCE_CONFIG.clone()));
+            Member::Exposure(e) => serde_json::to_value(e),
         }
-        value
+        .unwrap_or(Json::Null)
     }
 
     fn test(&self) -> Option<&'a Node> {
@@ -181,6 +177,7 @@ impl<'a> Universe<'a> {
             .map(Member::Node)
             .collect();
         members.extend(manifest.sources.values().map(Member::Source));
+        members.extend(manifest.exposures.values().map(Member::Exposure));
         Universe {
             manifest,
             members,
@@ -229,7 +226,29 @@ impl<'a> Universe<'a> {
                             && fnmatch(source, &s.source_name)
                             && fnmatch(table, &s.name)
                     }
-                    Member::Node(_) => false,
+                    Member::Node(_) | Member::Exposure(_) => false,
+                })
+            }
+            Method::Exposure => {
+                let (package, name) = match value.split('.').collect::<Vec<_>>().as_slice() {
+                    [name] => ("*", *name),
+                    [package, name] => (*package, *name),
+                    _ => {
+                        return Err(Error::new(
+                            ErrorKind::Selection,
+                            format!(
+                                "`{}`: an exposure selector has at most two parts",
+                                criterion.raw
+                            ),
+                        )
+                        .with_hint("use exposure:name or exposure:package.name"));
+                    }
+                };
+                pick(&|m| match m {
+                    Member::Exposure(e) => {
+                        fnmatch(package, &e.package_name) && fnmatch(name, &e.name)
+                    }
+                    _ => false,
                 })
             }
             Method::Path => {
@@ -258,7 +277,10 @@ impl<'a> Universe<'a> {
                 };
                 pick(&|m| fnmatch(package, m.package_name()))
             }
-            Method::Config => pick(&|m| config_matches(&m.config(), criterion)),
+            // dbt searches configs of nodes and sources, not of exposures.
+            Method::Config => pick(&|m| {
+                !matches!(m, Member::Exposure(_)) && config_matches(&m.config(), criterion)
+            }),
             Method::TestName => pick(&|m| {
                 m.test()
                     .and_then(|t| t.test.as_ref())
@@ -310,13 +332,8 @@ impl<'a> Universe<'a> {
                     .with_hint("use version:latest, prerelease, old or none"));
                 }
             },
-            Method::Exposure
-            | Method::Metric
-            | Method::SemanticModel
-            | Method::SavedQuery
-            | Method::UnitTest => {
+            Method::Metric | Method::SemanticModel | Method::SavedQuery | Method::UnitTest => {
                 let what = match criterion.method {
-                    Method::Exposure => "exposures",
                     Method::Metric => "metrics",
                     Method::SemanticModel => "semantic models",
                     Method::SavedQuery => "saved queries",

@@ -105,6 +105,24 @@ def test_same_nodes(manifests):
     assert sorted(ours["sources"]) == sorted(theirs["sources"])
 
 
+def test_same_exposures(manifests):
+    ours, theirs = manifests
+    drop_time = lambda e: {k: v for k, v in e.items() if k != "created_at"}  # noqa: E731
+    assert {k: drop_time(e) for k, e in ours["exposures"].items()} == {
+        k: drop_time(e) for k, e in theirs["exposures"].items()
+    }
+
+
+SOURCE_FIELDS = ("fqn", "tags", "meta", "source_meta", "config", "relation_name", "identifier")
+
+
+def test_same_source_configs(manifests):
+    ours, theirs = manifests
+    for unique_id, source in theirs["sources"].items():
+        for key in SOURCE_FIELDS:
+            assert ours["sources"][unique_id].get(key) == source.get(key), (unique_id, key)
+
+
 def test_same_edges(manifests):
     ours, theirs = manifests
     assert ours["parent_map"] == theirs["parent_map"]
