@@ -172,8 +172,7 @@ fn sequence<'a>(
         None | Some(Yaml::Null) => Ok(Vec::new()),
         Some(Yaml::Sequence(items)) => Ok(items
             .iter()
-            .enumerate()
-            .map(|(i, item)| (item, yaml::item_line(&file.text, key_line, i)))
+            .zip(yaml::item_lines(&file.text, key_line, items.len()))
             .collect()),
         Some(_) => Err(
             Error::new(ErrorKind::Project, format!("`{key}:` must be a list"))

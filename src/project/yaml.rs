@@ -61,41 +61,42 @@ pub fn line_of_key(text: &str, key: &str, from_line: usize) -> usize {
         .unwrap_or(0)
 }
 
-/// The 1-based line of the `index`-th item (`- ...`) of the block
-/// sequence under the key on line `key_line`; `key_line` itself when the
-/// sequence is written in flow style or the item is not found. Lets errors
-/// point at entries that have no name to search by.
-pub fn item_line(text: &str, key_line: usize, index: usize) -> usize {
-    if key_line == 0 {
-        return 0;
-    }
-    let indent = |line: &str| line.len() - line.trim_start().len();
-    let Some(key_indent) = text.lines().nth(key_line - 1).map(indent) else {
-        return key_line;
-    };
-    let mut item_indent = None;
-    let mut seen = 0;
-    for (i, line) in text.lines().enumerate().skip(key_line) {
-        let trimmed = line.trim_start();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        let here = indent(line);
-        let is_item = trimmed == "-" || trimmed.starts_with("- ");
-        match item_indent {
-            None if is_item && here >= key_indent => item_indent = Some(here),
-            None => return key_line,
-            Some(at) if here < at || (here == at && !is_item) => return key_line,
-            Some(_) => {}
-        }
-        if is_item && Some(here) == item_indent {
-            if seen == index {
-                return i + 1;
+/// The 1-based lines of the first `count` items (`- ...`) of the block
+/// sequence under the key on line `key_line`, in one pass over the text;
+/// `key_line` for an item not found (a sequence in flow style, say). Lets
+/// errors point at entries that have no name to search by.
+pub fn item_lines(text: &str, key_line: usize, count: usize) -> Vec<usize> {
+    let mut found = Vec::with_capacity(count);
+    if key_line > 0 {
+        let indent = |line: &str| line.len() - line.trim_start().len();
+        let mut lines = text.lines().enumerate().skip(key_line - 1);
+        if let Some((_, key)) = lines.next() {
+            let key_indent = indent(key);
+            let mut item_indent = None;
+            for (i, line) in lines {
+                let trimmed = line.trim_start();
+                if found.len() == count {
+                    break;
+                }
+                if trimmed.is_empty() || trimmed.starts_with('#') {
+                    continue;
+                }
+                let here = indent(line);
+                let is_item = trimmed == "-" || trimmed.starts_with("- ");
+                match item_indent {
+                    None if is_item && here >= key_indent => item_indent = Some(here),
+                    None => break,
+                    Some(at) if here < at || (here == at && !is_item) => break,
+                    Some(_) => {}
+                }
+                if is_item && Some(here) == item_indent {
+                    found.push(i + 1);
+                }
             }
-            seen += 1;
         }
     }
-    key_line
+    found.resize(count, key_line);
+    found
 }
 
 /// The line of each `name: <value>` entry of a YAML text (its first
@@ -188,12 +189,10 @@ mod tests {
     #[test]
     fn finds_the_line_of_a_list_item() {
         let text = "version: 2\nmodels:\n  - name: a\n    columns:\n      - name: x\n  - description: b\n  # note\n  - 5\nseeds: [1]\n";
-        assert_eq!(item_line(text, 2, 0), 3);
-        assert_eq!(item_line(text, 2, 1), 6);
-        assert_eq!(item_line(text, 2, 2), 8);
-        assert_eq!(item_line(text, 2, 3), 2);
-        assert_eq!(item_line(text, 4, 0), 5);
-        assert_eq!(item_line(text, 9, 0), 9);
+        assert_eq!(item_lines(text, 2, 4), [3, 6, 8, 2]);
+        assert_eq!(item_lines(text, 4, 1), [5]);
+        assert_eq!(item_lines(text, 9, 1), [9]);
+        assert_eq!(item_lines(text, 0, 1), [0]);
     }
 
     #[test]
