@@ -81,7 +81,7 @@ pub fn compile(
     target: &Target,
     cli_vars: &Map<String, Json>,
 ) -> Result<Manifest> {
-    crate::timing::phase("compile: start");
+    crate::timing::phase("profile and target");
     let mut pending = pending_nodes(project)?;
     crate::timing::phase("pending nodes");
     let sources = source_nodes(project, target);
