@@ -170,11 +170,13 @@ pub fn compile(
     }
     crate::timing::phase("build nodes");
     validate::configs(project, &nodes)?;
+    crate::timing::phase("validate");
     nodes.retain(|_, n| n.config.get("enabled") != Some(&Json::Bool(false)));
     let docs = docs::doc_blocks(project);
     let mut sources = sources;
     docs::Descriptions::new(&docs, &project.name).render_all(project, &mut nodes, &mut sources)?;
 
+    crate::timing::phase("docs");
     let exposures = exposures::exposures(project, jinja.scope(), &nodes, &sources)?;
     // Templates that read `graph` see every node only now: render them again.
     if reads_graph.contains(&true) {
@@ -190,7 +192,7 @@ pub fn compile(
     drop(rendered);
     drop(pending);
     drop(tests);
-    crate::timing::phase("validate + docs");
+    crate::timing::phase("exposures, graph, freeing the render's data");
     // The manifest's edge maps are built beside the DAG's order.
     let ((parent_map, child_map), order) = crate::parallel::both(
         || edge_maps(&nodes, &sources, &exposures),
