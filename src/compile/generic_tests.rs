@@ -4,6 +4,7 @@
 use md5::{Digest, Md5};
 use serde_json::{Map, Value as Json, json};
 
+use super::hex;
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::TestMetadata;
 use crate::project::{Project, ProjectFile};
@@ -462,10 +463,6 @@ fn python_string_repr(s: &str) -> String {
     }
     out.push(quote);
     out
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -36,10 +36,7 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_function("zip", zip);
     env.add_function("set", set);
     env.add_function("local_md5", |text: String| -> String {
-        Md5::digest(text.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::compile::hex(&Md5::digest(text.as_bytes()))
     });
     env.add_function("print", |value: Value| {
         println!("{value}");
