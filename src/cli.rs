@@ -342,20 +342,31 @@ impl ProjectArgs {
     /// Compile and write target/manifest.json, as every dbt command does,
     /// and weir_state.json beside it for later `--state` comparisons.
     fn compile(&self) -> Result<Compiled> {
+        let compiled = self.compile_unwritten()?;
+        write_artifacts(&compiled)?;
+        Ok(compiled)
+    }
+
+    /// Compile without writing anything.
+    fn compile_unwritten(&self) -> Result<Compiled> {
         let mut keys = Vec::new();
         if let Some(suffix) = &self.schema_suffix {
             keys.push((crate::env::naming::SUFFIX_KEY, Json::String(suffix.clone())));
         }
-        let compiled = crate::env::naming::compile_with(&self.compile_options()?, &keys)?;
-        let (fingerprints, manifest) = crate::parallel::both(
-            || crate::env::state::write_fingerprints(&compiled),
-            || compiled.manifest.write(&compiled.project.target_dir()),
-        );
-        manifest?;
-        fingerprints?;
-        crate::timing::phase("manifest and fingerprints written");
-        Ok(compiled)
+        crate::env::naming::compile_with(&self.compile_options()?, &keys)
     }
+}
+
+/// target/manifest.json and weir_state.json, written at once.
+fn write_artifacts(compiled: &Compiled) -> Result<()> {
+    let (fingerprints, manifest) = crate::parallel::both(
+        || crate::env::state::write_fingerprints(compiled),
+        || compiled.manifest.write(&compiled.project.target_dir()),
+    );
+    manifest?;
+    fingerprints?;
+    crate::timing::phase("manifest and fingerprints written");
+    Ok(())
 }
 
 /// `--vars '{key: value}'`: a YAML (or JSON) mapping.
@@ -452,7 +463,7 @@ struct Retrying {
 
 fn run_nodes(args: &RunArgs, only: Option<ResourceType>, retry: Option<Retrying>) -> Result<i32> {
     JSON_LOG.store(args.log_format == LogFormat::Json, Ordering::Relaxed);
-    let mut compiled = args.project.compile()?;
+    let mut compiled = args.project.compile_unwritten()?;
     let selection = args.project.selection(&compiled)?;
     let manifest = &compiled.manifest;
     let mut policy = RetryPolicy::for_target(&compiled.target.name);
@@ -481,8 +492,28 @@ fn run_nodes(args: &RunArgs, only: Option<ResourceType>, retry: Option<Retrying>
     if args.project.defer
         && let Some(state) = &selection.state
     {
+        // The manifest shows the project as compiled, before deferral.
+        write_artifacts(&compiled)?;
         defer_parents(&mut compiled, state, &plan, args.project.favor_state)?;
+        return run_plan(args, &compiled, &plan, retry);
     }
+    // The artifacts are written while the run starts: for one model of a
+    // large project, writing them takes longer than running it.
+    let (written, outcome) = crate::parallel::both(
+        || write_artifacts(&compiled),
+        || run_plan(args, &compiled, &plan, retry),
+    );
+    written?;
+    outcome
+}
+
+/// Run `plan` and report it: per-node lines, run_results.json, a summary.
+fn run_plan(
+    args: &RunArgs,
+    compiled: &Compiled,
+    plan: &Plan,
+    retry: Option<Retrying>,
+) -> Result<i32> {
     let manifest = &compiled.manifest;
     log(
         "MainReportVersion",
@@ -546,15 +577,15 @@ fn run_nodes(args: &RunArgs, only: Option<ResourceType>, retry: Option<Retrying>
         }
         print_event(event);
     };
-    let mut results = crate::runner::run(&compiled, &plan, &options, &on_event)?;
+    let mut results = crate::runner::run(compiled, plan, &options, &on_event)?;
     drop(progress);
     let invocation = match retry {
         Some(retry) => retry.invocation,
         None => invocation_args(),
     };
-    results.args = run_args(&invocation, args, &compiled, &options);
+    results.args = run_args(&invocation, args, compiled, &options);
     results.write(&compiled.project.target_dir())?;
-    print_summary(&plan, &results);
+    print_summary(plan, &results);
     print_skipped_side_effects();
     if options.cancel.is_cancelled() {
         return Ok(130);
