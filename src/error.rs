@@ -74,6 +74,18 @@ impl Error {
         self
     }
 
+    /// The error is at `line` of `text`: that line is the snippet.
+    pub fn at_line_of(self, text: &str, line: usize) -> Self {
+        let source = line
+            .checked_sub(1)
+            .and_then(|index| text.lines().nth(index));
+        let error = self.at_line(line);
+        match source {
+            Some(source) => error.with_snippet(source.trim_end()),
+            None => error,
+        }
+    }
+
     /// The offending source text, shown under the message.
     pub fn with_snippet(mut self, snippet: impl Into<String>) -> Self {
         self.snippet = Some(snippet.into());

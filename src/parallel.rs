@@ -5,19 +5,7 @@
 /// `items`. Starting a thread costs tens of microseconds: callers pass only
 /// work that is worth it.
 pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = thread_count();
-    if threads == 1 || items.len() < 2 {
-        return items.iter().map(f).collect();
-    }
-    let chunk = items.len().div_ceil(threads);
-    let f = &f;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
-            .collect();
-        join_in_order(handles)
-    })
+    map_owned(items.iter().collect(), f)
 }
 
 /// [`map`] for owned items: `f` takes each item by value.
@@ -39,7 +27,14 @@ pub fn map_owned<T: Send, R: Send>(mut items: Vec<T>, f: impl Fn(T) -> R + Sync)
             .into_iter()
             .map(|part| scope.spawn(move || part.into_iter().map(f).collect::<Vec<R>>()))
             .collect();
-        join_in_order(handles)
+        let mut results = Vec::new();
+        for handle in handles {
+            match handle.join() {
+                Ok(part) => results.extend(part),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        results
     })
 }
 
@@ -59,17 +54,6 @@ fn thread_count() -> usize {
     std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(8)
-}
-
-fn join_in_order<R>(handles: Vec<std::thread::ScopedJoinHandle<'_, Vec<R>>>) -> Vec<R> {
-    let mut results = Vec::new();
-    for handle in handles {
-        match handle.join() {
-            Ok(part) => results.extend(part),
-            Err(panic) => std::panic::resume_unwind(panic),
-        }
-    }
-    results
 }
 
 #[cfg(test)]

@@ -126,11 +126,7 @@ pub fn configs(project: &Project, nodes: &BTreeMap<String, Node>) -> Result<()> 
                 ),
             );
             let (file, line, text) = where_set(project, node, key);
-            let err = err.in_file(file).at_line(line);
-            let err = match text.lines().nth(line.wrapping_sub(1)) {
-                Some(source) => err.with_snippet(source.trim_end()),
-                None => err,
-            };
+            let err = err.in_file(file).at_line_of(&text, line);
             return Err(
                 err.with_hint("configs come from config(), properties YAML and dbt_project.yml")
             );

@@ -73,18 +73,14 @@ impl ConfigTree {
             if value.is_null() {
                 return Ok(ConfigTree::default());
             }
-            let mut err = Error::new(
+            return Err(Error::new(
                 ErrorKind::Project,
                 format!(
                     "a config block must be a mapping of folders and +configs: `{key}:` is not"
                 ),
             )
             .in_file(file)
-            .at_line(line);
-            if let Some(source) = text.lines().nth(line.wrapping_sub(1)) {
-                err = err.with_snippet(source.trim_end());
-            }
-            return Err(err);
+            .at_line_of(text, line));
         };
         let mut tree = ConfigTree::default();
         for (key, value) in mapping {

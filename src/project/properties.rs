@@ -191,13 +191,9 @@ fn required_name(
     at: usize,
 ) -> Result<String> {
     let fail = |message: String| {
-        let mut err = Error::new(ErrorKind::Project, message)
+        Error::new(ErrorKind::Project, message)
             .in_file(path)
-            .at_line(at);
-        if let Some(text) = file.text.lines().nth(at.wrapping_sub(1)) {
-            err = err.with_snippet(text.trim_end());
-        }
-        err
+            .at_line_of(&file.text, at)
     };
     if !entry.is_mapping() {
         return Err(fail(format!(
@@ -254,16 +250,12 @@ fn model_properties(
         Some(Json::Null) | None => {}
         Some(_) => {
             let at = line_of_key(&file.text, "config", line).max(line);
-            let mut err = Error::new(
+            return Err(Error::new(
                 ErrorKind::Project,
                 format!("`config:` of `{name}` must be a mapping"),
             )
             .in_file(path)
-            .at_line(at);
-            if let Some(text) = file.text.lines().nth(at.wrapping_sub(1)) {
-                err = err.with_snippet(text.trim_end());
-            }
-            return Err(err);
+            .at_line_of(&file.text, at));
         }
     }
     for test in tests_of(entry) {
@@ -530,8 +522,7 @@ fn tags_meta_config(
             format!("`{key}:` of `{name}` must be {what}"),
         )
         .in_file(path)
-        .at_line(at)
-        .with_snippet(file.text.lines().nth(at - 1).unwrap_or("").trim_end())
+        .at_line_of(&file.text, at)
     };
     let tags = match entry.get("tags") {
         None | Some(Yaml::Null) => Vec::new(),
