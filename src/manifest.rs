@@ -133,6 +133,15 @@ pub struct TestMetadata {
     pub attached_node: String,
 }
 
+/// A `ref` call as written, and as dbt's manifest lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct RefCall {
+    pub name: String,
+    pub package: Option<String>,
+    /// `v=` / `version=` as written: a number or a string.
+    pub version: Option<Value>,
+}
+
 /// A node of the DAG: a model, seed or test, compiled for one target.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
@@ -161,8 +170,7 @@ pub struct Node {
     pub depends_on_nodes: Vec<String>,
     /// Macros this node calls, as `macro.<package>.<name>`.
     pub depends_on_macros: Vec<String>,
-    /// `ref` calls as written: [package?, name].
-    pub refs: Vec<Vec<String>>,
+    pub refs: Vec<RefCall>,
     /// `source` calls as written: [source_name, table_name].
     pub sources: Vec<[String; 2]>,
     /// Retries for this node from its `retries` config, if it has one.
@@ -173,6 +181,9 @@ pub struct Node {
     pub patch_path: Option<String>,
     /// The ephemeral models injected into compiled_code: (unique_id, CTE SQL).
     pub extra_ctes: Vec<(String, String)>,
+    /// A versioned model's `v`, and its model's latest version.
+    pub version: Option<Value>,
+    pub latest_version: Option<Value>,
 }
 
 impl Node {
@@ -272,8 +283,7 @@ pub struct Exposure {
     pub unrendered_config: Map<String, Value>,
     /// Sources first, then refs, in the order written (as dbt lists them).
     pub depends_on_nodes: Vec<String>,
-    /// `ref` calls as written: [package?, name].
-    pub refs: Vec<Vec<String>>,
+    pub refs: Vec<RefCall>,
     /// `source` calls as written: [source_name, table_name].
     pub sources: Vec<[String; 2]>,
 }
@@ -556,13 +566,6 @@ struct Contract {
 }
 
 #[derive(Serialize)]
-struct RefOut<'a> {
-    name: &'a str,
-    package: Option<&'a str>,
-    version: Option<()>,
-}
-
-#[derive(Serialize)]
 struct ColumnOut<'a> {
     name: &'a str,
     description: &'a str,
@@ -629,7 +632,7 @@ struct NodeOut<'a> {
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     compiled: Option<CompiledOut<'a>>,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    model: Option<ModelOut>,
+    model: Option<ModelOut<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     test_metadata: Option<TestMetadataOut<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -642,7 +645,7 @@ struct NodeOut<'a> {
 #[derive(Serialize)]
 struct CompiledOut<'a> {
     language: &'static str,
-    refs: Vec<RefOut<'a>>,
+    refs: &'a [RefCall],
     sources: &'a [[String; 2]],
     metrics: [(); 0],
     compiled_path: Option<()>,
@@ -661,11 +664,11 @@ struct ExtraCte<'a> {
 
 /// What only models have.
 #[derive(Serialize)]
-struct ModelOut {
+struct ModelOut<'a> {
     access: &'static str,
     constraints: [(); 0],
-    version: Option<()>,
-    latest_version: Option<()>,
+    version: Option<&'a Value>,
+    latest_version: Option<&'a Value>,
     deprecation_date: Option<()>,
 }
 
@@ -687,7 +690,6 @@ struct TestMetadataOut<'a> {
 impl Serialize for Node {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         let seed = self.resource_type == ResourceType::Seed;
-        let refs = refs_out(&self.refs);
         NodeOut {
             database: &self.relation.database,
             schema: &self.relation.schema,
@@ -737,7 +739,7 @@ impl Serialize for Node {
             root_path: seed.then_some(""),
             compiled: (!seed).then(|| CompiledOut {
                 language: "sql",
-                refs,
+                refs: &self.refs,
                 sources: &self.sources,
                 metrics: NO_ITEMS,
                 compiled_path: None,
@@ -758,8 +760,8 @@ impl Serialize for Node {
             model: (self.resource_type == ResourceType::Model).then_some(ModelOut {
                 access: "protected",
                 constraints: NO_ITEMS,
-                version: None,
-                latest_version: None,
+                version: self.version.as_ref(),
+                latest_version: self.latest_version.as_ref(),
                 deprecation_date: None,
             }),
             test_metadata: self.test.as_ref().map(|t| TestMetadataOut {
@@ -772,24 +774,6 @@ impl Serialize for Node {
         }
         .serialize(serializer)
     }
-}
-
-/// `ref` calls as dbt writes them: `{name, package, version}`.
-fn refs_out(refs: &[Vec<String>]) -> Vec<RefOut<'_>> {
-    refs.iter()
-        .map(|r| match r.as_slice() {
-            [package, name] => RefOut {
-                name,
-                package: Some(package),
-                version: None,
-            },
-            _ => RefOut {
-                name: r.last().map_or("", String::as_str),
-                package: None,
-                version: None,
-            },
-        })
-        .collect()
 }
 
 impl Serialize for Exposure {
@@ -813,7 +797,7 @@ impl Serialize for Exposure {
             "unrendered_config": self.unrendered_config,
             "url": self.url,
             "depends_on": {"macros": [], "nodes": self.depends_on_nodes},
-            "refs": refs_out(&self.refs),
+            "refs": self.refs,
             "sources": self.sources,
             "metrics": [],
             "created_at": 0.0,

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::manifest::{DocBlock, Node, ResourceType, SourceNode};
+use crate::manifest::{DocBlock, Exposure, Node, ResourceType, SourceNode};
 use crate::project::Project;
 
 /// Every docs block of the project and its packages, by unique_id.
@@ -138,6 +138,23 @@ impl Descriptions {
         for source in sources.values_mut() {
             let file = root_of(&source.package_name).join(&source.original_file_path);
             self.render(&mut source.description, &file, 0)?;
+        }
+        Ok(())
+    }
+
+    /// Render the descriptions of exposures, as dbt does.
+    pub fn render_exposures(
+        &self,
+        root: &Project,
+        exposures: &mut BTreeMap<String, Exposure>,
+    ) -> Result<()> {
+        for exposure in exposures.values_mut() {
+            let package = root
+                .all_projects()
+                .find(|p| p.name == exposure.package_name)
+                .unwrap_or(root);
+            let file = package.root.join(&exposure.original_file_path);
+            self.render(&mut exposure.description, &file, 0)?;
         }
         Ok(())
     }

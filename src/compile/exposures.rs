@@ -7,21 +7,16 @@ use serde_json::{Map, Value as Json, json};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::jinja::CompileScope;
-use crate::manifest::{Exposure, Node, SourceNode};
+use crate::manifest::{Exposure, Node, RefCall, SourceNode};
+use crate::project::versions::ref_version;
 use crate::project::{ExposureDefinition, Project};
 
 /// One `depends_on:` entry: `ref('name')`, `ref('package', 'name')` (with an
 /// optional `v=`/`version=`), or `source('source', 'table')`.
 #[derive(Debug, Clone, PartialEq)]
 enum Call {
-    Ref {
-        package: Option<String>,
-        name: String,
-    },
-    Source {
-        source: String,
-        table: String,
-    },
+    Ref(RefCall),
+    Source { source: String, table: String },
 }
 
 /// The enabled exposures of the project and its packages.
@@ -124,12 +119,11 @@ fn build(
     for (text, line) in &definition.depends_on {
         let at = |e: Error| e.in_file(&file).at_line(*line).with_snippet(text.trim());
         match parse_call(text).map_err(at)? {
-            Call::Ref {
-                package: wanted,
-                name,
-            } => {
+            Call::Ref(call) => {
+                let name = &call.name;
+                let key = super::versions::ref_key(name, call.version.as_ref());
                 let id = scope
-                    .resolve_ref(&package.name, wanted.as_deref(), &name)
+                    .resolve_ref(&package.name, call.package.as_deref(), &key)
                     .map(str::to_string);
                 let id = match id {
                     Some(id) if nodes.contains_key(&id) || !enabled => id,
@@ -142,6 +136,26 @@ fn build(
                             ),
                         )));
                     }
+                    None if key != *name => {
+                        let version = crate::project::versions::version_text(
+                            call.version.as_ref().unwrap_or(&Json::Null),
+                        );
+                        let err = Error::new(
+                            ErrorKind::MissingNode,
+                            format!(
+                                "exposure `{}` depends on version `{version}` of `{name}`, which was not found",
+                                definition.name
+                            ),
+                        );
+                        return Err(at(
+                            match super::versions::describe_versions(&scope.nodes_by_name, name) {
+                                Some(versions) => {
+                                    err.with_hint(format!("its versions are {versions}"))
+                                }
+                                None => err.with_hint(format!("`{name}` is not a versioned model")),
+                            },
+                        ));
+                    }
                     None => {
                         let err = Error::new(
                             ErrorKind::MissingNode,
@@ -150,8 +164,12 @@ fn build(
                                 definition.name
                             ),
                         );
-                        let known = scope.nodes_by_name.keys().map(String::as_str);
-                        return Err(at(match crate::error::did_you_mean(&name, known) {
+                        let known = scope
+                            .nodes_by_name
+                            .keys()
+                            .map(String::as_str)
+                            .filter(|n| !n.contains('.'));
+                        return Err(at(match crate::error::did_you_mean(name, known) {
                             Some(hint) => err.with_hint(hint),
                             None => err,
                         }));
@@ -160,10 +178,7 @@ fn build(
                 if !ref_ids.contains(&id) {
                     ref_ids.push(id);
                 }
-                refs.push(match wanted {
-                    Some(p) => vec![p, name],
-                    None => vec![name],
-                });
+                refs.push(call);
             }
             Call::Source { source, table } => {
                 let Some((id, _)) = scope.resolve_source(&package.name, &source, &table) else {
@@ -249,6 +264,7 @@ fn parse_call(text: &str) -> Result<Call> {
         .strip_suffix(')')
         .ok_or_else(|| bad("does not end with `)`"))?;
     let mut positional = Vec::new();
+    let (mut version, mut v): (Option<Json>, Option<Json>) = (None, None);
     let mut chars = arguments.chars().peekable();
     loop {
         while chars.peek().is_some_and(|c| c.is_whitespace()) {
@@ -269,13 +285,17 @@ fn parse_call(text: &str) -> Result<Call> {
         } else {
             // A keyword argument: only the version of a ref (`v=2`, `version=2`).
             let keyword: String = chars.by_ref().take_while(|c| *c != '=').collect();
-            let keyword = keyword.trim();
-            if function.trim() != "ref" || !matches!(keyword, "v" | "version") {
+            let keyword = keyword.trim().to_string();
+            if function.trim() != "ref" || !matches!(keyword.as_str(), "v" | "version") {
                 return Err(bad(&format!("has an unexpected argument `{keyword}`")));
             }
             let value: String = chars.by_ref().take_while(|c| *c != ',').collect();
-            if value.trim().is_empty() {
-                return Err(bad(&format!("gives `{keyword}=` no value")));
+            let value = version_literal(value.trim())
+                .ok_or_else(|| bad(&format!("gives `{keyword}=` no number or quoted string")))?;
+            if keyword == "version" {
+                version = Some(value);
+            } else {
+                v = Some(value);
             }
             continue;
         }
@@ -288,15 +308,18 @@ fn parse_call(text: &str) -> Result<Call> {
             Some(c) => return Err(bad(&format!("has `{c}` where a `,` belongs"))),
         }
     }
+    let version = ref_version(version, v);
     match (function.trim(), positional.as_slice()) {
-        ("ref", [name]) => Ok(Call::Ref {
+        ("ref", [name]) => Ok(Call::Ref(RefCall {
             package: None,
             name: name.clone(),
-        }),
-        ("ref", [package, name]) => Ok(Call::Ref {
+            version,
+        })),
+        ("ref", [package, name]) => Ok(Call::Ref(RefCall {
             package: Some(package.clone()),
             name: name.clone(),
-        }),
+            version,
+        })),
         ("source", [source, table]) => Ok(Call::Source {
             source: source.clone(),
             table: table.clone(),
@@ -309,15 +332,34 @@ fn parse_call(text: &str) -> Result<Call> {
     }
 }
 
+/// A version as an exposure writes it: `2`, `1.5`, `'2'` or `"beta"`.
+fn version_literal(text: &str) -> Option<Json> {
+    let quoted = ['\'', '"']
+        .iter()
+        .find_map(|q| text.strip_prefix(*q)?.strip_suffix(*q));
+    match quoted {
+        Some(inner) => Some(Json::String(inner.to_string())),
+        None => match text.parse::<i64>() {
+            Ok(n) => Some(json!(n)),
+            Err(_) => text
+                .parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite())
+                .map(|f| json!(f)),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn reference(package: Option<&str>, name: &str) -> Call {
-        Call::Ref {
+        Call::Ref(RefCall {
             package: package.map(str::to_string),
             name: name.to_string(),
-        }
+            version: None,
+        })
     }
 
     #[test]
@@ -330,9 +372,28 @@ mod tests {
             parse_call(" ref( \"shop\" , 'orders' ) ").unwrap(),
             reference(Some("shop"), "orders")
         );
+        let versioned = |version: Json| {
+            Call::Ref(RefCall {
+                package: None,
+                name: "orders".into(),
+                version: Some(version),
+            })
+        };
         assert_eq!(
             parse_call("ref('orders', v=2)").unwrap(),
-            reference(None, "orders")
+            versioned(json!(2))
+        );
+        assert_eq!(
+            parse_call("ref('orders', version='2')").unwrap(),
+            versioned(json!("2"))
+        );
+        assert_eq!(
+            parse_call("ref('orders', v=1.5, version=3)").unwrap(),
+            versioned(json!(3))
+        );
+        assert_eq!(
+            parse_call("ref('orders', version=0, v=4)").unwrap(),
+            versioned(json!(4))
         );
         assert_eq!(
             parse_call("source('app', 'events')").unwrap(),
@@ -355,6 +416,7 @@ mod tests {
             "ref('orders'",
             "ref('orders)",
             "source('a', 'b', v=1)",
+            "ref('orders', v=two)",
         ] {
             let err = parse_call(bad).unwrap_err();
             assert!(err.message().contains(bad.trim()), "{bad}: {err}");

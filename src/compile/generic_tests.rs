@@ -6,8 +6,10 @@ use serde_json::{Map, Value as Json, json};
 
 use super::hex;
 use crate::error::{Error, ErrorKind, Result};
-use crate::manifest::TestMetadata;
-use crate::project::{Project, ProjectFile};
+use crate::manifest::{RefCall, TestMetadata};
+use crate::project::versions::{ModelVersion, version_text};
+use crate::project::{ModelProperties, Project, ProjectFile};
+use crate::pyjson::{python_repr, python_str};
 
 /// Keys of a test definition that are config, not arguments of the test macro.
 const CONFIG_ARGS: &[&str] = &[
@@ -48,9 +50,9 @@ pub struct GenericTest {
     pub macro_name: String,
     /// The line of the tested node's entry in the properties file.
     pub line: usize,
-    /// The tested model or seed's name, when the test's relation is a plain
-    /// `ref` (not a source).
-    pub plain_ref: Option<String>,
+    /// The tested model or seed's `ref`, when the test's relation is a
+    /// plain `ref` (not a source).
+    pub plain_ref: Option<RefCall>,
     /// The tags a test of a source inherits: the source's and the table's.
     pub inherited_tags: Vec<String>,
 }
@@ -78,16 +80,26 @@ impl GenericTest {
 /// Every generic test of the project, in the order the YAML declares them.
 pub fn collect(
     project: &Project,
-    node_ids: &dyn Fn(&str) -> Option<String>,
+    node_ids: &dyn Fn(&str, Option<&Json>) -> Option<String>,
     source_enabled: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<GenericTest>> {
     // What each test is attached to, then every (attached, column, test):
     // the tests are built on all cores, in declaration order.
     let mut tested = Vec::new();
     let mut declared: Vec<(usize, &Option<String>, &Json)> = Vec::new();
+    // Each version of a versioned model has tests of its own.
+    let versions: Vec<(&String, &ModelVersion, ModelProperties)> = project
+        .properties
+        .models
+        .iter()
+        .flat_map(|(name, p)| p.versions.iter().map(move |v| (name, v, p.of_version(v))))
+        .collect();
     for section in [&project.properties.models, &project.properties.seeds] {
         for (name, properties) in section {
-            let Some(attached_node) = node_ids(name) else {
+            if !properties.versions.is_empty() {
+                continue;
+            }
+            let Some(attached_node) = node_ids(name, None) else {
                 continue;
             };
             let index = tested.len();
@@ -95,7 +107,11 @@ pub fn collect(
                 name: name.clone(),
                 name_prefix: "",
                 model: format!("ref('{name}')"),
-                plain_ref: Some(name.clone()),
+                plain_ref: Some(RefCall {
+                    name: name.clone(),
+                    package: None,
+                    version: None,
+                }),
                 attached_node,
                 tags: Vec::new(),
                 file: &properties.file,
@@ -103,6 +119,27 @@ pub fn collect(
             });
             declared.extend(properties.tests.iter().map(|(c, d)| (index, c, d)));
         }
+    }
+    for (name, version, properties) in &versions {
+        let Some(attached_node) = node_ids(name, Some(&version.v)) else {
+            continue;
+        };
+        let index = tested.len();
+        tested.push(Tested {
+            name: format!("{name}_v{}", version_text(&version.v)),
+            name_prefix: "",
+            model: super::versions::test_model_ref(name, &version.v),
+            plain_ref: Some(RefCall {
+                name: name.to_string(),
+                package: None,
+                version: Some(version.v.clone()),
+            }),
+            attached_node,
+            tags: Vec::new(),
+            file: &properties.file,
+            line: properties.line,
+        });
+        declared.extend(properties.tests.iter().map(|(c, d)| (index, c, d)));
     }
     for source in &project.properties.sources {
         for table in &source.tables {
@@ -140,8 +177,8 @@ struct Tested<'a> {
     name_prefix: &'static str,
     /// The Jinja for the relation: `ref('orders')`, `source('app', 'events')`.
     model: String,
-    /// The ref'd name when the relation is a plain ref.
-    plain_ref: Option<String>,
+    /// The ref when the relation is a plain ref.
+    plain_ref: Option<RefCall>,
     attached_node: String,
     /// Tags the tests inherit (a source's and its table's).
     tags: Vec<String>,
@@ -295,7 +332,17 @@ fn build(
         },
         macro_name,
         line: tested.line,
-        plain_ref: tested.plain_ref.clone(),
+        plain_ref: tested.plain_ref.clone().map(|mut call| {
+            // dbt records the version as written in the YAML for the two
+            // tests it parses without Jinja, as the string of the test's
+            // `model` argument for the others.
+            let shortcut =
+                namespace.is_none() && ["unique", "not_null"].contains(&short_test_name.as_str());
+            if let Some(version) = call.version.as_mut().filter(|_| !shortcut) {
+                *version = Json::String(version_text(version));
+            }
+            call
+        }),
         inherited_tags: tested.tags.clone(),
         name,
         alias,
@@ -392,77 +439,6 @@ fn hashable(value: &Json) -> Json {
         Json::Array(items) => Json::Array(items.iter().map(hashable).collect()),
         other => Json::String(python_str(other)),
     }
-}
-
-/// Python's `str()` of a YAML scalar.
-fn python_str(value: &Json) -> String {
-    match value {
-        Json::Null => "None".to_string(),
-        Json::Bool(true) => "True".to_string(),
-        Json::Bool(false) => "False".to_string(),
-        Json::Number(n) if n.is_f64() => {
-            let f = n.as_f64().unwrap_or_default();
-            if f.fract() == 0.0 && f.abs() < 1e16 {
-                format!("{f:.1}")
-            } else {
-                f.to_string()
-            }
-        }
-        Json::Number(n) => n.to_string(),
-        Json::String(s) => s.clone(),
-        Json::Array(items) => format!(
-            "[{}]",
-            items.iter().map(python_repr).collect::<Vec<_>>().join(", ")
-        ),
-        Json::Object(_) => python_repr(value),
-    }
-}
-
-/// Python's `repr()` of strings, lists and dicts (key order kept).
-fn python_repr(value: &Json) -> String {
-    match value {
-        Json::String(s) => python_string_repr(s),
-        Json::Array(items) => format!(
-            "[{}]",
-            items.iter().map(python_repr).collect::<Vec<_>>().join(", ")
-        ),
-        Json::Object(map) => format!(
-            "{{{}}}",
-            map.iter()
-                .map(|(k, v)| format!("{}: {}", python_string_repr(k), python_repr(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        other => python_str(other),
-    }
-}
-
-fn python_string_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
 }
 
 #[cfg(test)]

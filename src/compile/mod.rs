@@ -7,6 +7,7 @@ mod exposures;
 pub mod generic_tests;
 mod nodes;
 mod validate;
+mod versions;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -90,10 +91,11 @@ pub fn compile(
     crate::timing::phase("jinja env");
     let mut tests = Vec::new();
     for package in project.all_projects() {
-        let resolve = |name: &str| {
+        let resolve = |name: &str, version: Option<&Json>| {
+            let key = versions::ref_key(name, version);
             jinja
                 .scope()
-                .resolve_ref(&package.name, None, name)
+                .resolve_ref(&package.name, None, &key)
                 .map(str::to_string)
         };
         let source_enabled = |id: &str| sources.contains_key(id);
@@ -174,10 +176,12 @@ pub fn compile(
     nodes.retain(|_, n| n.config.get("enabled") != Some(&Json::Bool(false)));
     let docs = docs::doc_blocks(project);
     let mut sources = sources;
-    docs::Descriptions::new(&docs, &project.name).render_all(project, &mut nodes, &mut sources)?;
+    let descriptions = docs::Descriptions::new(&docs, &project.name);
+    descriptions.render_all(project, &mut nodes, &mut sources)?;
 
     crate::timing::phase("docs");
-    let exposures = exposures::exposures(project, jinja.scope(), &nodes, &sources)?;
+    let mut exposures = exposures::exposures(project, jinja.scope(), &nodes, &sources)?;
+    descriptions.render_exposures(project, &mut exposures)?;
     // Templates that read `graph` see every node only now: render them again.
     if reads_graph.contains(&true) {
         let graph = crate::jinja::flat_graph(&nodes, &sources, &exposures);
@@ -237,10 +241,12 @@ fn compile_scope(
                 !matches!(n.resource_type, ResourceType::Analysis | ResourceType::Test)
             });
             for node in referable {
-                by_name
-                    .entry(node.name.clone())
-                    .or_default()
-                    .push(node.unique_id.clone());
+                for name in node.ref_names() {
+                    by_name
+                        .entry(name)
+                        .or_default()
+                        .push(node.unique_id.clone());
+                }
             }
             by_name
         },
@@ -375,7 +381,7 @@ fn render_request<'a>(
             kwargs: &test.metadata.kwargs,
             plain_model_ref: test
                 .plain_ref
-                .as_deref()
+                .as_ref()
                 .filter(|_| node.base_config.get("where").is_none_or(Json::is_null)),
         }),
         graph: None,
@@ -429,12 +435,17 @@ fn relation_for(
     let schema =
         crate::env::naming::node_schema(target, &jinja.scope().vars, custom_schema, project_macro)
             .map_err(|e| e.in_file(&node.file.original_file_path))?;
-    let default_identifier = node.test.map_or(node.name.as_str(), |t| t.alias.as_str());
-    let identifier = config
-        .get("alias")
-        .and_then(Json::as_str)
-        .unwrap_or(default_identifier)
-        .to_string();
+    let identifier = match (config.get("alias").and_then(Json::as_str), node) {
+        (Some(alias), _) => alias.to_string(),
+        (None, Pending { test: Some(t), .. }) => t.alias.clone(),
+        (
+            None,
+            Pending {
+                version: Some(v), ..
+            },
+        ) => v.alias(),
+        (None, _) => node.name.clone(),
+    };
     let database = config
         .get("database")
         .and_then(Json::as_str)
@@ -499,7 +510,7 @@ fn substitute_placeholders(sql: &str, relations: &HashMap<String, Relation>) -> 
 
 fn build_node(
     node: &Pending,
-    config: Map<String, Json>,
+    mut config: Map<String, Json>,
     capture: Option<RenderCapture>,
     compiled_code: String,
     relation: Relation,
@@ -527,10 +538,18 @@ fn build_node(
         .get("retries")
         .and_then(Json::as_u64)
         .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
-    let properties = match node.resource_type {
-        ResourceType::Seed => node.package.properties.seeds.get(&node.name),
-        ResourceType::Model => node.package.properties.models.get(&node.name),
+    let properties = match (&node.version, node.resource_type) {
+        (Some(version), _) => Some(&version.properties),
+        (None, ResourceType::Seed) => node.package.properties.seeds.get(&node.name),
+        (None, ResourceType::Model) => node.package.properties.models.get(&node.name),
         _ => None,
+    };
+    let tags = match &node.version {
+        Some(version) => {
+            let call = capture.as_ref().map(|c| c.config.lock().unwrap().clone());
+            version.apply_file_config(&mut config, tags, &call.unwrap_or_default())
+        }
+        None => tags,
     };
     let (refs, depends_on_nodes, sources, source_ids, macros) = match capture {
         Some(c) => (
@@ -593,6 +612,8 @@ fn build_node(
         test: node.test.map(|t| t.metadata.clone()),
         patch_path: properties.map(|p| p.file.clone()),
         extra_ctes: Vec::new(),
+        version: node.version.as_ref().map(|v| v.version.v.clone()),
+        latest_version: node.version.as_ref().map(|v| v.latest.clone()),
     })
 }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value as Json, json};
 
 use super::generic_tests::GenericTest;
+use super::versions::{self, Versioned};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{Relation, ResourceType, SourceNode};
 use crate::profile::Target;
@@ -29,6 +30,18 @@ pub struct Pending<'a> {
     pub base_config: Arc<Map<String, Json>>,
     /// Set for generic tests.
     pub test: Option<&'a GenericTest>,
+    /// Set for a version of a versioned model.
+    pub version: Option<Versioned<'a>>,
+}
+
+impl Pending<'_> {
+    /// The names `ref` finds the node by.
+    pub fn ref_names(&self) -> Vec<String> {
+        match &self.version {
+            Some(version) => version.ref_names(),
+            None => vec![self.name.clone()],
+        }
+    }
 }
 
 /// Models and seeds of the project and its packages. A package node's config
@@ -87,9 +100,16 @@ fn package_nodes<'a>(package: &'a Project, root: Option<&'a Project>) -> Result<
 
     let mut pending: Vec<Pending> = Vec::with_capacity(declared.len());
     let mut seen: HashMap<String, &str> = HashMap::new();
+    let mut claims = versions::claims(package);
     for (resource_type, name, file, checksum_text) in declared {
-        // Analyses and tests live in their own namespaces: they are never ref'd.
+        let mut version = match resource_type {
+            ResourceType::Model => claims.remove(file.stem()),
+            _ => None,
+        };
+        // Analyses and tests live in their own namespaces: they are never
+        // ref'd; the versions of a model share its name.
         if !matches!(resource_type, ResourceType::Analysis | ResourceType::Test)
+            && version.is_none()
             && let Some(other) = seen.insert(name.clone(), &file.original_file_path)
         {
             return Err(Error::new(
@@ -111,19 +131,38 @@ fn package_nodes<'a>(package: &'a Project, root: Option<&'a Project>) -> Result<
             fqn.push(file.stem().to_string());
         }
         fqn.push(name.clone());
-        let tree = |p: &Project| match resource_type {
-            ResourceType::Seed => p.seeds_config.resolve(&fqn),
-            ResourceType::Snapshot => p.snapshots_config.resolve(&fqn),
-            ResourceType::Test => p.tests_config.resolve(&fqn),
-            _ => p.models_config.resolve(&fqn),
+        let tree = |p: &Project, fqn: &[String]| match resource_type {
+            ResourceType::Seed => p.seeds_config.resolve(fqn),
+            ResourceType::Snapshot => p.snapshots_config.resolve(fqn),
+            ResourceType::Test => p.tests_config.resolve(fqn),
+            _ => p.models_config.resolve(fqn),
         };
-        let mut base_config = tree(package);
-        if let Some(root) = root {
-            merge_config(&mut base_config, &tree(root));
-        }
-        let properties = match resource_type {
-            ResourceType::Seed => package.properties.seeds.get(&name),
-            ResourceType::Model => package.properties.models.get(&name),
+        let layered = |fqn: &[String]| {
+            let mut config = tree(package, fqn);
+            if let Some(root) = root {
+                merge_config(&mut config, &tree(root, fqn));
+            }
+            config
+        };
+        // A version's fqn ends in its model's name and `v<version>`.
+        let (name, unique_id) = match &mut version {
+            Some(version) => {
+                version.file_config = layered(&fqn);
+                fqn.pop();
+                fqn.push(version.model.to_string());
+                fqn.push(version.fqn_leaf());
+                (version.model.to_string(), version.unique_id(&package.name))
+            }
+            None => {
+                let unique_id = format!("{resource_type}.{}.{name}", package.name);
+                (name, unique_id)
+            }
+        };
+        let mut base_config = layered(&fqn);
+        let properties = match (&version, resource_type) {
+            (Some(version), _) => Some(&version.properties),
+            (None, ResourceType::Seed) => package.properties.seeds.get(&name),
+            (None, ResourceType::Model) => package.properties.models.get(&name),
             _ => None,
         };
         if let Some(props) = properties {
@@ -147,12 +186,13 @@ fn package_nodes<'a>(package: &'a Project, root: Option<&'a Project>) -> Result<
             file,
             checksum_text,
             package,
-            unique_id: format!("{resource_type}.{}.{name}", package.name),
+            unique_id,
             name,
             resource_type,
             fqn,
             base_config: Arc::new(base_config),
             test: None,
+            version,
         });
     }
     Ok(pending)
@@ -184,6 +224,7 @@ pub fn pending_test<'a>(
         fqn: test.fqn.clone(),
         base_config: Arc::new(base_config),
         test: Some(test),
+        version: None,
     }
 }
 

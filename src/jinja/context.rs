@@ -11,7 +11,8 @@ use minijinja::{Error as JinjaError, ErrorKind as JinjaErrorKind, State};
 use serde_json::{Map, Value as Json};
 
 use super::CompileScope;
-use crate::manifest::Relation;
+use crate::manifest::{RefCall, Relation};
+use crate::project::versions::{describe_versions, ref_key, ref_version, version_text};
 
 /// Marks a relation that is not resolved yet on the first pass:
 /// `\u{1a}<unique_id>\u{1a}` is replaced by the relation name afterwards.
@@ -21,8 +22,8 @@ pub const PLACEHOLDER: char = '\u{1a}';
 #[derive(Debug, Default)]
 pub struct RenderCapture {
     pub sql: String,
-    /// `ref` calls as written: [name] or [package, name].
-    pub refs: Mutex<Vec<Vec<String>>>,
+    /// `ref` calls as written.
+    pub refs: Mutex<Vec<RefCall>>,
     /// unique_ids of the nodes referenced, in first-use order.
     pub ref_ids: Mutex<Vec<String>>,
     pub sources: Mutex<Vec<[String; 2]>>,
@@ -176,7 +177,7 @@ impl Object for RelationValue {
     }
 }
 
-/// `ref('name')`, `ref('package', 'name')`.
+/// `ref('name')`, `ref('package', 'name')`, either with `v=` or `version=`.
 #[derive(Debug)]
 pub(super) struct RefFunction {
     /// The package of the node being rendered.
@@ -188,48 +189,91 @@ pub(super) struct RefFunction {
 
 impl Object for RefFunction {
     fn call(self: &Arc<Self>, _state: &State<'_, '_>, args: &[Value]) -> Result<Value, JinjaError> {
-        let (first, second, _kwargs): (String, Option<String>, Kwargs) = from_args(args)?;
-        match second {
-            Some(name) => self.resolve(Some(first), name),
-            None => self.resolve(None, first),
-        }
+        let (first, second, kwargs): (String, Option<String>, Kwargs) = from_args(args)?;
+        let version_argument = |key: &str| -> Result<Option<Json>, JinjaError> {
+            match kwargs.get::<Option<Value>>(key)? {
+                None => Ok(None),
+                Some(v) if v.is_none() || v.is_undefined() => Ok(None),
+                Some(v) if v.is_number() || v.as_str().is_some() => serde_json::to_value(&v)
+                    .map(Some)
+                    .map_err(|e| error(format!("ref(): {e}"))),
+                Some(v) => Err(error(format!(
+                    "the version argument of ref() must be a string or a number, got `{v}`"
+                ))),
+            }
+        };
+        let version = ref_version(version_argument("version")?, version_argument("v")?);
+        let (package, name) = match second {
+            Some(name) => (Some(first), name),
+            None => (None, first),
+        };
+        self.resolve(RefCall {
+            name,
+            package,
+            version,
+        })
     }
 }
 
 impl RefFunction {
-    /// `ref([package,] name)`: the relation, recorded as a dependency.
-    pub(super) fn resolve(
-        &self,
-        package: Option<String>,
-        name: String,
-    ) -> Result<Value, JinjaError> {
+    /// `ref([package,] name[, v=version])`: the relation, recorded as a dependency.
+    pub(super) fn resolve(&self, call: RefCall) -> Result<Value, JinjaError> {
+        let name = &call.name;
+        let key = ref_key(name, call.version.as_ref());
         let Some(unique_id) = self
             .scope
-            .resolve_ref(&self.package, package.as_deref(), &name)
+            .resolve_ref(&self.package, call.package.as_deref(), &key)
         else {
-            let place = match &package {
-                Some(package) => format!("package `{package}`"),
-                None => "the project or its packages".to_string(),
-            };
-            let mut message =
-                format!("model `{name}` not found: nothing in {place} is named `{name}`");
-            if let Some(hint) = crate::error::did_you_mean(
-                &name,
-                self.scope.nodes_by_name.keys().map(String::as_str),
-            ) {
-                message.push_str(&format!(" ({hint})"));
-            }
-            return Err(error(message));
+            return Err(error(self.not_found(&call, &key)));
         };
         let unique_id = unique_id.to_string();
-        let written = package.into_iter().chain([name]).collect();
-        RenderCapture::push_unique(&self.capture.refs, written);
+        RenderCapture::push_unique(&self.capture.refs, call);
         let value = match &self.relations {
             Some(relations) => RelationValue::resolved(relations.get(&unique_id).cloned()),
             None => RelationValue::placeholder(&unique_id, &self.capture),
         };
         RenderCapture::push_unique(&self.capture.ref_ids, unique_id);
         Ok(Value::from_object(value))
+    }
+
+    /// Why `ref` found nothing: no such model, or no such version of it.
+    fn not_found(&self, call: &RefCall, key: &str) -> String {
+        let name = &call.name;
+        let place = match &call.package {
+            Some(package) => format!("package `{package}`"),
+            None => "the project or its packages".to_string(),
+        };
+        let versions = describe_versions(&self.scope.nodes_by_name, name);
+        if key != name {
+            let version = version_text(call.version.as_ref().unwrap_or(&Json::Null));
+            return match versions {
+                Some(versions) => format!(
+                    "model `{name}` version `{version}` not found: its versions are {versions}"
+                ),
+                None if self.scope.nodes_by_name.contains_key(name) => format!(
+                    "model `{name}` version `{version}` not found: `{name}` is not a versioned model (drop `v=`)"
+                ),
+                None => format!(
+                    "model `{name}` version `{version}` not found: nothing in {place} is named `{name}`"
+                ),
+            };
+        }
+        let mut message = format!("model `{name}` not found: nothing in {place} is named `{name}`");
+        if let Some(versions) = versions {
+            message = format!(
+                "model `{name}` not found: it has versions {versions}, but none is its latest (`latest_version:` names a version with no file)"
+            );
+        } else if let Some(hint) = crate::error::did_you_mean(
+            name,
+            self.scope
+                .nodes_by_name
+                .keys()
+                .map(String::as_str)
+                .filter(|n| !n.contains('.')),
+        ) {
+            message.push_str(&format!(" ({hint})"));
+        }
+        message
     }
 }
 

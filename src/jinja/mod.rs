@@ -130,7 +130,7 @@ pub struct GenericTestCall<'a> {
     pub kwargs: &'a Map<String, Json>,
     /// The tested model's name, when `model` is `get_where_subquery(ref(name))`
     /// and the test has no `where` config: the relation can be used as is.
-    pub plain_model_ref: Option<&'a str>,
+    pub plain_model_ref: Option<&'a crate::manifest::RefCall>,
 }
 
 /// The name prefix of generic test templates: the rest of the name is the source.
@@ -331,9 +331,9 @@ impl JinjaEnv {
         for (key, value) in call.kwargs {
             let value = match (key.as_str(), call.plain_model_ref) {
                 ("column_name", _) => Value::from_serialize(value),
-                ("model", Some(name)) if !self.project_defines("get_where_subquery") => {
+                ("model", Some(tested)) if !self.project_defines("get_where_subquery") => {
                     capture.record_macro("macro.dbt.get_where_subquery".to_string());
-                    ref_function.resolve(None, name.to_string())?
+                    ref_function.resolve(tested.clone())?
                 }
                 _ => self.evaluate_argument(value, ctx)?,
             };

@@ -4,6 +4,7 @@
 mod blocks;
 pub mod config;
 pub mod properties;
+pub mod versions;
 pub mod yaml;
 
 use std::path::{Path, PathBuf};

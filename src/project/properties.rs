@@ -8,6 +8,7 @@ use serde_json::{Map, Value as Json};
 use serde_yaml::Value as Yaml;
 
 use super::ProjectFile;
+use super::versions::{self, ModelVersion};
 use super::yaml::{self, line_of_key, str_field};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::Column;
@@ -23,6 +24,10 @@ pub struct ModelProperties {
     /// Where the entry is: the properties file and line.
     pub file: String,
     pub line: usize,
+    /// `versions:` of a model: each is a node of its own.
+    pub versions: Vec<ModelVersion>,
+    /// `latest_version:` as written.
+    pub latest_version: Option<Json>,
 }
 
 /// One table of a source.
@@ -112,7 +117,11 @@ impl Properties {
                 ("seeds", &mut properties.seeds),
             ] {
                 for (entry, at) in sequence(&doc, section, file, &path, 1)? {
-                    let (name, props) = model_properties(entry, file, &path, &names, at)?;
+                    let (name, mut props) = model_properties(entry, file, &path, &names, at)?;
+                    if section == "models" {
+                        (props.versions, props.latest_version) =
+                            versions::parse(entry, &name, file, &path, props.line)?;
+                    }
                     if let Some(previous) = target.get(&name) {
                         return Err(Error::new(
                             ErrorKind::Project,
@@ -160,7 +169,7 @@ impl Properties {
 
 /// The items of the list under `key` (searched from `from_line`), each
 /// with the line it starts on.
-fn sequence<'a>(
+pub(super) fn sequence<'a>(
     doc: &'a Yaml,
     key: &str,
     file: &ProjectFile,
@@ -213,7 +222,7 @@ fn required_name(
 }
 
 /// A YAML value as it would be written, on one line.
-fn yaml_text(value: &Yaml) -> String {
+pub(super) fn yaml_text(value: &Yaml) -> String {
     let text = match value {
         Yaml::Sequence(_) | Yaml::Mapping(_) => yaml::to_json(value).to_string(),
         other => serde_yaml::to_string(other)
@@ -289,7 +298,7 @@ fn model_properties(
 }
 
 /// `data_tests:` (dbt 1.8+) and `tests:` (older) of a model or column.
-fn tests_of(entry: &Yaml) -> impl Iterator<Item = &Yaml> {
+pub(super) fn tests_of(entry: &Yaml) -> impl Iterator<Item = &Yaml> {
     ["data_tests", "tests"]
         .into_iter()
         .filter_map(|key| entry.get(key).and_then(Yaml::as_sequence))
