@@ -69,7 +69,7 @@ impl Plan {
                 let node = &manifest.nodes[id];
                 Task {
                     unique_id: node.unique_id.clone(),
-                    name: node.name.clone(),
+                    name: task_name(node),
                     resource_type: node.resource_type,
                     materialization: node.materialization.clone(),
                     relation: node.relation.clone(),
@@ -84,6 +84,19 @@ impl Plan {
             target_name: manifest.metadata.target_name.clone(),
             tasks,
         })
+    }
+}
+
+/// The node's name, unique among the tasks (an Airflow task_id): the
+/// versions of a model share its name, so each adds `_v<version>`.
+fn task_name(node: &crate::manifest::Node) -> String {
+    match &node.version {
+        Some(version) => format!(
+            "{}_v{}",
+            node.name,
+            crate::project::versions::version_text(version).replace('.', "_")
+        ),
+        None => node.name.clone(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! What each selection method matches, as dbt's selector methods define it:
 //! the graph members (nodes and sources) a `method:value` picks.
 
+use std::cmp::Ordering;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -9,6 +10,7 @@ use serde_json::{Map, Value as Json};
 use super::spec::{Criterion, Method};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{Exposure, Manifest, Node, ResourceType, SourceNode};
+use crate::project::versions::{compare_versions, is_version, same_version, version_text};
 
 /// Every resource type dbt knows; `resource_type:` accepts these.
 pub const RESOURCE_TYPES: [&str; 19] = [
@@ -103,6 +105,11 @@ impl<'a> Member<'a> {
         }
     }
 
+    /// A version of a versioned model.
+    fn is_versioned(&self) -> bool {
+        matches!(self, Member::Node(n) if n.version.is_some())
+    }
+
     fn tags(&self) -> &'a [String] {
         match self {
             Member::Node(n) => &n.tags,
@@ -120,10 +127,14 @@ impl<'a> Member<'a> {
         }
     }
 
-    /// The name `dbt ls` prints: `source_name.table` for a source.
+    /// The name `dbt ls` prints: `source_name.table` for a source,
+    /// `name.v2` for a version of a model.
     pub fn search_name(&self) -> String {
         match self {
-            Member::Node(n) => n.name.clone(),
+            Member::Node(n) => match &n.version {
+                Some(version) => format!("{}.v{}", n.name, version_text(version)),
+                None => n.name.clone(),
+            },
             Member::Source(s) => format!("{}.{}", s.source_name, s.name),
             Member::Exposure(e) => e.name.clone(),
         }
@@ -197,9 +208,9 @@ impl<'a> Universe<'a> {
                 .collect()
         };
         let selected = match criterion.method {
-            Method::Fqn => {
-                pick(&|m| !matches!(m, Member::Source(_)) && fqn_matches(m.fqn(), &value))
-            }
+            Method::Fqn => pick(&|m| {
+                !matches!(m, Member::Source(_)) && fqn_matches(m.fqn(), &value, m.is_versioned())
+            }),
             Method::Tag => pick(&|m| m.tags().iter().any(|t| fnmatch(&value, t))),
             Method::Group => pick(&|m| {
                 matches!(m, Member::Node(_))
@@ -320,18 +331,36 @@ impl<'a> Universe<'a> {
                 }
                 pick(&|m| m.resource_type() == value)
             }
-            Method::Version => match value.as_str() {
-                // weir has no versioned models: every model is unversioned.
-                "none" => pick(&|m| m.resource_type() == "model"),
-                "latest" | "prerelease" | "old" => BTreeSet::new(),
-                _ => {
-                    return Err(Error::new(
-                        ErrorKind::Selection,
-                        format!("`{}`: unknown version selector `{value}`", criterion.raw),
-                    )
-                    .with_hint("use version:latest, prerelease, old or none"));
+            Method::Version => {
+                let versions = |m: &Member<'a>| match m {
+                    Member::Node(n) if n.resource_type == ResourceType::Model => {
+                        Some((n.version.as_ref(), n.latest_version.as_ref()))
+                    }
+                    _ => None,
+                };
+                // dbt compares a version with the latest only when both are set (and true).
+                let against_latest = |m: &Member<'a>, wanted: Ordering| match versions(m) {
+                    Some((Some(v), Some(latest))) if is_version(v) && is_version(latest) => {
+                        compare_versions(v, latest) == wanted
+                    }
+                    _ => false,
+                };
+                match value.as_str() {
+                    "latest" => pick(&|m| {
+                        matches!(versions(m), Some((Some(v), Some(l))) if same_version(v, l))
+                    }),
+                    "prerelease" => pick(&|m| against_latest(m, Ordering::Greater)),
+                    "old" => pick(&|m| against_latest(m, Ordering::Less)),
+                    "none" => pick(&|m| matches!(versions(m), Some((None, _)))),
+                    _ => {
+                        return Err(Error::new(
+                            ErrorKind::Selection,
+                            format!("`{}`: unknown version selector `{value}`", criterion.raw),
+                        )
+                        .with_hint("use version:latest, prerelease, old or none"));
+                    }
                 }
-            },
+            }
             Method::Metric | Method::SemanticModel | Method::SavedQuery | Method::UnitTest => {
                 let what = match criterion.method {
                     Method::Metric => "metrics",
@@ -398,19 +427,33 @@ fn source_parts<'v>(value: &'v str, criterion: &Criterion) -> Result<(&'v str, &
 }
 
 /// dbt's qualified-name match, on the fqn and on the fqn without its package.
-fn fqn_matches(fqn: &[String], selector: &str) -> bool {
-    fqn_is_selected(fqn, selector) || (fqn.len() > 1 && fqn_is_selected(&fqn[1..], selector))
+fn fqn_matches(fqn: &[String], selector: &str, versioned: bool) -> bool {
+    fqn_is_selected(fqn, selector, versioned)
+        || (fqn.len() > 1 && fqn_is_selected(&fqn[1..], selector, versioned))
 }
 
 /// The name itself, a prefix of the fqn (`shop.staging`), or a pattern over
-/// the rest of it from the first part with a wildcard.
-fn fqn_is_selected(fqn: &[String], selector: &str) -> bool {
-    let Some(leaf) = fqn.last() else {
-        return false;
+/// the rest of it from the first part with a wildcard. A version of a model
+/// (fqn ending in `name`, `v2`) is also selected by its model's name, and
+/// by `name.v2` or `name_v2` after any prefix, as dbt matches it.
+fn fqn_is_selected(fqn: &[String], selector: &str, versioned: bool) -> bool {
+    let leaf = match (versioned, fqn) {
+        (true, [.., name, version]) => {
+            let tail: Vec<&str> = selector.rsplit('.').take(2).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            if name == selector || format!("{name}_{version}") == tail.join("_") {
+                return true;
+            }
+            name
+        }
+        (_, [.., leaf]) => {
+            if leaf == selector {
+                return true;
+            }
+            leaf
+        }
+        (_, []) => return false,
     };
-    if leaf == selector {
-        return true;
-    }
     let flat: Vec<&str> = fqn.iter().flat_map(|s| s.split('.')).collect();
     let parts: Vec<&str> = selector.split('.').collect();
     if flat.len() < parts.len() {
@@ -615,14 +658,21 @@ mod tests {
     #[test]
     fn qualified_names() {
         let fqn: Vec<String> = ["shop", "staging", "stg_orders"].map(String::from).to_vec();
-        assert!(fqn_matches(&fqn, "stg_orders"));
-        assert!(fqn_matches(&fqn, "staging"));
-        assert!(fqn_matches(&fqn, "shop.staging"));
-        assert!(fqn_matches(&fqn, "shop.staging.stg_*"));
-        assert!(fqn_matches(&fqn, "stg_*"));
-        assert!(fqn_matches(&fqn, "*"));
-        assert!(!fqn_matches(&fqn, "marts"));
-        assert!(!fqn_matches(&fqn, ""));
+        assert!(fqn_matches(&fqn, "stg_orders", false));
+        assert!(fqn_matches(&fqn, "staging", false));
+        assert!(fqn_matches(&fqn, "shop.staging", false));
+        assert!(fqn_matches(&fqn, "shop.staging.stg_*", false));
+        assert!(fqn_matches(&fqn, "stg_*", false));
+        assert!(fqn_matches(&fqn, "*", false));
+        assert!(!fqn_matches(&fqn, "marts", false));
+        assert!(!fqn_matches(&fqn, "", false));
+        let version: Vec<String> = ["shop", "marts", "dim", "v2"].map(String::from).to_vec();
+        for selected in ["dim", "dim.v2", "dim_v2", "other.dim.v2", "d*", "marts.dim", "*.v2"] {
+            assert!(fqn_matches(&version, selected, true), "{selected}");
+        }
+        for not_selected in ["v2", "dim_v1", "dim.v1", "shop.dim"] {
+            assert!(!fqn_matches(&version, not_selected, true), "{not_selected}");
+        }
     }
 
     #[test]

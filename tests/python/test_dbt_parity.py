@@ -27,6 +27,7 @@ PROJECTS = {
     "features": REPO / "tests" / "fixtures" / "features",
     "schema_override": REPO / "tests" / "fixtures" / "schema_override",
     "packages": REPO / "tests" / "fixtures" / "packages",
+    "versions": REPO / "tests" / "fixtures" / "versions",
 }
 
 # Node fields and config keys whose values both tools must agree on.

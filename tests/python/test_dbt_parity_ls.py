@@ -1,7 +1,7 @@
 """`weir ls` against `dbt ls` (dbt-core 1.11) for the same arguments: every
 selection method and operator, --selector from selectors.yml, indirect
 selection, --resource-type and each --output, on the shop example and the
-packages and features fixtures. The printed lines must be identical.
+packages, features and versions fixtures. The printed lines must be identical.
 
 dbt runs from its own virtualenv (`make test` creates .venv-dbt). `ls` never
 connects to the database, so both tools get a profile whose port nothing
@@ -28,6 +28,7 @@ PROJECTS = {
     "shop": REPO / "dags" / "dbt" / "shop",
     "features": REPO / "tests" / "fixtures" / "features",
     "packages": REPO / "tests" / "fixtures" / "packages",
+    "versions": REPO / "tests" / "fixtures" / "versions",
 }
 
 # selectors.yml written into the copies: every form of a YAML definition.
@@ -244,6 +245,39 @@ CASES = {
         ["-s", "path:dbt_packages"],
         ["-s", "orders", "--indirect-selection", "cautious"],
     ],
+    "versions": [
+        *COMMON,
+        ["-s", "dim_customers"],
+        ["-s", "dim_customers", "--output", "name"],
+        ["-s", "dim_customers.v2"],
+        ["-s", "dim_customers_v2"],
+        ["-s", "other.dim_customers.v2"],
+        ["-s", "v2"],
+        ["-s", "dim_customers_v1", "--output", "path"],
+        ["-s", "marts.dim_customers"],
+        ["-s", "versions.marts.dim_customers.v1"],
+        ["-s", "fqn:versions.marts.dim_customers.*"],
+        ["-s", "dim_cust*"],
+        ["-s", "*.v1"],
+        ["-s", "version:latest"],
+        ["-s", "version:prerelease"],
+        ["-s", "version:old", "--output", "name"],
+        ["-s", "file:dim_customers_v1"],
+        ["-s", "file:customers_next.sql"],
+        ["-s", "path:models/marts/fct_orders.sql"],
+        ["-s", "dim_customers+", "--output", "name"],
+        ["-s", "+customer_report"],
+        ["-s", "dim_customers.v3+"],
+        ["-s", "@fct_orders.v1"],
+        ["-s", "tag:dim"],
+        ["-s", "tag:file_name", "--output", "json"],
+        ["-s", "tag:first"],
+        ["-s", "test_name:unique"],
+        ["-s", "exposure:customer_dashboard+"],
+        ["-s", "+exposure:customer_dashboard"],
+        ["-s", "fct_orders", "--output", "json", "--output-keys", "name", "version", "latest_version"],
+        ["--resource-type", "model", "--output", "json"],
+    ],
 }
 
 # `path:` on a properties file also selects the models it describes (dbt's
@@ -252,6 +286,7 @@ PATCH_PATH_CASES = {
     "shop": [["-s", "path:models/marts/schema.yml"]],
     "features": [["-s", "path:models/sources.yml"]],
     "packages": [["-s", "path:models/schema.yml"]],
+    "versions": [["-s", "path:models/marts/schema.yml"]],
 }
 
 
