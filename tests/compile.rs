@@ -569,3 +569,195 @@ fn run_time_renders_see_the_whole_graph() {
         .unwrap();
     assert_eq!(hook, "select 5");
 }
+
+/// Versioned models as dbt 1.11 builds them (checked against dbt by the
+/// parity tests): a node per version, named and configured per version,
+/// and `ref` with and without `v=`.
+#[test]
+fn versioned_models_are_a_node_per_version() {
+    let manifest = compile("tests/fixtures/versions", "dev").unwrap();
+    insta::assert_snapshot!(compiled_sql(&manifest));
+    let ids: Vec<&str> = manifest
+        .nodes
+        .keys()
+        .map(String::as_str)
+        .filter(|id| id.starts_with("model."))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "model.versions.customer_report",
+            "model.versions.dim_customers.v1",
+            "model.versions.dim_customers.v2",
+            "model.versions.dim_customers.v3",
+            "model.versions.fct_orders.v1",
+            "model.versions.fct_orders.v2",
+            "model.versions.order_report",
+            "model.versions.stg_customers",
+        ],
+        "the version files are no models of their own"
+    );
+    let v1 = &manifest.nodes["model.versions.dim_customers.v1"];
+    assert_eq!(v1.name, "dim_customers");
+    assert_eq!(v1.fqn, ["versions", "marts", "dim_customers", "v1"]);
+    assert_eq!(
+        v1.relation.identifier, "customers_legacy",
+        "the version's alias"
+    );
+    assert_eq!(v1.config["materialized"], "table", "the model's config");
+    // The file's own config path still applies: dbt configures the file first.
+    assert_eq!(v1.tags, ["file_name", "dim"]);
+    assert_eq!(v1.description, "Customers, one row each.");
+    let columns: Vec<&str> = v1.columns.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(columns, ["id", "name"], "include: all, exclude: [email]");
+    let v3 = &manifest.nodes["model.versions.dim_customers.v3"];
+    assert_eq!(v3.relation.identifier, "dim_customers_v3");
+    assert_eq!(v3.original_file_path, "models/marts/customers_next.sql");
+    assert_eq!(v3.config["materialized"], "view");
+    assert_eq!(v3.version, Some(serde_json::json!(3)));
+    assert_eq!(v3.latest_version, Some(serde_json::json!(2)));
+    let latest = &manifest.nodes["model.versions.fct_orders.v2"];
+    assert_eq!(latest.original_file_path, "models/marts/fct_orders.sql");
+    assert_eq!(latest.relation.identifier, "fct_orders_v2");
+
+    let report = &manifest.nodes["model.versions.customer_report"];
+    assert_eq!(
+        report.depends_on_nodes,
+        [
+            "model.versions.dim_customers.v2",
+            "model.versions.dim_customers.v1",
+            "model.versions.dim_customers.v3"
+        ],
+        "ref('m') is the latest version; v=1 and version='3' pick theirs"
+    );
+    assert_eq!(
+        serde_json::to_value(&report.refs).unwrap(),
+        serde_json::json!([
+            {"name": "dim_customers", "package": null, "version": null},
+            {"name": "dim_customers", "package": null, "version": 1},
+            {"name": "dim_customers", "package": null, "version": "3"},
+        ])
+    );
+    let tests: Vec<&str> = manifest
+        .nodes
+        .values()
+        .filter(|n| {
+            n.test
+                .as_ref()
+                .is_some_and(|t| t.attached_node == v1.unique_id)
+        })
+        .map(|n| n.unique_id.as_str())
+        .collect();
+    assert_eq!(
+        tests,
+        [
+            "test.versions.has_rows_dim_customers_v1_.071c3a8764",
+            "test.versions.not_null_dim_customers_v1_id.ccb11c9411",
+            "test.versions.not_null_dim_customers_v1_name.9634b1668b",
+            "test.versions.unique_dim_customers_v1_id.f55d167630",
+        ]
+    );
+    let dashboard = &manifest.exposures["exposure.versions.customer_dashboard"];
+    assert_eq!(
+        dashboard.depends_on_nodes,
+        [
+            "model.versions.dim_customers.v2",
+            "model.versions.fct_orders.v2",
+            "model.versions.customer_report"
+        ]
+    );
+    assert_eq!(
+        dashboard.description, "What the customer team reads every Monday.",
+        "doc() in an exposure's description"
+    );
+}
+
+/// Mistakes with versions: each error names the file, the line and the text.
+#[test]
+fn version_errors_name_file_line_and_text() {
+    let model = |versions: &str| {
+        format!("version: 2\nmodels:\n  - name: dim\n    columns:\n      - name: id\n{versions}")
+    };
+    let cases: [(&str, String, &str); 10] = [
+        (
+            "models/report.sql",
+            model("    versions:\n      - v: 1\n      - v: 2\n"),
+            "select *\nfrom {{ ref('dim', v=9) }}\n",
+        ),
+        (
+            "models/report.sql",
+            model("    versions:\n      - v: 1\n"),
+            "select * from {{ ref('report_base', version='2') }}\n",
+        ),
+        (
+            "models/report.sql",
+            model("    versions:\n      - v: 1\n"),
+            "select * from {{ ref('dim', v=true) }}\n",
+        ),
+        (
+            "models/schema.yml",
+            model("    latest_version: 3\n    versions:\n      - v: 1\n      - v: 2\n"),
+            "select 1\n",
+        ),
+        (
+            "models/schema.yml",
+            model("    versions:\n      - v: 1\n      - v: 1.0\n"),
+            "select 1\n",
+        ),
+        (
+            "models/schema.yml",
+            model("    versions:\n      - v: 1\n      - defined_in: dim_v2\n"),
+            "select 1\n",
+        ),
+        (
+            "models/schema.yml",
+            model(
+                "    versions:\n      - v: 1\n        columns:\n          - include: [id]\n            exclude: [id]\n",
+            ),
+            "select 1\n",
+        ),
+        (
+            "models/schema.yml",
+            model(
+                "    versions:\n      - v: 1\n        columns:\n          - include: all\n          - exclude: [id]\n",
+            ),
+            "select 1\n",
+        ),
+        (
+            "models/schema.yml",
+            model("    versions:\n      - v: [1]\n"),
+            "select 1\n",
+        ),
+        (
+            "models/exposures.yml",
+            model("    versions:\n      - v: 1\n"),
+            "select 1\n",
+        ),
+    ];
+    let mut shown = Vec::new();
+    for (i, (file, yaml, report)) in cases.iter().enumerate() {
+        let exposures = "version: 2\nexposures:\n  - name: board\n    type: dashboard\n    owner: {name: A}\n    depends_on:\n      - ref('dim', v=4)\n";
+        let (err, text) = temp_project_error(
+            &format!("versions_{i}"),
+            &[
+                ("dbt_project.yml", "name: p\nprofile: test\n"),
+                ("models/dim_v1.sql", "select 1 as id\n"),
+                ("models/report_base.sql", "select 1 as id\n"),
+                ("models/report.sql", report),
+                ("models/schema.yml", yaml),
+                (
+                    "models/exposures.yml",
+                    if *file == "models/exposures.yml" {
+                        exposures
+                    } else {
+                        "version: 2\n"
+                    },
+                ),
+            ],
+        );
+        assert!(err.file().unwrap().ends_with(file), "{err}");
+        assert!(err.line().is_some(), "{err}");
+        shown.push(text);
+    }
+    insta::assert_snapshot!(shown.join("\n\n"));
+}

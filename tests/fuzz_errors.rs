@@ -17,7 +17,7 @@ use weir::Error;
 
 /// The valid project every case starts from: path -> contents.
 fn base_project() -> BTreeMap<&'static str, Vec<u8>> {
-    let files: [(&str, &str); 11] = [
+    let files: [(&str, &str); 13] = [
         (
             "dbt_project.yml",
             r#"name: fuzz
@@ -129,7 +129,34 @@ models:
                 field: id
               config:
                 severity: warn
+  - name: dim
+    latest_version: 2
+    config:
+      materialized: table
+    columns:
+      - name: id
+        data_tests: [unique]
+      - name: label
+    versions:
+      - v: 1
+        defined_in: dim_old
+        columns:
+          - include: all
+            exclude: [label]
+      - v: 2
+        description: Current.
+        config:
+          alias: dim_now
+        data_tests: []
 "#,
+        ),
+        (
+            "models/marts/dim_old.sql",
+            "select id from {{ ref('stg') }}\n",
+        ),
+        (
+            "models/marts/dim.sql",
+            "select id, 'x' as label from {{ ref('dim', v=1) }}\n",
         ),
         (
             "seeds/props.yml",
@@ -160,7 +187,7 @@ select * from {{ model }} where {{ column_name }} < 0
         ),
         (
             "analyses/by_id.sql",
-            "select id, count(*) from {{ ref('fact') }} group by 1\n",
+            "select id, count(*) from {{ ref('fact') }} join {{ ref('dim') }} using (id) group by 1\n",
         ),
         (
             "snapshots/stg_snapshot.sql",
@@ -911,6 +938,52 @@ fn structural_cases() -> Vec<Case> {
             "-- x\nselect * from {{ ref('stgg') }}\n",
             Expect::ErrorAtLine,
         ),
+        case(
+            "unknown version of a model",
+            MODEL,
+            "-- x\nselect * from {{ ref('dim', v=7) }}\n",
+            Expect::ErrorAtLine,
+        ),
+        case(
+            "a version of a model that has none",
+            MODEL,
+            "-- x\nselect * from {{ ref('stg', version='2') }}\n",
+            Expect::ErrorAtLine,
+        ),
+        case(
+            "a version that is a list",
+            MODEL,
+            "-- x\nselect * from {{ ref('dim', v=[1]) }}\n",
+            Expect::ErrorAtLine,
+        ),
+        case(
+            "latest_version that is no version",
+            "models/schema.yml",
+            String::from_utf8(base_project()["models/schema.yml"].clone())
+                .unwrap()
+                .replace("latest_version: 2", "latest_version: 3"),
+            Expect::ErrorAtLine,
+        ),
+        case(
+            "a version listed twice",
+            "models/schema.yml",
+            String::from_utf8(base_project()["models/schema.yml"].clone())
+                .unwrap()
+                .replace("- v: 2", "- v: 1.0"),
+            Expect::ErrorAtLine,
+        ),
+        // dbt leaves the version out (with a warning); its ref then fails.
+        Case {
+            also: vec!["models/marts/dim.sql".into()],
+            ..case(
+                "a version without its file",
+                "models/schema.yml",
+                String::from_utf8(base_project()["models/schema.yml"].clone())
+                    .unwrap()
+                    .replace("defined_in: dim_old", "defined_in: dim_gone"),
+                Expect::ErrorAtLine,
+            )
+        },
         case(
             "missing source table",
             MODEL,

@@ -346,9 +346,9 @@ impl<'a> Universe<'a> {
                     _ => false,
                 };
                 match value.as_str() {
-                    "latest" => pick(&|m| {
-                        matches!(versions(m), Some((Some(v), Some(l))) if same_version(v, l))
-                    }),
+                    "latest" => pick(
+                        &|m| matches!(versions(m), Some((Some(v), Some(l))) if same_version(v, l)),
+                    ),
                     "prerelease" => pick(&|m| against_latest(m, Ordering::Greater)),
                     "old" => pick(&|m| against_latest(m, Ordering::Less)),
                     "none" => pick(&|m| matches!(versions(m), Some((None, _)))),
@@ -667,7 +667,15 @@ mod tests {
         assert!(!fqn_matches(&fqn, "marts", false));
         assert!(!fqn_matches(&fqn, "", false));
         let version: Vec<String> = ["shop", "marts", "dim", "v2"].map(String::from).to_vec();
-        for selected in ["dim", "dim.v2", "dim_v2", "other.dim.v2", "d*", "marts.dim", "*.v2"] {
+        for selected in [
+            "dim",
+            "dim.v2",
+            "dim_v2",
+            "other.dim.v2",
+            "d*",
+            "marts.dim",
+            "*.v2",
+        ] {
             assert!(fqn_matches(&version, selected, true), "{selected}");
         }
         for not_selected in ["v2", "dim_v1", "dim.v1", "shop.dim"] {
