@@ -16,7 +16,7 @@ use serde_json::{Map, Value as Json, json};
 
 use crate::compile::{Compiled, sha256_hex};
 use crate::error::{Error, ErrorKind, Result};
-use crate::manifest::{Manifest, Node, Relation};
+use crate::manifest::{Exposure, Manifest, Node, Relation};
 use crate::project::{Project, ProjectFile};
 
 /// The file beside manifest.json holding what the manifest cannot: which
@@ -70,7 +70,11 @@ pub struct State {
     pub nodes: BTreeMap<String, StateNode>,
     /// Current nodes absent from the state.
     pub new: BTreeSet<String>,
-    /// Current nodes that differ from the state, and how.
+    /// Current exposures absent from the state: `state:new`, but as in dbt
+    /// not `state:modified` (only `state:modified.configs`).
+    pub new_exposures: BTreeSet<String>,
+    /// Current nodes and exposures that differ from the state, and how (an
+    /// exposure whose description, owner, ... changed has no kind).
     pub modified: BTreeMap<String, BTreeSet<Change>>,
     /// Statuses of the state's run_results.json, by unique_id (empty without one).
     pub results: BTreeMap<String, String>,
@@ -117,11 +121,26 @@ impl State {
                 state.modified.insert(node.unique_id.clone(), changes);
             }
         }
+        let old_exposures = manifest.get("exposures").and_then(Json::as_object);
+        for exposure in compiled.manifest.exposures.values() {
+            let id = &exposure.unique_id;
+            match old_exposures.and_then(|old| old.get(id)) {
+                None => {
+                    state.new_exposures.insert(id.clone());
+                }
+                Some(old) => {
+                    if let Some(changes) = compare_exposure(exposure, old) {
+                        state.modified.insert(id.clone(), changes);
+                    }
+                }
+            }
+        }
         Ok(state)
     }
 
-    /// `state:new`, `state:modified` (new nodes included, as in dbt) and
-    /// `state:modified.<kind>`; `value` is what follows `state:`.
+    /// `state:new`, `state:modified` (new nodes included, new exposures
+    /// not, as in dbt) and `state:modified.<kind>`; `value` is what follows
+    /// `state:`.
     pub fn select(&self, value: &str) -> Result<BTreeSet<String>> {
         let mut parts = value.split('.');
         let method = parts.next().unwrap_or("");
@@ -130,15 +149,24 @@ impl State {
             return Err(unknown_state_selector(value));
         }
         match (method, kind) {
-            ("new", None) => Ok(self.new.clone()),
+            ("new", None) => Ok(self.new.union(&self.new_exposures).cloned().collect()),
             ("modified", None) => Ok(self.modified.keys().chain(&self.new).cloned().collect()),
             ("modified", Some(kind)) => {
                 let kind = Change::parse(kind).ok_or_else(|| unknown_state_selector(value))?;
+                // dbt counts what is new as changed in its body, configs and
+                // relation (a new exposure only in its configs).
+                let new: Vec<&String> = match kind {
+                    Change::Body | Change::Relation => self.new.iter().collect(),
+                    Change::Configs => self.new.iter().chain(&self.new_exposures).collect(),
+                    Change::Macros | Change::Vars => Vec::new(),
+                };
                 Ok(self
                     .modified
                     .iter()
                     .filter(|(_, changes)| changes.contains(&kind))
-                    .map(|(id, _)| id.clone())
+                    .map(|(id, _)| id)
+                    .chain(new)
+                    .cloned()
                     .collect())
             }
             _ => Err(unknown_state_selector(value)),
@@ -280,6 +308,45 @@ fn compare_node(node: &Node, old: &StateNode) -> BTreeSet<Change> {
         changes.insert(Change::Relation);
     }
     changes
+}
+
+/// An exposure against its state entry, as dbt's `same_contents`: None
+/// when its fqn, type, owner, maturity, url, description, label, parents
+/// and unrendered config are the same (its own `tags:` and `meta:` are not
+/// compared); else the changes, `Configs` when the unrendered config differs.
+fn compare_exposure(exposure: &Exposure, old: &Json) -> Option<BTreeSet<Change>> {
+    let now = serde_json::to_value(exposure).ok()?;
+    let parents = |entry: &Json| -> BTreeSet<String> {
+        entry
+            .pointer("/depends_on/nodes")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| id.as_str().map(str::to_string))
+            .collect()
+    };
+    let configs_differ = now.get("unrendered_config") != old.get("unrendered_config");
+    let same = !configs_differ
+        && parents(&now) == parents(old)
+        && [
+            "fqn",
+            "type",
+            "owner",
+            "maturity",
+            "url",
+            "description",
+            "label",
+        ]
+        .iter()
+        .all(|key| now.get(key) == old.get(key));
+    if same {
+        return None;
+    }
+    Some(if configs_differ {
+        BTreeSet::from([Change::Configs])
+    } else {
+        BTreeSet::new()
+    })
 }
 
 /// For each node: the macros it reaches and the vars and env vars it reads,
@@ -694,6 +761,25 @@ mod tests {
             called_with_string(text, "env_var"),
             BTreeSet::from(["HOME".to_string()])
         );
+    }
+
+    /// dbt's rules for what is new: a new node is modified (also its body,
+    /// configs and relation), a new exposure only new and configs-modified;
+    /// an exposure changed in its description is modified, of no kind.
+    #[test]
+    fn new_nodes_and_exposures_as_dbt_selects_them() {
+        let state = State {
+            new: BTreeSet::from(["model.p.new".to_string()]),
+            new_exposures: BTreeSet::from(["exposure.p.new".to_string()]),
+            modified: BTreeMap::from([("exposure.p.described".to_string(), BTreeSet::new())]),
+            ..State::default()
+        };
+        let ids = |value: &str| state.select(value).unwrap().into_iter().collect::<Vec<_>>();
+        assert_eq!(ids("new"), ["exposure.p.new", "model.p.new"]);
+        assert_eq!(ids("modified"), ["exposure.p.described", "model.p.new"]);
+        assert_eq!(ids("modified.configs"), ["exposure.p.new", "model.p.new"]);
+        assert_eq!(ids("modified.body"), ["model.p.new"]);
+        assert!(ids("modified.macros").is_empty());
     }
 
     #[test]

@@ -281,6 +281,8 @@ mod tests {
             test: None,
             patch_path: None,
             extra_ctes: Vec::new(),
+            version: None,
+            latest_version: None,
         }
     }
 
