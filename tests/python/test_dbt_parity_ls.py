@@ -275,7 +275,16 @@ CASES = {
         ["-s", "test_name:unique"],
         ["-s", "exposure:customer_dashboard+"],
         ["-s", "+exposure:customer_dashboard"],
-        ["-s", "fct_orders", "--output", "json", "--output-keys", "name", "version", "latest_version"],
+        [
+            "-s",
+            "fct_orders",
+            "--output",
+            "json",
+            "--output-keys",
+            "name",
+            "version",
+            "latest_version",
+        ],
         ["--resource-type", "model", "--output", "json"],
     ],
 }

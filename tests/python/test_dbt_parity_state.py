@@ -20,7 +20,8 @@ from test_dbt_parity_ls import DBT, WEIR, copy_project, dbt_ls, weir_ls
 DBT_PARSE = """
 import sys
 from dbt.cli.main import dbtRunner
-res = dbtRunner().invoke(["parse", "-q", "--project-dir", sys.argv[1], "--profiles-dir", sys.argv[1]])
+project = sys.argv[1]
+res = dbtRunner().invoke(["parse", "-q", "--project-dir", project, "--profiles-dir", project])
 sys.exit(0 if res.success else 1)
 """
 
@@ -29,16 +30,25 @@ EDITS = [
     # A description changes: modified.
     ("models/exposures.yml", "Events per day, for the weekly review.", "Events per day."),
     # A parent is added: modified.
-    ("models/exposures.yml", "      - ref('features', 'event_kinds')", "      - ref('event_kinds')\n      - ref('users')"),
+    (
+        "models/exposures.yml",
+        "      - ref('features', 'event_kinds')",
+        "      - ref('event_kinds')\n      - ref('users')",
+    ),
     # The config block's meta changes: modified, and its configs.
     ("models/marts/exposures.yml", "      meta: {y: 2}", "      meta: {y: 3}"),
     # The exposure's own tags and meta change: not a change to dbt.
-    ("models/marts/exposures.yml", "    depends_on: [ref('daily_events')]", "    tags: [new_tag]\n    meta: {a: 1}\n    depends_on: [ref('daily_events')]"),
+    (
+        "models/marts/exposures.yml",
+        "    depends_on: [ref('daily_events')]",
+        "    tags: [new_tag]\n    meta: {a: 1}\n    depends_on: [ref('daily_events')]",
+    ),
 ]
 
 APPENDED = {
-    # A new exposure, and a new model.
-    "models/exposures.yml": "\n  - name: brand_new\n    type: ml\n    owner: {name: A}\n    depends_on: [ref('users')]\n",
+    # A new exposure (and, below, a new model).
+    "models/exposures.yml": "\n  - name: brand_new\n    type: ml\n    owner: {name: A}\n"
+    "    depends_on: [ref('users')]\n",
 }
 NEW_FILES = {"models/new_model.sql": "select 1 as x\n"}
 
@@ -79,7 +89,14 @@ def results(tmp_path_factory) -> dict:
         [str(DBT.parent / "python"), "-c", DBT_PARSE, str(dbt_dir)], capture_output=True, text=True
     )
     assert parsed.returncode == 0, parsed.stdout + parsed.stderr
-    command = [str(WEIR), "compile", "--project-dir", str(weir_dir), "--profiles-dir", str(weir_dir)]
+    command = [
+        str(WEIR),
+        "compile",
+        "--project-dir",
+        str(weir_dir),
+        "--profiles-dir",
+        str(weir_dir),
+    ]
     compiled = subprocess.run(command, capture_output=True, text=True)
     assert compiled.returncode == 0, compiled.stdout + compiled.stderr
     for project in (weir_dir, dbt_dir):
@@ -88,7 +105,9 @@ def results(tmp_path_factory) -> dict:
     with_state = lambda d: [[*args, "--state", str(work / f"{d.name}-state")] for args in CASES]  # noqa: E731
     theirs = dbt_ls(dbt_dir, with_state(dbt_dir))
     ours = [weir_ls(weir_dir, args) for args in with_state(weir_dir)]
-    return {" ".join(args): (mine, other) for args, mine, other in zip(CASES, ours, theirs, strict=True)}
+    return {
+        " ".join(args): (mine, other) for args, mine, other in zip(CASES, ours, theirs, strict=True)
+    }
 
 
 def test_state_selects_exposures_as_dbt(results):
@@ -104,6 +123,10 @@ def test_state_selects_exposures_as_dbt(results):
 def test_the_edits_select_exposures(results):
     # The comparison above must not pass for want of anything selected.
     _, theirs = results["-s state:modified --resource-type exposure"]
-    assert theirs["lines"] == ["exposure:features.churn_notebook", "exposure:features.mixed", "exposure:features.weekly_dashboard"]
+    assert theirs["lines"] == [
+        "exposure:features.churn_notebook",
+        "exposure:features.mixed",
+        "exposure:features.weekly_dashboard",
+    ]
     _, theirs = results["-s state:new --resource-type exposure --output json"]
     assert len(theirs["lines"]) == 1 and "brand_new" in theirs["lines"][0]
