@@ -6,12 +6,12 @@ use std::fmt;
 use std::path::Path;
 use std::sync::LazyLock;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value, json};
 
 use crate::error::{Error, Result};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ResourceType {
     Model,
     Seed,
@@ -42,7 +42,7 @@ impl fmt::Display for ResourceType {
 
 /// Where a node lives in the database. Displays as dbt-postgres prints a
 /// relation name: `"database"."schema"."identifier"`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Relation {
     pub database: String,
     pub schema: String,
@@ -71,7 +71,7 @@ pub fn quote_identifier(name: &str) -> String {
 }
 
 /// How a model is built.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Materialization {
     View,
     Table,
@@ -113,7 +113,7 @@ impl Materialization {
 }
 
 /// One column declared in a properties YAML.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Column {
     pub name: String,
     pub description: String,
@@ -121,7 +121,7 @@ pub struct Column {
 }
 
 /// What a generic test node tests and with which arguments.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TestMetadata {
     /// The test's name without namespace: `unique`, `accepted_values`.
     pub name: String,
@@ -134,7 +134,11 @@ pub struct TestMetadata {
 }
 
 /// A node of the DAG: a model, seed or test, compiled for one target.
-#[derive(Debug, Clone, PartialEq)]
+// `remote = "Self"`: the derives make `Node::serialize`/`Node::deserialize`
+// (the compile cache's form, see compile::cache) and leave the `Serialize`
+// trait to the manifest's dbt shape below.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 pub struct Node {
     /// `model.<package>.<name>`, `seed.<package>.<name>`.
     pub unique_id: String,
@@ -202,8 +206,9 @@ impl Node {
     }
 }
 
-/// A source table declared in a properties YAML.
-#[derive(Debug, Clone, PartialEq)]
+/// A source table declared in a properties YAML (`remote = "Self"`: as [`Node`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 pub struct SourceNode {
     /// `source.<package>.<source_name>.<table_name>`.
     pub unique_id: String,
@@ -245,8 +250,10 @@ static SOURCE_CONFIG: LazyLock<Map<String, Value>> = LazyLock::new(|| {
 });
 
 /// An exposure: something downstream of the project (a dashboard, a
-/// notebook, an application) and the nodes it reads.
-#[derive(Debug, Clone, PartialEq)]
+/// notebook, an application) and the nodes it reads (`remote = "Self"`: as
+/// [`Node`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 pub struct Exposure {
     /// `exposure.<package>.<name>`.
     pub unique_id: String,
@@ -279,12 +286,12 @@ pub struct Exposure {
 }
 
 /// A `{% docs %}` block.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DocBlock {
     pub unique_id: String,
     pub name: String,
     /// Always `doc`.
-    pub resource_type: &'static str,
+    pub resource_type: String,
     pub package_name: String,
     pub path: String,
     pub original_file_path: String,
@@ -292,13 +299,16 @@ pub struct DocBlock {
 }
 
 /// Facts about the compile that produced a manifest.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metadata {
     pub project_name: String,
     pub target_name: String,
     pub adapter_type: String,
     pub invocation_id: String,
     pub generated_at: String,
+    /// The compile cache's key when this compile may be reused: an artifact
+    /// last written from the same key is rewritten only where it differs.
+    pub reuse_key: Option<String>,
 }
 
 /// Every node of a project compiled for one target, in dependency order.

@@ -18,7 +18,7 @@ pub fn doc_blocks(root: &Project) -> BTreeMap<String, DocBlock> {
                 DocBlock {
                     unique_id,
                     name: block.name.clone(),
-                    resource_type: "doc",
+                    resource_type: "doc".to_string(),
                     package_name: project.name.clone(),
                     path: block.file.path.clone(),
                     original_file_path: block.file.original_file_path.clone(),

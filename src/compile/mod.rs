@@ -1,10 +1,12 @@
 //! Project + target -> Manifest: render every model, resolve configs and
 //! relation names, build the DAG. Both the CLI and Python call this.
 
+pub mod cache;
 mod docs;
 mod ephemeral;
 mod exposures;
 pub mod generic_tests;
+pub mod inputs;
 mod nodes;
 mod validate;
 
@@ -75,13 +77,40 @@ impl Compiled {
     }
 }
 
-/// Compile `project` for `target`.
+/// Compile `project` for `target`, or reuse the last compile of the same
+/// inputs (see [`cache`]).
 pub fn compile(
     project: &Project,
     target: &Target,
     cli_vars: &Map<String, Json>,
 ) -> Result<Manifest> {
     crate::timing::phase("profile and target");
+    let key = cache::Key::of(project, target, cli_vars);
+    if let Some(key) = &key
+        && let Some(mut manifest) = cache::load(project, target, key)
+    {
+        manifest.metadata.reuse_key = Some(key.as_str().to_string());
+        crate::timing::phase("compile cache read");
+        return Ok(manifest);
+    }
+    let unrepeatable = inputs::unrepeatable_count();
+    let mut manifest = compile_project(project, target, cli_vars)?;
+    if let Some(key) = key
+        && inputs::unrepeatable_count() == unrepeatable
+    {
+        manifest.metadata.reuse_key = Some(key.as_str().to_string());
+        cache::save(project, target, &key, &manifest);
+        crate::timing::phase("compile cache written");
+    }
+    Ok(manifest)
+}
+
+/// Compile `project` for `target` from its files.
+fn compile_project(
+    project: &Project,
+    target: &Target,
+    cli_vars: &Map<String, Json>,
+) -> Result<Manifest> {
     let mut pending = pending_nodes(project)?;
     crate::timing::phase("pending nodes");
     let sources = source_nodes(project, target);
@@ -208,6 +237,7 @@ pub fn compile(
             adapter_type: target.adapter_type.clone(),
             invocation_id: jinja.scope().invocation_id.clone(),
             generated_at: crate::clock::now_rfc3339(),
+            reuse_key: None,
         },
         nodes,
         sources,

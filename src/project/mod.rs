@@ -3,6 +3,7 @@
 
 mod blocks;
 pub mod config;
+mod digest;
 pub mod properties;
 pub mod yaml;
 
@@ -14,6 +15,7 @@ use serde_yaml::Value as Yaml;
 use crate::error::{Error, ErrorKind, Result};
 pub use blocks::Block;
 pub use config::ConfigTree;
+pub use digest::SourceDigest;
 pub use properties::{
     ExposureDefinition, ModelProperties, Properties, SourceDefinition, SourceTable,
 };
@@ -90,6 +92,8 @@ pub struct Project {
     /// `on-run-start:` and `on-run-end:` SQL (Jinja), run around a whole run.
     pub on_run_start: Vec<String>,
     pub on_run_end: Vec<String>,
+    /// Every file this project (not its packages) was read from, in one digest.
+    pub digest: SourceDigest,
 }
 
 impl Project {
@@ -182,7 +186,13 @@ impl Project {
         let models = collect_files(root, &model_paths, &["sql"])?;
         let seeds = collect_files(root, &seed_paths, &["csv"])?;
         let macros = collect_files(root, &macro_paths, &["sql"])?;
-        let snapshots = collect_files(root, &snapshot_paths, &["sql"])?
+        let mut digest = digest::DigestBuilder::new(&text);
+        digest.add_files("models", &models);
+        digest.add_files("seeds", &seeds);
+        digest.add_files("macros", &macros);
+        let snapshot_files = collect_files(root, &snapshot_paths, &["sql"])?;
+        digest.add_files("snapshots", &snapshot_files);
+        let snapshots = snapshot_files
             .iter()
             .map(|file| {
                 blocks::snapshot_blocks(file)
@@ -193,7 +203,9 @@ impl Project {
             .flatten()
             .collect();
         let analyses = collect_files(root, &analysis_paths, &["sql"])?;
+        digest.add_files("analyses", &analyses);
         let singular_tests = collect_files(root, &test_paths, &["sql"])?;
+        digest.add_files("tests", &singular_tests);
         let docs_paths: Vec<String> = {
             let mut all: Vec<String> = [
                 &model_paths,
@@ -210,7 +222,9 @@ impl Project {
             all.dedup();
             all
         };
-        let docs = collect_files(root, &docs_paths, &["md"])?
+        let docs_files = collect_files(root, &docs_paths, &["md"])?;
+        digest.add_files("docs", &docs_files);
+        let docs = docs_files
             .iter()
             .map(|file| {
                 blocks::docs_blocks(file)
@@ -224,6 +238,7 @@ impl Project {
             .into_iter()
             .chain(collect_files(root, &seed_paths, &["yml", "yaml"])?)
             .collect::<Vec<_>>();
+        digest.add_files("properties", &property_files);
         crate::timing::phase("project files read");
         let properties = Properties::parse(root, &property_files)?;
         crate::timing::phase("properties parsed");
@@ -295,6 +310,7 @@ impl Project {
             dispatch: dispatch_config(doc.get("dispatch"), &text, &project_file)?,
             on_run_start: yaml::string_list(doc.get("on-run-start")),
             on_run_end: yaml::string_list(doc.get("on-run-end")),
+            digest: digest.finish(),
             name,
         })
     }
