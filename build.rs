@@ -18,7 +18,10 @@ fn main() {
         // A missing Cargo.lock (a crate built as a dependency) hashes as empty.
         std::fs::read(&file).unwrap_or_default().hash(&mut hasher);
     }
-    println!("cargo:rustc-env=WEIR_SOURCE_DIGEST={:016x}", hasher.finish());
+    println!(
+        "cargo:rustc-env=WEIR_SOURCE_DIGEST={:016x}",
+        hasher.finish()
+    );
 }
 
 fn collect(dir: &Path, files: &mut Vec<PathBuf>) {

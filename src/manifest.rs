@@ -309,6 +309,8 @@ pub struct Metadata {
     /// The compile cache's key when this compile may be reused: an artifact
     /// last written from the same key is rewritten only where it differs.
     pub reuse_key: Option<String>,
+    /// Whether this manifest is a reused compile rather than a fresh one.
+    pub reused: bool,
 }
 
 /// Every node of a project compiled for one target, in dependency order.
@@ -352,10 +354,21 @@ impl Manifest {
     }
 
     /// Write the manifest to `<target_dir>/manifest.json`, streamed: a
-    /// 10,000-model manifest is tens of megabytes.
+    /// 10,000-model manifest is tens of megabytes. When the file holds this
+    /// very compile already (a reused compile, see compile::cache), only its
+    /// invocation id and time are rewritten.
     pub fn write(&self, target_dir: &Path) -> Result<()> {
+        use crate::compile::cache;
         std::fs::create_dir_all(target_dir).map_err(|e| Error::io(target_dir, e))?;
         let path = target_dir.join("manifest.json");
+        let key = self.metadata.reuse_key.as_deref();
+        if let Some(key) = key
+            && cache::artifact_is_current(&path, key)
+            && self.rewrite_metadata(&path)?
+        {
+            cache::note_artifact(&path, Some(key));
+            return Ok(());
+        }
         let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
         // Secrets are masked on the way out, whatever put them in a node.
         let scrub = crate::env::secrets::ScrubWriter::new(file);
@@ -365,12 +378,51 @@ impl Manifest {
             &ManifestOut::new(self, ParallelNodes(&self.nodes)),
         )
         .map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
-        writer
+        let (_, masked) = writer
             .into_inner()
             .map_err(|e| Error::io(&path, e.into_error()))?
-            .finish()
-            .map(drop)
-            .map_err(|e| Error::io(&path, e))
+            .finish_reporting()
+            .map_err(|e| Error::io(&path, e))?;
+        // A masked file differs from what the compile holds: never patched.
+        cache::note_artifact(&path, key.filter(|_| !masked));
+        Ok(())
+    }
+
+    /// Overwrite `generated_at` and `invocation_id` in the manifest at `path`,
+    /// in place: both have a fixed width. False when the file does not start
+    /// as weir writes it.
+    fn rewrite_metadata(&self, path: &Path) -> Result<bool> {
+        use std::io::{Read, Seek, SeekFrom, Write};
+        let io = |e| Error::io(path, e);
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(io)?;
+        let mut head = vec![0; 1024];
+        let read = file.read(&mut head).map_err(io)?;
+        head.truncate(read);
+        let fields = [
+            ("\"generated_at\":\"", &self.metadata.generated_at),
+            ("\"invocation_id\":\"", &self.metadata.invocation_id),
+        ];
+        let mut writes = Vec::new();
+        for (field, value) in fields {
+            let Some(start) = memchr::memmem::find(&head, field.as_bytes()) else {
+                return Ok(false);
+            };
+            let start = start + field.len();
+            let end = start + value.len();
+            if head.get(end) != Some(&b'"') || head[start..end].contains(&b'"') {
+                return Ok(false);
+            }
+            writes.push((start as u64, value));
+        }
+        for (offset, value) in writes {
+            file.seek(SeekFrom::Start(offset)).map_err(io)?;
+            file.write_all(value.as_bytes()).map_err(io)?;
+        }
+        Ok(true)
     }
 }
 

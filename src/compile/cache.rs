@@ -64,13 +64,11 @@ struct Header {
     env: Vec<(String, Option<String>)>,
 }
 
-/// The manifest in the cache's form: nodes as they are held in memory, not as
-/// dbt writes them. Written borrowed, read owned: the two must list the same
-/// fields in the same order.
+/// The manifest but its nodes, in the cache's form. Written borrowed, read
+/// owned: the two list the same fields in the same order.
 #[derive(Serialize)]
-struct CachedRef<'a> {
+struct RestRef<'a> {
     metadata: &'a Metadata,
-    nodes: BTreeMap<&'a str, NodeRef<'a>>,
     sources: BTreeMap<&'a str, SourceRef<'a>>,
     docs: &'a BTreeMap<String, DocBlock>,
     exposures: BTreeMap<&'a str, ExposureRef<'a>>,
@@ -80,9 +78,8 @@ struct CachedRef<'a> {
 }
 
 #[derive(Deserialize)]
-struct Cached {
+struct Rest {
     metadata: Metadata,
-    nodes: BTreeMap<String, OwnedNode>,
     sources: BTreeMap<String, OwnedSource>,
     docs: BTreeMap<String, DocBlock>,
     exposures: BTreeMap<String, OwnedExposure>,
@@ -91,30 +88,58 @@ struct Cached {
     order: Vec<String>,
 }
 
+/// Nodes per frame: frames are encoded and decoded on all cores.
+const NODES_PER_FRAME: usize = 2048;
+
+/// One frame of the file, decoded.
+enum Decoded {
+    Rest(Box<Rest>),
+    Nodes(Vec<OwnedNode>),
+}
+
 /// The compile of `key`, from the cache, with a new invocation id and time;
 /// None when there is none or it may be stale.
+///
+/// The file is a sequence of frames (a length, then MessagePack): the
+/// header, the manifest but its nodes, then the nodes in batches.
 pub fn load(project: &Project, target: &Target, key: &Key) -> Option<Manifest> {
     let bytes = std::fs::read(file_for(project, target)).ok()?;
-    let (header_len, rest) = bytes.split_first_chunk::<8>()?;
-    let header_len = usize::try_from(u64::from_le_bytes(*header_len)).ok()?;
-    let (header, body) = rest.split_at_checked(header_len)?;
-    let header: Header = rmp_serde::from_slice(header).ok()?;
+    let frames = split_frames(&bytes)?;
+    let (header, rest) = frames.split_first()?;
+    let header: Header = rmp_serde::from_slice(header.1).ok()?;
     if header.key != key.0 || header.env != hashed_env(&header_names(&header)) {
         return None;
     }
-    let cached: Cached = rmp_serde::from_slice(body).ok()?;
-    let mut metadata = cached.metadata;
+    let decoded = crate::parallel::map(rest, |(index, frame)| match index {
+        0 => rmp_serde::from_slice(frame).map(|r| Decoded::Rest(Box::new(r))),
+        _ => rmp_serde::from_slice(frame).map(Decoded::Nodes),
+    });
+    let mut manifest_rest = None;
+    let mut nodes = Vec::new();
+    for frame in decoded {
+        match frame.ok()? {
+            Decoded::Rest(rest) => manifest_rest = Some(*rest),
+            Decoded::Nodes(batch) => nodes.extend(batch.into_iter().map(|n| n.0)),
+        }
+    }
+    let rest = manifest_rest?;
+    let mut metadata = rest.metadata;
     metadata.invocation_id = crate::clock::invocation_id();
     metadata.generated_at = crate::clock::now_rfc3339();
+    metadata.reused = true;
     Some(Manifest {
         metadata,
-        nodes: unwrap_values(cached.nodes, |n| n.0),
-        sources: unwrap_values(cached.sources, |s| s.0),
-        docs: cached.docs,
-        exposures: unwrap_values(cached.exposures, |e| e.0),
-        parent_map: cached.parent_map,
-        child_map: cached.child_map,
-        order: cached.order,
+        // Written in key order: the map is built without comparing keys.
+        nodes: nodes
+            .into_iter()
+            .map(|n| (n.unique_id.clone(), n))
+            .collect(),
+        sources: unwrap_values(rest.sources, |s| s.0),
+        docs: rest.docs,
+        exposures: unwrap_values(rest.exposures, |e| e.0),
+        parent_map: rest.parent_map,
+        child_map: rest.child_map,
+        order: rest.order,
     })
 }
 
@@ -127,9 +152,8 @@ pub fn save(project: &Project, target: &Target, key: &Key, manifest: &Manifest) 
         key: key.0.clone(),
         env: hashed_env(&names),
     };
-    let cached = CachedRef {
+    let rest = RestRef {
         metadata: &manifest.metadata,
-        nodes: wrap_values(&manifest.nodes, NodeRef),
         sources: wrap_values(&manifest.sources, SourceRef),
         docs: &manifest.docs,
         exposures: wrap_values(&manifest.exposures, ExposureRef),
@@ -137,18 +161,89 @@ pub fn save(project: &Project, target: &Target, key: &Key, manifest: &Manifest) 
         child_map: &manifest.child_map,
         order: &manifest.order,
     };
-    let (Ok(header), Ok(body)) = (rmp_serde::to_vec(&header), rmp_serde::to_vec(&cached)) else {
+    let nodes: Vec<NodeRef> = manifest.nodes.values().map(NodeRef).collect();
+    let batches: Vec<&[NodeRef]> = nodes.chunks(NODES_PER_FRAME).collect();
+    let (rest, batches) = crate::parallel::both(
+        || rmp_serde::to_vec(&rest),
+        || crate::parallel::map(&batches, |batch| rmp_serde::to_vec(batch)),
+    );
+    let Ok(header) = rmp_serde::to_vec(&header) else {
         return;
     };
-    if holds_secret(&body) {
+    let mut frames = vec![header];
+    let Ok(rest) = rest else {
+        return;
+    };
+    frames.push(rest);
+    for batch in batches {
+        let Ok(batch) = batch else {
+            return;
+        };
+        frames.push(batch);
+    }
+    if frames.iter().any(|frame| holds_secret(frame)) {
         return;
     }
-    let path = file_for(project, target);
-    let mut bytes = Vec::with_capacity(8 + header.len() + body.len());
-    bytes.extend_from_slice(&(header.len() as u64).to_le_bytes());
-    bytes.extend_from_slice(&header);
-    bytes.extend_from_slice(&body);
-    let _ = write_atomically(&path, &bytes);
+    let mut bytes = Vec::with_capacity(frames.iter().map(|f| f.len() + 8).sum());
+    for frame in &frames {
+        bytes.extend_from_slice(&(frame.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(frame);
+    }
+    let _ = write_atomically(&file_for(project, target), &bytes);
+}
+
+/// The frames of a cache file, each with its index after the header; None if
+/// the file is cut short.
+fn split_frames(mut bytes: &[u8]) -> Option<Vec<(usize, &[u8])>> {
+    let mut frames = Vec::new();
+    while !bytes.is_empty() {
+        let (len, rest) = bytes.split_first_chunk::<8>()?;
+        let len = usize::try_from(u64::from_le_bytes(*len)).ok()?;
+        let (frame, rest) = rest.split_at_checked(len)?;
+        frames.push((frames.len().wrapping_sub(1), frame));
+        bytes = rest;
+    }
+    Some(frames)
+}
+
+/// Whether the artifact at `path` is as a compile of `key` last wrote it:
+/// the same compile inputs, and the file untouched since (length and
+/// modification time as recorded in its stamp).
+pub fn artifact_is_current(path: &Path, key: &str) -> bool {
+    let Ok(stamp) = std::fs::read_to_string(stamp_for(path)) else {
+        return false;
+    };
+    Some(stamp.trim()) == file_stamp(path, key).as_deref()
+}
+
+/// Record that the artifact at `path` was just written from a compile of
+/// `key`; None forgets it (the next write rewrites it whole).
+pub fn note_artifact(path: &Path, key: Option<&str>) {
+    let stamp = stamp_for(path);
+    match key.and_then(|key| file_stamp(path, key)) {
+        Some(text) => {
+            let _ = write_atomically(&stamp, text.as_bytes());
+        }
+        None => {
+            let _ = std::fs::remove_file(stamp);
+        }
+    }
+}
+
+fn stamp_for(path: &Path) -> PathBuf {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let dir = path.parent().unwrap_or(Path::new("."));
+    dir.join("weir_cache").join(format!("{name}.stamp"))
+}
+
+fn file_stamp(path: &Path, key: &str) -> Option<String> {
+    let meta = std::fs::metadata(path).ok()?;
+    let modified = meta
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    Some(format!("{key} {} {}", meta.len(), modified.as_nanos()))
 }
 
 /// `<target-path>/weir_cache/compile-<target>.bin`: one per target, so
@@ -211,7 +306,7 @@ fn unwrap_values<W, T>(map: BTreeMap<String, W>, unwrap: impl Fn(W) -> T) -> BTr
 
 // Nodes, sources and exposures serialize as dbt's manifest shows them; the
 // cache uses their derived form (`#[serde(remote = "Self")]` in manifest.rs).
-#[derive(Serialize)]
+#[derive(Serialize, Clone, Copy)]
 struct NodeRef<'a>(#[serde(with = "Node")] &'a Node);
 #[derive(Deserialize)]
 struct OwnedNode(#[serde(with = "Node")] Node);

@@ -120,8 +120,8 @@ impl Descriptions {
                 .find(|p| p.name == node.package_name)
                 .unwrap_or(root);
             let properties = match node.resource_type {
-                ResourceType::Seed => package.properties.seeds.get(&node.name),
-                _ => package.properties.models.get(&node.name),
+                ResourceType::Seed => package.properties()?.seeds.get(&node.name),
+                _ => package.properties()?.models.get(&node.name),
             };
             let (file, line) = match properties {
                 Some(p) => (package.root.join(&p.file), p.line),

@@ -85,7 +85,7 @@ pub fn collect(
     // the tests are built on all cores, in declaration order.
     let mut tested = Vec::new();
     let mut declared: Vec<(usize, &Option<String>, &Json)> = Vec::new();
-    for section in [&project.properties.models, &project.properties.seeds] {
+    for section in [&project.properties()?.models, &project.properties()?.seeds] {
         for (name, properties) in section {
             let Some(attached_node) = node_ids(name) else {
                 continue;
@@ -104,7 +104,7 @@ pub fn collect(
             declared.extend(properties.tests.iter().map(|(c, d)| (index, c, d)));
         }
     }
-    for source in &project.properties.sources {
+    for source in &project.properties()?.sources {
         for table in &source.tables {
             let attached_node = format!("source.{}.{}.{}", project.name, source.name, table.name);
             // A disabled source's tests are disabled with it.

@@ -111,9 +111,13 @@ fn compile_project(
     target: &Target,
     cli_vars: &Map<String, Json>,
 ) -> Result<Manifest> {
+    // Broken properties YAML is the first error, as when it was read.
+    for package in project.all_projects() {
+        package.properties()?;
+    }
     let mut pending = pending_nodes(project)?;
     crate::timing::phase("pending nodes");
-    let sources = source_nodes(project, target);
+    let sources = source_nodes(project, target)?;
     let scope = compile_scope(project, target, cli_vars, &pending, &sources);
     let jinja = JinjaEnv::new(project, scope)?;
     crate::timing::phase("jinja env");
@@ -238,6 +242,7 @@ fn compile_project(
             invocation_id: jinja.scope().invocation_id.clone(),
             generated_at: crate::clock::now_rfc3339(),
             reuse_key: None,
+            reused: false,
         },
         nodes,
         sources,
@@ -558,8 +563,8 @@ fn build_node(
         .and_then(Json::as_u64)
         .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
     let properties = match node.resource_type {
-        ResourceType::Seed => node.package.properties.seeds.get(&node.name),
-        ResourceType::Model => node.package.properties.models.get(&node.name),
+        ResourceType::Seed => node.package.properties()?.seeds.get(&node.name),
+        ResourceType::Model => node.package.properties()?.models.get(&node.name),
         _ => None,
     };
     let (refs, depends_on_nodes, sources, source_ids, macros) = match capture {

@@ -122,8 +122,8 @@ fn package_nodes<'a>(package: &'a Project, root: Option<&'a Project>) -> Result<
             merge_config(&mut base_config, &tree(root));
         }
         let properties = match resource_type {
-            ResourceType::Seed => package.properties.seeds.get(&name),
-            ResourceType::Model => package.properties.models.get(&name),
+            ResourceType::Seed => package.properties()?.seeds.get(&name),
+            ResourceType::Model => package.properties()?.models.get(&name),
             _ => None,
         };
         if let Some(props) = properties {
@@ -191,10 +191,10 @@ pub fn pending_test<'a>(
 /// configs layered as dbt 1.11 layers them: `enabled` and `meta` from the
 /// `sources:` tree of dbt_project.yml (the package's, then the root's), then
 /// the source's YAML, then the table's; tags from the YAML only.
-pub fn source_nodes(root: &Project, target: &Target) -> BTreeMap<String, SourceNode> {
+pub fn source_nodes(root: &Project, target: &Target) -> Result<BTreeMap<String, SourceNode>> {
     let mut sources = BTreeMap::new();
     for project in root.all_projects() {
-        for definition in &project.properties.sources {
+        for definition in &project.properties()?.sources {
             let folders =
                 super::generic_tests::folders_under_resource_path(project, &definition.file);
             for table in &definition.tables {
@@ -265,5 +265,5 @@ pub fn source_nodes(root: &Project, target: &Target) -> BTreeMap<String, SourceN
             }
         }
     }
-    sources
+    Ok(sources)
 }

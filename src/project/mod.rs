@@ -8,6 +8,7 @@ pub mod properties;
 pub mod yaml;
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use serde_json::{Map, Value as Json};
 use serde_yaml::Value as Yaml;
@@ -81,7 +82,10 @@ pub struct Project {
     /// The `sources:` config tree (`+enabled`, `+meta`; dbt 1.11 ignores
     /// its `+tags`).
     pub sources_config: ConfigTree,
-    pub properties: Properties,
+    /// The properties YAML files (`schema.yml`), parsed on first use: a
+    /// reused compile (see compile::cache) needs none of them.
+    property_files: Vec<ProjectFile>,
+    properties: OnceLock<Result<Properties>>,
     pub packages_install_path: String,
     /// Packages installed under `packages-install-path` (dbt_packages/), as
     /// `dbt deps` leaves them; empty for a package itself.
@@ -240,8 +244,6 @@ impl Project {
             .collect::<Vec<_>>();
         digest.add_files("properties", &property_files);
         crate::timing::phase("project files read");
-        let properties = Properties::parse(root, &property_files)?;
-        crate::timing::phase("properties parsed");
 
         Ok(Project {
             root: root.to_path_buf(),
@@ -302,7 +304,8 @@ impl Project {
             models,
             seeds,
             macros,
-            properties,
+            property_files,
+            properties: OnceLock::new(),
             packages: Vec::new(),
             packages_install_path: yaml::str_field(&doc, "packages-install-path")
                 .unwrap_or("dbt_packages")
@@ -313,6 +316,19 @@ impl Project {
             digest: digest.finish(),
             name,
         })
+    }
+
+    /// The properties YAML of this project (not its packages), parsed the
+    /// first time it is asked for; its error, every time.
+    pub fn properties(&self) -> Result<&Properties> {
+        self.properties
+            .get_or_init(|| {
+                let parsed = Properties::parse(&self.root, &self.property_files);
+                crate::timing::phase("properties parsed");
+                parsed
+            })
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// Where artifacts go: `<project>/target` unless `target-path` says otherwise.
