@@ -413,10 +413,15 @@ fn compile_command(args: &ProjectArgs) -> Result<i32> {
     written.into_iter().collect::<Result<()>>()?;
     crate::timing::phase("compiled files");
     println!(
-        "Compiled {} for target `{}` in {:.2}s; wrote {}",
+        "Compiled {} for target `{}` in {:.2}s{}; wrote {}",
         found_summary(&compiled.manifest),
         compiled.target.name,
         started.elapsed().as_secs_f64(),
+        if compiled.manifest.metadata.reused {
+            " (reused: no input changed)"
+        } else {
+            ""
+        },
         compiled
             .project
             .target_dir()

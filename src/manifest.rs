@@ -6,12 +6,12 @@ use std::fmt;
 use std::path::Path;
 use std::sync::LazyLock;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value, json};
 
 use crate::error::{Error, Result};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ResourceType {
     Model,
     Seed,
@@ -42,7 +42,7 @@ impl fmt::Display for ResourceType {
 
 /// Where a node lives in the database. Displays as dbt-postgres prints a
 /// relation name: `"database"."schema"."identifier"`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Relation {
     pub database: String,
     pub schema: String,
@@ -71,7 +71,7 @@ pub fn quote_identifier(name: &str) -> String {
 }
 
 /// How a model is built.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Materialization {
     View,
     Table,
@@ -113,7 +113,7 @@ impl Materialization {
 }
 
 /// One column declared in a properties YAML.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Column {
     pub name: String,
     pub description: String,
@@ -121,7 +121,7 @@ pub struct Column {
 }
 
 /// What a generic test node tests and with which arguments.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TestMetadata {
     /// The test's name without namespace: `unique`, `accepted_values`.
     pub name: String,
@@ -143,7 +143,11 @@ pub struct RefCall {
 }
 
 /// A node of the DAG: a model, seed or test, compiled for one target.
-#[derive(Debug, Clone, PartialEq)]
+// `remote = "Self"`: the derives make `Node::serialize`/`Node::deserialize`
+// (the compile cache's form, see compile::cache) and leave the `Serialize`
+// trait to the manifest's dbt shape below.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 pub struct Node {
     /// `model.<package>.<name>`, `seed.<package>.<name>`.
     pub unique_id: String,
@@ -213,8 +217,9 @@ impl Node {
     }
 }
 
-/// A source table declared in a properties YAML.
-#[derive(Debug, Clone, PartialEq)]
+/// A source table declared in a properties YAML (`remote = "Self"`: as [`Node`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 pub struct SourceNode {
     /// `source.<package>.<source_name>.<table_name>`.
     pub unique_id: String,
@@ -256,8 +261,10 @@ static SOURCE_CONFIG: LazyLock<Map<String, Value>> = LazyLock::new(|| {
 });
 
 /// An exposure: something downstream of the project (a dashboard, a
-/// notebook, an application) and the nodes it reads.
-#[derive(Debug, Clone, PartialEq)]
+/// notebook, an application) and the nodes it reads (`remote = "Self"`: as
+/// [`Node`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 pub struct Exposure {
     /// `exposure.<package>.<name>`.
     pub unique_id: String,
@@ -289,12 +296,12 @@ pub struct Exposure {
 }
 
 /// A `{% docs %}` block.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DocBlock {
     pub unique_id: String,
     pub name: String,
     /// Always `doc`.
-    pub resource_type: &'static str,
+    pub resource_type: String,
     pub package_name: String,
     pub path: String,
     pub original_file_path: String,
@@ -302,13 +309,18 @@ pub struct DocBlock {
 }
 
 /// Facts about the compile that produced a manifest.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metadata {
     pub project_name: String,
     pub target_name: String,
     pub adapter_type: String,
     pub invocation_id: String,
     pub generated_at: String,
+    /// The compile cache's key when this compile may be reused: an artifact
+    /// last written from the same key is rewritten only where it differs.
+    pub reuse_key: Option<String>,
+    /// Whether this manifest is a reused compile rather than a fresh one.
+    pub reused: bool,
 }
 
 /// Every node of a project compiled for one target, in dependency order.
@@ -352,10 +364,21 @@ impl Manifest {
     }
 
     /// Write the manifest to `<target_dir>/manifest.json`, streamed: a
-    /// 10,000-model manifest is tens of megabytes.
+    /// 10,000-model manifest is tens of megabytes. When the file holds this
+    /// very compile already (a reused compile, see compile::cache), only its
+    /// invocation id and time are rewritten.
     pub fn write(&self, target_dir: &Path) -> Result<()> {
+        use crate::compile::cache;
         std::fs::create_dir_all(target_dir).map_err(|e| Error::io(target_dir, e))?;
         let path = target_dir.join("manifest.json");
+        let key = self.metadata.reuse_key.as_deref();
+        if let Some(key) = key
+            && cache::artifact_is_current(&path, key)
+            && self.rewrite_metadata(&path)?
+        {
+            cache::note_artifact(&path, Some(key));
+            return Ok(());
+        }
         let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
         // Secrets are masked on the way out, whatever put them in a node.
         let scrub = crate::env::secrets::ScrubWriter::new(file);
@@ -365,12 +388,51 @@ impl Manifest {
             &ManifestOut::new(self, ParallelNodes(&self.nodes)),
         )
         .map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
-        writer
+        let (_, masked) = writer
             .into_inner()
             .map_err(|e| Error::io(&path, e.into_error()))?
-            .finish()
-            .map(drop)
-            .map_err(|e| Error::io(&path, e))
+            .finish_reporting()
+            .map_err(|e| Error::io(&path, e))?;
+        // A masked file differs from what the compile holds: never patched.
+        cache::note_artifact(&path, key.filter(|_| !masked));
+        Ok(())
+    }
+
+    /// Overwrite `generated_at` and `invocation_id` in the manifest at `path`,
+    /// in place: both have a fixed width. False when the file does not start
+    /// as weir writes it.
+    fn rewrite_metadata(&self, path: &Path) -> Result<bool> {
+        use std::io::{Read, Seek, SeekFrom, Write};
+        let io = |e| Error::io(path, e);
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(io)?;
+        let mut head = vec![0; 1024];
+        let read = file.read(&mut head).map_err(io)?;
+        head.truncate(read);
+        let fields = [
+            ("\"generated_at\":\"", &self.metadata.generated_at),
+            ("\"invocation_id\":\"", &self.metadata.invocation_id),
+        ];
+        let mut writes = Vec::new();
+        for (field, value) in fields {
+            let Some(start) = memchr::memmem::find(&head, field.as_bytes()) else {
+                return Ok(false);
+            };
+            let start = start + field.len();
+            let end = start + value.len();
+            if head.get(end) != Some(&b'"') || head[start..end].contains(&b'"') {
+                return Ok(false);
+            }
+            writes.push((start as u64, value));
+        }
+        for (offset, value) in writes {
+            file.seek(SeekFrom::Start(offset)).map_err(io)?;
+            file.write_all(value.as_bytes()).map_err(io)?;
+        }
+        Ok(true)
     }
 }
 

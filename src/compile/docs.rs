@@ -18,7 +18,7 @@ pub fn doc_blocks(root: &Project) -> BTreeMap<String, DocBlock> {
                 DocBlock {
                     unique_id,
                     name: block.name.clone(),
-                    resource_type: "doc",
+                    resource_type: "doc".to_string(),
                     package_name: project.name.clone(),
                     path: block.file.path.clone(),
                     original_file_path: block.file.original_file_path.clone(),
@@ -120,8 +120,8 @@ impl Descriptions {
                 .find(|p| p.name == node.package_name)
                 .unwrap_or(root);
             let properties = match node.resource_type {
-                ResourceType::Seed => package.properties.seeds.get(&node.name),
-                _ => package.properties.models.get(&node.name),
+                ResourceType::Seed => package.properties()?.seeds.get(&node.name),
+                _ => package.properties()?.models.get(&node.name),
             };
             let (file, line) = match properties {
                 Some(p) => (package.root.join(&p.file), p.line),

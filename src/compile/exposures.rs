@@ -28,7 +28,7 @@ pub fn exposures(
 ) -> Result<BTreeMap<String, Exposure>> {
     let mut out = BTreeMap::new();
     for package in project.all_projects() {
-        for definition in &package.properties.exposures {
+        for definition in &package.properties()?.exposures {
             let exposure = build(package, project, scope, definition, nodes, sources)?;
             if exposure.config.get("enabled") != Some(&Json::Bool(false)) {
                 out.insert(exposure.unique_id.clone(), exposure);

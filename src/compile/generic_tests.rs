@@ -89,12 +89,12 @@ pub fn collect(
     let mut declared: Vec<(usize, &Option<String>, &Json)> = Vec::new();
     // Each version of a versioned model has tests of its own.
     let versions: Vec<(&String, &ModelVersion, ModelProperties)> = project
-        .properties
+        .properties()?
         .models
         .iter()
         .flat_map(|(name, p)| p.versions.iter().map(move |v| (name, v, p.of_version(v))))
         .collect();
-    for section in [&project.properties.models, &project.properties.seeds] {
+    for section in [&project.properties()?.models, &project.properties()?.seeds] {
         for (name, properties) in section {
             if !properties.versions.is_empty() {
                 continue;
@@ -141,7 +141,7 @@ pub fn collect(
         });
         declared.extend(properties.tests.iter().map(|(c, d)| (index, c, d)));
     }
-    for source in &project.properties.sources {
+    for source in &project.properties()?.sources {
         for table in &source.tables {
             let attached_node = format!("source.{}.{}.{}", project.name, source.name, table.name);
             // A disabled source's tests are disabled with it.

@@ -1,10 +1,12 @@
 //! Project + target -> Manifest: render every model, resolve configs and
 //! relation names, build the DAG. Both the CLI and Python call this.
 
+pub mod cache;
 mod docs;
 mod ephemeral;
 mod exposures;
 pub mod generic_tests;
+pub mod inputs;
 mod nodes;
 mod validate;
 mod versions;
@@ -76,16 +78,47 @@ impl Compiled {
     }
 }
 
-/// Compile `project` for `target`.
+/// Compile `project` for `target`, or reuse the last compile of the same
+/// inputs (see [`cache`]).
 pub fn compile(
     project: &Project,
     target: &Target,
     cli_vars: &Map<String, Json>,
 ) -> Result<Manifest> {
     crate::timing::phase("profile and target");
+    let key = cache::Key::of(project, target, cli_vars);
+    if let Some(key) = &key
+        && let Some(mut manifest) = cache::load(project, target, key)
+    {
+        manifest.metadata.reuse_key = Some(key.as_str().to_string());
+        crate::timing::phase("compile cache read");
+        return Ok(manifest);
+    }
+    let unrepeatable = inputs::unrepeatable_count();
+    let mut manifest = compile_project(project, target, cli_vars)?;
+    if let Some(key) = key
+        && inputs::unrepeatable_count() == unrepeatable
+    {
+        manifest.metadata.reuse_key = Some(key.as_str().to_string());
+        cache::save(project, target, &key, &manifest);
+        crate::timing::phase("compile cache written");
+    }
+    Ok(manifest)
+}
+
+/// Compile `project` for `target` from its files.
+fn compile_project(
+    project: &Project,
+    target: &Target,
+    cli_vars: &Map<String, Json>,
+) -> Result<Manifest> {
+    // Broken properties YAML is the first error, as when it was read.
+    for package in project.all_projects() {
+        package.properties()?;
+    }
     let mut pending = pending_nodes(project)?;
     crate::timing::phase("pending nodes");
-    let sources = source_nodes(project, target);
+    let sources = source_nodes(project, target)?;
     let scope = compile_scope(project, target, cli_vars, &pending, &sources);
     let jinja = JinjaEnv::new(project, scope)?;
     crate::timing::phase("jinja env");
@@ -212,6 +245,8 @@ pub fn compile(
             adapter_type: target.adapter_type.clone(),
             invocation_id: jinja.scope().invocation_id.clone(),
             generated_at: crate::clock::now_rfc3339(),
+            reuse_key: None,
+            reused: false,
         },
         nodes,
         sources,
@@ -540,8 +575,8 @@ fn build_node(
         .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
     let properties = match (&node.version, node.resource_type) {
         (Some(version), _) => Some(&version.properties),
-        (None, ResourceType::Seed) => node.package.properties.seeds.get(&node.name),
-        (None, ResourceType::Model) => node.package.properties.models.get(&node.name),
+        (None, ResourceType::Seed) => node.package.properties()?.seeds.get(&node.name),
+        (None, ResourceType::Model) => node.package.properties()?.models.get(&node.name),
         _ => None,
     };
     let tags = match &node.version {

@@ -100,7 +100,7 @@ fn package_nodes<'a>(package: &'a Project, root: Option<&'a Project>) -> Result<
 
     let mut pending: Vec<Pending> = Vec::with_capacity(declared.len());
     let mut seen: HashMap<String, &str> = HashMap::new();
-    let mut claims = versions::claims(package);
+    let mut claims = versions::claims(package)?;
     for (resource_type, name, file, checksum_text) in declared {
         let mut version = match resource_type {
             ResourceType::Model => claims.remove(file.stem()),
@@ -161,8 +161,8 @@ fn package_nodes<'a>(package: &'a Project, root: Option<&'a Project>) -> Result<
         let mut base_config = layered(&fqn);
         let properties = match (&version, resource_type) {
             (Some(version), _) => Some(&version.properties),
-            (None, ResourceType::Seed) => package.properties.seeds.get(&name),
-            (None, ResourceType::Model) => package.properties.models.get(&name),
+            (None, ResourceType::Seed) => package.properties()?.seeds.get(&name),
+            (None, ResourceType::Model) => package.properties()?.models.get(&name),
             _ => None,
         };
         if let Some(props) = properties {
@@ -232,10 +232,10 @@ pub fn pending_test<'a>(
 /// configs layered as dbt 1.11 layers them: `enabled` and `meta` from the
 /// `sources:` tree of dbt_project.yml (the package's, then the root's), then
 /// the source's YAML, then the table's; tags from the YAML only.
-pub fn source_nodes(root: &Project, target: &Target) -> BTreeMap<String, SourceNode> {
+pub fn source_nodes(root: &Project, target: &Target) -> Result<BTreeMap<String, SourceNode>> {
     let mut sources = BTreeMap::new();
     for project in root.all_projects() {
-        for definition in &project.properties.sources {
+        for definition in &project.properties()?.sources {
             let folders =
                 super::generic_tests::folders_under_resource_path(project, &definition.file);
             for table in &definition.tables {
@@ -306,5 +306,5 @@ pub fn source_nodes(root: &Project, target: &Target) -> BTreeMap<String, SourceN
             }
         }
     }
-    sources
+    Ok(sources)
 }

@@ -157,10 +157,13 @@ fn where_set(project: &Project, node: &Node, key: &str) -> (PathBuf, usize, Stri
             return (own_file, line, own_text);
         }
     }
-    let properties = match node.resource_type {
-        ResourceType::Seed => package.properties.seeds.get(&node.name),
-        _ => package.properties.models.get(&node.name),
-    };
+    let properties = package
+        .properties()
+        .ok()
+        .and_then(|p| match node.resource_type {
+            ResourceType::Seed => p.seeds.get(&node.name),
+            _ => p.models.get(&node.name),
+        });
     if let Some(properties) = properties {
         let file = package.root.join(&properties.file);
         let text = std::fs::read_to_string(&file).unwrap_or_default();

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value as Json};
 
+use crate::error::Result;
 use crate::manifest::{ResourceType, config_defaults};
 use crate::project::versions::{ModelVersion, is_version, same_version, version_text};
 pub use crate::project::versions::{describe_versions, ref_key};
@@ -97,10 +98,10 @@ impl Versioned<'_> {
 /// defines each: `defined_in`, else `<model>_v<version>`, else (for the
 /// latest version only) the model's own name. A version with no file is
 /// skipped with a warning, as dbt does; a file defines one version at most.
-pub fn claims(package: &Project) -> HashMap<&str, Versioned<'_>> {
+pub fn claims(package: &Project) -> Result<HashMap<&str, Versioned<'_>>> {
     let mut claimed: HashMap<&str, Versioned> = HashMap::new();
     let stems: Vec<&str> = package.models.iter().map(|f| f.stem()).collect();
-    for (model, properties) in &package.properties.models {
+    for (model, properties) in &package.properties()?.models {
         let Some(latest) = properties.latest_version() else {
             continue;
         };
@@ -113,6 +114,8 @@ pub fn claims(package: &Project) -> HashMap<&str, Versioned<'_>> {
                 .or_else(|| stems.iter().find(|s| is_latest && **s == model.as_str()))
                 .filter(|s| !claimed.contains_key(**s));
             let Some(stem) = stem else {
+                // A compile that printed is not reused (the warning would be lost).
+                super::inputs::note_unrepeatable();
                 eprintln!(
                     "warning: {}:{}: version {} of model `{model}` has no file {wanted}.sql \
                      under the model paths, so it is left out (as dbt does)",
@@ -134,7 +137,7 @@ pub fn claims(package: &Project) -> HashMap<&str, Versioned<'_>> {
             );
         }
     }
-    claimed
+    Ok(claimed)
 }
 
 /// How a versioned ref is written in a generic test's `model` argument.

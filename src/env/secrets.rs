@@ -73,10 +73,12 @@ pub fn scrub_with<'t>(text: &'t str, secrets: &[String]) -> Cow<'t, str> {
 /// artifacts). [`ScrubWriter::finish`] writes the held-back tail.
 pub struct ScrubWriter<W: Write> {
     inner: Option<W>,
-    patterns: Vec<Vec<u8>>,
+    /// Longest first: where two start at one place, the longer is masked.
+    patterns: Vec<memchr::memmem::Finder<'static>>,
     pending: Vec<u8>,
     /// The longest pattern minus one: what may be the start of a split secret.
     keep: usize,
+    masked: bool,
 }
 
 impl<W: Write> ScrubWriter<W> {
@@ -100,21 +102,30 @@ impl<W: Write> ScrubWriter<W> {
         let keep = patterns.first().map_or(0, |p| p.len() - 1);
         ScrubWriter {
             inner: Some(inner),
-            patterns,
+            patterns: patterns
+                .iter()
+                .map(|p| memchr::memmem::Finder::new(p).into_owned())
+                .collect(),
             pending: Vec::new(),
             keep,
+            masked: false,
         }
     }
 
     /// Write out what is held back, flush, and return the inner writer.
-    pub fn finish(mut self) -> io::Result<W> {
+    pub fn finish(self) -> io::Result<W> {
+        self.finish_reporting().map(|(inner, _)| inner)
+    }
+
+    /// [`ScrubWriter::finish`], and whether any secret was masked.
+    pub fn finish_reporting(mut self) -> io::Result<(W, bool)> {
         self.drain(true)?;
         let mut inner = self
             .inner
             .take()
             .expect("inner writer present until finish");
         inner.flush()?;
-        Ok(inner)
+        Ok((inner, self.masked))
     }
 
     fn drain(&mut self, all: bool) -> io::Result<()> {
@@ -136,14 +147,22 @@ impl<W: Write> ScrubWriter<W> {
         // A pattern starting before `limit` lies wholly in `pending`.
         while i < limit {
             let rest = &self.pending[i..];
-            match self.patterns.iter().find(|p| rest.starts_with(p)) {
-                Some(pattern) => {
+            let next = self
+                .patterns
+                .iter()
+                .filter_map(|p| p.find(rest).map(|at| (at, p.needle().len())))
+                .filter(|(at, _)| i + at < limit)
+                .min_by_key(|(at, _)| *at);
+            match next {
+                Some((at, len)) => {
+                    out.extend_from_slice(&rest[..at]);
                     out.extend_from_slice(MASK.as_bytes());
-                    i += pattern.len();
+                    self.masked = true;
+                    i += at + len;
                 }
                 None => {
-                    out.push(rest[0]);
-                    i += 1;
+                    out.extend_from_slice(&self.pending[i..limit]);
+                    i = limit;
                 }
             }
         }

@@ -39,6 +39,7 @@ pub fn register(env: &mut Environment<'static>) {
         crate::compile::hex(&Md5::digest(text.as_bytes()))
     });
     env.add_function("print", |value: Value| {
+        crate::compile::inputs::note_unrepeatable();
         println!("{value}");
         String::new()
     });
@@ -59,6 +60,7 @@ impl Object for Exceptions {
         match method {
             "raise_compiler_error" => Err(error(format!("compilation error: {message}"))),
             "warn" => {
+                crate::compile::inputs::note_unrepeatable();
                 eprintln!("warning: {message}");
                 Ok(Value::from(""))
             }

@@ -476,9 +476,9 @@ fn env_var(name: String, default: Option<Value>) -> Result<String, minijinja::Er
 
 /// `env_var(name, default)`: the environment variable, or the default, or an error.
 fn env_var_value(name: String, default: Option<Value>) -> Result<String, minijinja::Error> {
-    match std::env::var(&name) {
-        Ok(value) => Ok(value),
-        Err(_) => match default {
+    match crate::compile::inputs::env_var(&name) {
+        Some(value) => Ok(value),
+        None => match default {
             Some(value) if !value.is_undefined() => Ok(value.to_string()),
             _ => Err(minijinja::Error::new(
                 minijinja::ErrorKind::InvalidOperation,

@@ -3,11 +3,13 @@
 
 mod blocks;
 pub mod config;
+mod digest;
 pub mod properties;
 pub mod versions;
 pub mod yaml;
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use serde_json::{Map, Value as Json};
 use serde_yaml::Value as Yaml;
@@ -15,6 +17,7 @@ use serde_yaml::Value as Yaml;
 use crate::error::{Error, ErrorKind, Result};
 pub use blocks::Block;
 pub use config::ConfigTree;
+pub use digest::SourceDigest;
 pub use properties::{
     ExposureDefinition, ModelProperties, Properties, SourceDefinition, SourceTable,
 };
@@ -80,7 +83,10 @@ pub struct Project {
     /// The `sources:` config tree (`+enabled`, `+meta`; dbt 1.11 ignores
     /// its `+tags`).
     pub sources_config: ConfigTree,
-    pub properties: Properties,
+    /// The properties YAML files (`schema.yml`), parsed on first use: a
+    /// reused compile (see compile::cache) needs none of them.
+    property_files: Vec<ProjectFile>,
+    properties: OnceLock<Result<Properties>>,
     pub packages_install_path: String,
     /// Packages installed under `packages-install-path` (dbt_packages/), as
     /// `dbt deps` leaves them; empty for a package itself.
@@ -91,6 +97,8 @@ pub struct Project {
     /// `on-run-start:` and `on-run-end:` SQL (Jinja), run around a whole run.
     pub on_run_start: Vec<String>,
     pub on_run_end: Vec<String>,
+    /// Every file this project (not its packages) was read from, in one digest.
+    pub digest: SourceDigest,
 }
 
 impl Project {
@@ -183,7 +191,13 @@ impl Project {
         let models = collect_files(root, &model_paths, &["sql"])?;
         let seeds = collect_files(root, &seed_paths, &["csv"])?;
         let macros = collect_files(root, &macro_paths, &["sql"])?;
-        let snapshots = collect_files(root, &snapshot_paths, &["sql"])?
+        let mut digest = digest::DigestBuilder::new(&text);
+        digest.add_files("models", &models);
+        digest.add_files("seeds", &seeds);
+        digest.add_files("macros", &macros);
+        let snapshot_files = collect_files(root, &snapshot_paths, &["sql"])?;
+        digest.add_files("snapshots", &snapshot_files);
+        let snapshots = snapshot_files
             .iter()
             .map(|file| {
                 blocks::snapshot_blocks(file)
@@ -194,7 +208,9 @@ impl Project {
             .flatten()
             .collect();
         let analyses = collect_files(root, &analysis_paths, &["sql"])?;
+        digest.add_files("analyses", &analyses);
         let singular_tests = collect_files(root, &test_paths, &["sql"])?;
+        digest.add_files("tests", &singular_tests);
         let docs_paths: Vec<String> = {
             let mut all: Vec<String> = [
                 &model_paths,
@@ -211,7 +227,9 @@ impl Project {
             all.dedup();
             all
         };
-        let docs = collect_files(root, &docs_paths, &["md"])?
+        let docs_files = collect_files(root, &docs_paths, &["md"])?;
+        digest.add_files("docs", &docs_files);
+        let docs = docs_files
             .iter()
             .map(|file| {
                 blocks::docs_blocks(file)
@@ -225,9 +243,8 @@ impl Project {
             .into_iter()
             .chain(collect_files(root, &seed_paths, &["yml", "yaml"])?)
             .collect::<Vec<_>>();
+        digest.add_files("properties", &property_files);
         crate::timing::phase("project files read");
-        let properties = Properties::parse(root, &property_files)?;
-        crate::timing::phase("properties parsed");
 
         Ok(Project {
             root: root.to_path_buf(),
@@ -288,7 +305,8 @@ impl Project {
             models,
             seeds,
             macros,
-            properties,
+            property_files,
+            properties: OnceLock::new(),
             packages: Vec::new(),
             packages_install_path: yaml::str_field(&doc, "packages-install-path")
                 .unwrap_or("dbt_packages")
@@ -296,8 +314,22 @@ impl Project {
             dispatch: dispatch_config(doc.get("dispatch"), &text, &project_file)?,
             on_run_start: yaml::string_list(doc.get("on-run-start")),
             on_run_end: yaml::string_list(doc.get("on-run-end")),
+            digest: digest.finish(),
             name,
         })
+    }
+
+    /// The properties YAML of this project (not its packages), parsed the
+    /// first time it is asked for; its error, every time.
+    pub fn properties(&self) -> Result<&Properties> {
+        self.properties
+            .get_or_init(|| {
+                let parsed = Properties::parse(&self.root, &self.property_files);
+                crate::timing::phase("properties parsed");
+                parsed
+            })
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// Where artifacts go: `<project>/target` unless `target-path` says otherwise.

@@ -651,7 +651,10 @@ impl Object for Type {
         method: &str,
         args: &[Value],
     ) -> Result<Value, JinjaError> {
-        let now = || DateTime::from_system_time(SystemTime::now(), false);
+        let now = || {
+            crate::compile::inputs::note_unrepeatable();
+            DateTime::from_system_time(SystemTime::now(), false)
+        };
         let value = match (self.0, method) {
             (Kind::DateTime, "now" | "utcnow") => {
                 let (tz,): (Option<Value>,) = from_args(args)?;

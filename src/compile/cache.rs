@@ -1,0 +1,320 @@
+//! A compile reused when nothing it read has changed: the same build of weir,
+//! the same files (by content), the same target, vars and environment
+//! variables. Kept per target under `<target-path>/weir_cache/`; any doubt
+//! (an unreadable or foreign file, a changed variable) means compiling again.
+//!
+//! Never reused: a project whose files name `invocation_id` or
+//! `run_started_at`, and a compile that read the clock or printed (see
+//! [`super::inputs`]). Never written: a compile holding a secret's value.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json};
+use sha2::{Digest, Sha256};
+
+use crate::manifest::{DocBlock, Exposure, Manifest, Metadata, Node, SourceNode};
+use crate::profile::Target;
+use crate::project::Project;
+
+/// Bumped when the file's layout changes in a way the source digest misses.
+const FORMAT: &str = "weir compile cache 1";
+/// Set (to anything but `0`) to compile from scratch every time.
+pub const DISABLE_ENV: &str = "WEIR_NO_COMPILE_CACHE";
+
+/// Everything a compile depends on but the environment variables it reads,
+/// as a sha256 in hex.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key(String);
+
+impl Key {
+    /// None when the project's compile can never be reused, or reuse is off.
+    pub fn of(project: &Project, target: &Target, cli_vars: &Map<String, Json>) -> Option<Key> {
+        if std::env::var(DISABLE_ENV).is_ok_and(|v| v != "0")
+            || project
+                .all_projects()
+                .any(|p| p.digest.mentions_run_identity)
+        {
+            return None;
+        }
+        let mut hasher = Sha256::new();
+        hasher.update(FORMAT);
+        hasher.update(env!("WEIR_SOURCE_DIGEST"));
+        hasher.update(project.root.to_string_lossy().as_bytes());
+        for package in project.all_projects() {
+            hasher.update(package.digest.sha256);
+        }
+        // Debug shows every field of the target but the password.
+        hasher.update(format!("{target:?}"));
+        hasher.update(serde_json::to_string(cli_vars).unwrap_or_default());
+        Some(Key(super::hex(&hasher.finalize())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What the cache file starts with: enough to tell whether the rest applies.
+#[derive(Serialize, Deserialize)]
+struct Header {
+    key: String,
+    /// Environment variables and a sha256 of their value (None: unset).
+    env: Vec<(String, Option<String>)>,
+}
+
+/// The manifest but its nodes, in the cache's form. Written borrowed, read
+/// owned: the two list the same fields in the same order.
+#[derive(Serialize)]
+struct RestRef<'a> {
+    metadata: &'a Metadata,
+    sources: BTreeMap<&'a str, SourceRef<'a>>,
+    docs: &'a BTreeMap<String, DocBlock>,
+    exposures: BTreeMap<&'a str, ExposureRef<'a>>,
+    parent_map: &'a BTreeMap<String, Vec<String>>,
+    child_map: &'a BTreeMap<String, Vec<String>>,
+    order: &'a [String],
+}
+
+#[derive(Deserialize)]
+struct Rest {
+    metadata: Metadata,
+    sources: BTreeMap<String, OwnedSource>,
+    docs: BTreeMap<String, DocBlock>,
+    exposures: BTreeMap<String, OwnedExposure>,
+    parent_map: BTreeMap<String, Vec<String>>,
+    child_map: BTreeMap<String, Vec<String>>,
+    order: Vec<String>,
+}
+
+/// Nodes per frame: frames are encoded and decoded on all cores.
+const NODES_PER_FRAME: usize = 2048;
+
+/// One frame of the file, decoded.
+enum Decoded {
+    Rest(Box<Rest>),
+    Nodes(Vec<OwnedNode>),
+}
+
+/// The compile of `key`, from the cache, with a new invocation id and time;
+/// None when there is none or it may be stale.
+///
+/// The file is a sequence of frames (a length, then MessagePack): the
+/// header, the manifest but its nodes, then the nodes in batches.
+pub fn load(project: &Project, target: &Target, key: &Key) -> Option<Manifest> {
+    let bytes = std::fs::read(file_for(project, target)).ok()?;
+    let frames = split_frames(&bytes)?;
+    let (header, rest) = frames.split_first()?;
+    let header: Header = rmp_serde::from_slice(header.1).ok()?;
+    if header.key != key.0 || header.env != hashed_env(&header_names(&header)) {
+        return None;
+    }
+    let decoded = crate::parallel::map(rest, |(index, frame)| match index {
+        0 => rmp_serde::from_slice(frame).map(|r| Decoded::Rest(Box::new(r))),
+        _ => rmp_serde::from_slice(frame).map(Decoded::Nodes),
+    });
+    let mut manifest_rest = None;
+    let mut nodes = Vec::new();
+    for frame in decoded {
+        match frame.ok()? {
+            Decoded::Rest(rest) => manifest_rest = Some(*rest),
+            Decoded::Nodes(batch) => nodes.extend(batch.into_iter().map(|n| n.0)),
+        }
+    }
+    let rest = manifest_rest?;
+    let mut metadata = rest.metadata;
+    metadata.invocation_id = crate::clock::invocation_id();
+    metadata.generated_at = crate::clock::now_rfc3339();
+    metadata.reused = true;
+    Some(Manifest {
+        metadata,
+        // Written in key order: the map is built without comparing keys.
+        nodes: nodes
+            .into_iter()
+            .map(|n| (n.unique_id.clone(), n))
+            .collect(),
+        sources: unwrap_values(rest.sources, |s| s.0),
+        docs: rest.docs,
+        exposures: unwrap_values(rest.exposures, |e| e.0),
+        parent_map: rest.parent_map,
+        child_map: rest.child_map,
+        order: rest.order,
+    })
+}
+
+/// Keep `manifest` for the next compile of `key`. Best effort: a cache that
+/// cannot be written is only a slower next compile.
+pub fn save(project: &Project, target: &Target, key: &Key, manifest: &Manifest) {
+    let env = crate::compile::inputs::env_reads();
+    let names: Vec<&str> = env.iter().map(|(name, _)| name.as_str()).collect();
+    let header = Header {
+        key: key.0.clone(),
+        env: hashed_env(&names),
+    };
+    let rest = RestRef {
+        metadata: &manifest.metadata,
+        sources: wrap_values(&manifest.sources, SourceRef),
+        docs: &manifest.docs,
+        exposures: wrap_values(&manifest.exposures, ExposureRef),
+        parent_map: &manifest.parent_map,
+        child_map: &manifest.child_map,
+        order: &manifest.order,
+    };
+    let nodes: Vec<NodeRef> = manifest.nodes.values().map(NodeRef).collect();
+    let batches: Vec<&[NodeRef]> = nodes.chunks(NODES_PER_FRAME).collect();
+    let (rest, batches) = crate::parallel::both(
+        || rmp_serde::to_vec(&rest),
+        || crate::parallel::map(&batches, |batch| rmp_serde::to_vec(batch)),
+    );
+    let Ok(header) = rmp_serde::to_vec(&header) else {
+        return;
+    };
+    let mut frames = vec![header];
+    let Ok(rest) = rest else {
+        return;
+    };
+    frames.push(rest);
+    for batch in batches {
+        let Ok(batch) = batch else {
+            return;
+        };
+        frames.push(batch);
+    }
+    if frames.iter().any(|frame| holds_secret(frame)) {
+        return;
+    }
+    let mut bytes = Vec::with_capacity(frames.iter().map(|f| f.len() + 8).sum());
+    for frame in &frames {
+        bytes.extend_from_slice(&(frame.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(frame);
+    }
+    let _ = write_atomically(&file_for(project, target), &bytes);
+}
+
+/// The frames of a cache file, each with its index after the header; None if
+/// the file is cut short.
+fn split_frames(mut bytes: &[u8]) -> Option<Vec<(usize, &[u8])>> {
+    let mut frames = Vec::new();
+    while !bytes.is_empty() {
+        let (len, rest) = bytes.split_first_chunk::<8>()?;
+        let len = usize::try_from(u64::from_le_bytes(*len)).ok()?;
+        let (frame, rest) = rest.split_at_checked(len)?;
+        frames.push((frames.len().wrapping_sub(1), frame));
+        bytes = rest;
+    }
+    Some(frames)
+}
+
+/// Whether the artifact at `path` is as a compile of `key` last wrote it:
+/// the same compile inputs, and the file untouched since (length and
+/// modification time as recorded in its stamp).
+pub fn artifact_is_current(path: &Path, key: &str) -> bool {
+    let Ok(stamp) = std::fs::read_to_string(stamp_for(path)) else {
+        return false;
+    };
+    Some(stamp.trim()) == file_stamp(path, key).as_deref()
+}
+
+/// Record that the artifact at `path` was just written from a compile of
+/// `key`; None forgets it (the next write rewrites it whole).
+pub fn note_artifact(path: &Path, key: Option<&str>) {
+    let stamp = stamp_for(path);
+    match key.and_then(|key| file_stamp(path, key)) {
+        Some(text) => {
+            let _ = write_atomically(&stamp, text.as_bytes());
+        }
+        None => {
+            let _ = std::fs::remove_file(stamp);
+        }
+    }
+}
+
+fn stamp_for(path: &Path) -> PathBuf {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let dir = path.parent().unwrap_or(Path::new("."));
+    dir.join("weir_cache").join(format!("{name}.stamp"))
+}
+
+fn file_stamp(path: &Path, key: &str) -> Option<String> {
+    let meta = std::fs::metadata(path).ok()?;
+    let modified = meta
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    Some(format!("{key} {} {}", meta.len(), modified.as_nanos()))
+}
+
+/// `<target-path>/weir_cache/compile-<target>.bin`: one per target, so
+/// switching targets does not throw the other's away.
+fn file_for(project: &Project, target: &Target) -> PathBuf {
+    let name = crate::env::naming::sanitize(&target.name);
+    cache_dir(project).join(format!("compile-{name}.bin"))
+}
+
+pub fn cache_dir(project: &Project) -> PathBuf {
+    project.target_dir().join("weir_cache")
+}
+
+fn header_names(header: &Header) -> Vec<&str> {
+    header.env.iter().map(|(name, _)| name.as_str()).collect()
+}
+
+/// The variables' values now, each as a sha256: the cache need not hold them.
+fn hashed_env(names: &[&str]) -> Vec<(String, Option<String>)> {
+    names
+        .iter()
+        .map(|name| {
+            let value = std::env::var(name).ok();
+            (name.to_string(), value.map(|v| super::sha256_hex(&v)))
+        })
+        .collect()
+}
+
+/// Whether `bytes` contain a secret weir knows (a password, a
+/// `DBT_ENV_SECRET_*` value): those never reach the disk unmasked.
+fn holds_secret(bytes: &[u8]) -> bool {
+    crate::env::secrets::known()
+        .iter()
+        .any(|secret| memchr::memmem::find(bytes, secret.as_bytes()).is_some())
+}
+
+/// Write through a temporary file and a rename: a reader sees the old file or
+/// the new one, never half of one.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let temporary = path.with_extension(format!("{}.tmp", std::process::id()));
+    std::fs::write(&temporary, bytes)?;
+    std::fs::rename(&temporary, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&temporary);
+    })
+}
+
+fn wrap_values<'a, T, W>(
+    map: &'a BTreeMap<String, T>,
+    wrap: impl Fn(&'a T) -> W,
+) -> BTreeMap<&'a str, W> {
+    map.iter().map(|(k, v)| (k.as_str(), wrap(v))).collect()
+}
+
+fn unwrap_values<W, T>(map: BTreeMap<String, W>, unwrap: impl Fn(W) -> T) -> BTreeMap<String, T> {
+    map.into_iter().map(|(k, v)| (k, unwrap(v))).collect()
+}
+
+// Nodes, sources and exposures serialize as dbt's manifest shows them; the
+// cache uses their derived form (`#[serde(remote = "Self")]` in manifest.rs).
+#[derive(Serialize, Clone, Copy)]
+struct NodeRef<'a>(#[serde(with = "Node")] &'a Node);
+#[derive(Deserialize)]
+struct OwnedNode(#[serde(with = "Node")] Node);
+#[derive(Serialize)]
+struct SourceRef<'a>(#[serde(with = "SourceNode")] &'a SourceNode);
+#[derive(Deserialize)]
+struct OwnedSource(#[serde(with = "SourceNode")] SourceNode);
+#[derive(Serialize)]
+struct ExposureRef<'a>(#[serde(with = "Exposure")] &'a Exposure);
+#[derive(Deserialize)]
+struct OwnedExposure(#[serde(with = "Exposure")] Exposure);
