@@ -30,8 +30,8 @@ pub struct Pending<'a> {
     pub base_config: Arc<Map<String, Json>>,
     /// Set for generic tests.
     pub test: Option<&'a GenericTest>,
-    /// Set for a version of a versioned model.
-    pub version: Option<Versioned<'a>>,
+    /// Set for a version of a versioned model (boxed: most nodes are not).
+    pub version: Option<Box<Versioned<'a>>>,
 }
 
 impl Pending<'_> {
@@ -103,7 +103,7 @@ fn package_nodes<'a>(package: &'a Project, root: Option<&'a Project>) -> Result<
     let mut claims = versions::claims(package)?;
     for (resource_type, name, file, checksum_text) in declared {
         let mut version = match resource_type {
-            ResourceType::Model => claims.remove(file.stem()),
+            ResourceType::Model => claims.remove(file.stem()).map(Box::new),
             _ => None,
         };
         // Analyses and tests live in their own namespaces: they are never

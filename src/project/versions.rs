@@ -235,6 +235,10 @@ pub(super) fn parse(
             .in_file(path)
             .at_line_of(&file.text, at.max(line))
     };
+    if entry.get("versions").is_none() && entry.get("latest_version").is_none() {
+        // Most models have no versions: skip the search for the key's line.
+        return Ok((Vec::new(), None));
+    }
     let mut versions: Vec<ModelVersion> = Vec::new();
     for (item, at) in sequence(entry, "versions", file, path, line)? {
         let version = version_entry(item, name, file, path, at)?;
