@@ -138,8 +138,9 @@ pub struct TestMetadata {
 pub struct RefCall {
     pub name: String,
     pub package: Option<String>,
-    /// `v=` / `version=` as written: a number or a string.
-    pub version: Option<Value>,
+    /// `v=` / `version=` as written: a number or a string (boxed: most
+    /// refs have none, and a JSON value is large).
+    pub version: Option<Box<Value>>,
 }
 
 /// A node of the DAG: a model, seed or test, compiled for one target.
@@ -185,9 +186,10 @@ pub struct Node {
     pub patch_path: Option<String>,
     /// The ephemeral models injected into compiled_code: (unique_id, CTE SQL).
     pub extra_ctes: Vec<(String, String)>,
-    /// A versioned model's `v`, and its model's latest version.
-    pub version: Option<Value>,
-    pub latest_version: Option<Value>,
+    /// A versioned model's `v`, and its model's latest version (boxed, as
+    /// in [`RefCall`]).
+    pub version: Option<Box<Value>>,
+    pub latest_version: Option<Box<Value>>,
 }
 
 impl Node {
@@ -822,8 +824,8 @@ impl Serialize for Node {
             model: (self.resource_type == ResourceType::Model).then_some(ModelOut {
                 access: "protected",
                 constraints: NO_ITEMS,
-                version: self.version.as_ref(),
-                latest_version: self.latest_version.as_ref(),
+                version: self.version.as_deref(),
+                latest_version: self.latest_version.as_deref(),
                 deprecation_date: None,
             }),
             test_metadata: self.test.as_ref().map(|t| TestMetadataOut {

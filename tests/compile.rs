@@ -614,8 +614,8 @@ fn versioned_models_are_a_node_per_version() {
     assert_eq!(v3.relation.identifier, "dim_customers_v3");
     assert_eq!(v3.original_file_path, "models/marts/customers_next.sql");
     assert_eq!(v3.config["materialized"], "view");
-    assert_eq!(v3.version, Some(serde_json::json!(3)));
-    assert_eq!(v3.latest_version, Some(serde_json::json!(2)));
+    assert_eq!(v3.version.as_deref(), Some(&serde_json::json!(3)));
+    assert_eq!(v3.latest_version.as_deref(), Some(&serde_json::json!(2)));
     let latest = &manifest.nodes["model.versions.fct_orders.v2"];
     assert_eq!(latest.original_file_path, "models/marts/fct_orders.sql");
     assert_eq!(latest.relation.identifier, "fct_orders_v2");

@@ -121,7 +121,7 @@ fn build(
         match parse_call(text).map_err(at)? {
             Call::Ref(call) => {
                 let name = &call.name;
-                let key = super::versions::ref_key(name, call.version.as_ref());
+                let key = super::versions::ref_key(name, call.version.as_deref());
                 let id = scope
                     .resolve_ref(&package.name, call.package.as_deref(), &key)
                     .map(str::to_string);
@@ -138,7 +138,7 @@ fn build(
                     }
                     None if key != *name => {
                         let version = crate::project::versions::version_text(
-                            call.version.as_ref().unwrap_or(&Json::Null),
+                            call.version.as_deref().unwrap_or(&Json::Null),
                         );
                         let err = Error::new(
                             ErrorKind::MissingNode,
@@ -308,7 +308,7 @@ fn parse_call(text: &str) -> Result<Call> {
             Some(c) => return Err(bad(&format!("has `{c}` where a `,` belongs"))),
         }
     }
-    let version = ref_version(version, v);
+    let version = ref_version(version, v).map(Box::new);
     match (function.trim(), positional.as_slice()) {
         ("ref", [name]) => Ok(Call::Ref(RefCall {
             package: None,
@@ -376,7 +376,7 @@ mod tests {
             Call::Ref(RefCall {
                 package: None,
                 name: "orders".into(),
-                version: Some(version),
+                version: Some(Box::new(version)),
             })
         };
         assert_eq!(

@@ -132,7 +132,7 @@ pub fn collect(
             plain_ref: Some(RefCall {
                 name: name.to_string(),
                 package: None,
-                version: Some(version.v.clone()),
+                version: Some(Box::new(version.v.clone())),
             }),
             attached_node,
             tags: Vec::new(),
@@ -339,7 +339,7 @@ fn build(
             let shortcut =
                 namespace.is_none() && ["unique", "not_null"].contains(&short_test_name.as_str());
             if let Some(version) = call.version.as_mut().filter(|_| !shortcut) {
-                *version = Json::String(version_text(version));
+                **version = Json::String(version_text(version));
             }
             call
         }),

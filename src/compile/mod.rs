@@ -647,8 +647,8 @@ fn build_node(
         test: node.test.map(|t| t.metadata.clone()),
         patch_path: properties.map(|p| p.file.clone()),
         extra_ctes: Vec::new(),
-        version: node.version.as_ref().map(|v| v.version.v.clone()),
-        latest_version: node.version.as_ref().map(|v| v.latest.clone()),
+        version: node.version.as_ref().map(|v| Box::new(v.version.v.clone())),
+        latest_version: node.version.as_ref().map(|v| Box::new(v.latest.clone())),
     })
 }
 

@@ -210,7 +210,7 @@ impl Object for RefFunction {
         self.resolve(RefCall {
             name,
             package,
-            version,
+            version: version.map(Box::new),
         })
     }
 }
@@ -219,7 +219,7 @@ impl RefFunction {
     /// `ref([package,] name[, v=version])`: the relation, recorded as a dependency.
     pub(super) fn resolve(&self, call: RefCall) -> Result<Value, JinjaError> {
         let name = &call.name;
-        let key = ref_key(name, call.version.as_ref());
+        let key = ref_key(name, call.version.as_deref());
         let Some(unique_id) = self
             .scope
             .resolve_ref(&self.package, call.package.as_deref(), &key)
@@ -245,7 +245,7 @@ impl RefFunction {
         };
         let versions = describe_versions(&self.scope.nodes_by_name, name);
         if key != name {
-            let version = version_text(call.version.as_ref().unwrap_or(&Json::Null));
+            let version = version_text(call.version.as_deref().unwrap_or(&Json::Null));
             return match versions {
                 Some(versions) => format!(
                     "model `{name}` version `{version}` not found: its versions are {versions}"

@@ -334,7 +334,7 @@ impl<'a> Universe<'a> {
             Method::Version => {
                 let versions = |m: &Member<'a>| match m {
                     Member::Node(n) if n.resource_type == ResourceType::Model => {
-                        Some((n.version.as_ref(), n.latest_version.as_ref()))
+                        Some((n.version.as_deref(), n.latest_version.as_deref()))
                     }
                     _ => None,
                 };
