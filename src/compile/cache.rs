@@ -45,8 +45,9 @@ impl Key {
         for package in project.all_projects() {
             hasher.update(package.digest.sha256);
         }
-        // Debug shows every field of the target but the password.
-        hasher.update(format!("{target:?}"));
+        // Debug shows every field of the target but the password; secrets
+        // elsewhere in it are masked, so the key cannot betray them.
+        hasher.update(crate::env::secrets::scrub(&format!("{target:?}")).as_bytes());
         hasher.update(serde_json::to_string(cli_vars).unwrap_or_default());
         Some(Key(super::hex(&hasher.finalize())))
     }
