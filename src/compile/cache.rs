@@ -166,7 +166,7 @@ pub fn save(project: &Project, target: &Target, key: &Key, manifest: &Manifest) 
     let batches: Vec<&[NodeRef]> = nodes.chunks(NODES_PER_FRAME).collect();
     let (rest, batches) = crate::parallel::both(
         || rmp_serde::to_vec(&rest),
-        || crate::parallel::map(&batches, |batch| rmp_serde::to_vec(batch)),
+        || crate::parallel::map(&batches, rmp_serde::to_vec),
     );
     let Ok(header) = rmp_serde::to_vec(&header) else {
         return;
