@@ -262,7 +262,12 @@ pub fn run_node(compiled: &Compiled, unique_id: &str) -> Result<NodeResult> {
         render_hook: &render_hook,
     };
     let built = crate::adapter::connect(&compiled.target, &compiled.project.root)
-        .and_then(|mut adapter| build_locked(&mut adapter, node, &ctx))
+        .and_then(|mut adapter| {
+            let built = build_locked(&mut adapter, node, &ctx);
+            // The lock's release; a lost connection released it already.
+            let _ = adapter.flush();
+            built
+        })
         .map_err(|e| e.scrub(&secrets))?;
     Ok(success(node, built, started_at, clock.elapsed(), 1))
 }
@@ -396,8 +401,17 @@ struct Worker<'a> {
 
 impl Worker<'_> {
     fn work(&self, scheduler: &Scheduler, on_event: &(dyn Fn(&Event) + Sync)) {
-        let mut connection = None;
-        while let Some((index, task)) = scheduler.next(on_event) {
+        let mut connection: Option<PostgresAdapter> = None;
+        loop {
+            // What the last task deferred (its lock's release) goes with the
+            // next task's first statement, or at once when none can start.
+            let next = scheduler.next(on_event, &mut || {
+                if let Some(adapter) = connection.as_mut() {
+                    // A lost connection released the lock already.
+                    let _ = adapter.flush();
+                }
+            });
+            let Some((index, task)) = next else { break };
             let result = self.run_task(index, task, &mut connection);
             scheduler.finish(index, result, on_event);
         }
@@ -512,9 +526,9 @@ fn build_locked(adapter: &mut PostgresAdapter, node: &Node, ctx: &BuildContext) 
         format!("{LOCK_CLASS}, hashtext('{}')", relation.replace('\'', "''"))
     });
     if let Some(key) = &lock {
-        let rows = adapter.query_text(&format!("select pg_try_advisory_lock({key})"))?;
-        let taken = rows.first().and_then(|r| r.first()).cloned().flatten();
-        if taken.as_deref() != Some("t") {
+        let (schema, names) = materialize::relations_asked(node);
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        if !adapter.try_lock(key, schema, &names)? {
             // Another run is building it: wait for that run, as long as
             // this node's timeout allows.
             adapter
@@ -534,8 +548,8 @@ fn build_locked(adapter: &mut PostgresAdapter, node: &Node, ctx: &BuildContext) 
     }
     let built = materialize::build(adapter, node, ctx);
     if let Some(key) = &lock {
-        // A lost connection released it already.
-        let _ = adapter.execute(&format!("select pg_advisory_unlock({key})"));
+        // Sent with the connection's next round trip: nothing waits on it.
+        adapter.defer(&format!("select pg_advisory_unlock({key})"));
     }
     built
 }
@@ -651,7 +665,13 @@ impl<'p> Scheduler<'p> {
     }
 
     /// The next task to run, once one is ready; None when the run is over.
-    fn next(&self, on_event: &(dyn Fn(&Event) + Sync)) -> Option<(usize, &'p Task)> {
+    /// `idle` runs (without the lock held) before waiting or returning None.
+    fn next(
+        &self,
+        on_event: &(dyn Fn(&Event) + Sync),
+        idle: &mut dyn FnMut(),
+    ) -> Option<(usize, &'p Task)> {
+        let mut idle = Some(idle);
         let mut state = self.lock();
         loop {
             if state.stopped.is_none()
@@ -675,6 +695,12 @@ impl<'p> Scheduler<'p> {
                     task,
                 });
                 return Some((index, task));
+            }
+            if let Some(idle) = idle.take() {
+                drop(state);
+                idle();
+                state = self.lock();
+                continue;
             }
             if state.running == 0 {
                 self.skip_stranded(&mut state, on_event);
@@ -872,7 +898,7 @@ mod tests {
             log.lock().unwrap().push(line);
         };
         let scheduler = Scheduler::new(plan, fail_fast, None);
-        while let Some((index, task)) = scheduler.next(&on_event) {
+        while let Some((index, task)) = scheduler.next(&on_event, &mut || {}) {
             let ok = !fail.contains(&task.name.as_str());
             scheduler.finish(index, result(task, ok), &on_event);
         }
