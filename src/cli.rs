@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::{Map, Value as Json, json};
 
 use crate::compile::{CompileOptions, Compiled};
-use crate::env::secrets::scrub;
+use crate::env::secrets::{scrub, scrub_with};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{Manifest, Materialization, Node, ResourceType};
 use crate::plan::{Plan, RetryPolicy, Task};
@@ -463,6 +463,7 @@ struct Retrying {
 
 fn run_nodes(args: &RunArgs, only: Option<ResourceType>, retry: Option<Retrying>) -> Result<i32> {
     JSON_LOG.store(args.log_format == LogFormat::Json, Ordering::Relaxed);
+    let warming = warm_up(args, retry.is_some());
     let mut compiled = args.project.compile_unwritten()?;
     let selection = args.project.selection(&compiled)?;
     let manifest = &compiled.manifest;
@@ -474,6 +475,7 @@ fn run_nodes(args: &RunArgs, only: Option<ResourceType>, retry: Option<Retrying>
     if let Some(kind) = only {
         plan.tasks.retain(|t| t.resource_type == kind);
     }
+    crate::timing::phase("selection and plan");
     if let Some(retry) = &retry {
         plan.tasks
             .retain(|t| retry.unique_ids.contains(&t.unique_id));
@@ -495,16 +497,41 @@ fn run_nodes(args: &RunArgs, only: Option<ResourceType>, retry: Option<Retrying>
         // The manifest shows the project as compiled, before deferral.
         write_artifacts(&compiled)?;
         defer_parents(&mut compiled, state, &plan, args.project.favor_state)?;
-        return run_plan(args, &compiled, &plan, retry);
+        return run_plan(args, &compiled, &plan, retry, warming);
     }
     // The artifacts are written while the run starts: for one model of a
     // large project, writing them takes longer than running it.
     let (written, outcome) = crate::parallel::both(
         || write_artifacts(&compiled),
-        || run_plan(args, &compiled, &plan, retry),
+        || run_plan(args, &compiled, &plan, retry, warming),
     );
     written?;
     outcome
+}
+
+/// Start opening the run's connections while the project compiles: as
+/// many as it has threads when it runs the whole project, one when a
+/// selection may leave a single node.
+fn warm_up(args: &RunArgs, retrying: bool) -> Option<crate::runner::Warming> {
+    let project = &args.project;
+    let selects = retrying
+        || !project.select.is_empty()
+        || !project.exclude.is_empty()
+        || project.selector.is_some();
+    let project_dir = match &project.project_dir {
+        Some(dir) => dir.clone(),
+        None => std::env::current_dir().ok()?,
+    };
+    crate::runner::Warming::start(
+        &project_dir,
+        project.profiles_dir.as_deref(),
+        project.target.as_deref(),
+        args.allow_protected,
+        |target| match selects {
+            true => 1,
+            false => args.threads.unwrap_or(target.threads).max(1),
+        },
+    )
 }
 
 /// Run `plan` and report it: per-node lines, run_results.json, a summary.
@@ -513,6 +540,7 @@ fn run_plan(
     compiled: &Compiled,
     plan: &Plan,
     retry: Option<Retrying>,
+    warming: Option<crate::runner::Warming>,
 ) -> Result<i32> {
     let manifest = &compiled.manifest;
     log(
@@ -558,6 +586,9 @@ fn run_plan(
         store_failures: args.store_failures,
         timeout,
         cancel: CancelHandle::new(),
+        connections: warming
+            .map(crate::runner::Warming::finish)
+            .unwrap_or_default(),
     };
     let cancel = options.cancel.clone();
     // Ctrl-C cancels the running queries; a second one ends weir at once.
@@ -571,20 +602,24 @@ fn run_plan(
     });
     let json_log = args.log_format == LogFormat::Json;
     let progress = crate::progress::wanted(json_log).then(|| Progress::start(plan.tasks.len()));
+    // Asked once: the lines are printed under the scheduler's lock.
+    let secrets = crate::env::secrets::known();
     let on_event = |event: &Event| {
         if let Some(progress) = &progress {
             progress.update(event);
         }
-        print_event(event);
+        print_event(event, &secrets);
     };
     let mut results = crate::runner::run(compiled, plan, &options, &on_event)?;
     drop(progress);
+    crate::timing::phase("run");
     let invocation = match retry {
         Some(retry) => retry.invocation,
         None => invocation_args(),
     };
     results.args = run_args(&invocation, args, compiled, &options);
     results.write(&compiled.project.target_dir())?;
+    crate::timing::phase("run_results.json written");
     print_summary(plan, &results);
     print_skipped_side_effects();
     if options.cancel.is_cancelled() {
@@ -862,8 +897,19 @@ fn progress_line(index: usize, total: usize, text: &str, status: &str) -> String
     format!("{head}{} {status}", ".".repeat(dots))
 }
 
-fn print_event(event: &Event) {
-    let (name, data) = event_data(event);
+/// A node's line; `secrets` are masked in it (see [`crate::env::secrets::known`]).
+fn print_event(event: &Event, secrets: &[String]) {
+    let name = match event {
+        Event::Start { .. } => "NodeStart",
+        Event::Finish { .. } => "NodeFinished",
+        Event::Hook { .. } => "HookFinished",
+    };
+    // Only the JSON log prints the data.
+    let data = if JSON_LOG.load(Ordering::Relaxed) {
+        event_data(event, secrets)
+    } else {
+        Json::Null
+    };
     let line = match event {
         Event::Start { index, total, task } => {
             let text = format!("START {} {}", task_description(task), task_label(task));
@@ -952,11 +998,11 @@ fn print_event(event: &Event) {
             )
         }
     };
-    log(name, &scrub(&line), data);
+    log(name, &scrub_with(&line, secrets), data);
 }
 
-/// The event's name in dbt's JSON log, and its `data`: node_info as dbt gives it.
-fn event_data(event: &Event) -> (&'static str, Json) {
+/// The event's `data` in dbt's JSON log: node_info as dbt gives it.
+fn event_data(event: &Event, secrets: &[String]) -> Json {
     let node_info = |task: &Task, status: &str, result: Option<&crate::results::NodeResult>| {
         json!({
             "unique_id": task.unique_id,
@@ -971,35 +1017,32 @@ fn event_data(event: &Event) -> (&'static str, Json) {
                 "relation_name": task.relation.to_string(),
             },
             "execution_time": result.map(|r| r.execution_time),
-            "message": result.map(|r| scrub(&r.message)),
+            "message": result.map(|r| scrub_with(&r.message, secrets)),
             "failures": result.and_then(|r| r.failures),
             "rows_affected": result.and_then(|r| r.rows_affected),
             "adapter_response": result.filter(|r| !r.code.is_empty()).map(|r| json!({"_message": r.message, "code": r.code, "rows_affected": r.rows_affected})),
         })
     };
     match event {
-        Event::Start { index, total, task } => (
-            "NodeStart",
-            json!({"index": index, "total": total, "node_info": node_info(task, "started", None)}),
-        ),
+        Event::Start { index, total, task } => {
+            json!({"index": index, "total": total, "node_info": node_info(task, "started", None)})
+        }
         Event::Finish {
             index,
             total,
             task,
             result,
-        } => (
-            "NodeFinished",
-            json!({"index": index, "total": total, "node_info": node_info(task, result.status.as_str(), Some(result))}),
-        ),
+        } => {
+            json!({"index": index, "total": total, "node_info": node_info(task, result.status.as_str(), Some(result))})
+        }
         Event::Hook {
             name,
             index,
             total,
             result,
-        } => (
-            "HookFinished",
-            json!({"index": index, "total": total, "hook": name, "status": result.status.as_str(), "execution_time": result.execution_time}),
-        ),
+        } => {
+            json!({"index": index, "total": total, "hook": name, "status": result.status.as_str(), "execution_time": result.execution_time})
+        }
     }
 }
 
@@ -1134,7 +1177,8 @@ fn deploy_command(args: &DeployArgs) -> Result<i32> {
         threads: args.threads.unwrap_or(shadow.target.threads).max(1),
         ..RunOptions::default()
     };
-    let results = crate::runner::run(shadow, &plan, &options, &print_event)?;
+    let secrets = crate::env::secrets::known();
+    let results = crate::runner::run(shadow, &plan, &options, &|e| print_event(e, &secrets))?;
     results.write(&shadow.project.target_dir())?;
     print_summary(&plan, &results);
     print_skipped_side_effects();

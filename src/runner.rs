@@ -3,10 +3,12 @@
 //! advisory lock per relation, timeouts and cancellation.
 
 mod cancel;
+mod pool;
 mod run_end;
 
 pub use cancel::CancelHandle;
 use cancel::{Stop, Watchdog};
+pub use pool::{Pool, Warming};
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
@@ -42,6 +44,8 @@ pub struct RunOptions {
     pub timeout: Option<Duration>,
     /// Stops the run from another thread (Ctrl-C).
     pub cancel: CancelHandle,
+    /// Connections opened ahead of the run (while the project compiled).
+    pub connections: Pool,
 }
 
 impl Default for RunOptions {
@@ -53,6 +57,7 @@ impl Default for RunOptions {
             store_failures: false,
             timeout: None,
             cancel: CancelHandle::new(),
+            connections: Pool::default(),
         }
     }
 }
@@ -104,15 +109,23 @@ pub fn run(
                 .map_err(|e| e.scrub(&secrets))?,
         )
     };
+    crate::timing::phase("run: connection settings");
     let watchdog = Watchdog::default();
     let scheduler = Scheduler::new(plan, options.fail_fast, Some(&watchdog));
     let workers = options.threads.max(1).min(plan.tasks.len());
     let renderer = LazyRenderer::new(compiled);
+    // Connections opened ahead and not used yet: hooks and workers take
+    // them before opening their own.
+    let idle = Mutex::new(match &settings {
+        Some(settings) => options.connections.take_for(settings),
+        None => Vec::new(),
+    });
     let hook_runner = settings.as_ref().map(|settings| HookRunner {
         compiled,
         settings,
         secrets: &secrets,
         renderer: &renderer,
+        idle: &idle,
     });
     let project = &compiled.project;
     let mut hooks = Vec::new();
@@ -131,6 +144,7 @@ pub fn run(
                 timeout: options.timeout,
                 renderer: &renderer,
                 watchdog: &watchdog,
+                idle: &idle,
             };
             std::thread::scope(|scope| {
                 scope.spawn(|| watchdog.run(&options.cancel));
@@ -143,6 +157,7 @@ pub fn run(
                 }
                 watchdog.finish();
             });
+            crate::timing::phase("run: nodes");
         }
     }
     let mut results = scheduler.into_results();
@@ -177,6 +192,7 @@ struct HookRunner<'a> {
     settings: &'a ConnectionSettings,
     secrets: &'a [String],
     renderer: &'a LazyRenderer<'a>,
+    idle: &'a Mutex<Vec<PostgresAdapter>>,
 }
 
 impl HookRunner<'_> {
@@ -188,7 +204,10 @@ impl HookRunner<'_> {
         on_event: &(dyn Fn(&Event) + Sync),
     ) -> Vec<NodeResult> {
         let project = &self.compiled.project.name;
-        let mut connection: Option<PostgresAdapter> = None;
+        if hooks.is_empty() {
+            return Vec::new();
+        }
+        let mut connection = take_idle(self.idle);
         let mut results = Vec::with_capacity(hooks.len());
         for (i, sql) in hooks.iter().enumerate() {
             let started_at = SystemTime::now();
@@ -241,6 +260,11 @@ impl HookRunner<'_> {
         }
         results
     }
+}
+
+/// A connection opened ahead and never used, if one is left.
+fn take_idle(idle: &Mutex<Vec<PostgresAdapter>>) -> Option<PostgresAdapter> {
+    idle.lock().unwrap_or_else(PoisonError::into_inner).pop()
 }
 
 /// Build one node, once, on a new connection: what an orchestrator's task
@@ -397,11 +421,12 @@ struct Worker<'a> {
     timeout: Option<Duration>,
     renderer: &'a LazyRenderer<'a>,
     watchdog: &'a Watchdog,
+    idle: &'a Mutex<Vec<PostgresAdapter>>,
 }
 
 impl Worker<'_> {
     fn work(&self, scheduler: &Scheduler, on_event: &(dyn Fn(&Event) + Sync)) {
-        let mut connection: Option<PostgresAdapter> = None;
+        let mut connection = take_idle(self.idle);
         loop {
             // What the last task deferred (its lock's release) goes with the
             // next task's first statement, or at once when none can start.

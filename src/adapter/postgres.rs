@@ -23,7 +23,7 @@ pub use ::postgres::Error;
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where and as whom to connect. Debug and Display never show the password.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ConnectionSettings {
     pub host: String,
     pub port: u16,
@@ -39,6 +39,25 @@ impl ConnectionSettings {
     /// The settings of `target`; for an embedded target this starts (or finds)
     /// the project's local cluster.
     pub fn for_target(target: &Target, project_root: &Path) -> Result<ConnectionSettings> {
+        Self::settings(target, project_root, true)?.ok_or_else(|| {
+            crate::Error::new(ErrorKind::Database, "the local PostgreSQL did not start")
+        })
+    }
+
+    /// The settings of `target` without starting anything: None for an
+    /// embedded target whose cluster is not running.
+    pub fn for_running_target(
+        target: &Target,
+        project_root: &Path,
+    ) -> Result<Option<ConnectionSettings>> {
+        Self::settings(target, project_root, false)
+    }
+
+    fn settings(
+        target: &Target,
+        project_root: &Path,
+        start: bool,
+    ) -> Result<Option<ConnectionSettings>> {
         if target.adapter_type != "postgres" {
             return Err(crate::Error::new(
                 ErrorKind::Profile,
@@ -53,8 +72,15 @@ impl ConnectionSettings {
             .connect_timeout_seconds
             .map_or(DEFAULT_CONNECT_TIMEOUT, Duration::from_secs);
         if target.is_embedded() {
-            let cluster = LocalCluster::ensure_running(project_root)?;
-            return Ok(ConnectionSettings {
+            let cluster = if start {
+                LocalCluster::ensure_running(project_root)?
+            } else {
+                match LocalCluster::status(project_root)? {
+                    Some(cluster) => cluster,
+                    None => return Ok(None),
+                }
+            };
+            return Ok(Some(ConnectionSettings {
                 host: "127.0.0.1".to_string(),
                 port: cluster.port(),
                 // initdb made `postgres` the cluster's only role.
@@ -63,9 +89,9 @@ impl ConnectionSettings {
                 dbname: target.dbname.clone(),
                 connect_timeout,
                 embedded: true,
-            });
+            }));
         }
-        Ok(ConnectionSettings {
+        Ok(Some(ConnectionSettings {
             host: target.host.clone().unwrap_or_default(),
             port: target.port.unwrap_or(5432),
             user: target.user.clone(),
@@ -73,7 +99,7 @@ impl ConnectionSettings {
             dbname: target.dbname.clone(),
             connect_timeout,
             embedded: false,
-        })
+        }))
     }
 
     fn secrets(&self) -> Vec<String> {
