@@ -472,6 +472,7 @@ fn run_nodes(args: &RunArgs, only: Option<ResourceType>, retry: Option<Retrying>
         policy.default_retries = retries;
     }
     let mut plan = Plan::build(manifest, &selection, &policy)?;
+    let unmatched = selection.unmatched(manifest, !plan.tasks.is_empty())?;
     if let Some(kind) = only {
         plan.tasks.retain(|t| t.resource_type == kind);
     }
@@ -497,13 +498,13 @@ fn run_nodes(args: &RunArgs, only: Option<ResourceType>, retry: Option<Retrying>
         // The manifest shows the project as compiled, before deferral.
         write_artifacts(&compiled)?;
         defer_parents(&mut compiled, state, &plan, args.project.favor_state)?;
-        return run_plan(args, &compiled, &plan, retry, warming);
+        return run_plan(args, &compiled, &plan, &unmatched, retry, warming);
     }
     // The artifacts are written while the run starts: for one model of a
     // large project, writing them takes longer than running it.
     let (written, outcome) = crate::parallel::both(
         || write_artifacts(&compiled),
-        || run_plan(args, &compiled, &plan, retry, warming),
+        || run_plan(args, &compiled, &plan, &unmatched, retry, warming),
     );
     written?;
     outcome
@@ -535,10 +536,12 @@ fn warm_up(args: &RunArgs, retrying: bool) -> Option<crate::runner::Warming> {
 }
 
 /// Run `plan` and report it: per-node lines, run_results.json, a summary.
+/// `unmatched`: the selection criteria that matched nothing, warned about.
 fn run_plan(
     args: &RunArgs,
     compiled: &Compiled,
     plan: &Plan,
+    unmatched: &[String],
     retry: Option<Retrying>,
     warming: Option<crate::runner::Warming>,
 ) -> Result<i32> {
@@ -557,16 +560,40 @@ fn run_plan(
         &format!("Found {}", found_summary(manifest)),
         json!({}),
     );
-    log("Blank", "", json!({}));
+    for criterion in unmatched {
+        log(
+            "NoNodesForSelectionCriteria",
+            &format!("The selection criterion '{criterion}' does not match any enabled nodes"),
+            json!({"spec_raw": criterion}),
+        );
+    }
     if plan.tasks.is_empty() {
-        let message = if retry.is_some() {
-            "Nothing to retry: the last run had no errors, failures or skips."
-        } else {
-            "Nothing to do: the selection matched no nodes."
-        };
+        if retry.is_some() {
+            let message = "Nothing to retry: the last run had no errors, failures or skips.";
+            log("NothingToDo", message, json!({}));
+            return Ok(0);
+        }
+        // As dbt: no hooks, no connection, exit 0, and a run_results.json
+        // with no results, so that nothing reads the previous run's as this one's.
+        let message = "Nothing to do. Try checking your model configs and model specification args";
         log("NothingToDo", message, json!({}));
+        let options = RunOptions {
+            threads: args.threads.unwrap_or(compiled.target.threads).max(1),
+            fail_fast: args.fail_fast,
+            full_refresh: args.full_refresh,
+            ..RunOptions::default()
+        };
+        let results = RunResults {
+            invocation_id: manifest.metadata.invocation_id.clone(),
+            generated_at: crate::clock::now_rfc3339(),
+            elapsed_time: 0.0,
+            args: run_args(&invocation_args(), args, compiled, &options),
+            results: Vec::new(),
+        };
+        results.write(&compiled.project.target_dir())?;
         return Ok(0);
     }
+    log("Blank", "", json!({}));
     let timeout = match args.timeout {
         Some(seconds) if seconds > 0.0 && seconds.is_finite() => {
             Some(std::time::Duration::from_secs_f64(seconds))
@@ -756,6 +783,8 @@ fn log(name: &str, message: &str, data: Json) {
         }
         let level = if name.contains("Error") {
             "error"
+        } else if matches!(name, "NothingToDo" | "NoNodesForSelectionCriteria") {
+            "warn"
         } else {
             "info"
         };
