@@ -573,7 +573,7 @@ fn run_plan(
             log("NothingToDo", message, json!({}));
             return Ok(0);
         }
-        // As dbt: no hooks, no connection, exit 0, and a run_results.json
+        // As dbt: no hooks, no SQL, exit 0, and a run_results.json
         // with no results, so that nothing reads the previous run's as this one's.
         let message = "Nothing to do. Try checking your model configs and model specification args";
         log("NothingToDo", message, json!({}));

@@ -28,7 +28,7 @@ fn deferred_statements_run_before_the_next_and_their_errors_fail_it() {
 
     // The count and the rows are the statement's own, not the deferred ones'.
     db.defer("create table public.numbers as select generate_series(1, 3) as n;");
-    db.defer("select 42");
+    db.defer("select 42 -- a comment to the end of the line");
     assert_eq!(
         db.execute("insert into public.numbers values (4)").unwrap(),
         1

@@ -252,12 +252,19 @@ impl PostgresAdapter {
     fn send(&mut self, sql: Option<&str>) -> Result<Vec<SimpleQueryMessage>> {
         let deferred = std::mem::take(&mut self.deferred);
         self.unsent_begin = None;
-        let mut text = deferred.join(";\n");
-        if let Some(sql) = sql {
-            if !text.is_empty() {
-                text.push_str(";\n");
-            }
-            text.push_str(sql);
+        let mut text = String::new();
+        for statement in &deferred {
+            text.push_str(statement);
+            // A line comment at the end would swallow the semicolon.
+            text.push_str(if statement.contains("--") {
+                "\n;\n"
+            } else {
+                ";\n"
+            });
+        }
+        match sql {
+            Some(sql) => text.push_str(sql),
+            None => text.truncate(text.trim_end().len()),
         }
         if text.is_empty() {
             return Ok(Vec::new());
