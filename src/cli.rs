@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::{Map, Value as Json, json};
 
 use crate::compile::{CompileOptions, Compiled};
-use crate::env::secrets::scrub;
+use crate::env::secrets::{scrub, scrub_with};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{Manifest, Materialization, Node, ResourceType};
 use crate::plan::{Plan, RetryPolicy, Task};
@@ -468,6 +468,7 @@ struct Retrying {
 
 fn run_nodes(args: &RunArgs, only: Option<ResourceType>, retry: Option<Retrying>) -> Result<i32> {
     JSON_LOG.store(args.log_format == LogFormat::Json, Ordering::Relaxed);
+    let warming = warm_up(args, retry.is_some());
     let mut compiled = args.project.compile_unwritten()?;
     let selection = args.project.selection(&compiled)?;
     let manifest = &compiled.manifest;
@@ -476,9 +477,11 @@ fn run_nodes(args: &RunArgs, only: Option<ResourceType>, retry: Option<Retrying>
         policy.default_retries = retries;
     }
     let mut plan = Plan::build(manifest, &selection, &policy)?;
+    let unmatched = selection.unmatched(manifest, !plan.tasks.is_empty())?;
     if let Some(kind) = only {
         plan.tasks.retain(|t| t.resource_type == kind);
     }
+    crate::timing::phase("selection and plan");
     if let Some(retry) = &retry {
         plan.tasks
             .retain(|t| retry.unique_ids.contains(&t.unique_id));
@@ -500,24 +503,52 @@ fn run_nodes(args: &RunArgs, only: Option<ResourceType>, retry: Option<Retrying>
         // The manifest shows the project as compiled, before deferral.
         write_artifacts(&compiled)?;
         defer_parents(&mut compiled, state, &plan, args.project.favor_state)?;
-        return run_plan(args, &compiled, &plan, retry);
+        return run_plan(args, &compiled, &plan, &unmatched, retry, warming);
     }
     // The artifacts are written while the run starts: for one model of a
     // large project, writing them takes longer than running it.
     let (written, outcome) = crate::parallel::both(
         || write_artifacts(&compiled),
-        || run_plan(args, &compiled, &plan, retry),
+        || run_plan(args, &compiled, &plan, &unmatched, retry, warming),
     );
     written?;
     outcome
 }
 
+/// Start opening the run's connections while the project compiles: as
+/// many as it has threads when it runs the whole project, one when a
+/// selection may leave a single node.
+fn warm_up(args: &RunArgs, retrying: bool) -> Option<crate::runner::Warming> {
+    let project = &args.project;
+    let selects = retrying
+        || !project.select.is_empty()
+        || !project.exclude.is_empty()
+        || project.selector.is_some();
+    let project_dir = match &project.project_dir {
+        Some(dir) => dir.clone(),
+        None => std::env::current_dir().ok()?,
+    };
+    crate::runner::Warming::start(
+        &project_dir,
+        project.profiles_dir.as_deref(),
+        project.target.as_deref(),
+        args.allow_protected,
+        |target| match selects {
+            true => 1,
+            false => args.threads.unwrap_or(target.threads).max(1),
+        },
+    )
+}
+
 /// Run `plan` and report it: per-node lines, run_results.json, a summary.
+/// `unmatched`: the selection criteria that matched nothing, warned about.
 fn run_plan(
     args: &RunArgs,
     compiled: &Compiled,
     plan: &Plan,
+    unmatched: &[String],
     retry: Option<Retrying>,
+    warming: Option<crate::runner::Warming>,
 ) -> Result<i32> {
     let manifest = &compiled.manifest;
     log(
@@ -534,16 +565,40 @@ fn run_plan(
         &format!("Found {}", found_summary(manifest)),
         json!({}),
     );
-    log("Blank", "", json!({}));
+    for criterion in unmatched {
+        log(
+            "NoNodesForSelectionCriteria",
+            &format!("The selection criterion '{criterion}' does not match any enabled nodes"),
+            json!({"spec_raw": criterion}),
+        );
+    }
     if plan.tasks.is_empty() {
-        let message = if retry.is_some() {
-            "Nothing to retry: the last run had no errors, failures or skips."
-        } else {
-            "Nothing to do: the selection matched no nodes."
-        };
+        if retry.is_some() {
+            let message = "Nothing to retry: the last run had no errors, failures or skips.";
+            log("NothingToDo", message, json!({}));
+            return Ok(0);
+        }
+        // As dbt: no hooks, no SQL, exit 0, and a run_results.json
+        // with no results, so that nothing reads the previous run's as this one's.
+        let message = "Nothing to do. Try checking your model configs and model specification args";
         log("NothingToDo", message, json!({}));
+        let options = RunOptions {
+            threads: args.threads.unwrap_or(compiled.target.threads).max(1),
+            fail_fast: args.fail_fast,
+            full_refresh: args.full_refresh,
+            ..RunOptions::default()
+        };
+        let results = RunResults {
+            invocation_id: manifest.metadata.invocation_id.clone(),
+            generated_at: crate::clock::now_rfc3339(),
+            elapsed_time: 0.0,
+            args: run_args(&invocation_args(), args, compiled, &options),
+            results: Vec::new(),
+        };
+        results.write(&compiled.project.target_dir())?;
         return Ok(0);
     }
+    log("Blank", "", json!({}));
     let timeout = match args.timeout {
         Some(seconds) if seconds > 0.0 && seconds.is_finite() => {
             Some(std::time::Duration::from_secs_f64(seconds))
@@ -563,6 +618,9 @@ fn run_plan(
         store_failures: args.store_failures,
         timeout,
         cancel: CancelHandle::new(),
+        connections: warming
+            .map(crate::runner::Warming::finish)
+            .unwrap_or_default(),
     };
     let cancel = options.cancel.clone();
     // Ctrl-C cancels the running queries; a second one ends weir at once.
@@ -576,20 +634,24 @@ fn run_plan(
     });
     let json_log = args.log_format == LogFormat::Json;
     let progress = crate::progress::wanted(json_log).then(|| Progress::start(plan.tasks.len()));
+    // Asked once: the lines are printed under the scheduler's lock.
+    let secrets = crate::env::secrets::known();
     let on_event = |event: &Event| {
         if let Some(progress) = &progress {
             progress.update(event);
         }
-        print_event(event);
+        print_event(event, &secrets);
     };
     let mut results = crate::runner::run(compiled, plan, &options, &on_event)?;
     drop(progress);
+    crate::timing::phase("run");
     let invocation = match retry {
         Some(retry) => retry.invocation,
         None => invocation_args(),
     };
     results.args = run_args(&invocation, args, compiled, &options);
     results.write(&compiled.project.target_dir())?;
+    crate::timing::phase("run_results.json written");
     print_summary(plan, &results);
     print_skipped_side_effects();
     if options.cancel.is_cancelled() {
@@ -726,6 +788,8 @@ fn log(name: &str, message: &str, data: Json) {
         }
         let level = if name.contains("Error") {
             "error"
+        } else if matches!(name, "NothingToDo" | "NoNodesForSelectionCriteria") {
+            "warn"
         } else {
             "info"
         };
@@ -867,8 +931,19 @@ fn progress_line(index: usize, total: usize, text: &str, status: &str) -> String
     format!("{head}{} {status}", ".".repeat(dots))
 }
 
-fn print_event(event: &Event) {
-    let (name, data) = event_data(event);
+/// A node's line; `secrets` are masked in it (see [`crate::env::secrets::known`]).
+fn print_event(event: &Event, secrets: &[String]) {
+    let name = match event {
+        Event::Start { .. } => "NodeStart",
+        Event::Finish { .. } => "NodeFinished",
+        Event::Hook { .. } => "HookFinished",
+    };
+    // Only the JSON log prints the data.
+    let data = if JSON_LOG.load(Ordering::Relaxed) {
+        event_data(event, secrets)
+    } else {
+        Json::Null
+    };
     let line = match event {
         Event::Start { index, total, task } => {
             let text = format!("START {} {}", task_description(task), task_label(task));
@@ -957,11 +1032,11 @@ fn print_event(event: &Event) {
             )
         }
     };
-    log(name, &scrub(&line), data);
+    log(name, &scrub_with(&line, secrets), data);
 }
 
-/// The event's name in dbt's JSON log, and its `data`: node_info as dbt gives it.
-fn event_data(event: &Event) -> (&'static str, Json) {
+/// The event's `data` in dbt's JSON log: node_info as dbt gives it.
+fn event_data(event: &Event, secrets: &[String]) -> Json {
     let node_info = |task: &Task, status: &str, result: Option<&crate::results::NodeResult>| {
         json!({
             "unique_id": task.unique_id,
@@ -976,35 +1051,32 @@ fn event_data(event: &Event) -> (&'static str, Json) {
                 "relation_name": task.relation.to_string(),
             },
             "execution_time": result.map(|r| r.execution_time),
-            "message": result.map(|r| scrub(&r.message)),
+            "message": result.map(|r| scrub_with(&r.message, secrets)),
             "failures": result.and_then(|r| r.failures),
             "rows_affected": result.and_then(|r| r.rows_affected),
             "adapter_response": result.filter(|r| !r.code.is_empty()).map(|r| json!({"_message": r.message, "code": r.code, "rows_affected": r.rows_affected})),
         })
     };
     match event {
-        Event::Start { index, total, task } => (
-            "NodeStart",
-            json!({"index": index, "total": total, "node_info": node_info(task, "started", None)}),
-        ),
+        Event::Start { index, total, task } => {
+            json!({"index": index, "total": total, "node_info": node_info(task, "started", None)})
+        }
         Event::Finish {
             index,
             total,
             task,
             result,
-        } => (
-            "NodeFinished",
-            json!({"index": index, "total": total, "node_info": node_info(task, result.status.as_str(), Some(result))}),
-        ),
+        } => {
+            json!({"index": index, "total": total, "node_info": node_info(task, result.status.as_str(), Some(result))})
+        }
         Event::Hook {
             name,
             index,
             total,
             result,
-        } => (
-            "HookFinished",
-            json!({"index": index, "total": total, "hook": name, "status": result.status.as_str(), "execution_time": result.execution_time}),
-        ),
+        } => {
+            json!({"index": index, "total": total, "hook": name, "status": result.status.as_str(), "execution_time": result.execution_time})
+        }
     }
 }
 
@@ -1139,7 +1211,8 @@ fn deploy_command(args: &DeployArgs) -> Result<i32> {
         threads: args.threads.unwrap_or(shadow.target.threads).max(1),
         ..RunOptions::default()
     };
-    let results = crate::runner::run(shadow, &plan, &options, &print_event)?;
+    let secrets = crate::env::secrets::known();
+    let results = crate::runner::run(shadow, &plan, &options, &|e| print_event(e, &secrets))?;
     results.write(&shadow.project.target_dir())?;
     print_summary(&plan, &results);
     print_skipped_side_effects();

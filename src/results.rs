@@ -4,7 +4,8 @@
 use std::path::Path;
 use std::time::SystemTime;
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::error::{Error, Result};
 
@@ -66,45 +67,103 @@ pub struct NodeResult {
 impl NodeResult {
     /// One entry of run_results.json's `results`.
     pub fn to_json(&self) -> Value {
+        serde_json::to_value(ResultOut::of(self)).expect("a node result serializes")
+    }
+}
+
+/// One entry of run_results.json's `results`, borrowed from a [`NodeResult`]:
+/// serialized straight to the file, with no JSON tree in between.
+#[derive(Serialize)]
+struct ResultOut<'a> {
+    status: &'static str,
+    timing: [Timing; 2],
+    thread_id: &'static str,
+    execution_time: f64,
+    adapter_response: AdapterResponse<'a>,
+    /// dbt: a passing test has no message, nor a skipped node (weir keeps
+    /// the reason for its own output).
+    message: Option<&'a str>,
+    failures: Option<u64>,
+    unique_id: &'a str,
+    compiled: bool,
+    compiled_code: &'a str,
+    relation_name: Option<&'a str>,
+    batch_results: Option<()>,
+}
+
+#[derive(Serialize)]
+struct Timing {
+    name: &'static str,
+    started_at: String,
+    completed_at: String,
+}
+
+/// adapter_response is the one free-form mapping of a v6 result: weir's own
+/// figures go there too.
+#[derive(Serialize)]
+struct AdapterResponse<'a> {
+    #[serde(rename = "_message", skip_serializing_if = "Option::is_none")]
+    message: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rows_affected: Option<i64>,
+    weir: WeirFigures,
+}
+
+#[derive(Serialize)]
+struct WeirFigures {
+    attempts: u32,
+    transient: bool,
+    sql_time: f64,
+}
+
+impl<'a> ResultOut<'a> {
+    fn of(result: &'a NodeResult) -> ResultOut<'a> {
+        let started_at = crate::clock::rfc3339(result.started_at);
         // As dbt-postgres: DDL (a view) reports rows_affected -1; a failed node nothing.
-        let mut adapter_response = match (self.rows_affected, self.code.is_empty()) {
-            (_, true) => json!({}),
-            (Some(rows), false) => {
-                json!({"_message": self.message, "code": self.code, "rows_affected": rows})
-            }
-            (None, false) => {
-                json!({"_message": self.message, "code": self.code, "rows_affected": -1})
-            }
-        };
-        // adapter_response is the one free-form mapping of a v6 result:
-        // weir's own figures (attempts, transient, time in SQL) go there.
-        adapter_response["weir"] = json!({
-            "attempts": self.attempts,
-            "transient": self.error.as_ref().is_some_and(Error::is_transient),
-            "sql_time": self.sql_time,
-        });
-        json!({
-            "status": self.status.as_str(),
-            "timing": [
-                {"name": "compile", "started_at": crate::clock::rfc3339(self.started_at), "completed_at": crate::clock::rfc3339(self.started_at)},
-                {"name": "execute", "started_at": crate::clock::rfc3339(self.started_at), "completed_at": crate::clock::rfc3339(self.completed_at)},
+        let reported = !result.code.is_empty();
+        ResultOut {
+            status: result.status.as_str(),
+            timing: [
+                Timing {
+                    name: "compile",
+                    started_at: started_at.clone(),
+                    completed_at: started_at.clone(),
+                },
+                Timing {
+                    name: "execute",
+                    started_at,
+                    completed_at: crate::clock::rfc3339(result.completed_at),
+                },
             ],
-            "thread_id": "Thread-1",
-            "execution_time": self.execution_time,
-            "adapter_response": adapter_response,
-            // dbt: a passing test has no message, nor a skipped node (weir
-            // keeps the reason for its own output).
-            "message": match self.status {
-                Status::Pass | Status::Skipped => Value::Null,
-                _ => json!(self.message),
+            thread_id: "Thread-1",
+            execution_time: result.execution_time,
+            adapter_response: AdapterResponse {
+                message: reported.then_some(result.message.as_str()),
+                code: reported.then_some(result.code.as_str()),
+                rows_affected: reported.then(|| {
+                    result
+                        .rows_affected
+                        .map_or(-1, |rows| i64::try_from(rows).unwrap_or(i64::MAX))
+                }),
+                weir: WeirFigures {
+                    attempts: result.attempts,
+                    transient: result.error.as_ref().is_some_and(Error::is_transient),
+                    sql_time: result.sql_time,
+                },
             },
-            "failures": self.failures,
-            "unique_id": self.unique_id,
-            "compiled": true,
-            "compiled_code": self.compiled_code,
-            "relation_name": self.relation_name,
-            "batch_results": null,
-        })
+            message: match result.status {
+                Status::Pass | Status::Skipped => None,
+                _ => Some(&result.message),
+            },
+            failures: result.failures,
+            unique_id: &result.unique_id,
+            compiled: true,
+            compiled_code: &result.compiled_code,
+            relation_name: result.relation_name.as_deref(),
+            batch_results: None,
+        }
     }
 }
 
@@ -126,27 +185,137 @@ impl RunResults {
 
     /// run_results.json in dbt's v6 shape.
     pub fn to_json(&self) -> Value {
-        let results: Vec<Value> = self.results.iter().map(NodeResult::to_json).collect();
-        json!({
-            "metadata": {
-                "dbt_schema_version": "https://schemas.getdbt.com/dbt/run-results/v6.json",
-                "dbt_version": "1.9.0",
-                "generated_at": self.generated_at,
-                "invocation_id": self.invocation_id,
-                "env": {},
+        serde_json::to_value(self.out()).expect("run results serialize")
+    }
+
+    fn out(&self) -> RunResultsOut<'_> {
+        RunResultsOut {
+            metadata: Metadata {
+                dbt_schema_version: "https://schemas.getdbt.com/dbt/run-results/v6.json",
+                dbt_version: "1.9.0",
+                generated_at: &self.generated_at,
+                invocation_id: &self.invocation_id,
+                env: Empty {},
             },
-            "results": results,
-            "elapsed_time": self.elapsed_time,
-            "args": self.args,
-        })
+            results: self.results.iter().map(ResultOut::of).collect(),
+            elapsed_time: self.elapsed_time,
+            args: &self.args,
+        }
     }
 
     /// Write `<target_dir>/run_results.json`.
+    /// Streamed, and masked of secrets on the way out.
     pub fn write(&self, target_dir: &Path) -> Result<()> {
         std::fs::create_dir_all(target_dir).map_err(|e| Error::io(target_dir, e))?;
         let path = target_dir.join("run_results.json");
-        let text = serde_json::to_string_pretty(&self.to_json()).expect("run results serialize");
-        let text = crate::env::secrets::scrub(&text);
-        std::fs::write(&path, text.as_bytes()).map_err(|e| Error::io(&path, e))
+        let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
+        let scrub = crate::env::secrets::ScrubWriter::new(file);
+        let mut writer = std::io::BufWriter::with_capacity(1 << 16, scrub);
+        serde_json::to_writer_pretty(&mut writer, &self.out())
+            .map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
+        writer
+            .into_inner()
+            .map_err(|e| Error::io(&path, e.into_error()))?
+            .finish()
+            .map(drop)
+            .map_err(|e| Error::io(&path, e))
+    }
+}
+
+#[derive(Serialize)]
+struct RunResultsOut<'a> {
+    metadata: Metadata<'a>,
+    results: Vec<ResultOut<'a>>,
+    elapsed_time: f64,
+    args: &'a Value,
+}
+
+#[derive(Serialize)]
+struct Metadata<'a> {
+    dbt_schema_version: &'static str,
+    dbt_version: &'static str,
+    generated_at: &'a str,
+    invocation_id: &'a str,
+    env: Empty,
+}
+
+/// `{}`.
+#[derive(Serialize)]
+struct Empty {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+    use serde_json::json;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn result(status: Status, code: &str, rows: Option<u64>) -> NodeResult {
+        let started_at = UNIX_EPOCH + Duration::from_millis(1_700_000_000_250);
+        NodeResult {
+            unique_id: "model.shop.orders".into(),
+            status,
+            message: format!("{code} {}", rows.unwrap_or(0)).trim().to_string(),
+            code: code.into(),
+            rows_affected: rows,
+            failures: None,
+            started_at,
+            completed_at: started_at + Duration::from_millis(500),
+            execution_time: 0.5,
+            attempts: 1,
+            sql_time: 0.25,
+            error: None,
+            compiled_code: "select 1".into(),
+            relation_name: Some(r#""db"."s"."orders""#.into()),
+        }
+    }
+
+    #[test]
+    fn a_result_has_dbt_v6_shape_with_weir_figures_in_adapter_response() {
+        assert_eq!(
+            result(Status::Success, "SELECT", Some(3)).to_json(),
+            json!({
+                "status": "success",
+                "timing": [
+                    {"name": "compile", "started_at": "2023-11-14T22:13:20.250000Z", "completed_at": "2023-11-14T22:13:20.250000Z"},
+                    {"name": "execute", "started_at": "2023-11-14T22:13:20.250000Z", "completed_at": "2023-11-14T22:13:20.750000Z"},
+                ],
+                "thread_id": "Thread-1",
+                "execution_time": 0.5,
+                "adapter_response": {
+                    "_message": "SELECT 3", "code": "SELECT", "rows_affected": 3,
+                    "weir": {"attempts": 1, "transient": false, "sql_time": 0.25},
+                },
+                "message": "SELECT 3",
+                "failures": null,
+                "unique_id": "model.shop.orders",
+                "compiled": true,
+                "compiled_code": "select 1",
+                "relation_name": "\"db\".\"s\".\"orders\"",
+                "batch_results": null,
+            })
+        );
+    }
+
+    #[test]
+    fn views_report_minus_one_rows_failures_no_response_and_passes_no_message() {
+        let view = result(Status::Success, "CREATE VIEW", None).to_json();
+        assert_eq!(view["adapter_response"]["rows_affected"], json!(-1));
+        let mut failed = result(Status::Error, "", None);
+        failed.error = Some(Error::new(ErrorKind::Transient, "lost the connection"));
+        let failed = failed.to_json();
+        assert_eq!(
+            failed["adapter_response"],
+            json!({"weir": {"attempts": 1, "transient": true, "sql_time": 0.25}})
+        );
+        assert_eq!(failed["message"], json!("0"));
+        assert_eq!(
+            result(Status::Pass, "SELECT", Some(0)).to_json()["message"],
+            json!(null)
+        );
+        assert_eq!(
+            result(Status::Skipped, "", None).to_json()["message"],
+            json!(null)
+        );
     }
 }

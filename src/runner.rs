@@ -3,10 +3,12 @@
 //! advisory lock per relation, timeouts and cancellation.
 
 mod cancel;
+mod pool;
 mod run_end;
 
 pub use cancel::CancelHandle;
 use cancel::{Stop, Watchdog};
+pub use pool::{Pool, Warming};
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
@@ -42,6 +44,8 @@ pub struct RunOptions {
     pub timeout: Option<Duration>,
     /// Stops the run from another thread (Ctrl-C).
     pub cancel: CancelHandle,
+    /// Connections opened ahead of the run (while the project compiled).
+    pub connections: Pool,
 }
 
 impl Default for RunOptions {
@@ -53,6 +57,7 @@ impl Default for RunOptions {
             store_failures: false,
             timeout: None,
             cancel: CancelHandle::new(),
+            connections: Pool::default(),
         }
     }
 }
@@ -104,15 +109,23 @@ pub fn run(
                 .map_err(|e| e.scrub(&secrets))?,
         )
     };
+    crate::timing::phase("run: connection settings");
     let watchdog = Watchdog::default();
     let scheduler = Scheduler::new(plan, options.fail_fast, Some(&watchdog));
     let workers = options.threads.max(1).min(plan.tasks.len());
     let renderer = LazyRenderer::new(compiled);
+    // Connections opened ahead and not used yet: hooks and workers take
+    // them before opening their own.
+    let idle = Mutex::new(match &settings {
+        Some(settings) => options.connections.take_for(settings),
+        None => Vec::new(),
+    });
     let hook_runner = settings.as_ref().map(|settings| HookRunner {
         compiled,
         settings,
         secrets: &secrets,
         renderer: &renderer,
+        idle: &idle,
     });
     let project = &compiled.project;
     let mut hooks = Vec::new();
@@ -131,6 +144,7 @@ pub fn run(
                 timeout: options.timeout,
                 renderer: &renderer,
                 watchdog: &watchdog,
+                idle: &idle,
             };
             std::thread::scope(|scope| {
                 scope.spawn(|| watchdog.run(&options.cancel));
@@ -143,6 +157,7 @@ pub fn run(
                 }
                 watchdog.finish();
             });
+            crate::timing::phase("run: nodes");
         }
     }
     let mut results = scheduler.into_results();
@@ -177,6 +192,7 @@ struct HookRunner<'a> {
     settings: &'a ConnectionSettings,
     secrets: &'a [String],
     renderer: &'a LazyRenderer<'a>,
+    idle: &'a Mutex<Vec<PostgresAdapter>>,
 }
 
 impl HookRunner<'_> {
@@ -188,7 +204,10 @@ impl HookRunner<'_> {
         on_event: &(dyn Fn(&Event) + Sync),
     ) -> Vec<NodeResult> {
         let project = &self.compiled.project.name;
-        let mut connection: Option<PostgresAdapter> = None;
+        if hooks.is_empty() {
+            return Vec::new();
+        }
+        let mut connection = take_idle(self.idle);
         let mut results = Vec::with_capacity(hooks.len());
         for (i, sql) in hooks.iter().enumerate() {
             let started_at = SystemTime::now();
@@ -243,6 +262,11 @@ impl HookRunner<'_> {
     }
 }
 
+/// A connection opened ahead and never used, if one is left.
+fn take_idle(idle: &Mutex<Vec<PostgresAdapter>>) -> Option<PostgresAdapter> {
+    idle.lock().unwrap_or_else(PoisonError::into_inner).pop()
+}
+
 /// Build one node, once, on a new connection: what an orchestrator's task
 /// does. A failure is an `Err` (Transient or Database), scrubbed of secrets.
 pub fn run_node(compiled: &Compiled, unique_id: &str) -> Result<NodeResult> {
@@ -262,7 +286,12 @@ pub fn run_node(compiled: &Compiled, unique_id: &str) -> Result<NodeResult> {
         render_hook: &render_hook,
     };
     let built = crate::adapter::connect(&compiled.target, &compiled.project.root)
-        .and_then(|mut adapter| build_locked(&mut adapter, node, &ctx))
+        .and_then(|mut adapter| {
+            let built = build_locked(&mut adapter, node, &ctx);
+            // The lock's release; a lost connection released it already.
+            let _ = adapter.flush();
+            built
+        })
         .map_err(|e| e.scrub(&secrets))?;
     Ok(success(node, built, started_at, clock.elapsed(), 1))
 }
@@ -392,12 +421,22 @@ struct Worker<'a> {
     timeout: Option<Duration>,
     renderer: &'a LazyRenderer<'a>,
     watchdog: &'a Watchdog,
+    idle: &'a Mutex<Vec<PostgresAdapter>>,
 }
 
 impl Worker<'_> {
     fn work(&self, scheduler: &Scheduler, on_event: &(dyn Fn(&Event) + Sync)) {
-        let mut connection = None;
-        while let Some((index, task)) = scheduler.next(on_event) {
+        let mut connection = take_idle(self.idle);
+        loop {
+            // What the last task deferred (its lock's release) goes with the
+            // next task's first statement, or at once when none can start.
+            let next = scheduler.next(on_event, &mut || {
+                if let Some(adapter) = connection.as_mut() {
+                    // A lost connection released the lock already.
+                    let _ = adapter.flush();
+                }
+            });
+            let Some((index, task)) = next else { break };
             let result = self.run_task(index, task, &mut connection);
             scheduler.finish(index, result, on_event);
         }
@@ -512,9 +551,9 @@ fn build_locked(adapter: &mut PostgresAdapter, node: &Node, ctx: &BuildContext) 
         format!("{LOCK_CLASS}, hashtext('{}')", relation.replace('\'', "''"))
     });
     if let Some(key) = &lock {
-        let rows = adapter.query_text(&format!("select pg_try_advisory_lock({key})"))?;
-        let taken = rows.first().and_then(|r| r.first()).cloned().flatten();
-        if taken.as_deref() != Some("t") {
+        let (schema, names) = materialize::relations_asked(node);
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        if !adapter.try_lock(key, schema, &names)? {
             // Another run is building it: wait for that run, as long as
             // this node's timeout allows.
             adapter
@@ -534,8 +573,8 @@ fn build_locked(adapter: &mut PostgresAdapter, node: &Node, ctx: &BuildContext) 
     }
     let built = materialize::build(adapter, node, ctx);
     if let Some(key) = &lock {
-        // A lost connection released it already.
-        let _ = adapter.execute(&format!("select pg_advisory_unlock({key})"));
+        // Sent with the connection's next round trip: nothing waits on it.
+        adapter.defer(&format!("select pg_advisory_unlock({key})"));
     }
     built
 }
@@ -651,7 +690,13 @@ impl<'p> Scheduler<'p> {
     }
 
     /// The next task to run, once one is ready; None when the run is over.
-    fn next(&self, on_event: &(dyn Fn(&Event) + Sync)) -> Option<(usize, &'p Task)> {
+    /// `idle` runs (without the lock held) before waiting or returning None.
+    fn next(
+        &self,
+        on_event: &(dyn Fn(&Event) + Sync),
+        idle: &mut dyn FnMut(),
+    ) -> Option<(usize, &'p Task)> {
+        let mut idle = Some(idle);
         let mut state = self.lock();
         loop {
             if state.stopped.is_none()
@@ -675,6 +720,12 @@ impl<'p> Scheduler<'p> {
                     task,
                 });
                 return Some((index, task));
+            }
+            if let Some(idle) = idle.take() {
+                drop(state);
+                idle();
+                state = self.lock();
+                continue;
             }
             if state.running == 0 {
                 self.skip_stranded(&mut state, on_event);
@@ -872,7 +923,7 @@ mod tests {
             log.lock().unwrap().push(line);
         };
         let scheduler = Scheduler::new(plan, fail_fast, None);
-        while let Some((index, task)) = scheduler.next(&on_event) {
+        while let Some((index, task)) = scheduler.next(&on_event, &mut || {}) {
             let ok = !fail.contains(&task.name.as_str());
             scheduler.finish(index, result(task, ok), &on_event);
         }

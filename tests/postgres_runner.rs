@@ -7,10 +7,11 @@ mod support;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use weir::adapter::postgres::PostgresAdapter;
+use weir::adapter::Adapter;
+use weir::adapter::postgres::{ConnectionSettings, PostgresAdapter};
 use weir::compile::Compiled;
 use weir::results::{RunResults, Status};
-use weir::runner::{self, CancelHandle, RunOptions};
+use weir::runner::{self, CancelHandle, RunOptions, Warming};
 
 use support::{TestProject, count, plan, relation};
 
@@ -402,4 +403,52 @@ fn a_backend_killed_mid_model_is_retried_and_the_run_succeeds() {
     );
     let mut db = project.connect(&compiled);
     assert_eq!(count(&mut db, &relation(&compiled, "victim")), 1);
+}
+
+#[test]
+fn connections_opened_ahead_serve_only_the_target_they_were_opened_for() {
+    let project = TestProject::copy_of("shop", "warm");
+    project.write(
+        "profiles.yml",
+        "shop:\n  target: dev\n  outputs:\n    dev:\n      type: postgres\n      user: postgres\n      \
+         dbname: postgres\n      schema: warm\n      threads: 2\n    elsewhere:\n      \
+         type: postgres\n      user: postgres\n      dbname: elsewhere\n      schema: warm\n      \
+         threads: 2\n",
+    );
+    project.write("models/lonely.sql", "select 1 as id\n");
+    let compiled = project.compile();
+    let mut db = project.connect(&compiled);
+    let lonely = relation(&compiled, "lonely");
+    let run_with = |target: Option<&str>| {
+        let warming = Warming::start(&project.root, Some(&project.root), target, false, |t| {
+            t.threads
+        })
+        .expect("the cluster runs: connections are opened");
+        let options = RunOptions {
+            connections: warming.finish(),
+            ..RunOptions::default()
+        };
+        runner::run(&compiled, &plan(&compiled, &["lonely"]), &options, &|_| {}).unwrap()
+    };
+
+    // Opened on another database: the run opens its own and builds where
+    // its target says.
+    let results = run_with(Some("elsewhere"));
+    assert_eq!(results.results[0].status, Status::Success);
+    assert_eq!(count(&mut db, &lonely), 1);
+    let mut elsewhere = PostgresAdapter::connect(&ConnectionSettings {
+        dbname: "elsewhere".into(),
+        ..ConnectionSettings::for_target(&compiled.target, &project.root).unwrap()
+    })
+    .unwrap();
+    let built_elsewhere = elsewhere
+        .query_text("select to_regclass('warm.lonely') is not null")
+        .unwrap();
+    assert_eq!(built_elsewhere, vec![vec![Some("f".to_string())]]);
+
+    // Opened for the run's own target: taken, and the run is the same.
+    db.execute(&format!("drop view {lonely}")).unwrap();
+    let results = run_with(None);
+    assert_eq!(results.results[0].status, Status::Success);
+    assert_eq!(count(&mut db, &lonely), 1);
 }

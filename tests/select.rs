@@ -473,3 +473,45 @@ fn bad_selectors_are_clear_errors() {
     assert!(message("orders,,customers").contains("`orders,,customers`"));
     assert!(message("path:/etc").contains("`path:/etc`"));
 }
+
+#[test]
+fn criteria_matching_nothing_are_named_each() {
+    let manifest = manifest();
+    let unmatched = |select: &[&str], exclude: &[&str]| {
+        selection(select, exclude)
+            .unmatched(&manifest, true)
+            .unwrap()
+    };
+    // As dbt: every space-separated part of --select and --exclude on its
+    // own; an intersection is one criterion.
+    assert_eq!(
+        unmatched(
+            &["tag:nothing orders", "stg_payments"],
+            &["stg_orders,tag:nothing", "customers"]
+        ),
+        ["tag:nothing", "stg_orders,tag:nothing"]
+    );
+    // Sources are graph members: selecting one matches.
+    let features = compile("tests/fixtures/features");
+    assert_eq!(
+        selection(&["source:app", "source:nope"], &[])
+            .unmatched(&features, true)
+            .unwrap(),
+        ["source:nope"]
+    );
+    assert!(unmatched(&["orders"], &[]).is_empty());
+    assert!(unmatched(&[], &[]).is_empty());
+    // A single criterion is resolved only when the selection matched nothing.
+    assert!(
+        selection(&["nothing_here"], &[])
+            .unmatched(&manifest, true)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        selection(&["nothing_here"], &[])
+            .unmatched(&manifest, false)
+            .unwrap(),
+        ["nothing_here"]
+    );
+}

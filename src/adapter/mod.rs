@@ -51,9 +51,20 @@ pub struct ColumnInfo {
 
 /// What a materialization needs from a database connection. Every error is
 /// already classified (transient or not) and scrubbed of the target's secrets.
+///
+/// Statements whose outcome nothing waits for are deferred: they run, in
+/// order, at the start of the next round trip, before the statement sent
+/// then, so that a build costs few round trips. An error in one of them
+/// fails that next call, and the statements after it do not run.
 pub trait Adapter {
     /// Run one statement; returns the row count the server reports (0 for DDL).
     fn execute(&mut self, sql: &str) -> Result<u64>;
+    /// Run one of weir's own statements (one statement, no result wanted)
+    /// at the start of the next round trip; see the trait's docs.
+    fn defer(&mut self, sql: &str);
+    /// Send the deferred statements now, on their own.
+    fn flush(&mut self) -> Result<()>;
+    /// Deferred: a transaction's first statement goes with its `begin`.
     fn begin(&mut self) -> Result<()>;
     fn commit(&mut self) -> Result<()>;
     fn rollback(&mut self) -> Result<()>;
@@ -83,17 +94,26 @@ pub fn in_transaction<T>(
     work: impl FnOnce(&mut dyn Adapter) -> Result<T>,
 ) -> Result<T> {
     adapter.begin()?;
-    match work(adapter) {
-        Ok(value) => {
-            adapter.commit()?;
-            Ok(value)
-        }
+    match work(adapter).and_then(|value| adapter.commit().map(|()| value)) {
+        Ok(value) => Ok(value),
+        // The commit carries deferred statements: one of them may have
+        // failed, leaving the transaction open and aborted.
         Err(err) => {
             // The first error is the one to report; a failed rollback only
             // means the connection is gone, which the caller sees next time.
             let _ = adapter.rollback();
             Err(err)
         }
+    }
+}
+
+/// A SQL string literal, read the same whatever `standard_conforming_strings` says.
+pub fn quote_literal(text: &str) -> String {
+    let quoted = text.replace('\'', "''");
+    if quoted.contains('\\') {
+        format!("E'{}'", quoted.replace('\\', "\\\\"))
+    } else {
+        format!("'{quoted}'")
     }
 }
 
@@ -191,6 +211,12 @@ mod tests {
         ] {
             assert_eq!(sqlstate_kind(code), ErrorKind::Database, "{code}");
         }
+    }
+
+    #[test]
+    fn literals_survive_quotes_and_backslashes() {
+        assert_eq!(quote_literal("it's"), "'it''s'");
+        assert_eq!(quote_literal(r"a\b'c"), r"E'a\\b''c'");
     }
 
     #[test]

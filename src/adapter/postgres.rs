@@ -1,17 +1,17 @@
 //! The PostgreSQL adapter: connection settings from a target, one connection
 //! per worker, and driver errors turned into classified, scrubbed weir errors.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ::postgres::error::{ErrorPosition, SqlState};
-use ::postgres::{Client, NoTls, SimpleQueryMessage, Statement};
+use ::postgres::{Client, NoTls, SimpleQueryMessage};
 
 use super::local::LocalCluster;
-use super::{Adapter, ColumnInfo, RelationKind, classify};
+use super::{Adapter, ColumnInfo, RelationKind, classify, quote_literal};
 use crate::error::{ErrorKind, Result};
 use crate::manifest::quote_identifier;
 use crate::profile::{Secret, Target};
@@ -23,7 +23,7 @@ pub use ::postgres::Error;
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where and as whom to connect. Debug and Display never show the password.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ConnectionSettings {
     pub host: String,
     pub port: u16,
@@ -39,6 +39,25 @@ impl ConnectionSettings {
     /// The settings of `target`; for an embedded target this starts (or finds)
     /// the project's local cluster.
     pub fn for_target(target: &Target, project_root: &Path) -> Result<ConnectionSettings> {
+        Self::settings(target, project_root, true)?.ok_or_else(|| {
+            crate::Error::new(ErrorKind::Database, "the local PostgreSQL did not start")
+        })
+    }
+
+    /// The settings of `target` without starting anything: None for an
+    /// embedded target whose cluster is not running.
+    pub fn for_running_target(
+        target: &Target,
+        project_root: &Path,
+    ) -> Result<Option<ConnectionSettings>> {
+        Self::settings(target, project_root, false)
+    }
+
+    fn settings(
+        target: &Target,
+        project_root: &Path,
+        start: bool,
+    ) -> Result<Option<ConnectionSettings>> {
         if target.adapter_type != "postgres" {
             return Err(crate::Error::new(
                 ErrorKind::Profile,
@@ -53,8 +72,15 @@ impl ConnectionSettings {
             .connect_timeout_seconds
             .map_or(DEFAULT_CONNECT_TIMEOUT, Duration::from_secs);
         if target.is_embedded() {
-            let cluster = LocalCluster::ensure_running(project_root)?;
-            return Ok(ConnectionSettings {
+            let cluster = if start {
+                LocalCluster::ensure_running(project_root)?
+            } else {
+                match LocalCluster::status(project_root)? {
+                    Some(cluster) => cluster,
+                    None => return Ok(None),
+                }
+            };
+            return Ok(Some(ConnectionSettings {
                 host: "127.0.0.1".to_string(),
                 port: cluster.port(),
                 // initdb made `postgres` the cluster's only role.
@@ -63,9 +89,9 @@ impl ConnectionSettings {
                 dbname: target.dbname.clone(),
                 connect_timeout,
                 embedded: true,
-            });
+            }));
         }
-        Ok(ConnectionSettings {
+        Ok(Some(ConnectionSettings {
             host: target.host.clone().unwrap_or_default(),
             port: target.port.unwrap_or(5432),
             user: target.user.clone(),
@@ -73,7 +99,7 @@ impl ConnectionSettings {
             dbname: target.dbname.clone(),
             connect_timeout,
             embedded: false,
-        })
+        }))
     }
 
     fn secrets(&self) -> Vec<String> {
@@ -115,16 +141,45 @@ impl fmt::Debug for ConnectionSettings {
     }
 }
 
-/// One connection to PostgreSQL.
+/// One connection to PostgreSQL. Everything goes over the simple query
+/// protocol: one round trip per call, carrying the deferred statements.
 pub struct PostgresAdapter {
     client: Client,
     secrets: Vec<String>,
-    /// Catalog queries, prepared once per connection: one round trip each after.
-    prepared: HashMap<&'static str, Statement>,
+    /// Statements waiting for the next round trip ([`Adapter::defer`]).
+    deferred: Vec<String>,
+    /// Where the open transaction's `begin` waits in `deferred`, until it is sent.
+    unsent_begin: Option<usize>,
+    /// Which relations exist, asked in the round trip that took their lock:
+    /// it answers `relation_kinds` until a statement that may change them runs.
+    lookahead: Option<Lookahead>,
     /// Schemas seen to exist on this connection: asked once, not per node.
     known_schemas: HashSet<String>,
     /// Time spent waiting on the server, for the benchmarks' "time around the SQL".
     sql_time: Duration,
+}
+
+/// The relations of `schema` among `names` that exist, and as what.
+struct Lookahead {
+    schema: String,
+    names: Vec<String>,
+    kinds: Vec<(String, RelationKind)>,
+}
+
+impl Lookahead {
+    /// The answer to `relation_kinds(schema, names)`, when this knows it.
+    fn answer(&self, schema: &str, names: &[&str]) -> Option<Vec<(String, RelationKind)>> {
+        if schema != self.schema || !names.iter().all(|n| self.names.iter().any(|k| k == n)) {
+            return None;
+        }
+        Some(
+            self.kinds
+                .iter()
+                .filter(|(name, _)| names.contains(&name.as_str()))
+                .cloned()
+                .collect(),
+        )
+    }
 }
 
 impl PostgresAdapter {
@@ -143,15 +198,47 @@ impl PostgresAdapter {
         Ok(PostgresAdapter {
             client,
             secrets,
-            prepared: HashMap::new(),
+            deferred: Vec::new(),
+            unsent_begin: None,
+            lookahead: None,
             known_schemas: HashSet::new(),
             sql_time: Duration::ZERO,
         })
     }
 
-    /// The driver's client, for queries the [`Adapter`] trait has no method for.
+    /// The driver's client, for queries the [`Adapter`] trait has no method
+    /// for. Deferred statements stay deferred: [`Adapter::flush`] first.
     pub fn client(&mut self) -> &mut Client {
         &mut self.client
+    }
+
+    /// Try the advisory lock `key` (the arguments of `pg_try_advisory_lock`)
+    /// and, in the same round trip right after it, ask which of `names`
+    /// exist in `schema`: what a build asks first. Once the lock is taken,
+    /// that answers `relation_kinds` until a statement that may change
+    /// relations runs. True when the lock was taken.
+    pub fn try_lock(&mut self, key: &str, schema: &str, names: &[&str]) -> Result<bool> {
+        self.lookahead = None;
+        let sql = format!(
+            "select pg_try_advisory_lock({key});\n{}",
+            relations_sql(schema, names)
+        );
+        let messages = self.send(Some(&sql))?;
+        let mut statements = split_statements(messages).into_iter();
+        let taken = statements
+            .next()
+            .and_then(|rows| rows.into_iter().next())
+            .and_then(|row| row.into_iter().next().flatten())
+            .as_deref()
+            == Some("t");
+        if taken {
+            self.lookahead = Some(Lookahead {
+                schema: schema.to_string(),
+                names: names.iter().map(|n| n.to_string()).collect(),
+                kinds: relation_rows(statements.next().unwrap_or_default()),
+            });
+        }
+        Ok(taken)
     }
 
     /// The time spent waiting on the server since the last call.
@@ -159,32 +246,40 @@ impl PostgresAdapter {
         std::mem::take(&mut self.sql_time)
     }
 
-    /// Run a catalog query with parameters through a statement prepared once.
-    fn query_prepared(
-        &mut self,
-        sql: &'static str,
-        params: &[&(dyn ::postgres::types::ToSql + Sync)],
-    ) -> Result<Vec<::postgres::Row>> {
+    /// One round trip, timed: the deferred statements, then `sql`. Returns
+    /// the messages of `sql` alone. An error's snippet is cut from the text
+    /// sent, so it shows the failing line whichever statement it is in.
+    fn send(&mut self, sql: Option<&str>) -> Result<Vec<SimpleQueryMessage>> {
+        let deferred = std::mem::take(&mut self.deferred);
+        self.unsent_begin = None;
+        let mut text = String::new();
+        for statement in &deferred {
+            text.push_str(statement);
+            // A line comment at the end would swallow the semicolon.
+            text.push_str(if statement.contains("--") {
+                "\n;\n"
+            } else {
+                ";\n"
+            });
+        }
+        match sql {
+            Some(sql) => text.push_str(sql),
+            None => text.truncate(text.trim_end().len()),
+        }
+        if text.is_empty() {
+            return Ok(Vec::new());
+        }
         let started = Instant::now();
-        let statement = match self.prepared.get(sql) {
-            Some(statement) => statement.clone(),
-            None => {
-                let statement = self.client.prepare(sql).map_err(|e| self.error(&e, None))?;
-                self.prepared.insert(sql, statement.clone());
-                statement
-            }
-        };
-        let rows = self.client.query(&statement, params);
+        let messages = self.client.simple_query(&text);
         self.sql_time += started.elapsed();
-        rows.map_err(|e| self.error(&e, None))
+        let messages = messages.map_err(|e| self.error(&e, Some(&text)))?;
+        Ok(after_statements(messages, deferred.len()))
     }
 
-    /// `batch_execute`, timed.
-    fn simple(&mut self, sql: &str, show: bool) -> Result<Vec<SimpleQueryMessage>> {
-        let started = Instant::now();
-        let messages = self.client.simple_query(sql);
-        self.sql_time += started.elapsed();
-        messages.map_err(|e| self.error(&e, show.then_some(sql)))
+    /// `send` for SQL that may change relations: what was looked ahead is stale.
+    fn send_changing(&mut self, sql: Option<&str>) -> Result<Vec<SimpleQueryMessage>> {
+        self.lookahead = None;
+        self.send(sql)
     }
 
     /// What cancels the query running on this connection, from another thread.
@@ -199,6 +294,15 @@ impl PostgresAdapter {
             .query_one("select pg_backend_pid()", &[])
             .map_err(|e| self.error(&e, None))?;
         Ok(row.get(0))
+    }
+
+    fn rows(&mut self, sql: &str, changing: bool) -> Result<Vec<Vec<Option<String>>>> {
+        let messages = if changing {
+            self.send_changing(Some(sql))?
+        } else {
+            self.send(Some(sql))?
+        };
+        Ok(split_statements(messages).into_iter().flatten().collect())
     }
 
     fn error(&self, err: &Error, sql: Option<&str>) -> crate::Error {
@@ -241,6 +345,71 @@ fn create_database(settings: &ConnectionSettings) -> Result<()> {
     }
 }
 
+/// The messages after the first `skipped` statements' (each ends with its
+/// CommandComplete): those of the statement a call is about.
+fn after_statements(messages: Vec<SimpleQueryMessage>, skipped: usize) -> Vec<SimpleQueryMessage> {
+    if skipped == 0 {
+        return messages;
+    }
+    let mut completed = 0;
+    messages
+        .into_iter()
+        .skip_while(|message| {
+            if completed == skipped {
+                return false;
+            }
+            if matches!(message, SimpleQueryMessage::CommandComplete(_)) {
+                completed += 1;
+            }
+            true
+        })
+        .collect()
+}
+
+/// The rows of each statement, in order, every value as text.
+fn split_statements(messages: Vec<SimpleQueryMessage>) -> Vec<Vec<Vec<Option<String>>>> {
+    let mut statements = Vec::new();
+    let mut rows = Vec::new();
+    for message in messages {
+        match message {
+            SimpleQueryMessage::Row(row) => rows.push(
+                (0..row.len())
+                    .map(|i| row.get(i).map(str::to_string))
+                    .collect(),
+            ),
+            SimpleQueryMessage::CommandComplete(_) => statements.push(std::mem::take(&mut rows)),
+            _ => {}
+        }
+    }
+    if !rows.is_empty() {
+        statements.push(rows);
+    }
+    statements
+}
+
+/// Which of `names` exist in `schema`: rows of name and relkind.
+fn relations_sql(schema: &str, names: &[&str]) -> String {
+    let names: Vec<String> = names.iter().map(|n| quote_literal(n)).collect();
+    format!(
+        "select c.relname::text, c.relkind::text from pg_class c \
+         join pg_namespace n on n.oid = c.relnamespace \
+         where n.nspname = {} and c.relname in ({})",
+        quote_literal(schema),
+        names.join(", ")
+    )
+}
+
+fn relation_rows(rows: Vec<Vec<Option<String>>>) -> Vec<(String, RelationKind)> {
+    rows.into_iter()
+        .filter_map(|row| {
+            let mut values = row.into_iter();
+            let name = values.next()??;
+            let kind = RelationKind::from_relkind(values.next()??.chars().next()?)?;
+            Some((name, kind))
+        })
+        .collect()
+}
+
 /// The line of `sql` holding the 1-based character `position`, with a caret under it.
 fn snippet_at(sql: &str, position: usize) -> Option<String> {
     let offset = sql.char_indices().nth(position.checked_sub(1)?)?.0;
@@ -255,10 +424,9 @@ fn snippet_at(sql: &str, position: usize) -> Option<String> {
 }
 
 impl Adapter for PostgresAdapter {
-    /// The simple query protocol: one round trip, where a prepared
-    /// statement takes two; the count is the last statement's.
+    /// The count is the last statement's.
     fn execute(&mut self, sql: &str) -> Result<u64> {
-        let messages = self.simple(sql, true)?;
+        let messages = self.send_changing(Some(sql))?;
         Ok(messages
             .iter()
             .rev()
@@ -269,31 +437,55 @@ impl Adapter for PostgresAdapter {
             .unwrap_or(0))
     }
 
+    fn defer(&mut self, sql: &str) {
+        let sql = sql.trim().trim_end_matches(';').trim_end();
+        if !sql.is_empty() {
+            self.lookahead = None;
+            self.deferred.push(sql.to_string());
+        }
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.send_changing(None).map(drop)
+    }
+
     fn begin(&mut self) -> Result<()> {
-        self.simple("begin", false).map(drop)
+        self.unsent_begin = Some(self.deferred.len());
+        self.deferred.push("begin".to_string());
+        Ok(())
     }
 
     fn commit(&mut self) -> Result<()> {
-        self.simple("commit", false).map(drop)
+        self.send_changing(Some("commit")).map(drop)
     }
 
     fn rollback(&mut self) -> Result<()> {
-        self.simple("rollback", false).map(drop)
+        self.lookahead = None;
+        if let Some(begin) = self.unsent_begin.take() {
+            // Nothing of the transaction reached the server: nothing to undo.
+            self.deferred.truncate(begin);
+            return Ok(());
+        }
+        // Whatever waits was deferred inside the failed transaction.
+        self.deferred.clear();
+        self.send(Some("rollback")).map(drop)
     }
 
     fn schema_exists(&mut self, schema: &str) -> Result<bool> {
         if self.known_schemas.contains(schema) {
             return Ok(true);
         }
-        let sql = "select exists (select 1 from pg_namespace where nspname = $1)";
-        let exists: bool = self
-            .query_prepared(sql, &[&schema])?
-            .first()
-            .is_some_and(|row| row.get(0));
-        if exists {
+        let sql = format!(
+            "select exists (select 1 from pg_namespace where nspname = {})",
+            quote_literal(schema)
+        );
+        let rows = self.rows(&sql, false)?;
+        let exists = rows.first().and_then(|row| row.first()).cloned().flatten();
+        if exists.as_deref() == Some("t") {
             self.known_schemas.insert(schema.to_string());
+            return Ok(true);
         }
-        Ok(exists)
+        Ok(false)
     }
 
     fn relation_kinds(
@@ -301,54 +493,55 @@ impl Adapter for PostgresAdapter {
         schema: &str,
         names: &[&str],
     ) -> Result<Vec<(String, RelationKind)>> {
-        let sql = "select c.relname::text, c.relkind::text from pg_class c \
-                   join pg_namespace n on n.oid = c.relnamespace \
-                   where n.nspname = $1 and c.relname = any($2)";
-        let rows = self.query_prepared(sql, &[&schema, &names])?;
-        Ok(rows
-            .iter()
-            .filter_map(|row| {
-                let relkind: String = row.get(1);
-                let kind = RelationKind::from_relkind(relkind.chars().next()?)?;
-                Some((row.get(0), kind))
-            })
-            .collect())
+        if let Some(known) = self
+            .lookahead
+            .as_ref()
+            .and_then(|l| l.answer(schema, names))
+        {
+            return Ok(known);
+        }
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = self.rows(&relations_sql(schema, names), false)?;
+        Ok(relation_rows(rows))
     }
 
+    /// A hook's error must be the hook's: only a `begin` goes with it.
     fn batch_execute(&mut self, sql: &str) -> Result<()> {
-        self.simple(sql, true).map(drop)
+        if self.deferred.iter().any(|s| s != "begin") {
+            self.flush()?;
+        }
+        self.send_changing(Some(sql)).map(drop)
     }
 
     fn query_text(&mut self, sql: &str) -> Result<Vec<Vec<Option<String>>>> {
-        let messages = self.simple(sql, true)?;
-        Ok(messages
-            .iter()
-            .filter_map(|message| match message {
-                SimpleQueryMessage::Row(row) => Some(
-                    (0..row.len())
-                        .map(|i| row.get(i).map(str::to_string))
-                        .collect(),
-                ),
-                _ => None,
-            })
-            .collect())
+        self.rows(sql, true)
     }
 
     fn columns(&mut self, relation: &str) -> Result<Vec<ColumnInfo>> {
-        let sql = "select attname::text, format_type(atttypid, atttypmod) from pg_attribute \
-                   where attrelid = $1::text::regclass and attnum > 0 and not attisdropped \
-                   order by attnum";
-        let rows = self.query_prepared(sql, &[&relation])?;
+        let sql = format!(
+            "select attname::text, format_type(atttypid, atttypmod) from pg_attribute \
+             where attrelid = {}::regclass and attnum > 0 and not attisdropped \
+             order by attnum",
+            quote_literal(relation)
+        );
+        let rows = self.rows(&sql, false)?;
         Ok(rows
-            .iter()
-            .map(|row| ColumnInfo {
-                name: row.get(0),
-                data_type: row.get(1),
+            .into_iter()
+            .filter_map(|row| {
+                let mut values = row.into_iter();
+                Some(ColumnInfo {
+                    name: values.next()??,
+                    data_type: values.next()??,
+                })
             })
             .collect())
     }
 
+    /// COPY runs over the extended protocol: what is deferred goes first, alone.
     fn copy_in(&mut self, sql: &str, data: &[u8]) -> Result<u64> {
+        self.flush()?;
         let started = Instant::now();
         let copied = match self.client.copy_in(sql) {
             Ok(mut writer) => {

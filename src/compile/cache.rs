@@ -38,16 +38,26 @@ impl Key {
         {
             return None;
         }
+        let packages: Vec<String> = project
+            .all_projects()
+            .map(|p| super::hex(&p.digest.sha256))
+            .collect();
+        let parts = [
+            FORMAT.to_string(),
+            env!("WEIR_SOURCE_DIGEST").to_string(),
+            project.root.to_string_lossy().into_owned(),
+            packages.join(","),
+            // Debug shows every field of the target but the password; secrets
+            // elsewhere in it are masked, so the key cannot betray them.
+            crate::env::secrets::scrub(&format!("{target:?}")).into_owned(),
+            serde_json::to_string(cli_vars).unwrap_or_default(),
+        ];
         let mut hasher = Sha256::new();
-        hasher.update(FORMAT);
-        hasher.update(env!("WEIR_SOURCE_DIGEST"));
-        hasher.update(project.root.to_string_lossy().as_bytes());
-        for package in project.all_projects() {
-            hasher.update(package.digest.sha256);
+        for part in parts {
+            // Lengths first: no two lists of parts hash alike.
+            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(part);
         }
-        // Debug shows every field of the target but the password.
-        hasher.update(format!("{target:?}"));
-        hasher.update(serde_json::to_string(cli_vars).unwrap_or_default());
         Some(Key(super::hex(&hasher.finalize())))
     }
 

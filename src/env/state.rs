@@ -11,8 +11,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use serde_json::{Map, Value as Json, json};
+use serde::Serialize;
+
+use serde_json::{Map, Value as Json};
 
 use crate::compile::{Compiled, sha256_hex};
 use crate::error::{Error, ErrorKind, Result};
@@ -352,10 +355,12 @@ fn compare_exposure(exposure: &Exposure, old: &Json) -> Option<BTreeSet<Change>>
 /// For each node: the macros it reaches and the vars and env vars it reads,
 /// with a fingerprint of each one's definition or value.
 pub struct Fingerprints {
-    nodes: BTreeMap<String, NodePrints>,
+    /// Shared by the nodes of one text: the tests of one kind all read
+    /// `{{ test_unique(**_dbt_generic_test_kwargs) }}`.
+    nodes: BTreeMap<String, Arc<NodePrints>>,
 }
 
-#[derive(Default)]
+#[derive(Default, Serialize)]
 struct NodePrints {
     macros: BTreeMap<String, String>,
     vars: BTreeMap<String, String>,
@@ -372,14 +377,28 @@ impl Fingerprints {
             Some(value) => sha256_hex(&value.to_string()),
             None => sha256_hex(&default_value(default.clone())),
         };
-        let env_var_print = |name: &str, default: &Option<String>| match std::env::var(name) {
-            Ok(value) => sha256_hex(&Json::String(value).to_string()),
-            Err(_) => sha256_hex(&default_value(default.clone())),
-        };
-        let nodes: Vec<&Node> = compiled.manifest.nodes.values().collect();
-        let prints = crate::parallel::map(&nodes, |node| {
+        let env_var_print =
+            |name: &str, default: &Option<String>| match crate::compile::inputs::env_var(name) {
+                Some(value) => sha256_hex(&Json::String(value).to_string()),
+                None => sha256_hex(&default_value(default.clone())),
+            };
+        let mut text_index: HashMap<&str, usize> = HashMap::new();
+        let mut texts: Vec<&str> = Vec::new();
+        let node_texts: Vec<(&String, usize)> = compiled
+            .manifest
+            .nodes
+            .values()
+            .map(|node| {
+                let index = *text_index.entry(&node.raw_code).or_insert_with(|| {
+                    texts.push(&node.raw_code);
+                    texts.len() - 1
+                });
+                (&node.unique_id, index)
+            })
+            .collect();
+        let prints = crate::parallel::map(&texts, |text| {
             let mut prints = NodePrints::default();
-            let own = TextCalls::of(&node.raw_code);
+            let own = TextCalls::of(text);
             let reached = macros.reached_from(&own.macros);
             let mut calls = vec![&own];
             for name in &reached {
@@ -399,12 +418,11 @@ impl Fingerprints {
                         .insert(format!("env_var:{name}"), env_var_print(name, default));
                 }
             }
-            prints
+            Arc::new(prints)
         });
-        let nodes = nodes
-            .iter()
-            .map(|node| node.unique_id.clone())
-            .zip(prints)
+        let nodes = node_texts
+            .into_iter()
+            .map(|(id, index)| (id.clone(), Arc::clone(&prints[index])))
             .collect();
         Fingerprints { nodes }
     }
@@ -441,15 +459,14 @@ impl Fingerprints {
         }
         changes
     }
+}
 
-    pub fn to_json(&self, target_name: &str) -> Json {
-        let nodes: Map<String, Json> = self
-            .nodes
-            .iter()
-            .map(|(id, p)| (id.clone(), json!({"macros": p.macros, "vars": p.vars})))
-            .collect();
-        json!({"version": FINGERPRINTS_VERSION, "target_name": target_name, "nodes": nodes})
-    }
+/// weir_state.json as written.
+#[derive(Serialize)]
+struct FingerprintsOut<'a> {
+    version: u64,
+    target_name: &'a str,
+    nodes: &'a BTreeMap<String, Arc<NodePrints>>,
 }
 
 /// Write `weir_state.json` beside manifest.json, so that this run can later
@@ -458,8 +475,13 @@ pub fn write_fingerprints(compiled: &Compiled) -> Result<()> {
     let dir = compiled.project.target_dir();
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let path = dir.join(FINGERPRINTS_FILE);
-    let json = Fingerprints::of(compiled).to_json(&compiled.target.name);
-    let text = serde_json::to_string(&json).expect("fingerprints serialize");
+    let fingerprints = Fingerprints::of(compiled);
+    let text = serde_json::to_string(&FingerprintsOut {
+        version: FINGERPRINTS_VERSION,
+        target_name: &compiled.target.name,
+        nodes: &fingerprints.nodes,
+    })
+    .expect("fingerprints serialize");
     std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
 }
 

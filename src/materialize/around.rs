@@ -4,7 +4,7 @@
 
 use serde_json::Value as Json;
 
-use crate::adapter::{Adapter, RelationKind, in_transaction};
+use crate::adapter::{Adapter, RelationKind, in_transaction, quote_literal};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{Materialization, Node, Relation, quote_identifier};
 
@@ -123,7 +123,7 @@ impl Around {
         };
         for (grantee, privilege) in &existing {
             if !granted(grantee, privilege) {
-                adapter.execute(&format!("revoke {privilege} on {relation} from {grantee}"))?;
+                adapter.defer(&format!("revoke {privilege} on {relation} from {grantee}"));
             }
         }
         for (privilege, grantees) in &self.grants {
@@ -137,10 +137,10 @@ impl Around {
                 .map(String::as_str)
                 .collect();
             if !missing.is_empty() {
-                adapter.execute(&format!(
+                adapter.defer(&format!(
                     "grant {privilege} on {relation} to {}",
                     missing.join(", ")
-                ))?;
+                ));
             }
         }
         Ok(())
@@ -155,11 +155,11 @@ impl Around {
         kind: RelationKind,
     ) -> Result<()> {
         if let Some(comment) = &self.relation_comment {
-            adapter.execute(&format!(
+            adapter.defer(&format!(
                 "comment on {} {relation} is {}",
                 kind.sql_keyword(),
                 quote_literal(comment)
-            ))?;
+            ));
         }
         if self.column_comments.is_empty() {
             return Ok(());
@@ -167,11 +167,11 @@ impl Around {
         let columns = adapter.columns(&relation.to_string())?;
         for (name, description) in &self.column_comments {
             if columns.iter().any(|c| c.name == *name) {
-                adapter.execute(&format!(
+                adapter.defer(&format!(
                     "comment on column {relation}.{} is {}",
                     quote_identifier(name),
                     quote_literal(description)
-                ))?;
+                ));
             }
         }
         Ok(())
@@ -257,11 +257,6 @@ fn invalid(node: &Node, key: &str, expected: &str, got: &Json) -> Error {
         ErrorKind::Project,
         format!("`{key}` of `{}` must be {expected}, got `{got}`", node.name),
     )
-}
-
-/// A SQL string literal.
-fn quote_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
 }
 
 #[cfg(test)]

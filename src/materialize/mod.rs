@@ -130,6 +130,13 @@ pub fn build(adapter: &mut dyn Adapter, node: &Node, ctx: &BuildContext) -> Resu
     built.map_err(|e| e.in_file(&node.original_file_path))
 }
 
+/// The schema and the relations a build of `node` asks about before it
+/// changes anything (its own, and the temporary and backup names of a swap):
+/// asking them with the relation's lock saves a round trip.
+pub fn relations_asked(node: &Node) -> (&str, [String; 3]) {
+    (&node.relation.schema, swap::names_asked(&node.relation))
+}
+
 /// Snapshots are named by their materialization, whatever node type the
 /// compiler gives them.
 fn is_snapshot(node: &Node) -> bool {
@@ -185,6 +192,13 @@ pub(crate) mod testing {
         fn execute(&mut self, sql: &str) -> Result<u64> {
             self.statements.push(sql.to_string());
             Ok(7)
+        }
+        /// Recorded in order: a script reads as the server runs it.
+        fn defer(&mut self, sql: &str) {
+            self.statements.push(sql.to_string());
+        }
+        fn flush(&mut self) -> Result<()> {
+            Ok(())
         }
         fn begin(&mut self) -> Result<()> {
             self.execute("begin").map(drop)

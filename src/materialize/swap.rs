@@ -32,17 +32,29 @@ pub(super) fn replace<T>(
             .find(|(existing, _)| existing == name)
             .map(|(_, kind)| *kind)
     };
+    // Deferred: the drops go with the create, the swap with whatever the
+    // transaction sends next (its commit, at the latest).
     for leftover in [&tmp, &backup] {
         if let Some(kind) = kind_of(&leftover.identifier) {
-            adapter.execute(&drop_sql(kind, leftover))?;
+            adapter.defer(&drop_sql(kind, leftover));
         }
     }
     let value = create(adapter, &tmp)?;
     let old = kind_of(&relation.identifier);
     for sql in swap_sql(relation, old, new_kind, &tmp, &backup) {
-        adapter.execute(&sql)?;
+        adapter.defer(&sql);
     }
     Ok(value)
+}
+
+/// The relations a swap of `relation` asks about: it, and its temporary
+/// and backup names.
+pub(super) fn names_asked(relation: &Relation) -> [String; 3] {
+    [
+        relation.identifier.clone(),
+        side_name(&relation.identifier, TMP_SUFFIX),
+        side_name(&relation.identifier, BACKUP_SUFFIX),
+    ]
 }
 
 fn swap_sql(

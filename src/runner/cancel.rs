@@ -133,7 +133,11 @@ impl Watchdog {
                 cancelled_at: None,
             },
         );
-        self.wake.notify_all();
+        // Only a deadline may be sooner than the watchdog's next look: waking
+        // it for every node would cost a thread switch per node.
+        if timeout.is_some() {
+            self.wake.notify_all();
+        }
         Ok(())
     }
 

@@ -79,6 +79,40 @@ impl Selection {
         Ok(graph.select(&spec)?.0)
     }
 
+    /// The --select and --exclude criteria (each space-separated part) that
+    /// match no node, source or exposure on their own: dbt warns about each
+    /// (`The selection criterion '...' does not match any enabled nodes`).
+    /// A selector of selectors.yml is not checked, as in dbt. `matched_any`:
+    /// the selection as a whole matched something, which answers for a
+    /// single criterion without resolving it again.
+    pub fn unmatched(&self, manifest: &Manifest, matched_any: bool) -> Result<Vec<String>> {
+        if self.selector.is_some() {
+            return Ok(Vec::new());
+        }
+        let parts = |args: &[String]| -> Vec<String> {
+            args.iter()
+                .flat_map(|arg| arg.split_whitespace())
+                .map(str::to_string)
+                .collect()
+        };
+        let (select, exclude) = (parts(&self.select), parts(&self.exclude));
+        if select.len() == 1 && exclude.is_empty() && matched_any {
+            return Ok(Vec::new());
+        }
+        let mut unmatched = Vec::new();
+        for part in select.into_iter().chain(exclude) {
+            let alone = Selection {
+                select: vec![part.clone()],
+                exclude: Vec::new(),
+                ..self.clone()
+            };
+            if alone.resolve_members(manifest)?.is_empty() {
+                unmatched.push(part);
+            }
+        }
+        Ok(unmatched)
+    }
+
     /// No --select, --exclude or selector: every node, as dbt's default `fqn:*`.
     fn selects_everything(&self) -> bool {
         self.selector.is_none()

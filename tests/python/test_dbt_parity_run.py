@@ -179,3 +179,44 @@ def test_on_run_end_hooks_see_the_same_results_and_schemas(parity):
         only_ours = "\n  ".join(sorted(set(ours) - set(theirs)))
         only_theirs = "\n  ".join(sorted(set(theirs) - set(ours)))
         assert ours == theirs, f"weir only:\n  {only_ours}\ndbt only:\n  {only_theirs}"
+
+
+def outcome_of_empty_selection(tool: str, project: Path, args: list[str], port: int) -> tuple:
+    """What a user sees when the selection matches nothing: exit status,
+    warnings, run_results.json, and whether the project's hooks ran."""
+    runs_table = f"{tool}_parity_runs"  # on-run-start creates it, on-run-end adds a row
+    before = query(port, f"select count(*) from {runs_table}")
+    binary = DBT if tool == "dbt" else WEIR
+    command = [str(binary), *args, "--project-dir", str(project), "--profiles-dir", str(project)]
+    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    results = json.loads((project / "target" / "run_results.json").read_text())
+    timestamp = re.compile(r"^(\x1b\[[0-9;]*m)*\d\d:\d\d:\d\d\s+")
+    lines = [timestamp.sub("", line) for line in done.stdout.splitlines()]
+    said = [line for line in lines if "selection criterion" in line or "Nothing to do" in line]
+    return (
+        done.returncode,
+        said,
+        results["results"],
+        results["elapsed_time"],
+        results["args"]["which"],
+        query(port, f"select count(*) from {runs_table}") == before,
+    )
+
+
+@pytest.mark.parametrize("parity", ["run_parity"], indirect=True)
+def test_a_selection_of_nothing_runs_no_hook_and_records_an_empty_run(parity):
+    """As dbt-core 1.11: a warning per criterion that matches nothing, then
+    `Nothing to do`; no on-run-start or on-run-end hook; exit 0; and a
+    run_results.json with no results, replacing the previous run's."""
+    _, _, port, copies = parity
+    for args in (
+        ["run", "-s", "tag:nothing", "-s", "orders_nothing,tag:none"],
+        ["build", "--exclude", "run_parity"],
+    ):
+        seen = {
+            tool: outcome_of_empty_selection(tool, copy, args, port)
+            for tool, copy in copies.items()
+        }
+        assert seen["weir"] == seen["dbt"], args
+    assert seen["dbt"][0] == 0 and seen["dbt"][2] == [] and seen["dbt"][5]
