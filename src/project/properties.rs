@@ -26,8 +26,9 @@ pub struct ModelProperties {
     pub line: usize,
     /// `versions:` of a model: each is a node of its own.
     pub versions: Vec<ModelVersion>,
-    /// `latest_version:` as written.
-    pub latest_version: Option<Json>,
+    /// `latest_version:` as written (boxed: a JSON value is 72 bytes, and
+    /// few models have one).
+    pub latest_version: Option<Box<Json>>,
 }
 
 /// One table of a source.

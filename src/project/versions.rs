@@ -62,7 +62,7 @@ impl ModelVersion {
 impl ModelProperties {
     /// The version dbt's plain `ref` picks: `latest_version`, else the highest.
     pub fn latest_version(&self) -> Option<&Json> {
-        self.latest_version.as_ref().or_else(|| {
+        self.latest_version.as_deref().or_else(|| {
             self.versions
                 .iter()
                 .map(|v| &v.v)
@@ -229,7 +229,7 @@ pub(super) fn parse(
     file: &ProjectFile,
     path: &Path,
     line: usize,
-) -> Result<(Vec<ModelVersion>, Option<Json>)> {
+) -> Result<(Vec<ModelVersion>, Option<Box<Json>>)> {
     let fail = |message: String, at: usize| {
         Error::new(ErrorKind::Project, message)
             .in_file(path)
@@ -284,7 +284,7 @@ pub(super) fn parse(
             err.with_hint(format!("its versions are {}", list(&versions)))
         });
     }
-    Ok((versions, latest))
+    Ok((versions, latest.map(Box::new)))
 }
 
 /// `1, 2, 3` for the error messages.
