@@ -8,6 +8,7 @@
 //! [`super::inputs`]). Never written: a compile holding a secret's value.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -194,12 +195,15 @@ pub fn save(project: &Project, target: &Target, key: &Key, manifest: &Manifest) 
     if frames.iter().any(|frame| holds_secret(frame)) {
         return;
     }
-    let mut bytes = Vec::with_capacity(frames.iter().map(|f| f.len() + 8).sum());
-    for frame in &frames {
-        bytes.extend_from_slice(&(frame.len() as u64).to_le_bytes());
-        bytes.extend_from_slice(frame);
-    }
-    let _ = write_atomically(&file_for(project, target), &bytes);
+    // Written frame by frame: a copy of the whole would add tens of megabytes
+    // to the compile's peak memory.
+    let _ = write_atomically_with(&file_for(project, target), |file| {
+        for frame in &frames {
+            file.write_all(&(frame.len() as u64).to_le_bytes())?;
+            file.write_all(frame)?;
+        }
+        Ok(())
+    });
 }
 
 /// The frames of a cache file, each with its index after the header; None if
@@ -293,14 +297,30 @@ fn holds_secret(bytes: &[u8]) -> bool {
 /// Write through a temporary file and a rename: a reader sees the old file or
 /// the new one, never half of one.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomically_with(path, |file| file.write_all(bytes))
+}
+
+/// [`write_atomically`] of what `write` writes.
+fn write_atomically_with(
+    path: &Path,
+    write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
     let temporary = path.with_extension(format!("{}.tmp", std::process::id()));
-    std::fs::write(&temporary, bytes)?;
-    std::fs::rename(&temporary, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&temporary);
-    })
+    let written = std::fs::File::create(&temporary).and_then(|file| {
+        let mut file = std::io::BufWriter::new(file);
+        write(&mut file)?;
+        // No fsync: after a crash a torn file fails to decode, and the
+        // next compile starts from scratch.
+        file.flush()
+    });
+    written
+        .and_then(|()| std::fs::rename(&temporary, path))
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&temporary);
+        })
 }
 
 fn wrap_values<'a, T, W>(
