@@ -761,3 +761,40 @@ fn version_errors_name_file_line_and_text() {
     }
     insta::assert_snapshot!(shown.join("\n\n"));
 }
+
+#[test]
+fn tests_of_a_disabled_model_are_disabled_with_it() {
+    let root = std::env::temp_dir().join(format!("weir_disabled_tests_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let files = [
+        (
+            "dbt_project.yml",
+            "name: p\nprofile: test\nconfig-version: 2\n",
+        ),
+        ("models/kept.sql", "select 1 as id"),
+        (
+            "models/dropped.sql",
+            "{{ config(enabled=false) }}\nselect 1 as id",
+        ),
+        (
+            "models/schema.yml",
+            "version: 2\nmodels:\n  - name: kept\n    columns:\n      - name: id\n        data_tests: [unique]\n  - name: dropped\n    columns:\n      - name: id\n        data_tests: [unique, not_null]\n",
+        ),
+    ];
+    for (path, text) in files {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let project = Project::load(&root).unwrap();
+    let manifest = weir::compile(&project, &target("dev"), &Map::new()).unwrap();
+    let ids: Vec<&str> = manifest.nodes.keys().map(String::as_str).collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert_eq!(ids[0], "model.p.kept");
+    assert!(ids.iter().all(|id| !id.contains("dropped")), "{ids:?}");
+    assert!(
+        ids.iter().any(|id| id.starts_with("test.p.unique_kept_id")),
+        "{ids:?}"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}

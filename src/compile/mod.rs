@@ -11,7 +11,7 @@ mod nodes;
 mod validate;
 mod versions;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -206,7 +206,20 @@ fn compile_project(
     crate::timing::phase("build nodes");
     validate::configs(project, &nodes)?;
     crate::timing::phase("validate");
-    nodes.retain(|_, n| n.config.get("enabled") != Some(&Json::Bool(false)));
+    let disabled = |n: &Node| n.config.get("enabled") == Some(&Json::Bool(false));
+    let disabled_ids: HashSet<String> = nodes
+        .values()
+        .filter(|n| disabled(n))
+        .map(|n| n.unique_id.clone())
+        .collect();
+    // The tests of a disabled model or seed are disabled with it, as in dbt.
+    nodes.retain(|_, n| {
+        !disabled(n)
+            && !n
+                .test
+                .as_ref()
+                .is_some_and(|t| disabled_ids.contains(&t.attached_node))
+    });
     let docs = docs::doc_blocks(project);
     let mut sources = sources;
     let descriptions = docs::Descriptions::new(&docs, &project.name);
