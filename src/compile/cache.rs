@@ -192,7 +192,7 @@ pub fn save(project: &Project, target: &Target, key: &Key, manifest: &Manifest) 
         };
         frames.push(batch);
     }
-    if frames.iter().any(|frame| holds_secret(frame)) {
+    if holds_secret(&frames) {
         return;
     }
     // Written frame by frame: a copy of the whole would add tens of megabytes
@@ -264,11 +264,10 @@ fn file_stamp(path: &Path, key: &str) -> Option<String> {
 /// switching targets does not throw the other's away.
 fn file_for(project: &Project, target: &Target) -> PathBuf {
     let name = crate::env::naming::sanitize(&target.name);
-    cache_dir(project).join(format!("compile-{name}.bin"))
-}
-
-pub fn cache_dir(project: &Project) -> PathBuf {
-    project.target_dir().join("weir_cache")
+    project
+        .target_dir()
+        .join("weir_cache")
+        .join(format!("compile-{name}.bin"))
 }
 
 fn header_names(header: &Header) -> Vec<&str> {
@@ -286,17 +285,20 @@ fn hashed_env(names: &[&str]) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
-/// Whether `bytes` contain a secret weir knows (a password, a
+/// Whether any of `frames` holds a secret weir knows (a password, a
 /// `DBT_ENV_SECRET_*` value): those never reach the disk unmasked.
-fn holds_secret(bytes: &[u8]) -> bool {
-    crate::env::secrets::known()
-        .iter()
-        .any(|secret| memchr::memmem::find(bytes, secret.as_bytes()).is_some())
+fn holds_secret(frames: &[Vec<u8>]) -> bool {
+    let secrets = crate::env::secrets::known();
+    frames.iter().any(|frame| {
+        secrets
+            .iter()
+            .any(|secret| memchr::memmem::find(frame, secret.as_bytes()).is_some())
+    })
 }
 
 /// Write through a temporary file and a rename: a reader sees the old file or
 /// the new one, never half of one.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     write_atomically_with(path, |file| file.write_all(bytes))
 }
 
