@@ -251,6 +251,7 @@ enum LocalAction {
 
 /// Parse the command line, run the command, and return the exit status.
 pub fn main() -> i32 {
+    crate::timing::phase("main");
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
@@ -622,6 +623,7 @@ fn run_plan(
             .map(crate::runner::Warming::finish)
             .unwrap_or_default(),
     };
+    crate::timing::phase("connections warmed");
     let cancel = options.cancel.clone();
     // Ctrl-C cancels the running queries; a second one ends weir at once.
     // Only one handler per process: a second run in the same process (tests)

@@ -4,6 +4,7 @@
 mod blocks;
 pub mod config;
 mod digest;
+mod files;
 pub mod properties;
 pub mod versions;
 pub mod yaml;
@@ -188,29 +189,6 @@ impl Project {
             }
         };
 
-        let models = collect_files(root, &model_paths, &["sql"])?;
-        let seeds = collect_files(root, &seed_paths, &["csv"])?;
-        let macros = collect_files(root, &macro_paths, &["sql"])?;
-        let mut digest = digest::DigestBuilder::new(&text);
-        digest.add_files("models", &models);
-        digest.add_files("seeds", &seeds);
-        digest.add_files("macros", &macros);
-        let snapshot_files = collect_files(root, &snapshot_paths, &["sql"])?;
-        digest.add_files("snapshots", &snapshot_files);
-        let snapshots = snapshot_files
-            .iter()
-            .map(|file| {
-                blocks::snapshot_blocks(file)
-                    .map_err(|e| e.in_file(root.join(&file.original_file_path)))
-            })
-            .collect::<Result<Vec<_>>>()?
-            .into_iter()
-            .flatten()
-            .collect();
-        let analyses = collect_files(root, &analysis_paths, &["sql"])?;
-        digest.add_files("analyses", &analyses);
-        let singular_tests = collect_files(root, &test_paths, &["sql"])?;
-        digest.add_files("tests", &singular_tests);
         let docs_paths: Vec<String> = {
             let mut all: Vec<String> = [
                 &model_paths,
@@ -227,8 +205,56 @@ impl Project {
             all.dedup();
             all
         };
-        let docs_files = collect_files(root, &docs_paths, &["md"])?;
+        let folders = files::Folders::walk(root, docs_paths.iter().chain(&test_paths))?;
+        let select =
+            |paths: &[String], extensions: &[&str]| folders.select(root, paths, extensions);
+        let [
+            models,
+            seeds,
+            macros,
+            snapshot_files,
+            analyses,
+            singular_tests,
+            docs_files,
+            model_properties,
+            seed_properties,
+        ] = files::read(
+            root,
+            [
+                select(&model_paths, &["sql"]),
+                select(&seed_paths, &["csv"]),
+                select(&macro_paths, &["sql"]),
+                select(&snapshot_paths, &["sql"]),
+                select(&analysis_paths, &["sql"]),
+                select(&test_paths, &["sql"]),
+                select(&docs_paths, &["md"]),
+                select(&model_paths, &["yml", "yaml"]),
+                select(&seed_paths, &["yml", "yaml"]),
+            ],
+        )?;
+        let property_files: Vec<ProjectFile> = model_properties
+            .into_iter()
+            .chain(seed_properties)
+            .collect();
+        let mut digest = digest::DigestBuilder::new(&text);
+        digest.add_files("models", &models);
+        digest.add_files("seeds", &seeds);
+        digest.add_files("macros", &macros);
+        digest.add_files("snapshots", &snapshot_files);
+        digest.add_files("analyses", &analyses);
+        digest.add_files("tests", &singular_tests);
         digest.add_files("docs", &docs_files);
+        digest.add_files("properties", &property_files);
+        let snapshots = snapshot_files
+            .iter()
+            .map(|file| {
+                blocks::snapshot_blocks(file)
+                    .map_err(|e| e.in_file(root.join(&file.original_file_path)))
+            })
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .flatten()
+            .collect();
         let docs = docs_files
             .iter()
             .map(|file| {
@@ -239,11 +265,6 @@ impl Project {
             .into_iter()
             .flatten()
             .collect();
-        let property_files = collect_files(root, &model_paths, &["yml", "yaml"])?
-            .into_iter()
-            .chain(collect_files(root, &seed_paths, &["yml", "yaml"])?)
-            .collect::<Vec<_>>();
-        digest.add_files("properties", &property_files);
         crate::timing::phase("project files read");
 
         Ok(Project {
@@ -388,60 +409,4 @@ fn dispatch_config(
         config.push((namespace.to_string(), order));
     }
     Ok(config)
-}
-
-/// Every file under the given folders (relative to root) whose extension is
-/// one of `extensions`, sorted by path so results never depend on the disk.
-fn collect_files(root: &Path, folders: &[String], extensions: &[&str]) -> Result<Vec<ProjectFile>> {
-    let mut found: Vec<(PathBuf, PathBuf)> = Vec::new();
-    for folder in folders {
-        let base = root.join(folder);
-        if !base.is_dir() {
-            continue;
-        }
-        let mut stack = vec![base.clone()];
-        while let Some(dir) = stack.pop() {
-            let entries = std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))?;
-            for entry in entries {
-                let entry = entry.map_err(|e| Error::io(&dir, e))?;
-                let path = entry.path();
-                let file_type = entry.file_type().map_err(|e| Error::io(&path, e))?;
-                if file_type.is_dir() || (file_type.is_symlink() && path.is_dir()) {
-                    stack.push(path);
-                    continue;
-                }
-                let wanted = path
-                    .extension()
-                    .and_then(|e| e.to_str())
-                    .is_some_and(|e| extensions.contains(&e));
-                if wanted {
-                    found.push((base.clone(), path));
-                }
-            }
-        }
-    }
-    let mut files = read_all(root, &found)?;
-    files.sort_by(|a, b| a.original_file_path.cmp(&b.original_file_path));
-    Ok(files)
-}
-
-/// Read the files on all cores: a large project has thousands of small ones.
-fn read_all(root: &Path, found: &[(PathBuf, PathBuf)]) -> Result<Vec<ProjectFile>> {
-    let read = |(base, path): &(PathBuf, PathBuf)| -> Result<ProjectFile> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        Ok(ProjectFile {
-            original_file_path: relative(root, path),
-            path: relative(base, path),
-            text,
-        })
-    };
-    crate::parallel::map(found, read).into_iter().collect()
-}
-
-fn relative(base: &Path, path: &Path) -> String {
-    let rel = path.strip_prefix(base).unwrap_or(path);
-    rel.components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
 }

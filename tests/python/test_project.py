@@ -136,6 +136,23 @@ def test_tasks_follow_the_model_dag(shop: Path) -> None:
     assert selected[1].upstream == ["model.shop.orders"]
 
 
+def test_tasks_wait_across_unselected_nodes_as_dbt_does(shop: Path) -> None:
+    # dbt keeps the order of the whole DAG in a selection: customers is built
+    # from raw_orders through stg_orders and orders, which are not selected.
+    tasks = weir.Project(shop).tasks(select="raw_orders customers", exclude=NO_TESTS)
+    assert {t.name: t.upstream for t in tasks} == {
+        "raw_orders": [],
+        "customers": ["seed.shop.raw_orders"],
+    }
+    # And the tests of a selected node above it still gate it.
+    tasks = {t.name: t for t in weir.Project(shop).tasks(select="stg_orders customers")}
+    tests_of_stg_orders = {
+        t.unique_id for t in tasks.values() if t.upstream == ["model.shop.stg_orders"]
+    }
+    assert len(tests_of_stg_orders) == 3
+    assert set(tasks["customers"].upstream) == {"model.shop.stg_orders", *tests_of_stg_orders}
+
+
 def test_tasks_with_data_tests_run_them_as_dbt_build_does(shop: Path) -> None:
     tasks = {task.name: task for task in weir.Project(shop).tasks()}
     assert tasks["unique_orders_order_id"].upstream == ["model.shop.orders"]
