@@ -211,7 +211,7 @@ impl RunResults {
         let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
         let scrub = crate::env::secrets::ScrubWriter::new(file);
         let mut writer = std::io::BufWriter::with_capacity(1 << 16, scrub);
-        serde_json::to_writer_pretty(&mut writer, &self.out())
+        serde_json::to_writer(&mut writer, &self.out())
             .map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
         writer
             .into_inner()
