@@ -450,6 +450,15 @@ fn ls_command(args: &LsArgs) -> Result<i32> {
         output_keys: args.output_keys.clone(),
     };
     let lines = crate::select::list::list(&compiled.manifest, &selection, &options)?;
+    // dbt logs these warnings among its other lines; here they go to stderr,
+    // so that stdout stays the listing alone for scripts that read it.
+    let now = std::time::SystemTime::now();
+    for criterion in selection.unmatched(&compiled.manifest, !lines.is_empty())? {
+        eprint!(
+            "{}",
+            scrub(&timestamped(&unmatched_message(&criterion), now))
+        );
+    }
     if lines.is_empty() {
         eprintln!("No nodes selected!");
     }
@@ -569,7 +578,7 @@ fn run_plan(
     for criterion in unmatched {
         log(
             "NoNodesForSelectionCriteria",
-            &format!("The selection criterion '{criterion}' does not match any enabled nodes"),
+            &unmatched_message(criterion),
             json!({"spec_raw": criterion}),
         );
     }
@@ -777,6 +786,11 @@ fn retry_command(args: &RetryArgs) -> Result<i32> {
     }
 }
 
+/// dbt's NoNodesForSelectionCriteria warning.
+fn unmatched_message(criterion: &str) -> String {
+    format!("The selection criterion '{criterion}' does not match any enabled nodes")
+}
+
 /// `--log-format json`, for the whole process.
 static JSON_LOG: AtomicBool = AtomicBool::new(false);
 
@@ -807,23 +821,28 @@ fn log(name: &str, message: &str, data: Json) {
         });
         println!("{line}");
     } else {
-        let ts = crate::clock::rfc3339(now);
-        // `2026-11-21T08:19:00.123456Z` -> `08:19:00`
-        let time = ts.get(11..19).unwrap_or("");
-        let mut text = String::new();
-        for line in message.lines() {
-            if !line.is_empty() {
-                text.push_str(time);
-                text.push_str("  ");
-                text.push_str(line);
-            }
-            text.push('\n');
-        }
-        if text.is_empty() {
-            text.push('\n');
-        }
-        crate::progress::print(&text);
+        crate::progress::print(&timestamped(message, now));
     }
+}
+
+/// `message` as dbt prints a log line: each line after `HH:MM:SS  `.
+fn timestamped(message: &str, now: std::time::SystemTime) -> String {
+    let ts = crate::clock::rfc3339(now);
+    // `2026-11-21T08:19:00.123456Z` -> `08:19:00`
+    let time = ts.get(11..19).unwrap_or("");
+    let mut text = String::new();
+    for line in message.lines() {
+        if !line.is_empty() {
+            text.push_str(time);
+            text.push_str("  ");
+            text.push_str(line);
+        }
+        text.push('\n');
+    }
+    if text.is_empty() {
+        text.push('\n');
+    }
+    text
 }
 
 /// `--defer`: point the selected nodes at the --state run's relations of

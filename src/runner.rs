@@ -544,9 +544,10 @@ impl Worker<'_> {
 
 /// Build under the relation's advisory lock, so that two runs of the same
 /// target (two CLI runs, or an Airflow task and a CLI run) never build one
-/// relation at the same time.
+/// relation at the same time. A test takes it when it stores its failures,
+/// whether its config or --store-failures says so.
 fn build_locked(adapter: &mut PostgresAdapter, node: &Node, ctx: &BuildContext) -> Result<Built> {
-    let lock = node.has_relation().then(|| {
+    let lock = materialize::builds_relation(node, ctx.store_failures).then(|| {
         let relation = node.relation.to_string();
         format!("{LOCK_CLASS}, hashtext('{}')", relation.replace('\'', "''"))
     });

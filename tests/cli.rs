@@ -149,6 +149,78 @@ fn ls_prints_selected_nodes() {
     );
 }
 
+/// The stderr lines of dbt's NoNodesForSelectionCriteria warning, without
+/// their `HH:MM:SS  ` time.
+fn unmatched_warnings(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|line| line.contains("does not match any enabled nodes"))
+        .map(|line| {
+            let (time, message) = line.split_at(10.min(line.len()));
+            assert!(
+                time.len() == 10
+                    && time.ends_with("  ")
+                    && time[..8].chars().filter(|c| *c == ':').count() == 2,
+                "not a timestamped log line: {line}"
+            );
+            message
+        })
+        .collect()
+}
+
+#[test]
+fn ls_warns_on_stderr_about_each_criterion_that_matches_nothing() {
+    let shop = Path::new("dags/dbt/shop");
+    let listing = |args: &[&str]| {
+        let mut all = vec!["ls", "--output", "name"];
+        all.extend(args);
+        let output = weir(shop, &all);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        (stdout(&output), stderr(&output))
+    };
+    let (alone, quiet) = listing(&["--select", "stg_orders"]);
+    assert!(alone.starts_with("stg_orders\n"), "{alone}");
+    assert_eq!(unmatched_warnings(&quiet), Vec::<&str>::new(), "{quiet}");
+
+    // Each criterion on its own, of --select and of --exclude; stdout is
+    // still the listing alone.
+    let (out, err) = listing(&[
+        "--select",
+        "stg_orders no_such_model",
+        "tag:no_such_tag",
+        "--exclude",
+        "stg_customers path:models/nowhere",
+    ]);
+    assert_eq!(out, alone, "{err}");
+    assert_eq!(
+        unmatched_warnings(&err),
+        [
+            "The selection criterion 'no_such_model' does not match any enabled nodes",
+            "The selection criterion 'tag:no_such_tag' does not match any enabled nodes",
+            "The selection criterion 'path:models/nowhere' does not match any enabled nodes",
+        ],
+        "{err}"
+    );
+
+    // Nothing matched: the warning, then dbt's `No nodes selected!`.
+    let (out, err) = listing(&["-s", "no_such_model"]);
+    assert_eq!(out, "");
+    assert_eq!(
+        unmatched_warnings(&err),
+        ["The selection criterion 'no_such_model' does not match any enabled nodes"],
+        "{err}"
+    );
+    let warned = err.find("does not match").unwrap();
+    assert!(err[warned..].contains("No nodes selected!"), "{err}");
+
+    // As in dbt, a criterion is judged before --resource-type narrows the
+    // listing: a model left out as not a seed is no unmatched criterion.
+    let (out, err) = listing(&["-s", "stg_orders", "--resource-type", "seed"]);
+    assert_eq!(out, "");
+    assert_eq!(unmatched_warnings(&err), Vec::<&str>::new(), "{err}");
+    assert!(err.contains("No nodes selected!"), "{err}");
+}
+
 #[test]
 fn debug_reports_the_target_and_connects() {
     let project = TestProject::copy_of("shop", "cli_debug");

@@ -27,13 +27,15 @@ fn outcomes(compiled: &Compiled, results: &RunResults) -> HashMap<String, (Statu
         .collect()
 }
 
-/// Wait until a query matching `pattern` runs (or waits) on the server.
+/// Wait until a query matching `pattern` runs (or waits) on the server; an
+/// idle connection whose last query matched does not count.
 fn wait_for_query(db: &mut PostgresAdapter, pattern: &str) {
     for _ in 0..600 {
         let running: i64 = db
             .client()
             .query_one(
-                "select count(*) from pg_stat_activity where query like $1 and pid != pg_backend_pid()",
+                "select count(*) from pg_stat_activity \
+                 where state = 'active' and query like $1 and pid != pg_backend_pid()",
                 &[&pattern],
             )
             .unwrap()
@@ -266,6 +268,119 @@ fn a_second_run_waits_for_the_relation_the_first_is_building() {
         "{}",
         results.results[0].message
     );
+}
+
+/// `select pg_advisory_<verb>(<key>)` from another connection.
+fn advisory(db: &mut PostgresAdapter, verb: &str, key: &str) {
+    db.client()
+        .batch_execute(&format!("select pg_advisory_{verb}({key})"))
+        .unwrap();
+}
+
+#[test]
+fn a_test_storing_failures_by_flag_or_config_waits_for_its_audit_relation() {
+    let project = TestProject::copy_of("shop", "advisory_audit");
+    project.write("models/lonely.sql", "select 1 as id\n");
+    project.write(
+        "models/lonely.yml",
+        "version: 2
+models:
+  - name: lonely
+    columns:
+      - name: id
+        data_tests:
+          - not_null
+          - unique:
+              config:
+                store_failures: true
+",
+    );
+    let compiled = project.compile();
+    let built = runner::run(
+        &compiled,
+        &plan(&compiled, &["lonely"]),
+        &RunOptions::default(),
+        &|_| {},
+    )
+    .unwrap();
+    assert!(
+        built
+            .results
+            .iter()
+            .all(|r| matches!(r.status, Status::Success | Status::Pass)),
+        "{:?}",
+        built.results
+    );
+
+    // Another run holds the lock of each test's audit relation.
+    let mut other_run = project.connect(&compiled);
+    let mut hold = |test: &str| {
+        let audit = relation(&compiled, test).to_string();
+        let key = format!("2003134834, hashtext('{}')", audit.replace('\'', "''"));
+        advisory(&mut other_run, "lock", &key);
+        (audit, key)
+    };
+    let (flagged_audit, flagged_key) = hold("not_null_lonely_id");
+    let (configured_audit, _) = hold("unique_lonely_id");
+    let held_past_timeout = |test: &str, store_failures: bool| {
+        let options = RunOptions {
+            store_failures,
+            timeout: Some(Duration::from_millis(500)),
+            ..RunOptions::default()
+        };
+        let results = runner::run(&compiled, &plan(&compiled, &[test]), &options, &|_| {}).unwrap();
+        assert_eq!(results.results.len(), 1, "{test} alone");
+        (
+            results.results[0].status,
+            results.results[0].message.clone(),
+        )
+    };
+
+    // Stored because its config says so, or because of --store-failures:
+    // either way the test waits for the other run, up to its timeout.
+    for (test, audit, store_failures) in [
+        ("unique_lonely_id", &configured_audit, false),
+        ("not_null_lonely_id", &flagged_audit, true),
+    ] {
+        let (status, message) = held_past_timeout(test, store_failures);
+        assert_eq!(status, Status::Error, "{test}: {message}");
+        assert!(
+            message.contains(&format!("waiting for another run that is building {audit}")),
+            "{test}: {message}"
+        );
+        assert!(message.contains("timeout of 0.5s"), "{test}: {message}");
+    }
+    // Storing nothing, the test writes no relation and takes no lock.
+    let (status, message) = held_past_timeout("not_null_lonely_id", false);
+    assert_eq!(status, Status::Pass, "{message}");
+
+    // Released while the flagged test waits: it goes on and stores its rows.
+    let mut watcher = project.connect(&compiled);
+    let results = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            wait_for_query(&mut watcher, "select pg_advisory_lock(%");
+            advisory(&mut other_run, "unlock", &flagged_key);
+        });
+        let options = RunOptions {
+            store_failures: true,
+            ..RunOptions::default()
+        };
+        runner::run(
+            &compiled,
+            &plan(&compiled, &["not_null_lonely_id"]),
+            &options,
+            &|_| {},
+        )
+        .unwrap()
+    });
+    assert_eq!(
+        results.results[0].status,
+        Status::Pass,
+        "{}",
+        results.results[0].message
+    );
+    let stored = relation(&compiled, "not_null_lonely_id");
+    assert_eq!(count(&mut watcher, &stored), 0, "the audit table, empty");
 }
 
 #[test]

@@ -106,6 +106,12 @@ impl TestConfig {
     }
 }
 
+/// Whether running `node` keeps its failing rows in a relation. A config
+/// that [`TestConfig::of`] rejects stores nothing: the test fails first.
+pub(super) fn stores_failures(node: &Node, store_failures_flag: bool) -> bool {
+    TestConfig::of(node, store_failures_flag).is_ok_and(|config| config.store_as.is_some())
+}
+
 pub(super) fn run(adapter: &mut dyn Adapter, node: &Node, store_failures: bool) -> Result<Built> {
     let config = TestConfig::of(node, store_failures)?;
     let sql = sql_body(node, &node.compiled_code)?;
@@ -264,6 +270,28 @@ mod tests {
         select * from "postgres"."dev_dbt_test__audit"."not_null_orders_id"
         ) dbt_internal_test;
         "#);
+    }
+
+    #[test]
+    fn a_test_builds_a_relation_when_its_config_or_the_flag_stores_failures() {
+        let cases = [
+            (json!({}), false, false),
+            (json!({}), true, true),
+            (json!({"store_failures": true}), false, true),
+            (json!({"store_failures": false}), true, false),
+            (json!({"store_failures_as": "view"}), false, true),
+            (json!({"store_failures_as": "ephemeral"}), true, false),
+            // The test fails on its config before it builds anything.
+            (json!({"severity": "fatal"}), true, false),
+        ];
+        for (config, flag, builds) in cases {
+            let node = test_node(config.clone());
+            assert_eq!(
+                super::super::builds_relation(&node, flag),
+                builds,
+                "{config} with --store-failures {flag}"
+            );
+        }
     }
 
     #[test]
