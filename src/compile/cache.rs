@@ -99,8 +99,13 @@ struct Rest {
     order: Vec<String>,
 }
 
-/// Nodes per frame: frames are encoded and decoded on all cores.
-const NODES_PER_FRAME: usize = 2048;
+/// Nodes per frame: frames are encoded and decoded on all cores. At least
+/// 16 frames, so that a small project's nodes are shared out between cores
+/// too; at most 2,048 nodes each, as many small batches would leave the
+/// allocator holding more memory once they are merged.
+fn nodes_per_frame(nodes: usize) -> usize {
+    nodes.div_ceil(16).clamp(64, 2048)
+}
 
 /// One frame of the file, decoded.
 enum Decoded {
@@ -173,7 +178,7 @@ pub fn save(project: &Project, target: &Target, key: &Key, manifest: &Manifest) 
         order: &manifest.order,
     };
     let nodes: Vec<NodeRef> = manifest.nodes.values().map(NodeRef).collect();
-    let batches: Vec<&[NodeRef]> = nodes.chunks(NODES_PER_FRAME).collect();
+    let batches: Vec<&[NodeRef]> = nodes.chunks(nodes_per_frame(nodes.len())).collect();
     let (rest, batches) = crate::parallel::both(
         || rmp_serde::to_vec(&rest),
         || crate::parallel::map(&batches, rmp_serde::to_vec),
