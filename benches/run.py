@@ -21,6 +21,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -62,16 +63,20 @@ def project(models: int) -> Path:
     return path
 
 
-def measure(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int]:
-    """Wall seconds, CPU seconds (user + system) and peak RSS (KiB) of one run
-    of `command`. CPU time stays meaningful on a busy machine; wall time does not."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"failed: {' '.join(command)}\n{process.stderr.read().decode()}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+def measure(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int, str]:
+    """Wall seconds, CPU seconds (user + system), peak RSS (KiB) and standard
+    output of one run of `command`. CPU time stays meaningful on a busy
+    machine; wall time does not."""
+    with tempfile.TemporaryFile() as out:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.PIPE, env=env)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"failed: {' '.join(command)}\n{process.stderr.read().decode()}")
+        out.seek(0)
+        stdout = out.read().decode()
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, stdout
 
 
 DBT = REPO / ".venv-dbt" / "bin" / "dbt"
@@ -91,7 +96,7 @@ def dbt_parse(path: Path) -> str:
     profiles.mkdir(parents=True, exist_ok=True)
     (profiles / "profiles.yml").write_text(DBT_PROFILE)
     command = [str(DBT), "parse", "--no-partial-parse", "--project-dir", str(path)]
-    wall, cpu, rss = measure([*command, "--profiles-dir", str(profiles)])
+    wall, cpu, rss, _ = measure([*command, "--profiles-dir", str(profiles)])
     return f"{wall:.2f}s wall, {cpu:.2f}s CPU, {rss / 1024:.0f}MB"
 
 
@@ -118,9 +123,14 @@ def bench_compile(weir_bin: Path, sizes: list[int], runs: int) -> None:
             env = dict(os.environ, **extra_env)
             measure(command, env)  # the reused runs start from this compile
             results = [measure(command, env) for _ in range(runs)]
-            walls = [wall for wall, _, _ in results]
-            cpu = min(cpu for _, cpu, _ in results)
-            rss = max(kib for _, _, kib in results)
+            walls = [wall for wall, _, _, _ in results]
+            cpu = min(cpu for _, cpu, _, _ in results)
+            rss = max(kib for _, _, kib, _ in results)
+            # Each run says whether it reused the compile: a figure of the
+            # reused row that did not is not what it claims to be.
+            reused = sum("(reused: no input changed)" in out for _, _, _, out in results)
+            if reused != (len(results) if mode == "reused" else 0):
+                print(f"  (!) {reused} of {len(results)} {mode} runs reused the compile")
             in_python = []
             for _ in range(runs):
                 saved = dict(os.environ)
