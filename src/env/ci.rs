@@ -39,13 +39,15 @@ pub fn suffix_from_ci_env(var: &dyn Fn(&str) -> Option<String>) -> Option<String
     .map(|sha| sha.chars().take(8).collect())
 }
 
-/// The schemas a plan writes, each once, sorted.
-pub fn plan_schemas(manifest: &Manifest, plan: &Plan) -> Vec<String> {
+/// The schemas a plan writes, each once, sorted: with `store_failures`
+/// (the run's --store-failures), the audit schemas of the tests it makes
+/// store their failing rows too.
+pub fn plan_schemas(manifest: &Manifest, plan: &Plan, store_failures: bool) -> Vec<String> {
     let mut schemas: Vec<String> = plan
         .tasks
         .iter()
         .filter_map(|t| manifest.nodes.get(&t.unique_id))
-        .filter(|n| n.has_relation())
+        .filter(|n| crate::materialize::builds_relation(n, store_failures))
         .map(|n| n.relation.schema.clone())
         .collect();
     schemas.sort();

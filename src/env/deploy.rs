@@ -55,12 +55,14 @@ impl Deploy {
     }
 }
 
-/// Every schema the project builds a relation in.
+/// Every schema the project builds a relation in, audit schemas included:
+/// a deploy's run stores the failures its tests' configs ask it to (it is
+/// given no --store-failures), and those schemas are swapped with the rest.
 pub fn schema_set(manifest: &Manifest) -> Vec<String> {
     let set: BTreeSet<String> = manifest
         .nodes
         .values()
-        .filter(|n| n.has_relation())
+        .filter(|n| crate::materialize::builds_relation(n, false))
         .map(|n| n.relation.schema.clone())
         .collect();
     set.into_iter().collect()
