@@ -237,6 +237,43 @@ mod tests {
         assert_eq!(suffix_from_ci_env(&env(&[])), None);
     }
 
+    /// A model in `dev` and a test per way of (not) storing failures, each
+    /// with an audit schema of its own.
+    fn storing_tests() -> (Manifest, Plan) {
+        use crate::materialize::testing::{data_test, node, planned};
+        use serde_json::json;
+        planned(vec![
+            node("orders", "table", "select 1"),
+            data_test("by_flag", "audit_flag", json!({})),
+            data_test("by_config", "audit_config", json!({"store_failures": true})),
+            data_test(
+                "as_view",
+                "audit_view",
+                json!({"store_failures_as": "view"}),
+            ),
+            data_test(
+                "as_ephemeral",
+                "audit_ephemeral",
+                json!({"store_failures": true, "store_failures_as": "ephemeral"}),
+            ),
+            data_test("never", "audit_never", json!({"store_failures": false})),
+        ])
+    }
+
+    #[test]
+    fn audit_schemas_are_recorded_when_the_run_stores_failures() {
+        let (manifest, plan) = storing_tests();
+        assert_eq!(
+            plan_schemas(&manifest, &plan, false),
+            ["audit_config", "audit_view", "dev"]
+        );
+        assert_eq!(
+            plan_schemas(&manifest, &plan, true),
+            ["audit_config", "audit_flag", "audit_view", "dev"],
+            "--store-failures stores the failures of tests whose config does not say"
+        );
+    }
+
     #[test]
     fn ages_parse_with_units() {
         assert_eq!(parse_age("7d").unwrap(), Duration::from_secs(7 * 86_400));

@@ -439,6 +439,28 @@ mod tests {
     use crate::materialize::testing::Recorder;
 
     #[test]
+    fn the_set_holds_the_audit_schemas_the_deploy_run_stores_failures_in() {
+        use crate::materialize::testing::{data_test, node, planned};
+        use serde_json::json;
+        let (manifest, _) = planned(vec![
+            node("orders", "table", "select 1"),
+            data_test("by_flag_only", "audit_flag", json!({})),
+            data_test(
+                "as_view",
+                "audit_view",
+                json!({"store_failures_as": "view"}),
+            ),
+            // store_failures_as: ephemeral wins over store_failures: true.
+            data_test(
+                "as_ephemeral",
+                "audit_ephemeral",
+                json!({"store_failures": true, "store_failures_as": "ephemeral"}),
+            ),
+        ]);
+        assert_eq!(schema_set(&manifest), ["audit_view", "dev"]);
+    }
+
+    #[test]
     fn swap_renames_every_schema_in_one_transaction_under_locks() {
         let mut db = Recorder {
             schemas: vec!["a__next".into(), "b__next".into()],

@@ -177,12 +177,14 @@ fn ensure_schema(adapter: &mut dyn Adapter, schema: &str) -> Result<()> {
 
 #[cfg(test)]
 pub(crate) mod testing {
-    //! An adapter that records statements instead of running them.
+    //! An adapter that records statements instead of running them, and
+    //! nodes to build with it.
 
     use std::collections::HashMap;
 
     use crate::adapter::{Adapter, ColumnInfo, RelationKind};
     use crate::error::Result;
+    use crate::manifest::{Materialization, Node, Relation, ResourceType};
 
     #[derive(Default)]
     pub struct Recorder {
@@ -270,15 +272,62 @@ pub(crate) mod testing {
             false
         }
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::testing::Recorder;
-    use super::*;
-    use crate::adapter::RelationKind;
-    use crate::manifest::Relation;
+    /// A data test `name` whose audit relation is in `schema`, with `config`.
+    pub(crate) fn data_test(name: &str, schema: &str, config: serde_json::Value) -> Node {
+        let mut test = node(name, "test", "select * from orders where id is null\n");
+        test.unique_id = format!("test.shop.{name}");
+        test.resource_type = ResourceType::Test;
+        test.original_file_path = "models/schema.yml".into();
+        test.relation.schema = schema.into();
+        test.config = config.as_object().cloned().unwrap_or_default();
+        test
+    }
 
+    /// A manifest of `nodes` (no edges) and a plan that runs them all.
+    pub(crate) fn planned(nodes: Vec<Node>) -> (crate::manifest::Manifest, crate::plan::Plan) {
+        let tasks = nodes
+            .iter()
+            .map(|n| crate::plan::Task {
+                unique_id: n.unique_id.clone(),
+                name: n.name.clone(),
+                resource_type: n.resource_type,
+                materialization: n.materialization.clone(),
+                relation: n.relation.clone(),
+                upstream: vec![],
+                retries: 0,
+                tags: vec![],
+            })
+            .collect();
+        let manifest = crate::manifest::Manifest {
+            metadata: crate::manifest::Metadata {
+                project_name: "shop".into(),
+                target_name: "dev".into(),
+                adapter_type: "postgres".into(),
+                invocation_id: String::new(),
+                generated_at: String::new(),
+                reuse_key: None,
+                reused: false,
+            },
+            order: nodes.iter().map(|n| n.unique_id.clone()).collect(),
+            nodes: nodes
+                .into_iter()
+                .map(|n| (n.unique_id.clone(), n))
+                .collect(),
+            sources: Default::default(),
+            docs: Default::default(),
+            exposures: Default::default(),
+            parent_map: Default::default(),
+            child_map: Default::default(),
+        };
+        let plan = crate::plan::Plan {
+            target_name: "dev".into(),
+            tasks,
+        };
+        (manifest, plan)
+    }
+
+    /// A view model `name` in schema `dev`, for tests to adjust.
     pub(crate) fn node(name: &str, materialization: &str, sql: &str) -> Node {
         Node {
             unique_id: format!("model.shop.{name}"),
@@ -313,6 +362,14 @@ mod tests {
             latest_version: None,
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::Recorder;
+    pub(crate) use super::testing::node;
+    use super::*;
+    use crate::adapter::RelationKind;
 
     pub(crate) fn build(db: &mut Recorder, node: &Node) -> Result<Built> {
         let render = |n: &Node| Ok(n.compiled_code.clone());
