@@ -380,6 +380,31 @@ mod tests {
     }
 
     #[test]
+    fn a_run_given_store_failures_is_checked_for_its_audit_relations() {
+        use crate::materialize::testing::{data_test, planned};
+        let (manifest, plan) = planned(vec![
+            data_test("by_flag", "audit", json!({})),
+            data_test("never", "audit", json!({"store_failures": false})),
+        ]);
+        let protected = [ProtectedSchema {
+            database: "postgres".into(),
+            schema: "audit".into(),
+            pattern: false,
+            target: "prod".into(),
+        }];
+        let check = |flag| check_writes(&manifest, &plan, &protected, Path::new("/p"), flag);
+        assert!(
+            check(false).is_ok(),
+            "no test stores failures without the flag"
+        );
+        let err = check(true).unwrap_err().to_string();
+        assert!(
+            err.contains("`by_flag` would write \"postgres\".\"audit\".\"by_flag\""),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn patterns_cover_schemas_by_prefix() {
         let exact = ProtectedSchema {
             database: "db".into(),
