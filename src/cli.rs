@@ -498,10 +498,10 @@ fn run_nodes(args: &RunArgs, only: Option<ResourceType>, retry: Option<Retrying>
     }
     // Before any SQL: a protected target runs only from CI, and no relation
     // lands in a schema a protected target owns.
-    crate::env::protect::preflight(&compiled, &plan, args.allow_protected)?;
+    crate::env::protect::preflight(&compiled, &plan, args.allow_protected, args.store_failures)?;
     // A CI run records its schemas before creating them, for `weir clean`.
     if let Some(suffix) = crate::env::naming::schema_suffix(&compiled.target) {
-        let schemas = crate::env::ci::plan_schemas(&compiled.manifest, &plan);
+        let schemas = crate::env::ci::plan_schemas(&compiled.manifest, &plan, args.store_failures);
         if !schemas.is_empty() {
             let mut adapter = crate::adapter::connect(&compiled.target, &compiled.project.root)?;
             crate::env::ci::record(&mut adapter, &schemas, &suffix, &compiled.target.name)?;
@@ -1211,7 +1211,8 @@ fn deploy_command(args: &DeployArgs) -> Result<i32> {
         &selection,
         &RetryPolicy::for_target(&shadow.target.name),
     )?;
-    crate::env::protect::preflight(shadow, &plan, args.allow_protected)?;
+    // A deploy runs without --store-failures (see the RunOptions below).
+    crate::env::protect::preflight(shadow, &plan, args.allow_protected, false)?;
     println!(
         "Deploying {} to target `{}` through {}",
         found_summary(&shadow.manifest),

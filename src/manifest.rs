@@ -204,8 +204,15 @@ impl Node {
         }
     }
 
-    /// Analyses, ephemeral models and tests (unless they store failures) build no relation.
-    pub fn has_relation(&self) -> bool {
+    /// dbt's `is_relational`, which gives the manifest's `relation_name`:
+    /// models (but ephemeral ones), seeds and snapshots, and a test whose
+    /// config says `store_failures: true` (dbt 1.11 looks at nothing else:
+    /// not `store_failures_as`, and --store-failures only when the command
+    /// that parses has it, which a compile never does).
+    ///
+    /// Not whether a run writes the relation: ask
+    /// [`crate::materialize::builds_relation`], with the run's --store-failures.
+    pub fn is_relational(&self) -> bool {
         if self.resource_type == ResourceType::Analysis {
             return false;
         }
@@ -794,7 +801,7 @@ impl Serialize for Node {
             unrendered_config: EmptyMap {},
             created_at: 0.0,
             config_call_dict: EmptyMap {},
-            relation_name: self.has_relation().then(|| self.relation.to_string()),
+            relation_name: self.is_relational().then(|| self.relation.to_string()),
             raw_code: &self.raw_code,
             depends_on: DependsOn {
                 macros: &self.depends_on_macros,

@@ -136,3 +136,54 @@ fn clean_drops_the_ci_schemas_weir_created_and_nothing_else() {
     let output = ok(&["clean", "--target", "ci"], &[]);
     assert!(stdout(&output).contains("No CI schemas to drop."));
 }
+
+#[test]
+fn clean_drops_the_audit_schema_of_a_ci_run_given_store_failures() {
+    let project = TestProject::copy_of("shop", "ci_clean_audit");
+    project.write("profiles.yml", &embedded_profiles(""));
+    let root = &project.root;
+    let ok = |args: &[&str]| {
+        let output = weir(root, args, &[]);
+        assert_eq!(output.status.code(), Some(0), "{}", both(&output));
+        output
+    };
+    // No test of the shop project configures store_failures: only the flag
+    // makes this run create an audit schema.
+    ok(&[
+        "build",
+        "--target",
+        "ci",
+        "--schema-suffix",
+        "PR-4",
+        "--store-failures",
+    ]);
+
+    let compiled = project.compile();
+    let mut db = project.connect(&compiled);
+    let ci_schemas = [
+        "analytics_dbt_test__audit_pr_4",
+        "analytics_marts_pr_4",
+        "analytics_pr_4",
+    ];
+    let stored: i64 = db
+        .client()
+        .query_one(
+            "select count(*) from pg_tables where schemaname = 'analytics_dbt_test__audit_pr_4'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(stored > 0, "the tests stored their failures");
+    assert_eq!(
+        recorded(&mut db),
+        ci_schemas,
+        "recorded before it was created"
+    );
+
+    let output = ok(&["clean", "--target", "ci"]);
+    let out = stdout(&output);
+    for schema in ci_schemas {
+        assert!(out.contains(&format!("Dropped schema {schema}")), "{out}");
+    }
+    assert_eq!(schemas(&mut db), ["weir_meta"], "nothing left behind");
+}

@@ -100,6 +100,8 @@ fn a_developers_write_into_prod_fails_in_the_database() {
         "create or replace view analytics_marts.orders as select 1 as order_id",
         "drop table analytics_marts.customers",
         "alter schema analytics_marts rename to mine",
+        // Prod's audit schema is prod's before any prod run stores failures.
+        "create table analytics_dbt_test__audit.sneaky (i int)",
     ] {
         assert_eq!(
             sqlstate(&mut alice, write).as_deref(),

@@ -137,3 +137,39 @@ fn a_dev_run_in_its_own_schemas_passes_the_check() {
         ["customers", "orders"]
     );
 }
+
+#[test]
+fn a_dev_run_storing_failures_in_an_audit_schema_prod_owns_fails_before_any_sql() {
+    let project = TestProject::copy_of("shop", "protect_audit_schema");
+    project.write("profiles.yml", &embedded_profiles(""));
+    // Every target keeps its own schemas, but all of them store test
+    // failures in one shared `dbt_test__audit`, which prod's tests write to
+    // when its runs store failures.
+    project.write(
+        "macros/generate_schema_name.sql",
+        "{% macro generate_schema_name(custom_schema_name, node) -%}\n\
+         {%- if custom_schema_name == 'dbt_test__audit' -%}dbt_test__audit\n\
+         {%- elif custom_schema_name is none -%}{{ target.schema }}_{{ target.name }}\n\
+         {%- else -%}{{ target.schema }}_{{ target.name }}_{{ custom_schema_name | trim }}\n\
+         {%- endif -%}\n\
+         {%- endmacro %}\n",
+    );
+    // Without --store-failures no test writes: the build passes the check.
+    let output = weir(&project.root, &["build"], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", both(&output));
+    let built = user_schemas(&project);
+    assert_eq!(built, ["analytics_dev", "analytics_dev_marts"]);
+
+    // With it, every test would write into prod's audit schema.
+    let output = weir(&project.root, &["test", "--store-failures"], &[]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{}", both(&output));
+    assert!(
+        err.contains("would write \"postgres\".\"dbt_test__audit\".")
+            && err.contains("but schema `dbt_test__audit` belongs to protected target `prod`"),
+        "{err}"
+    );
+    assert!(err.contains("models/"), "names the test's file: {err}");
+    assert!(err.contains("Nothing was sent to the database"), "{err}");
+    assert_eq!(user_schemas(&project), built, "no audit schema created");
+}

@@ -39,13 +39,15 @@ pub fn suffix_from_ci_env(var: &dyn Fn(&str) -> Option<String>) -> Option<String
     .map(|sha| sha.chars().take(8).collect())
 }
 
-/// The schemas a plan writes, each once, sorted.
-pub fn plan_schemas(manifest: &Manifest, plan: &Plan) -> Vec<String> {
+/// The schemas a plan writes, each once, sorted: with `store_failures`
+/// (the run's --store-failures), the audit schemas of the tests it makes
+/// store their failing rows too.
+pub fn plan_schemas(manifest: &Manifest, plan: &Plan, store_failures: bool) -> Vec<String> {
     let mut schemas: Vec<String> = plan
         .tasks
         .iter()
         .filter_map(|t| manifest.nodes.get(&t.unique_id))
-        .filter(|n| n.has_relation())
+        .filter(|n| crate::materialize::builds_relation(n, store_failures))
         .map(|n| n.relation.schema.clone())
         .collect();
     schemas.sort();
@@ -233,6 +235,43 @@ mod tests {
         ]);
         assert_eq!(suffix_from_ci_env(&push).as_deref(), Some("01234567"));
         assert_eq!(suffix_from_ci_env(&env(&[])), None);
+    }
+
+    /// A model in `dev` and a test per way of (not) storing failures, each
+    /// with an audit schema of its own.
+    fn storing_tests() -> (Manifest, Plan) {
+        use crate::materialize::testing::{data_test, node, planned};
+        use serde_json::json;
+        planned(vec![
+            node("orders", "table", "select 1"),
+            data_test("by_flag", "audit_flag", json!({})),
+            data_test("by_config", "audit_config", json!({"store_failures": true})),
+            data_test(
+                "as_view",
+                "audit_view",
+                json!({"store_failures_as": "view"}),
+            ),
+            data_test(
+                "as_ephemeral",
+                "audit_ephemeral",
+                json!({"store_failures": true, "store_failures_as": "ephemeral"}),
+            ),
+            data_test("never", "audit_never", json!({"store_failures": false})),
+        ])
+    }
+
+    #[test]
+    fn audit_schemas_are_recorded_when_the_run_stores_failures() {
+        let (manifest, plan) = storing_tests();
+        assert_eq!(
+            plan_schemas(&manifest, &plan, false),
+            ["audit_config", "audit_view", "dev"]
+        );
+        assert_eq!(
+            plan_schemas(&manifest, &plan, true),
+            ["audit_config", "audit_flag", "audit_view", "dev"],
+            "--store-failures stores the failures of tests whose config does not say"
+        );
     }
 
     #[test]

@@ -55,12 +55,14 @@ impl Deploy {
     }
 }
 
-/// Every schema the project builds a relation in.
+/// Every schema the project builds a relation in, audit schemas included:
+/// a deploy's run stores the failures its tests' configs ask it to (it is
+/// given no --store-failures), and those schemas are swapped with the rest.
 pub fn schema_set(manifest: &Manifest) -> Vec<String> {
     let set: BTreeSet<String> = manifest
         .nodes
         .values()
-        .filter(|n| n.has_relation())
+        .filter(|n| crate::materialize::builds_relation(n, false))
         .map(|n| n.relation.schema.clone())
         .collect();
     set.into_iter().collect()
@@ -435,6 +437,28 @@ fn grant_option(grantable: &Option<String>) -> &'static str {
 mod tests {
     use super::*;
     use crate::materialize::testing::Recorder;
+
+    #[test]
+    fn the_set_holds_the_audit_schemas_the_deploy_run_stores_failures_in() {
+        use crate::materialize::testing::{data_test, node, planned};
+        use serde_json::json;
+        let (manifest, _) = planned(vec![
+            node("orders", "table", "select 1"),
+            data_test("by_flag_only", "audit_flag", json!({})),
+            data_test(
+                "as_view",
+                "audit_view",
+                json!({"store_failures_as": "view"}),
+            ),
+            // store_failures_as: ephemeral wins over store_failures: true.
+            data_test(
+                "as_ephemeral",
+                "audit_ephemeral",
+                json!({"store_failures": true, "store_failures_as": "ephemeral"}),
+            ),
+        ]);
+        assert_eq!(schema_set(&manifest), ["audit_view", "dev"]);
+    }
 
     #[test]
     fn swap_renames_every_schema_in_one_transaction_under_locks() {

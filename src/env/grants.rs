@@ -87,11 +87,14 @@ pub fn layout(compiled: &Compiled, extra_developers: &[String]) -> Result<Layout
             crate::compile::compile(project, target, &compiled.cli_vars)?
         };
         let mut schemas = vec![target.schema.clone()];
+        // Its audit schemas too, whether or not its runs pass
+        // --store-failures: owned by its role from the start, no developer
+        // can create one first and so own what it later stores.
         schemas.extend(
             manifest
                 .nodes
                 .values()
-                .filter(|n| n.has_relation())
+                .filter(|n| crate::materialize::builds_relation(n, true))
                 .map(|n| n.relation.schema.clone()),
         );
         for schema in schemas {

@@ -135,7 +135,8 @@ impl ProtectedSchema {
 
 /// The schemas every protected target of `target`'s profile (other than
 /// `target` itself) builds: the project compiled for each of them, so custom
-/// schemas, aliases and a project's generate_schema_name all count.
+/// schemas, aliases and a project's generate_schema_name all count, and so do
+/// the audit schemas its tests would store failures in.
 pub fn protected_schemas(
     project: &Project,
     target: &Target,
@@ -147,7 +148,10 @@ pub fn protected_schemas(
         owned.insert((other.dbname.clone(), other.schema.clone()), ());
         match crate::compile::compile(project, &other, cli_vars) {
             Ok(manifest) => {
-                for node in manifest.nodes.values().filter(|n| writes_relation(n)) {
+                // Whether its runs pass --store-failures is not known
+                // here: the audit schemas they could write count.
+                let writes = |n: &&Node| writes_relation(n, true);
+                for node in manifest.nodes.values().filter(writes) {
                     owned.insert(
                         (node.relation.database.clone(), node.relation.schema.clone()),
                         (),
@@ -188,9 +192,10 @@ fn fallback_prefixes(project: &Project, target: &Target) -> Vec<String> {
     prefixes
 }
 
-/// Nodes that create, replace or drop a relation when they run.
-fn writes_relation(node: &Node) -> bool {
-    node.has_relation()
+/// Nodes that create, replace or drop a relation when they run, in a run
+/// given --store-failures or not (`store_failures`).
+fn writes_relation(node: &Node, store_failures: bool) -> bool {
+    crate::materialize::builds_relation(node, store_failures)
         && matches!(
             node.resource_type,
             ResourceType::Model | ResourceType::Seed | ResourceType::Test
@@ -284,17 +289,19 @@ pub fn other_targets(target: &Target) -> Result<Vec<Target>> {
 
 /// Every relation `plan` would create, replace or drop, checked against the
 /// protected schemas before any SQL is sent. Fails naming the first offender.
+/// `store_failures`: the run's --store-failures, which makes tests write too.
 pub fn check_writes(
     manifest: &Manifest,
     plan: &Plan,
     protected: &[ProtectedSchema],
     project_root: &Path,
+    store_failures: bool,
 ) -> Result<()> {
     for task in &plan.tasks {
         let Some(node) = manifest.nodes.get(&task.unique_id) else {
             continue;
         };
-        if !writes_relation(node) {
+        if !writes_relation(node, store_failures) {
             continue;
         }
         let relation = &node.relation;
@@ -324,11 +331,24 @@ pub fn check_writes(
 }
 
 /// Everything that must hold before a run sends SQL: the target may run here,
-/// and no relation of the plan lands in another protected target's schema.
-pub fn preflight(compiled: &Compiled, plan: &Plan, allow_protected: bool) -> Result<()> {
+/// and no relation of the plan (with `store_failures`, the run's
+/// --store-failures, its tests' audit relations) lands in another protected
+/// target's schema.
+pub fn preflight(
+    compiled: &Compiled,
+    plan: &Plan,
+    allow_protected: bool,
+    store_failures: bool,
+) -> Result<()> {
     check_may_run(&compiled.target, allow_protected)?;
     let protected = protected_schemas(&compiled.project, &compiled.target, &compiled.cli_vars)?;
-    check_writes(&compiled.manifest, plan, &protected, &compiled.project.root)
+    check_writes(
+        &compiled.manifest,
+        plan,
+        &protected,
+        &compiled.project.root,
+        store_failures,
+    )
 }
 
 #[cfg(test)]
@@ -357,6 +377,31 @@ mod tests {
     fn allow_protected_lets_a_protected_target_run() {
         assert!(check_may_run(&target("prod"), true).is_ok());
         assert!(check_may_run(&target("dev"), false).is_ok());
+    }
+
+    #[test]
+    fn a_run_given_store_failures_is_checked_for_its_audit_relations() {
+        use crate::materialize::testing::{data_test, planned};
+        let (manifest, plan) = planned(vec![
+            data_test("by_flag", "audit", json!({})),
+            data_test("never", "audit", json!({"store_failures": false})),
+        ]);
+        let protected = [ProtectedSchema {
+            database: "postgres".into(),
+            schema: "audit".into(),
+            pattern: false,
+            target: "prod".into(),
+        }];
+        let check = |flag| check_writes(&manifest, &plan, &protected, Path::new("/p"), flag);
+        assert!(
+            check(false).is_ok(),
+            "no test stores failures without the flag"
+        );
+        let err = check(true).unwrap_err().to_string();
+        assert!(
+            err.contains("`by_flag` would write \"postgres\".\"audit\".\"by_flag\""),
+            "{err}"
+        );
     }
 
     #[test]

@@ -711,7 +711,7 @@ pub fn defer(
             let Some(parent_node) = manifest.nodes.get(parent) else {
                 continue; // a source: the same on every target
             };
-            if !parent_node.has_relation() {
+            if !parent_node.is_relational() {
                 continue;
             }
             let Some(state_relation) = state.nodes.get(parent).and_then(|n| n.relation.clone())

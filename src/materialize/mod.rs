@@ -133,11 +133,15 @@ pub fn build(adapter: &mut dyn Adapter, node: &Node, ctx: &BuildContext) -> Resu
 /// Whether building `node` creates or replaces its relation: a test only
 /// when it stores its failing rows, by its own config or by --store-failures
 /// (`store_failures_flag`, as [`BuildContext::store_failures`]).
+///
+/// The one rule for what a run writes: the advisory lock, the protected
+/// schemas check, the CI schemas recorded for `weir clean`, the schemas a
+/// deploy swaps and the grants all ask it.
 pub fn builds_relation(node: &Node, store_failures_flag: bool) -> bool {
     if node.resource_type == ResourceType::Test {
         return test::stores_failures(node, store_failures_flag);
     }
-    node.has_relation()
+    node.is_relational()
 }
 
 /// The schema and the relations a build of `node` asks about before it
@@ -173,12 +177,14 @@ fn ensure_schema(adapter: &mut dyn Adapter, schema: &str) -> Result<()> {
 
 #[cfg(test)]
 pub(crate) mod testing {
-    //! An adapter that records statements instead of running them.
+    //! An adapter that records statements instead of running them, and
+    //! nodes to build with it.
 
     use std::collections::HashMap;
 
     use crate::adapter::{Adapter, ColumnInfo, RelationKind};
     use crate::error::Result;
+    use crate::manifest::{Materialization, Node, Relation, ResourceType};
 
     #[derive(Default)]
     pub struct Recorder {
@@ -266,15 +272,62 @@ pub(crate) mod testing {
             false
         }
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::testing::Recorder;
-    use super::*;
-    use crate::adapter::RelationKind;
-    use crate::manifest::Relation;
+    /// A data test `name` whose audit relation is in `schema`, with `config`.
+    pub(crate) fn data_test(name: &str, schema: &str, config: serde_json::Value) -> Node {
+        let mut test = node(name, "test", "select * from orders where id is null\n");
+        test.unique_id = format!("test.shop.{name}");
+        test.resource_type = ResourceType::Test;
+        test.original_file_path = "models/schema.yml".into();
+        test.relation.schema = schema.into();
+        test.config = config.as_object().cloned().unwrap_or_default();
+        test
+    }
 
+    /// A manifest of `nodes` (no edges) and a plan that runs them all.
+    pub(crate) fn planned(nodes: Vec<Node>) -> (crate::manifest::Manifest, crate::plan::Plan) {
+        let tasks = nodes
+            .iter()
+            .map(|n| crate::plan::Task {
+                unique_id: n.unique_id.clone(),
+                name: n.name.clone(),
+                resource_type: n.resource_type,
+                materialization: n.materialization.clone(),
+                relation: n.relation.clone(),
+                upstream: vec![],
+                retries: 0,
+                tags: vec![],
+            })
+            .collect();
+        let manifest = crate::manifest::Manifest {
+            metadata: crate::manifest::Metadata {
+                project_name: "shop".into(),
+                target_name: "dev".into(),
+                adapter_type: "postgres".into(),
+                invocation_id: String::new(),
+                generated_at: String::new(),
+                reuse_key: None,
+                reused: false,
+            },
+            order: nodes.iter().map(|n| n.unique_id.clone()).collect(),
+            nodes: nodes
+                .into_iter()
+                .map(|n| (n.unique_id.clone(), n))
+                .collect(),
+            sources: Default::default(),
+            docs: Default::default(),
+            exposures: Default::default(),
+            parent_map: Default::default(),
+            child_map: Default::default(),
+        };
+        let plan = crate::plan::Plan {
+            target_name: "dev".into(),
+            tasks,
+        };
+        (manifest, plan)
+    }
+
+    /// A view model `name` in schema `dev`, for tests to adjust.
     pub(crate) fn node(name: &str, materialization: &str, sql: &str) -> Node {
         Node {
             unique_id: format!("model.shop.{name}"),
@@ -309,6 +362,14 @@ mod tests {
             latest_version: None,
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::Recorder;
+    pub(crate) use super::testing::node;
+    use super::*;
+    use crate::adapter::RelationKind;
 
     pub(crate) fn build(db: &mut Recorder, node: &Node) -> Result<Built> {
         let render = |n: &Node| Ok(n.compiled_code.clone());

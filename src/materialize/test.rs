@@ -173,21 +173,10 @@ pub(super) fn run(adapter: &mut dyn Adapter, node: &Node, store_failures: bool) 
 mod tests {
     use super::super::testing::Recorder;
     use super::*;
-    use crate::manifest::{Materialization, ResourceType};
     use serde_json::json;
 
     fn test_node(config: Json) -> Node {
-        let mut node = super::super::tests::node(
-            "not_null_orders_id",
-            "test",
-            "select * from orders where id is null\n",
-        );
-        node.resource_type = ResourceType::Test;
-        node.materialization = Materialization::Test;
-        node.original_file_path = "models/schema.yml".into();
-        node.relation.schema = "dev_dbt_test__audit".into();
-        node.config = config.as_object().unwrap().clone();
-        node
+        super::super::testing::data_test("not_null_orders_id", "dev_dbt_test__audit", config)
     }
 
     fn outcome(config: Json, row: [&str; 3]) -> (Recorder, Result<Built>) {
