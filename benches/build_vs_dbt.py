@@ -7,9 +7,10 @@ warm up (so every later run replaces relations that exist, as in production),
 then both are timed in turns with `--threads 4`: wall time of the whole
 process, best and median.
 
-From weir's run_results.json it also prints the time around the SQL: per
-node, the share of its time not spent waiting on PostgreSQL; and for the
-run, the process time outside the nodes (start, compile, artifacts).
+From each weir run's run_results.json it also prints the time around the
+SQL (median run): per node, the share of its time not spent waiting on
+PostgreSQL; and for the run, the process time outside the nodes (start,
+compile, artifacts).
 Then one task: `run --select <one model>` on a 1,000-model project, each tool.
 
     python benches/build_vs_dbt.py --weir target/release/weir --dbt .venv-dbt/bin/dbt
@@ -81,22 +82,40 @@ def start_cluster(weir: Path, project: Path) -> int:
     return int(match.group(1))
 
 
-def sql_share(project: Path, wall: float, threads: int) -> str:
+def around_sql(project: Path, wall: float, threads: int) -> dict[str, float]:
+    """From the run_results.json of the run that just ended: its time in nodes,
+    how much of it was spent waiting on PostgreSQL, and the process time
+    outside the run (start, compile, artifacts)."""
     results = json.loads((project / "target" / "run_results.json").read_text())
     nodes = [r for r in results["results"] if not r["unique_id"].startswith("operation.")]
     executing = sum(r["execution_time"] for r in nodes)
     in_sql = sum(r.get("adapter_response", {}).get("weir", {}).get("sql_time", 0.0) for r in nodes)
-    around_nodes = executing - in_sql
     outside_run = max(0.0, wall - results["elapsed_time"])
     # Nodes overlap on `threads` connections: their time around the SQL
     # costs the run about a `threads`-th of itself.
-    around_run = around_nodes / threads + outside_run
+    around = (executing - in_sql) / threads + outside_run
+    return {
+        "nodes": len(nodes),
+        "executing": executing,
+        "in_sql": in_sql,
+        "outside_run": outside_run,
+        "around": around,
+        "wall": wall,
+    }
+
+
+def sql_share(runs: list[dict[str, float]]) -> str:
+    """The median run's figures (by its share of time around the SQL)."""
+    shares = sorted(runs, key=lambda r: r["around"] / r["wall"])
+    run = shares[len(shares) // 2]
+    node_share = 100 * (run["executing"] - run["in_sql"]) / max(run["executing"], 1e-9)
+    all_shares = ", ".join(f"{100 * r['around'] / r['wall']:.1f}%" for r in runs)
     return (
-        f"  nodes: {len(nodes)}, {executing:.3f}s in nodes, of which {in_sql:.3f}s waiting on "
-        f"PostgreSQL: {100 * around_nodes / max(executing, 1e-9):.1f}% of node time is weir's\n"
-        f"  process: {outside_run:.3f}s outside the run (start, compile, artifacts)\n"
-        f"  time around the SQL ~ {around_run:.3f}s = {100 * around_run / wall:.1f}% of the "
-        f"{wall:.3f}s run"
+        f"  nodes: {run['nodes']:.0f}, {run['executing']:.3f}s in nodes, of which "
+        f"{run['in_sql']:.3f}s waiting on PostgreSQL: {node_share:.1f}% of node time is weir's\n"
+        f"  process: {run['outside_run']:.3f}s outside the run (start, compile, artifacts)\n"
+        f"  time around the SQL ~ {run['around']:.3f}s = {100 * run['around'] / run['wall']:.1f}%"
+        f" of the {run['wall']:.3f}s run (median run; each run: {all_shares})"
     )
 
 
@@ -203,13 +222,14 @@ def main() -> None:
     dbt_times: list[float] = []
     weir_cpu: list[float] = []
     dbt_cpu: list[float] = []
+    shares: list[dict[str, float]] = []
     for _ in range(args.runs):
         weir_times.append(run(weir_cmd))
         weir_cpu.append(CPU[-1])
+        shares.append(around_sql(project, weir_times[-1], args.threads))
         if have_dbt:
             dbt_times.append(run(dbt_cmd, dbt_env))
             dbt_cpu.append(CPU[-1])
-    weir_last = weir_times[-1]
     print(f"   load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(line("weir build", weir_times, weir_cpu))
     if dbt_times:
@@ -217,8 +237,8 @@ def main() -> None:
         ratio = statistics.median(weir_times) / statistics.median(dbt_times)
         cpu_ratio = statistics.median(weir_cpu) / statistics.median(dbt_cpu)
         print(f"  weir / dbt: wall {ratio:.3f}, CPU {cpu_ratio:.3f}  (goal: wall at most 0.50)")
-    print("== time around the SQL, last weir run")
-    print(sql_share(project, weir_last, args.threads))
+    print("== time around the SQL, weir runs")
+    print(sql_share(shares))
     if args.select_models:
         per_node(args.weir, args.dbt, args.select_models, args.runs)
 
