@@ -1,8 +1,6 @@
 //! Work on all cores, results in input order: a large project has thousands
 //! of files and nodes, each independent of the others.
 
-use std::sync::Mutex;
-
 /// `f` applied to every item, on up to 8 threads; the results in the order of
 /// `items`. Starting a thread costs tens of microseconds: callers pass only
 /// work that is worth it.
@@ -11,52 +9,33 @@ pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> 
 }
 
 /// [`map`] for owned items: `f` takes each item by value.
-///
-/// Items are handed out in small batches to whichever thread is free, so a
-/// thread that draws cheap items, or more of a busy machine's CPU, takes
-/// more of the work instead of waiting for the slowest fixed share.
-pub fn map_owned<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+pub fn map_owned<T: Send, R: Send>(mut items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
     let threads = thread_count();
-    let len = items.len();
-    if threads == 1 || len < 2 {
+    if threads == 1 || items.len() < 2 {
         return items.into_iter().map(f).collect();
     }
-    // Enough batches per thread to even out, few enough that taking one is
-    // rare next to the work in it.
-    let batch = (len / (threads * 16)).clamp(1, 256);
-    let queue = Mutex::new(items.into_iter().enumerate());
-    let work = || {
-        let mut done: Vec<(usize, Vec<R>)> = Vec::new();
-        loop {
-            let taken: Vec<(usize, T)> = queue
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .by_ref()
-                .take(batch)
-                .collect();
-            let Some(&(first, _)) = taken.first() else {
-                return done;
-            };
-            done.push((first, taken.into_iter().map(|(_, item)| f(item)).collect()));
-        }
-    };
-    let mut batches = std::thread::scope(|scope| {
-        let helpers: Vec<_> = (1..threads.min(len)).map(|_| scope.spawn(work)).collect();
-        let mut batches = work();
-        for helper in helpers {
-            match helper.join() {
-                Ok(done) => batches.extend(done),
+    let chunk = items.len().div_ceil(threads);
+    let mut parts = Vec::with_capacity(threads);
+    while items.len() > chunk {
+        parts.push(items.split_off(items.len() - chunk));
+    }
+    parts.push(items);
+    parts.reverse();
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| scope.spawn(move || part.into_iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        let mut results = Vec::new();
+        for handle in handles {
+            match handle.join() {
+                Ok(part) => results.extend(part),
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         }
-        batches
-    });
-    batches.sort_unstable_by_key(|(first, _)| *first);
-    let mut results = Vec::with_capacity(len);
-    for (_, part) in batches {
-        results.extend(part);
-    }
-    results
+        results
+    })
 }
 
 /// `first` on another thread while `second` runs on this one; both results.

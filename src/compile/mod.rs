@@ -137,10 +137,11 @@ fn compile_project(
             tests.push((test, package));
         }
     }
-    pending.extend(crate::parallel::map_owned(
-        tests.iter().collect(),
-        |(test, package)| pending_test(test, package, project),
-    ));
+    pending.extend(
+        tests
+            .iter()
+            .map(|(test, package)| pending_test(test, package, project)),
+    );
 
     crate::timing::phase("generic tests");
     let captures = render_all(&jinja, &pending)?;
@@ -197,12 +198,11 @@ fn compile_project(
         };
         build_node(node, config, capture, compiled_code, relation)
     });
-    // Collected, not inserted one by one: the map is built from sorted
-    // runs at once instead of searched 30,000 times.
-    let mut nodes = built
-        .into_iter()
-        .map(|node| node.map(|node| (node.unique_id.clone(), node)))
-        .collect::<Result<BTreeMap<_, _>>>()?;
+    let mut nodes = BTreeMap::new();
+    for node in built {
+        let node = node?;
+        nodes.insert(node.unique_id.clone(), node);
+    }
     crate::timing::phase("build nodes");
     validate::configs(project, &nodes)?;
     crate::timing::phase("validate");
