@@ -12,6 +12,7 @@ mod validate;
 mod versions;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -550,7 +551,8 @@ fn substitute_placeholders(sql: &str, relations: &HashMap<String, Relation>) -> 
         if i % 2 == 0 {
             out.push_str(part);
         } else if let Some(relation) = relations.get(part) {
-            out.push_str(&relation.to_string());
+            // Writing to a String cannot fail.
+            let _ = write!(out, "{relation}");
         }
     }
     out
