@@ -540,8 +540,7 @@ struct EmptyMap {}
 const NO_ITEMS: [(); 0] = [];
 
 /// The nodes, serialized on all cores a batch at a time: they are most of a
-/// manifest, and a batch bounds the memory the serialized text takes. Each
-/// batch is written out while the next one is serialized.
+/// manifest, and a batch bounds the memory the serialized text takes.
 struct ParallelNodes<'a>(&'a BTreeMap<String, Node>);
 
 impl Serialize for ParallelNodes<'_> {
@@ -549,24 +548,12 @@ impl Serialize for ParallelNodes<'_> {
         use serde::ser::{Error as _, SerializeMap};
         const BATCH: usize = 2048;
         let nodes: Vec<&Node> = self.0.values().collect();
-        let serialize_batch =
-            |batch: &[&Node]| crate::parallel::map(batch, serde_json::value::to_raw_value);
         let mut map = serializer.serialize_map(Some(nodes.len()))?;
-        let mut batches = nodes.chunks(BATCH);
-        let mut current = batches.next().map(|batch| (batch, serialize_batch(batch)));
-        while let Some((batch, serialized)) = current {
-            let next = batches.next();
-            let (following, written) = crate::parallel::both(
-                || next.map(|batch| (batch, serialize_batch(batch))),
-                || -> std::result::Result<(), S::Error> {
-                    for (node, json) in batch.iter().zip(serialized) {
-                        map.serialize_entry(&node.unique_id, &json.map_err(S::Error::custom)?)?;
-                    }
-                    Ok(())
-                },
-            );
-            written?;
-            current = following;
+        for batch in nodes.chunks(BATCH) {
+            let serialized = crate::parallel::map(batch, serde_json::value::to_raw_value);
+            for (node, json) in batch.iter().zip(serialized) {
+                map.serialize_entry(&node.unique_id, &json.map_err(S::Error::custom)?)?;
+            }
         }
         map.end()
     }
