@@ -58,16 +58,34 @@ impl fmt::Display for Relation {
         write!(
             f,
             "{}.{}.{}",
-            quote_identifier(&self.database),
-            quote_identifier(&self.schema),
-            quote_identifier(&self.identifier)
+            Quoted(&self.database),
+            Quoted(&self.schema),
+            Quoted(&self.identifier)
         )
     }
 }
 
 /// Quote an identifier for PostgreSQL.
 pub fn quote_identifier(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
+    Quoted(name).to_string()
+}
+
+/// An identifier as PostgreSQL quotes it (`"name"`, a `"` doubled), written
+/// without building strings: every node's relation name is printed a few
+/// times per compile.
+struct Quoted<'a>(&'a str);
+
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"")?;
+        for (i, part) in self.0.split('"').enumerate() {
+            if i > 0 {
+                f.write_str("\"\"")?;
+            }
+            f.write_str(part)?;
+        }
+        f.write_str("\"")
+    }
 }
 
 /// How a model is built.
@@ -909,5 +927,23 @@ impl Serialize for SourceNode {
             "created_at": 0.0,
         })
         .serialize(serializer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Relation, quote_identifier};
+
+    #[test]
+    fn identifiers_are_quoted_as_postgres_quotes_them() {
+        assert_eq!(quote_identifier("orders"), "\"orders\"");
+        assert_eq!(quote_identifier("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(quote_identifier(""), "\"\"");
+        let relation = Relation {
+            database: "db".into(),
+            schema: "a\"b".into(),
+            identifier: "t".into(),
+        };
+        assert_eq!(relation.to_string(), "\"db\".\"a\"\"b\".\"t\"");
     }
 }

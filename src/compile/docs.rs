@@ -79,7 +79,7 @@ impl Descriptions {
     /// An error names `file` (the YAML that holds the description) and the
     /// line the description is on, else `entry_line`.
     fn render(&self, text: &mut String, file: &std::path::Path, entry_line: usize) -> Result<()> {
-        if !text.contains("{{") && !text.contains("{%") {
+        if !has_jinja(text) {
             return Ok(());
         }
         *text = self
@@ -114,6 +114,13 @@ impl Descriptions {
                 .map_or(root.root.clone(), |p| p.root.clone())
         };
         for node in nodes.values_mut() {
+            let plain = std::iter::once(&node.description)
+                .chain(node.columns.iter().map(|c| &c.description))
+                .all(|text| !has_jinja(text));
+            // Most descriptions are plain text: no file to name for them.
+            if plain {
+                continue;
+            }
             // A model's or seed's description is in its properties YAML.
             let package = root
                 .all_projects()
@@ -158,4 +165,9 @@ impl Descriptions {
         }
         Ok(())
     }
+}
+
+/// Whether a description holds Jinja to render.
+fn has_jinja(text: &str) -> bool {
+    text.contains("{{") || text.contains("{%")
 }

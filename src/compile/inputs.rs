@@ -9,10 +9,10 @@
 //! wrong, only sometimes missed.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-static ENV_READS: Mutex<BTreeMap<String, Option<String>>> = Mutex::new(BTreeMap::new());
+static ENV_READS: RwLock<BTreeMap<String, Option<String>>> = RwLock::new(BTreeMap::new());
 static UNREPEATABLE: AtomicU64 = AtomicU64::new(0);
 
 /// The environment variable `name`, remembered as read. Secrets are not
@@ -23,16 +23,25 @@ pub fn env_var(name: &str) -> Option<String> {
     if name.starts_with(crate::jinja::SECRET_ENV_PREFIX) {
         return value;
     }
-    ENV_READS
-        .lock()
+    // Schema naming asks for the same variable once per node, on every
+    // core: a shared look first, so the threads do not queue on a lock.
+    let known = ENV_READS
+        .read()
         .unwrap_or_else(|e| e.into_inner())
-        .insert(name.to_string(), value.clone());
+        .get(name)
+        == Some(&value);
+    if !known {
+        ENV_READS
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_string(), value.clone());
+    }
     value
 }
 
 /// Every variable read so far in this process, by name (None: unset).
 pub fn env_reads() -> Vec<(String, Option<String>)> {
-    let reads = ENV_READS.lock().unwrap_or_else(|e| e.into_inner());
+    let reads = ENV_READS.read().unwrap_or_else(|e| e.into_inner());
     reads.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 

@@ -12,6 +12,7 @@ mod validate;
 mod versions;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -550,7 +551,8 @@ fn substitute_placeholders(sql: &str, relations: &HashMap<String, Relation>) -> 
         if i % 2 == 0 {
             out.push_str(part);
         } else if let Some(relation) = relations.get(part) {
-            out.push_str(&relation.to_string());
+            // Writing to a String cannot fail.
+            let _ = write!(out, "{relation}");
         }
     }
     out
@@ -686,32 +688,32 @@ fn edge_maps(
     sources: &BTreeMap<String, SourceNode>,
     exposures: &BTreeMap<String, crate::manifest::Exposure>,
 ) -> (BTreeMap<String, Vec<String>>, BTreeMap<String, Vec<String>>) {
-    let mut parent_map: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut child_map: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for id in nodes.keys().chain(sources.keys()).chain(exposures.keys()) {
-        parent_map.insert(id.clone(), Vec::new());
-        child_map.insert(id.clone(), Vec::new());
-    }
-    let edges = nodes
+    let parent_map: BTreeMap<String, Vec<String>> = nodes
         .values()
         .map(|n| (&n.unique_id, &n.depends_on_nodes))
         .chain(
             exposures
                 .values()
                 .map(|e| (&e.unique_id, &e.depends_on_nodes)),
-        );
-    for (id, depends_on) in edges {
-        let mut parents = depends_on.clone();
-        parents.sort();
-        for parent in &parents {
+        )
+        .map(|(id, depends_on)| {
+            let mut parents = depends_on.clone();
+            parents.sort();
+            (id.clone(), parents)
+        })
+        .chain(sources.keys().map(|id| (id.clone(), Vec::new())))
+        .collect();
+    let mut child_map: BTreeMap<String, Vec<String>> = parent_map
+        .keys()
+        .map(|id| (id.clone(), Vec::new()))
+        .collect();
+    // Children are pushed in the parent map's order: each list comes out sorted.
+    for (id, parents) in &parent_map {
+        for parent in parents {
             if let Some(children) = child_map.get_mut(parent) {
                 children.push(id.clone());
             }
         }
-        parent_map.insert(id.clone(), parents);
-    }
-    for children in child_map.values_mut() {
-        children.sort();
     }
     (parent_map, child_map)
 }

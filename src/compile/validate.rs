@@ -104,35 +104,41 @@ fn is_hook(value: &Json) -> bool {
 
 /// Every node's config holds values of the types dbt accepts.
 pub fn configs(project: &Project, nodes: &BTreeMap<String, Node>) -> Result<()> {
-    for node in nodes.values() {
-        for (key, shape) in SHAPES {
-            let Some(value) = node.config.get(*key) else {
-                continue;
-            };
-            if shape.accepts(value) {
-                continue;
-            }
-            let what = match node.resource_type {
-                ResourceType::Test => "test",
-                ResourceType::Seed => "seed",
-                _ => "model",
-            };
-            let err = Error::new(
-                ErrorKind::Project,
-                format!(
-                    "config `{key}` of {what} `{}` must be {}, got `{value}`",
-                    node.name,
-                    shape.expected()
-                ),
-            );
-            let (file, line, text) = where_set(project, node, key);
-            let err = err.in_file(file).at_line_of(&text, line);
-            return Err(
-                err.with_hint("configs come from config(), properties YAML and dbt_project.yml")
-            );
-        }
-    }
-    Ok(())
+    let nodes: Vec<&Node> = nodes.values().collect();
+    // Checked on all cores; the first node in order with a misfit is reported.
+    let misfits = crate::parallel::map(&nodes, |node| misfit(node));
+    let Some((node, (key, shape, value))) = nodes
+        .iter()
+        .zip(misfits)
+        .find_map(|(node, misfit)| Some((node, misfit?)))
+    else {
+        return Ok(());
+    };
+    let what = match node.resource_type {
+        ResourceType::Test => "test",
+        ResourceType::Seed => "seed",
+        _ => "model",
+    };
+    let err = Error::new(
+        ErrorKind::Project,
+        format!(
+            "config `{key}` of {what} `{}` must be {}, got `{value}`",
+            node.name,
+            shape.expected()
+        ),
+    );
+    let (file, line, text) = where_set(project, node, key);
+    let err = err.in_file(file).at_line_of(&text, line);
+    Err(err.with_hint("configs come from config(), properties YAML and dbt_project.yml"))
+}
+
+/// The first config key of `node` (in [`SHAPES`] order) whose value has the
+/// wrong type.
+fn misfit(node: &Node) -> Option<(&'static str, Shape, &Json)> {
+    SHAPES.iter().find_map(|(key, shape)| {
+        let value = node.config.get(*key)?;
+        (!shape.accepts(value)).then_some((*key, *shape, value))
+    })
 }
 
 /// The file (with its line and text) most likely to set `key` for `node`:

@@ -287,13 +287,14 @@ impl JinjaEnv {
             Some(extra) => minijinja::context! { ..ctx, ..extra },
             None => ctx,
         };
-        let file = &self.root.join(&request.file.original_file_path);
+        // Errors name the file as the user can open it; most renders have none.
+        let file = || self.root.join(&request.file.original_file_path);
         let source = Some(request.file.text.as_str());
         let ctx = match &request.generic_test {
             Some(call) => {
                 let kwargs = self
                     .test_kwargs(call, &ctx, &ref_function, &capture)
-                    .map_err(|e| convert_error(&e, &self.macros, file, None))?;
+                    .map_err(|e| convert_error(&e, &self.macros, &file(), None))?;
                 minijinja::context! { _dbt_generic_test_kwargs => kwargs, ..ctx }
             }
             None => ctx,
@@ -307,10 +308,10 @@ impl JinjaEnv {
                 .env
                 .template_from_named_str(&request.file.original_file_path, &text),
         }
-        .map_err(|e| convert_error(&e, &self.macros, file, source))?;
+        .map_err(|e| convert_error(&e, &self.macros, &file(), source))?;
         let sql = template
             .render(ctx)
-            .map_err(|e| convert_error(&e, &self.macros, file, source))?;
+            .map_err(|e| convert_error(&e, &self.macros, &file(), source))?;
         let mut capture = Arc::try_unwrap(capture).unwrap_or_else(|shared| shared.snapshot());
         capture.sql = sql;
         Ok(capture)

@@ -98,31 +98,22 @@ pub struct Properties {
 impl Properties {
     pub fn parse(root: &Path, files: &[ProjectFile]) -> Result<Properties> {
         let mut properties = Properties::default();
-        // Parsing the YAML is most of the work: it runs on all cores, the
-        // merge below in file order.
-        let parsed = crate::parallel::map(files, |file| {
+        // Parsing the YAML and reading its entries is most of the work: it
+        // runs on all cores, the merge below in file order. Each entry keeps
+        // its own result, so the first error is the one a serial read meets.
+        let read = crate::parallel::map(files, |file| {
             let path = root.join(&file.original_file_path);
-            yaml::parse(&file.text, &path).map(|doc| (doc, yaml::name_lines(&file.text)))
+            FileEntries::read(file, &path)
         });
-        for (file, parsed) in files.iter().zip(parsed) {
+        for (file, read) in files.iter().zip(read) {
             let path = root.join(&file.original_file_path);
-            let (doc, names) = parsed?;
-            if !doc.is_mapping() {
-                return Err(
-                    Error::new(ErrorKind::Project, "a properties file must be a mapping")
-                        .in_file(&path),
-                );
-            }
-            for (section, target) in [
-                ("models", &mut properties.models),
-                ("seeds", &mut properties.seeds),
+            let entries = read?;
+            for (section, target, entries) in [
+                ("models", &mut properties.models, entries.models),
+                ("seeds", &mut properties.seeds, entries.seeds),
             ] {
-                for (entry, at) in sequence(&doc, section, file, &path, 1)? {
-                    let (name, mut props) = model_properties(entry, file, &path, &names, at)?;
-                    if section == "models" {
-                        (props.versions, props.latest_version) =
-                            versions::parse(entry, &name, file, &path, props.line)?;
-                    }
+                for entry in entries? {
+                    let (name, props) = entry?;
                     if let Some(previous) = target.get(&name) {
                         return Err(Error::new(
                             ErrorKind::Project,
@@ -139,13 +130,11 @@ impl Properties {
                     target.insert(name, props);
                 }
             }
-            for (entry, at) in sequence(&doc, "sources", file, &path, 1)? {
-                properties
-                    .sources
-                    .push(source_definition(entry, file, &path, &names, at)?);
+            for source in entries.sources? {
+                properties.sources.push(source?);
             }
-            for (entry, at) in sequence(&doc, "exposures", file, &path, 1)? {
-                let exposure = exposure_definition(entry, file, &path, &names, at)?;
+            for exposure in entries.exposures? {
+                let exposure = exposure?;
                 if let Some(previous) = properties
                     .exposures
                     .iter()
@@ -165,6 +154,59 @@ impl Properties {
             }
         }
         Ok(properties)
+    }
+}
+
+/// The entries of one properties file, each read on its own: a section that
+/// is not a list fails whole, an entry that is wrong fails alone.
+struct FileEntries {
+    models: Result<Vec<Result<(String, ModelProperties)>>>,
+    seeds: Result<Vec<Result<(String, ModelProperties)>>>,
+    sources: Result<Vec<Result<SourceDefinition>>>,
+    exposures: Result<Vec<Result<ExposureDefinition>>>,
+}
+
+impl FileEntries {
+    fn read(file: &ProjectFile, path: &Path) -> Result<FileEntries> {
+        let doc = yaml::parse(&file.text, path)?;
+        if !doc.is_mapping() {
+            return Err(
+                Error::new(ErrorKind::Project, "a properties file must be a mapping").in_file(path),
+            );
+        }
+        let names = yaml::name_lines(&file.text);
+        let section = |key: &str| sequence(&doc, key, file, path, 1);
+        let model_entries = |key: &str| {
+            section(key).map(|entries| {
+                entries
+                    .into_iter()
+                    .map(|(entry, at)| {
+                        let (name, mut props) = model_properties(entry, file, path, &names, at)?;
+                        if key == "models" {
+                            (props.versions, props.latest_version) =
+                                versions::parse(entry, &name, file, path, props.line)?;
+                        }
+                        Ok((name, props))
+                    })
+                    .collect()
+            })
+        };
+        Ok(FileEntries {
+            models: model_entries("models"),
+            seeds: model_entries("seeds"),
+            sources: section("sources").map(|entries| {
+                entries
+                    .into_iter()
+                    .map(|(entry, at)| source_definition(entry, file, path, &names, at))
+                    .collect()
+            }),
+            exposures: section("exposures").map(|entries| {
+                entries
+                    .into_iter()
+                    .map(|(entry, at)| exposure_definition(entry, file, path, &names, at))
+                    .collect()
+            }),
+        })
     }
 }
 
