@@ -179,13 +179,17 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument(
+        "--rows", type=int, default=20, help="rows per seed (the SQL's share grows with them)"
+    )
+    parser.add_argument(
         "--select-models", type=int, default=1000, help="project size for one task (0: skip)"
     )
     args = parser.parse_args()
 
-    project = BENCH_DIR / f"build_{args.models}"
+    suffix = "" if args.rows == 20 else f"_rows{args.rows}"
+    project = BENCH_DIR / f"build_{args.models}{suffix}"
     if not (project / ".generated").exists():
-        generate(project, args.models)
+        generate(project, args.models, rows=args.rows)
         # Every layer a table: models then read tables, not ten layers of
         # nested views, so the run measures the tools and not the planner.
         for path in [project / "dbt_project.yml", *project.glob("models/**/*.sql")]:
@@ -210,7 +214,10 @@ def main() -> None:
     dbt_env = dict(os.environ, DBT_SEND_ANONYMOUS_USAGE_STATS="false")
 
     tests = 2 * args.models
-    print(f"== build: {args.models} models, 5 seeds, {tests} data tests, --threads {threads}")
+    print(
+        f"== build: {args.models} models, 5 seeds of {args.rows} rows, {tests} data tests,"
+        f" --threads {threads}"
+    )
     print(f"   one cluster on 127.0.0.1:{port}; weir into `bench`, dbt into `bench_dbt`")
     run(weir_cmd)
     if have_dbt:
