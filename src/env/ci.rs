@@ -237,32 +237,9 @@ mod tests {
         assert_eq!(suffix_from_ci_env(&env(&[])), None);
     }
 
-    /// A model in `dev` and a test per way of (not) storing failures, each
-    /// with an audit schema of its own.
-    fn storing_tests() -> (Manifest, Plan) {
-        use crate::materialize::testing::{data_test, node, planned};
-        use serde_json::json;
-        planned(vec![
-            node("orders", "table", "select 1"),
-            data_test("by_flag", "audit_flag", json!({})),
-            data_test("by_config", "audit_config", json!({"store_failures": true})),
-            data_test(
-                "as_view",
-                "audit_view",
-                json!({"store_failures_as": "view"}),
-            ),
-            data_test(
-                "as_ephemeral",
-                "audit_ephemeral",
-                json!({"store_failures": true, "store_failures_as": "ephemeral"}),
-            ),
-            data_test("never", "audit_never", json!({"store_failures": false})),
-        ])
-    }
-
     #[test]
     fn audit_schemas_are_recorded_when_the_run_stores_failures() {
-        let (manifest, plan) = storing_tests();
+        let (manifest, plan) = crate::materialize::testing::storing_failures();
         assert_eq!(
             plan_schemas(&manifest, &plan, false),
             ["audit_config", "audit_view", "dev"]

@@ -440,24 +440,10 @@ mod tests {
 
     #[test]
     fn the_set_holds_the_audit_schemas_the_deploy_run_stores_failures_in() {
-        use crate::materialize::testing::{data_test, node, planned};
-        use serde_json::json;
-        let (manifest, _) = planned(vec![
-            node("orders", "table", "select 1"),
-            data_test("by_flag_only", "audit_flag", json!({})),
-            data_test(
-                "as_view",
-                "audit_view",
-                json!({"store_failures_as": "view"}),
-            ),
-            // store_failures_as: ephemeral wins over store_failures: true.
-            data_test(
-                "as_ephemeral",
-                "audit_ephemeral",
-                json!({"store_failures": true, "store_failures_as": "ephemeral"}),
-            ),
-        ]);
-        assert_eq!(schema_set(&manifest), ["audit_view", "dev"]);
+        // A deploy runs without --store-failures: `by_flag` stores nothing,
+        // and store_failures_as: ephemeral wins over store_failures: true.
+        let (manifest, _) = crate::materialize::testing::storing_failures();
+        assert_eq!(schema_set(&manifest), ["audit_config", "audit_view", "dev"]);
     }
 
     #[test]

@@ -284,6 +284,30 @@ pub(crate) mod testing {
         test
     }
 
+    /// A model in `dev` and a data test per way of (not) storing failures,
+    /// each with an audit schema of its own: `audit_flag` (only with
+    /// --store-failures), `audit_config`, `audit_view`, `audit_ephemeral`
+    /// (never built) and `audit_never`.
+    pub(crate) fn storing_failures() -> (crate::manifest::Manifest, crate::plan::Plan) {
+        use serde_json::json;
+        planned(vec![
+            node("orders", "table", "select 1"),
+            data_test("by_flag", "audit_flag", json!({})),
+            data_test("by_config", "audit_config", json!({"store_failures": true})),
+            data_test(
+                "as_view",
+                "audit_view",
+                json!({"store_failures_as": "view"}),
+            ),
+            data_test(
+                "as_ephemeral",
+                "audit_ephemeral",
+                json!({"store_failures": true, "store_failures_as": "ephemeral"}),
+            ),
+            data_test("never", "audit_never", json!({"store_failures": false})),
+        ])
+    }
+
     /// A manifest of `nodes` (no edges) and a plan that runs them all.
     pub(crate) fn planned(nodes: Vec<Node>) -> (crate::manifest::Manifest, crate::plan::Plan) {
         let tasks = nodes
