@@ -104,9 +104,19 @@ def dbt_parse(path: Path) -> str:
 SCRATCH = {"WEIR_NO_COMPILE_CACHE": "1"}
 
 
-def bench_compile(weir_bin: Path, sizes: list[int], runs: int) -> None:
-    import weir
+# `weir.Project(...)` timed in a Python process of its own: compiled in this
+# one, a large project would stay in its memory, and every process it starts
+# afterwards would report this process's size as its own peak RSS (the child
+# is this process until it executes the command).
+IN_PYTHON = """\
+import sys, time, weir
+started = time.perf_counter()
+weir.Project(sys.argv[1], target="dev")
+print(time.perf_counter() - started)
+"""
 
+
+def bench_compile(weir_bin: Path, sizes: list[int], runs: int) -> None:
     print(f"== weir compile ({weir_bin}), {runs} runs each; load average {os.getloadavg()[0]:.1f}")
     print(
         "   from scratch: the compile cache off; reused: no file changed since the last"
@@ -131,15 +141,10 @@ def bench_compile(weir_bin: Path, sizes: list[int], runs: int) -> None:
             reused = sum("(reused: no input changed)" in out for _, _, _, out in results)
             if reused != (len(results) if mode == "reused" else 0):
                 print(f"  (!) {reused} of {len(results)} {mode} runs reused the compile")
-            in_python = []
-            for _ in range(runs):
-                saved = dict(os.environ)
-                os.environ.update(extra_env)
-                started = time.perf_counter()
-                weir.Project(path, target="dev")
-                in_python.append(time.perf_counter() - started)
-                os.environ.clear()
-                os.environ.update(saved)
+            in_python = [
+                float(measure([sys.executable, "-c", IN_PYTHON, str(path)], env)[3])
+                for _ in range(runs)
+            ]
             dbt = (
                 ""
                 if mode == "reused"
