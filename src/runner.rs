@@ -161,12 +161,17 @@ pub fn run(
         }
     }
     let mut results = scheduler.into_results();
+    for result in &mut results {
+        if let Some(node) = compiled.manifest.nodes.get(&result.unique_id) {
+            result.relation_name = reported_relation(node, options.store_failures);
+        }
+    }
     if let Some(hook_runner) = hook_runner.filter(|_| !project.on_run_end.is_empty()) {
         // dbt hands on-run-end hooks the node results and the on-run-start
         // hooks that failed (its `thread_id == "main"` filter).
         let failed_start = hooks.iter().filter(|h| h.status.is_failure());
         let seen: Vec<&NodeResult> = results.iter().chain(failed_start).collect();
-        let context = run_end::context(&compiled.manifest, &seen);
+        let context = run_end::context(&compiled.manifest, &seen, options.store_failures);
         let end = hook_runner.run(&project.on_run_end, "on-run-end", Some(&context), on_event);
         hooks.extend(end);
     }
@@ -293,7 +298,20 @@ pub fn run_node(compiled: &Compiled, unique_id: &str) -> Result<NodeResult> {
             built
         })
         .map_err(|e| e.scrub(&secrets))?;
-    Ok(success(node, built, started_at, clock.elapsed(), 1))
+    let mut result = success(node, built, started_at, clock.elapsed(), 1);
+    // What the task built, seeds included, for the orchestrator to read.
+    result.relation_name =
+        materialize::builds_relation(node, false).then(|| node.relation.to_string());
+    Ok(result)
+}
+
+/// The relation run_results.json names for `node`, as dbt names it: a test
+/// its audit relation only when it stores its failures; a seed none (dbt
+/// names only the relations of nodes it compiles).
+fn reported_relation(node: &Node, store_failures: bool) -> Option<String> {
+    let named = node.resource_type != ResourceType::Seed
+        && materialize::builds_relation(node, store_failures);
+    named.then(|| node.relation.to_string())
 }
 
 fn success(

@@ -197,3 +197,35 @@ fn run_results_report_what_the_database_said() {
     let timing = &results["results"][0]["timing"];
     assert_eq!(timing[1]["name"], "execute");
 }
+
+#[test]
+fn a_test_names_its_relation_only_when_it_stores_its_failures() {
+    let project = TestProject::copy_of("shop", "cli_test_relation_name");
+    let relation_name = |project: &TestProject, id: &str| {
+        run_results(project)["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["unique_id"] == id)
+            .unwrap()["relation_name"]
+            .clone()
+    };
+    let test = "test.shop.unique_orders_order_id.fed79b3a6e";
+    let output = weir(&project.root, &["build", "--select", "+customers"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    // As dbt: a test that stores nothing has no relation; a model has its own.
+    assert_eq!(relation_name(&project, test), serde_json::Value::Null);
+    assert_eq!(
+        relation_name(&project, "model.shop.orders"),
+        r#""postgres"."dev_local_marts"."orders""#
+    );
+    let output = weir(
+        &project.root,
+        &["test", "--select", "orders", "--store-failures"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert_eq!(
+        relation_name(&project, test),
+        r#""postgres"."dev_local_dbt_test__audit"."unique_orders_order_id""#
+    );
+}

@@ -10,15 +10,20 @@ use crate::manifest::{Manifest, ResourceType};
 use crate::results::NodeResult;
 
 /// The variables dbt's RunTask.after_run adds: every result with its `node`,
-/// and the (database, schema) pairs of the models, seeds and snapshots that
-/// were built (not errored, failed or skipped).
-pub(super) fn context(manifest: &Manifest, results: &[&NodeResult]) -> Value {
+/// and the (database, schema) pairs of the relations that were built (not
+/// errored, failed or skipped): models, seeds, snapshots, and the audit
+/// relations of tests that store their failures (`store_failures`: the
+/// run's --store-failures).
+pub(super) fn context(manifest: &Manifest, results: &[&NodeResult], store_failures: bool) -> Value {
     let mut database_schemas = BTreeSet::new();
     let mut entries = Vec::with_capacity(results.len());
     for result in results {
         let node = manifest.nodes.get(&result.unique_id);
         let built = !result.status.is_failure() && result.status != crate::results::Status::Skipped;
-        if let Some(node) = node.filter(|n| built && is_relational(n.resource_type)) {
+        let relational = |n: &&crate::manifest::Node| {
+            is_relational(n.resource_type) || crate::materialize::builds_relation(n, store_failures)
+        };
+        if let Some(node) = node.filter(|n| built && relational(n)) {
             database_schemas.insert((node.relation.database.clone(), node.relation.schema.clone()));
         }
         let mut entry = result.to_json();

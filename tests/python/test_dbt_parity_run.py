@@ -143,6 +143,20 @@ def test_every_node_ends_the_same(parity):
         assert statuses(weir_results) == statuses(dbt_results)
 
 
+def test_run_results_name_a_relation_where_dbt_does(parity):
+    """run_results.json's relation_name: a model's or seed's relation, a
+    test's audit relation only when it stores its failures."""
+    dbt_runs, weir_runs, _, _ = parity
+
+    def named(results: dict) -> dict[str, bool]:
+        return {r["unique_id"]: r["relation_name"] is not None for r in results["results"]}
+
+    for dbt_results, weir_results in zip(dbt_runs, weir_runs, strict=True):
+        assert named(weir_results) == named(dbt_results)
+        assert any(named(weir_results).values())
+        assert not all(named(weir_results).values())
+
+
 def test_every_relation_holds_the_same_rows(parity):
     _, weir_runs, port, copies = parity
     ours, theirs = relation_names(copies["weir"]), relation_names(copies["dbt"])
