@@ -245,26 +245,8 @@ impl Project {
         digest.add_files("tests", &singular_tests);
         digest.add_files("docs", &docs_files);
         digest.add_files("properties", &property_files);
-        let snapshots = snapshot_files
-            .iter()
-            .map(|file| {
-                blocks::snapshot_blocks(file)
-                    .map_err(|e| e.in_file(root.join(&file.original_file_path)))
-            })
-            .collect::<Result<Vec<_>>>()?
-            .into_iter()
-            .flatten()
-            .collect();
-        let docs = docs_files
-            .iter()
-            .map(|file| {
-                blocks::docs_blocks(file)
-                    .map_err(|e| e.in_file(root.join(&file.original_file_path)))
-            })
-            .collect::<Result<Vec<_>>>()?
-            .into_iter()
-            .flatten()
-            .collect();
+        let snapshots = blocks_of(root, &snapshot_files, blocks::snapshot_blocks)?;
+        let docs = blocks_of(root, &docs_files, blocks::docs_blocks)?;
         crate::timing::phase("project files read");
 
         Ok(Project {
@@ -409,4 +391,17 @@ fn dispatch_config(
         config.push((namespace.to_string(), order));
     }
     Ok(config)
+}
+
+/// The `{% snapshot %}` or `{% docs %}` blocks of `files`; an error names its file.
+fn blocks_of(
+    root: &Path,
+    files: &[ProjectFile],
+    parse: fn(&ProjectFile) -> Result<Vec<Block>>,
+) -> Result<Vec<Block>> {
+    let mut out = Vec::new();
+    for file in files {
+        out.extend(parse(file).map_err(|e| e.in_file(root.join(&file.original_file_path)))?);
+    }
+    Ok(out)
 }

@@ -323,13 +323,7 @@ fn model_properties(
                 .in_file(path)
                 .at_line(line));
             };
-            props.columns.push(Column {
-                name: column_name.to_string(),
-                description: str_field(column, "description")
-                    .unwrap_or_default()
-                    .to_string(),
-                data_type: str_field(column, "data_type").map(str::to_string),
-            });
+            props.columns.push(column_of(column, column_name));
             for test in tests_of(column) {
                 props
                     .tests
@@ -604,5 +598,16 @@ fn render_if_jinja(value: &str) -> Result<String> {
         crate::jinja::render_standalone(value)
     } else {
         Ok(value.to_string())
+    }
+}
+
+/// A column entry of a properties YAML, its `name:` already read.
+pub(super) fn column_of(column: &Yaml, name: &str) -> Column {
+    Column {
+        name: name.to_string(),
+        description: str_field(column, "description")
+            .unwrap_or_default()
+            .to_string(),
+        data_type: str_field(column, "data_type").map(str::to_string),
     }
 }

@@ -9,7 +9,7 @@ use serde_json::{Map, Value as Json};
 use serde_yaml::Value as Yaml;
 
 use super::ProjectFile;
-use super::properties::{ModelProperties, sequence, tests_of, yaml_text};
+use super::properties::{ModelProperties, column_of, sequence, tests_of, yaml_text};
 use super::yaml::{self, line_of_key, str_field};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::Column;
@@ -399,13 +399,7 @@ fn version_entry(
                 ),
             );
         };
-        version.columns.push(Column {
-            name: column_name.to_string(),
-            description: str_field(column, "description")
-                .unwrap_or_default()
-                .to_string(),
-            data_type: str_field(column, "data_type").map(str::to_string),
-        });
+        version.columns.push(column_of(column, column_name));
         version
             .column_tests
             .extend(tests_of(column).map(|test| (column_name.to_string(), yaml::to_json(test))));

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use minijinja::Value;
 use serde_json::json;
 
-use crate::manifest::{Manifest, ResourceType};
+use crate::manifest::Manifest;
 use crate::results::NodeResult;
 
 /// The variables dbt's RunTask.after_run adds: every result with its `node`,
@@ -20,9 +20,8 @@ pub(super) fn context(manifest: &Manifest, results: &[&NodeResult], store_failur
     for result in results {
         let node = manifest.nodes.get(&result.unique_id);
         let built = !result.status.is_failure() && result.status != crate::results::Status::Skipped;
-        let relational = |n: &&crate::manifest::Node| {
-            is_relational(n.resource_type) || crate::materialize::builds_relation(n, store_failures)
-        };
+        let relational =
+            |n: &&crate::manifest::Node| crate::materialize::builds_relation(n, store_failures);
         if let Some(node) = node.filter(|n| built && relational(n)) {
             database_schemas.insert((node.relation.database.clone(), node.relation.schema.clone()));
         }
@@ -39,14 +38,6 @@ pub(super) fn context(manifest: &Manifest, results: &[&NodeResult], store_failur
         schemas => Value::from_serialize(&schemas),
         database_schemas => Value::from_serialize(&database_schemas),
     }
-}
-
-/// dbt's `is_relational`: the node types `ref` can name.
-fn is_relational(resource_type: ResourceType) -> bool {
-    matches!(
-        resource_type,
-        ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot
-    )
 }
 
 /// An on-run-start hook's node as dbt shows it (`operation.shop.shop-on-run-start-0`).
