@@ -398,7 +398,17 @@ fn python_module_errors_name_file_and_line() {
         (
             "select 1\n{{ modules.datetime.datetime(2026, 1, 1) - modules.datetime.timedelta(days=1) }}\n",
             "unsupported types",
-            Some("compute the date in SQL"),
+            Some("`a.minus(b)` for `a - b`"),
+        ),
+        (
+            "select 1\n{% set start = run_started_at %}{{ start + start }}\n",
+            "unsupported types plain object and plain object",
+            Some("`a.plus(b)` for `a + b`"),
+        ),
+        (
+            "select 1\n{{ modules.pytz.timezone('Mars/Olympus') }}\n",
+            "unknown time zone 'Mars/Olympus'",
+            None,
         ),
     ];
     for (i, (sql, message, hint)) in cases.iter().enumerate() {
@@ -415,6 +425,42 @@ fn python_module_errors_name_file_and_line() {
         if let Some(hint) = hint {
             assert!(err.hint().is_some_and(|h| h.contains(hint)), "{err}");
         }
+    }
+}
+
+/// Date arithmetic, which minijinja cannot spell with `+` and `-`, through
+/// weir's `plus` and `minus` methods, in a compiled model.
+#[test]
+fn datetime_arithmetic_compiles_through_methods() {
+    let root = std::env::temp_dir().join(format!("weir_datetime_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join("models")).unwrap();
+    std::fs::write(root.join("dbt_project.yml"), "name: dates\nprofile: test\n").unwrap();
+    let model = "\
+{%- set dt = modules.datetime -%}
+{%- set start = dt.datetime(2024, 1, 31, 23, 30) -%}
+select
+    '{{ start.plus(dt.timedelta(hours=1)) }}' as next_month,
+    '{{ dt.date(2024, 3, 1).minus(dt.timedelta(days=1)) }}' as leap_day,
+    '{{ dt.datetime(2024, 3, 1).minus(start) }}' as span,
+    {{ dt.datetime(2024, 3, 1).minus(start).total_seconds() }} as span_seconds,
+    '{{ run_started_at.minus(dt.timedelta(days=1)) < run_started_at }}' as earlier,
+    '{{ modules.pytz.timezone('America/New_York').localize(dt.datetime(2024, 3, 9, 12)).plus(dt.timedelta(days=1)).astimezone(modules.pytz.utc) }}' as noon_next_day_utc
+";
+    std::fs::write(root.join("models/dates.sql"), model).unwrap();
+    let project = Project::load(&root).unwrap();
+    let manifest = weir::compile(&project, &target("dev"), &Map::new()).unwrap();
+    let _ = std::fs::remove_dir_all(&root);
+    let sql = &manifest.nodes["model.dates.dates"].compiled_code;
+    for expected in [
+        "'2024-02-01 00:30:00' as next_month",
+        "'2024-02-29' as leap_day",
+        "'29 days, 0:30:00' as span",
+        "2507400.0 as span_seconds",
+        "'True' as earlier",
+        "'2024-03-10 17:00:00+00:00' as noon_next_day_utc",
+    ] {
+        assert!(sql.contains(expected), "{expected} not in:\n{sql}");
     }
 }
 

@@ -160,9 +160,8 @@ impl JinjaEnv {
         env.add_global("invocation_id", scope.invocation_id.clone());
         env.add_global(
             "run_started_at",
-            Value::from_object(modules::datetime::DateTime::from_system_time(
+            Value::from_object(modules::datetime::DateTime::run_started_at(
                 scope.run_started_at,
-                true,
             )),
         );
         for def in macros.all() {
@@ -504,6 +503,19 @@ pub fn render_profile_value(text: &str) -> Result<String> {
         .map_err(|e| convert_error(&e, &Macros::default(), Path::new(""), Some(text)))
 }
 
+/// A `+` or `-` that minijinja refused between objects: most likely
+/// datetime arithmetic, which weir spells as methods.
+fn is_datetime_operator(message: &str, line: &str) -> bool {
+    let plus_or_minus = ["tried to use + operator", "tried to use - operator"]
+        .iter()
+        .any(|op| message.contains(op));
+    plus_or_minus
+        && (message.contains("plain object")
+            || ["datetime", "timedelta", "run_started_at"]
+                .iter()
+                .any(|word| line.contains(word)))
+}
+
 /// Turn a minijinja error into a weir error that names the file and line
 /// (the macro's file when the error happened inside a macro).
 fn convert_error(
@@ -556,12 +568,12 @@ fn convert_error(
     if let Some(line) = err.line() {
         error = error.at_line(line);
         if let Some(text) = text.and_then(|t| t.lines().nth(line - 1)) {
-            if message.contains("operator on unsupported types")
-                && (text.contains("datetime") || text.contains("timedelta"))
-            {
+            if is_datetime_operator(&message, text) {
                 error = error.with_hint(
-                    "weir's modules.datetime has no `+` or `-` between dates and timedeltas \
-                     (minijinja cannot overload operators): compute the date in SQL instead",
+                    "minijinja cannot overload `+` and `-`, so weir's datetime, date and \
+                     timedelta have methods for them: write `a.plus(b)` for `a + b` and \
+                     `a.minus(b)` for `a - b`, e.g. \
+                     `run_started_at.minus(modules.datetime.timedelta(days=1))`",
                 );
             }
             error = error.with_snippet(text.trim_end());

@@ -1,5 +1,6 @@
-//! `modules` in the Jinja context, as dbt provides it: `modules.datetime`
-//! and `modules.re` (see their modules for how far each follows Python).
+//! `modules` in the Jinja context, as dbt provides it: `modules.datetime`,
+//! `modules.pytz` and `modules.re` (see their modules for how far each
+//! follows Python).
 
 pub mod datetime;
 pub mod re;
@@ -20,6 +21,7 @@ impl Object for Modules {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         match key.as_str()? {
             "datetime" => Some(Value::from_object(datetime::Module)),
+            "pytz" => Some(Value::from_object(datetime::Pytz)),
             "re" => Some(Value::from_object(re::Module)),
             _ => None,
         }
