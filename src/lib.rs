@@ -8,7 +8,6 @@
 //! are thin shells over these functions.
 
 pub mod adapter;
-pub mod cli;
 pub mod clock;
 pub mod compile;
 pub mod env;
@@ -20,7 +19,6 @@ pub mod materialize;
 pub mod parallel;
 pub mod plan;
 pub mod profile;
-pub mod progress;
 pub mod project;
 pub mod pyjson;
 #[cfg(feature = "python")]
@@ -29,6 +27,7 @@ pub mod results;
 pub mod runner;
 pub mod select;
 pub mod timing;
+pub mod workflow;
 
 pub use compile::{CompileOptions, Compiled, compile};
 pub use error::{Error, ErrorKind, Result};

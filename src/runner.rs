@@ -273,8 +273,10 @@ fn take_idle(idle: &Mutex<Vec<PostgresAdapter>>) -> Option<PostgresAdapter> {
 }
 
 /// Build one node, once, on a new connection: what an orchestrator's task
-/// does. A failure is an `Err` (Transient or Database), scrubbed of secrets.
-pub fn run_node(compiled: &Compiled, unique_id: &str) -> Result<NodeResult> {
+/// does, with `store_failures` as a run's --store-failures. A failure is an
+/// `Err` (Transient or Database), scrubbed of secrets. Callers go through
+/// [`crate::workflow::node::run_node`], which guards it first.
+pub fn run_node(compiled: &Compiled, unique_id: &str, store_failures: bool) -> Result<NodeResult> {
     let node = compiled.manifest.node(unique_id)?;
     materialize::check_supported(node)?;
     let secrets = compiled.target.secrets();
@@ -286,7 +288,7 @@ pub fn run_node(compiled: &Compiled, unique_id: &str) -> Result<NodeResult> {
     let ctx = BuildContext {
         project_root: &compiled.project.root,
         full_refresh: false,
-        store_failures: false,
+        store_failures,
         render_incremental: &render,
         render_hook: &render_hook,
     };
@@ -301,7 +303,7 @@ pub fn run_node(compiled: &Compiled, unique_id: &str) -> Result<NodeResult> {
     let mut result = success(node, built, started_at, clock.elapsed(), 1);
     // What the task built, seeds included, for the orchestrator to read.
     result.relation_name =
-        materialize::builds_relation(node, false).then(|| node.relation.to_string());
+        materialize::builds_relation(node, store_failures).then(|| node.relation.to_string());
     Ok(result)
 }
 

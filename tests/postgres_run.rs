@@ -132,7 +132,13 @@ fn seed_and_run_build_every_relation_and_reruns_change_nothing() {
     );
     assert_eq!(relations_in(&mut db, &marts), ["customers", "orders"]);
 
-    let single = runner::run_node(&compiled, "model.shop.orders").unwrap();
+    let single = weir::workflow::node::run_node(
+        &compiled,
+        &weir::workflow::Guard::new(),
+        "model.shop.orders",
+        Default::default(),
+    )
+    .unwrap();
     assert_eq!(
         (single.status, single.rows_affected, single.attempts),
         (Status::Success, Some(30), 1)
@@ -238,7 +244,13 @@ fn a_broken_model_fails_naming_its_file_and_skips_only_its_downstream() {
         )
     );
 
-    let err = runner::run_node(&compiled, "model.shop.stg_payments").unwrap_err();
+    let err = weir::workflow::node::run_node(
+        &compiled,
+        &weir::workflow::Guard::new(),
+        "model.shop.stg_payments",
+        Default::default(),
+    )
+    .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Database);
     assert_eq!(err.to_string(), error.to_string());
 }
@@ -288,7 +300,13 @@ fn lost_connections_are_transient_and_retried() {
     assert_eq!((doomed.status, doomed.attempts), (Status::Error, 2));
     assert!(doomed.error.as_ref().unwrap().is_transient());
 
-    let err = runner::run_node(&compiled, "model.shop.doomed").unwrap_err();
+    let err = weir::workflow::node::run_node(
+        &compiled,
+        &weir::workflow::Guard::new(),
+        "model.shop.doomed",
+        Default::default(),
+    )
+    .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Transient, "{err}");
     assert!(err.to_string().starts_with("models/doomed.sql: "), "{err}");
 }

@@ -9,17 +9,21 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::convert;
-use crate::compile::{CompileOptions, Compiled};
+use crate::compile::Compiled;
 use crate::error::{Error, ErrorKind, did_you_mean};
 use crate::manifest::Node as ManifestNode;
 use crate::plan::{Plan, RetryPolicy, Task as PlanTask};
 use crate::results::Status;
+use crate::workflow::node::NodeOptions;
+use crate::workflow::{Guard, ProjectRequest};
 
 /// A dbt project compiled for one target. Compiling happens once, in the
 /// constructor; every other method reads the result (or runs one node).
 #[pyclass(frozen, module = "weir")]
 pub struct Project {
     compiled: Arc<Compiled>,
+    /// The write-guard `run_node` passes, as `weir run` does.
+    guard: Arc<Guard>,
 }
 
 #[pymethods]
@@ -38,23 +42,18 @@ impl Project {
         vars: Option<&Bound<'_, PyAny>>,
         shadow: bool,
     ) -> PyResult<Self> {
-        let options = CompileOptions {
-            project_dir,
+        let request = ProjectRequest {
+            project_dir: Some(project_dir),
             profiles_dir,
             target,
             vars: convert::vars(vars)?,
+            shadow,
+            ..ProjectRequest::default()
         };
-        let keys = if shadow {
-            vec![(
-                crate::env::naming::SHADOW_KEY,
-                serde_json::Value::String(crate::env::deploy::NEXT.to_string()),
-            )]
-        } else {
-            Vec::new()
-        };
-        let compiled = py.detach(|| crate::env::naming::compile_with(&options, &keys))?;
+        let compiled = py.detach(|| request.compile())?;
         Ok(Project {
             compiled: Arc::new(compiled),
+            guard: Arc::new(Guard::new()),
         })
     }
 
@@ -167,15 +166,25 @@ impl Project {
     }
 
     /// Build one node on the target, once (no retry here: the orchestrator
-    /// retries). Returns a dict: unique_id, status, message, code,
-    /// rows_affected, execution_time, relation_name, attempts, started_at,
-    /// completed_at. Raises TransientError when a retry could succeed,
-    /// DatabaseError when it could not.
-    fn run_node<'py>(&self, py: Python<'py>, unique_id: &str) -> PyResult<Bound<'py, PyDict>> {
-        // A protected target runs only where CI=true or WEIR_ALLOW_PROTECTED is set.
-        crate::env::protect::check_may_run(&self.compiled.target, false)?;
-        let compiled = Arc::clone(&self.compiled);
-        let result = py.detach(|| crate::runner::run_node(&compiled, unique_id))?;
+    /// retries), after the checks `weir run` makes: a protected target runs
+    /// only in CI or where WEIR_ALLOW_PROTECTED is set, and nothing is written
+    /// into a schema another protected target owns (UsageError, before any
+    /// SQL). `store_failures` is `weir test --store-failures`. Returns a dict:
+    /// unique_id, status, message, code, rows_affected, execution_time,
+    /// relation_name, attempts, started_at, completed_at. Raises
+    /// TransientError when a retry could succeed, DatabaseError when it
+    /// could not.
+    #[pyo3(signature = (unique_id, store_failures=false))]
+    fn run_node<'py>(
+        &self,
+        py: Python<'py>,
+        unique_id: &str,
+        store_failures: bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let (compiled, guard) = (Arc::clone(&self.compiled), Arc::clone(&self.guard));
+        let options = NodeOptions { store_failures };
+        let result =
+            py.detach(|| crate::workflow::node::run_node(&compiled, &guard, unique_id, options))?;
         if result.status == Status::Error
             && let Some(err) = result.error.clone()
         {

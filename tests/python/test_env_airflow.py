@@ -6,6 +6,7 @@ no secret in Airflow's logs, XComs or weir's Python exceptions."""
 from __future__ import annotations
 
 import os
+import re
 import runpy
 import sqlite3
 import textwrap
@@ -149,6 +150,52 @@ def test_protected_tasks_refuse_where_not_allowed(
     assert result["prepare"] == "failed", result
     with pytest.raises(weir.UsageError, match="target `prod` is protected"):
         weir.Project(project_dir, target="prod").run_node("seed.shop.raw_orders")
+    assert schemas(project_dir) == []
+
+
+def _profiles_where_dev_names_prods_schema() -> str:
+    """Every target builds into `analytics`, so dev would write where prod lives."""
+    outputs = "".join(
+        f"    {name}:\n      type: postgres\n      user: postgres\n      dbname: postgres\n"
+        "      schema: analytics\n      threads: 4\n"
+        for name in ("dev", "prod")
+    )
+    return f"shop:\n  target: dev\n  outputs:\n{outputs}"
+
+
+def test_a_dev_task_writing_into_a_protected_schema_is_refused_before_any_sql(
+    airflow_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project_dir = copy_shop(tmp_path / "shop")
+    (project_dir / "profiles.yml").write_text(_profiles_where_dev_names_prods_schema())
+    monkeypatch.delenv("WEIR_ALLOW_PROTECTED", raising=False)
+    monkeypatch.delenv("CI", raising=False)
+    # The error `weir run` gives, word for word, from Python...
+    expected = (
+        '`stg_orders` would write "postgres"."analytics"."stg_orders", but schema '
+        "`analytics` belongs to protected target `prod`"
+    )
+    project = weir.Project(project_dir, target="dev")
+    with pytest.raises(weir.UsageError, match=re.escape(expected)) as refused:
+        project.run_node("model.shop.stg_orders")
+    assert "Nothing was sent to the database" in str(refused.value)
+    assert refused.value.file.endswith("models/staging/stg_orders.sql")
+    # ...and from every task of an Airflow DAG run, before any SQL.
+    dag = write(
+        airflow_db,
+        "shop_dev_into_prod",
+        textwrap.dedent(
+            f"""
+            from weir.airflow import WeirDag
+
+            dag = WeirDag(dag_id="shop_dev_into_prod", project_dir={str(project_dir)!r},
+                          target="dev", schedule=None, select="stg_orders")
+            """
+        ),
+    )
+    dag_run = dag.test()
+    assert dag_run.state == "failed"
+    assert states(dag_run) == {"stg_orders": "failed"}
     assert schemas(project_dir) == []
 
 

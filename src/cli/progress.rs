@@ -7,7 +7,7 @@ use std::sync::{Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::runner::Event;
+use weir::runner::Event;
 
 /// How often the elapsed time is redrawn when no node starts or ends.
 const TICK: Duration = Duration::from_millis(250);
