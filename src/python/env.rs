@@ -7,44 +7,27 @@ use std::path::PathBuf;
 use pyo3::prelude::*;
 
 use super::convert;
-use crate::compile::CompileOptions;
-use crate::env::deploy::{self, Deploy};
+use crate::workflow::ProjectRequest;
+use crate::workflow::deploy::DeployRequest;
 
-fn options(
+/// A deploy step's request, as a task of the production scheduler makes it
+/// (protected targets run only where CI or WEIR_ALLOW_PROTECTED is set).
+fn request(
     project_dir: PathBuf,
     target: Option<String>,
     profiles_dir: Option<PathBuf>,
     vars: Option<&Bound<'_, PyAny>>,
-) -> PyResult<CompileOptions> {
-    Ok(CompileOptions {
-        project_dir,
-        profiles_dir,
-        target,
-        vars: convert::vars(vars)?,
+) -> PyResult<DeployRequest> {
+    Ok(DeployRequest {
+        project: ProjectRequest {
+            project_dir: Some(project_dir),
+            profiles_dir,
+            target,
+            vars: convert::vars(vars)?,
+            ..ProjectRequest::default()
+        },
+        ..DeployRequest::default()
     })
-}
-
-/// The deploy's live and shadow compiles, checked to be allowed here, and a connection.
-fn start(
-    options: &CompileOptions,
-) -> crate::Result<(Deploy, crate::adapter::postgres::PostgresAdapter)> {
-    let deploy = Deploy::compile(options)?;
-    crate::env::protect::check_may_run(&deploy.live.target, false)?;
-    let adapter = crate::adapter::connect(&deploy.live.target, &deploy.live.project.root)?;
-    Ok((deploy, adapter))
-}
-
-/// Swap or roll back the deploy's schema set, without the GIL; returns the schemas.
-fn swap_step(
-    py: Python<'_>,
-    options: &CompileOptions,
-    step: fn(&mut dyn crate::adapter::Adapter, &[String]) -> crate::Result<deploy::Swapped>,
-) -> PyResult<Vec<String>> {
-    Ok(py.detach(|| {
-        let (deploy, mut adapter) = start(options)?;
-        step(&mut adapter, &deploy.schemas)?;
-        Ok::<_, crate::Error>(deploy.schemas)
-    })?)
 }
 
 /// Get the shadow set (`<schema>__next`) ready before its nodes are built:
@@ -58,11 +41,8 @@ pub fn deploy_prepare(
     profiles_dir: Option<PathBuf>,
     vars: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Vec<String>> {
-    let options = options(project_dir, target, profiles_dir, vars)?;
-    Ok(py.detach(|| {
-        let (deploy, mut adapter) = start(&options)?;
-        deploy::prepare(&mut adapter, &deploy)
-    })?)
+    let request = request(project_dir, target, profiles_dir, vars)?;
+    Ok(py.detach(|| crate::workflow::deploy::prepare(&request))?)
 }
 
 /// Swap every schema of the built shadow set in, in one transaction; the
@@ -76,8 +56,8 @@ pub fn deploy_swap(
     profiles_dir: Option<PathBuf>,
     vars: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Vec<String>> {
-    let options = options(project_dir, target, profiles_dir, vars)?;
-    swap_step(py, &options, deploy::swap)
+    let request = request(project_dir, target, profiles_dir, vars)?;
+    Ok(py.detach(|| crate::workflow::deploy::swap(&request))?)
 }
 
 /// Swap the set the last deploy replaced back in. Returns the schemas.
@@ -90,8 +70,8 @@ pub fn deploy_rollback(
     profiles_dir: Option<PathBuf>,
     vars: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Vec<String>> {
-    let options = options(project_dir, target, profiles_dir, vars)?;
-    swap_step(py, &options, deploy::rollback)
+    let request = request(project_dir, target, profiles_dir, vars)?;
+    Ok(py.detach(|| crate::workflow::deploy::rollback(&request))?)
 }
 
 /// The side effects skipped in this process since the last call, as

@@ -4,6 +4,7 @@
 
 use super::run::Reporter;
 use super::{Guard, ProjectRequest, SelectionRequest};
+use crate::adapter::postgres::PostgresAdapter;
 use crate::env::deploy::{self, Deploy, Swapped};
 use crate::error::{Error, ErrorKind, Result};
 use crate::plan::{Plan, RetryPolicy};
@@ -76,6 +77,29 @@ pub fn deploy(request: &DeployRequest, reporter: &dyn Reporter) -> Result<Deploy
         schemas: deploy.schemas,
         swapped,
     })
+}
+
+/// An orchestrator's first deploy step, before the shadow set's nodes are
+/// built as tasks of their own: get `<schema>__next` ready. Returns notes.
+pub fn prepare(request: &DeployRequest) -> Result<Vec<String>> {
+    let (deploy, mut adapter) = start(request)?;
+    deploy::prepare(&mut adapter, &deploy)
+}
+
+/// An orchestrator's last deploy step: swap the built shadow set in, in one
+/// transaction. Returns the swapped schemas.
+pub fn swap(request: &DeployRequest) -> Result<Vec<String>> {
+    let (deploy, mut adapter) = start(request)?;
+    deploy::swap(&mut adapter, &deploy.schemas)?;
+    Ok(deploy.schemas)
+}
+
+/// The deploy's live and shadow compiles, checked to be allowed here, and a connection.
+fn start(request: &DeployRequest) -> Result<(Deploy, PostgresAdapter)> {
+    let deploy = Deploy::compile(&request.project.compile_options()?)?;
+    crate::env::protect::check_may_run(&deploy.live.target, request.allow_protected)?;
+    let adapter = crate::adapter::connect(&deploy.live.target, &deploy.live.project.root)?;
+    Ok((deploy, adapter))
 }
 
 /// Swap the set the last deploy replaced back in; returns its schemas.
