@@ -5,7 +5,6 @@
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -14,6 +13,7 @@ use serde_json::{Map, Value as Json, json};
 use crate::compile::{CompileOptions, Compiled};
 use crate::env::secrets::{scrub, scrub_with};
 use crate::error::{Error, ErrorKind, Result};
+use crate::logs::{emit as log, timestamped};
 use crate::manifest::{Manifest, Materialization, Node, ResourceType};
 use crate::plan::{Plan, RetryPolicy, Task};
 use crate::progress::Progress;
@@ -436,6 +436,8 @@ fn compile_command(args: &ProjectArgs) -> Result<i32> {
 }
 
 fn ls_command(args: &LsArgs) -> Result<i32> {
+    // stdout is the listing: what templates log goes to stderr.
+    crate::logs::to_stderr();
     let compiled = args.project.compile()?;
     let selection = args.project.selection(&compiled)?;
     let options = ListOptions {
@@ -477,7 +479,7 @@ struct Retrying {
 }
 
 fn run_nodes(args: &RunArgs, only: Option<ResourceType>, retry: Option<Retrying>) -> Result<i32> {
-    JSON_LOG.store(args.log_format == LogFormat::Json, Ordering::Relaxed);
+    crate::logs::set_json(args.log_format == LogFormat::Json);
     let warming = warm_up(args, retry.is_some());
     let mut compiled = args.project.compile_unwritten()?;
     let selection = args.project.selection(&compiled)?;
@@ -796,60 +798,6 @@ fn unmatched_message(criterion: &str) -> String {
     format!("The selection criterion '{criterion}' does not match any enabled nodes")
 }
 
-/// `--log-format json`, for the whole process.
-static JSON_LOG: AtomicBool = AtomicBool::new(false);
-
-/// Print one line of a run: `HH:MM:SS  message` as dbt does, or a JSON
-/// object in dbt's shape (`info` with name, msg, level, ts; `data`).
-fn log(name: &str, message: &str, data: Json) {
-    let now = std::time::SystemTime::now();
-    if JSON_LOG.load(Ordering::Relaxed) {
-        if message.is_empty() {
-            return;
-        }
-        let level = if name.contains("Error") {
-            "error"
-        } else if matches!(name, "NothingToDo" | "NoNodesForSelectionCriteria") {
-            "warn"
-        } else {
-            "info"
-        };
-        let line = json!({
-            "info": {
-                "name": name,
-                "msg": message,
-                "level": level,
-                "ts": crate::clock::rfc3339(now),
-                "invocation_id": Json::Null,
-            },
-            "data": data,
-        });
-        println!("{line}");
-    } else {
-        crate::progress::print(&timestamped(message, now));
-    }
-}
-
-/// `message` as dbt prints a log line: each line after `HH:MM:SS  `.
-fn timestamped(message: &str, now: std::time::SystemTime) -> String {
-    let ts = crate::clock::rfc3339(now);
-    // `2026-11-21T08:19:00.123456Z` -> `08:19:00`
-    let time = ts.get(11..19).unwrap_or("");
-    let mut text = String::new();
-    for line in message.lines() {
-        if !line.is_empty() {
-            text.push_str(time);
-            text.push_str("  ");
-            text.push_str(line);
-        }
-        text.push('\n');
-    }
-    if text.is_empty() {
-        text.push('\n');
-    }
-    text
-}
-
 /// `--defer`: point the selected nodes at the --state run's relations of
 /// the parents this run does not build, and say which.
 fn defer_parents(
@@ -965,7 +913,7 @@ fn print_event(event: &Event, secrets: &[String]) {
         Event::Hook { .. } => "HookFinished",
     };
     // Only the JSON log prints the data.
-    let data = if JSON_LOG.load(Ordering::Relaxed) {
+    let data = if crate::logs::is_json() {
         event_data(event, secrets)
     } else {
         Json::Null

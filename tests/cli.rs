@@ -231,3 +231,81 @@ fn debug_reports_the_target_and_connects() {
     assert!(out.contains("embedded local PostgreSQL"), "{out}");
     assert!(out.contains("connection test: OK"), "{out}");
 }
+
+/// The stdout lines `HH:MM:SS  <message>`, without their time.
+fn log_lines(stdout: &str) -> Vec<&str> {
+    stdout
+        .lines()
+        .filter_map(|line| {
+            let (time, message) = line.split_at_checked(10)?;
+            let is_time =
+                time.ends_with("  ") && time[..8].chars().all(|c| c.is_ascii_digit() || c == ':');
+            is_time.then_some(message)
+        })
+        .collect()
+}
+
+#[test]
+fn log_in_a_template_logs_as_dbt_does() {
+    let project = TestProject::copy_of("shop", "cli_jinja_log");
+    project.write(
+        "models/logged.sql",
+        "{{ log('hello ' ~ 'logged', info=True) }}{{ log('only in the file') }}select 1 as id\n",
+    );
+    let debug_log = project.root.join("logs/dbt.log");
+    for round in ["first", "again: a compile that logged is never reused"] {
+        let output = weir(&project.root, &["compile"]);
+        let out = stdout(&output);
+        assert_eq!(output.status.code(), Some(0), "{out}\n{}", stderr(&output));
+        assert!(log_lines(&out).contains(&"hello logged"), "{round}: {out}");
+        assert!(!out.contains("only in the file"), "{out}");
+        assert!(!out.contains("reused"), "{round}: {out}");
+    }
+    let compiled =
+        std::fs::read_to_string(project.root.join("target/compiled/shop/models/logged.sql"))
+            .unwrap();
+    assert_eq!(compiled.trim(), "select 1 as id");
+    // Both messages, from both compiles, in the debug log.
+    let text = std::fs::read_to_string(&debug_log).unwrap();
+    assert_eq!(
+        text.matches(" | ").count(),
+        2,
+        "a header per compile: {text}"
+    );
+    assert_eq!(text.matches("[info ] [").count(), 2, "{text}");
+    assert_eq!(text.matches("]: hello logged\n").count(), 2, "{text}");
+    assert_eq!(text.matches("[debug] [").count(), 2, "{text}");
+    assert_eq!(text.matches("]: only in the file\n").count(), 2, "{text}");
+
+    // Without the log, the same project's compile is reused: the cache was on.
+    project.write("models/logged.sql", "select 1 as id\n");
+    for reused in [false, true] {
+        let out = stdout(&weir(&project.root, &["compile"]));
+        assert_eq!(out.contains("(reused: no input changed)"), reused, "{out}");
+    }
+    project.write(
+        "models/logged.sql",
+        "{{ log('hello ' ~ 'logged', info=True) }}select 1 as id\n",
+    );
+
+    // ls keeps stdout for the listing.
+    let output = weir(&project.root, &["ls", "-s", "logged"]);
+    assert_eq!(stdout(&output), "shop.logged\n");
+    assert!(log_lines(&stderr(&output)).contains(&"hello logged"));
+
+    // With --log-format json, an event as dbt's JinjaLogInfo.
+    let output = weir(
+        &project.root,
+        &["run", "-s", "logged", "--log-format", "json"],
+    );
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{out}\n{}", stderr(&output));
+    let event = out
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .find(|event| event["info"]["name"] == "JinjaLogInfo")
+        .unwrap_or_else(|| panic!("no JinjaLogInfo event: {out}"));
+    assert_eq!(event["info"]["msg"], "hello logged");
+    assert_eq!(event["info"]["level"], "info");
+    assert_eq!(event["data"]["msg"], "hello logged");
+}
