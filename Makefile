@@ -1,7 +1,7 @@
 # weir: `make help` lists what this Makefile does.
 #
 # Everything installs itself on first use: a virtualenv in .venv with Airflow,
-# maturin, pytest and ruff; the PostgreSQL server package (apt-get) when no
+# maturin, pytest, ruff and mypy; the PostgreSQL server package (apt-get) when no
 # initdb is found; the Python extension, rebuilt when the Rust sources change.
 
 SHELL := /bin/bash
@@ -12,8 +12,9 @@ PYTHON ?= python3
 VENV := $(CURDIR)/.venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
-PY_TOOLS := $(VENV)/bin/airflow $(VENV)/bin/maturin $(VENV)/bin/pytest $(VENV)/bin/ruff
-PY_REQUIREMENTS := 'apache-airflow>=3.3,<4' 'maturin>=1.9.4,<2' 'pytest>=8' 'ruff>=0.8'
+PY_TOOLS := $(VENV)/bin/airflow $(VENV)/bin/maturin $(VENV)/bin/pytest $(VENV)/bin/ruff $(VENV)/bin/mypy
+# mypy: tests/python/test_stubs.py checks _core.pyi against the built extension.
+PY_REQUIREMENTS := 'apache-airflow>=3.3,<4' 'maturin>=1.9.4,<2' 'pytest>=8' 'ruff>=0.8' 'mypy>=1.13'
 # The artifacts tests load our manifest.json with dbt's own schema models.
 PARSER_STAMP := $(VENV)/.dbt-artifacts-parser
 DBT_VENV := $(CURDIR)/.venv-dbt
@@ -88,7 +89,7 @@ python-env: $(PY_TOOLS)
 
 # One install for all tools, run only when one of them is missing.
 $(PY_TOOLS) &: | $(PY)
-	@echo "== Installing Airflow, maturin, pytest and ruff into .venv"
+	@echo "== Installing Airflow, maturin, pytest, ruff and mypy into .venv"
 	$(PIP) install $(PY_REQUIREMENTS)
 	@touch $(PY_TOOLS)
 

@@ -14,6 +14,7 @@ pub mod env;
 pub mod error;
 pub mod graph;
 pub mod jinja;
+pub mod logs;
 pub mod manifest;
 pub mod materialize;
 pub mod parallel;

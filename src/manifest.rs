@@ -11,6 +11,12 @@ use serde_json::{Map, Value, json};
 
 use crate::error::{Error, Result};
 
+/// The dbt-core release whose artifacts weir writes, as `metadata.dbt_version`
+/// of manifest.json (v12) and run_results.json (v6): the 1.11 line, which the
+/// parity tests run against. dbt itself writes its exact patch release; no
+/// reader (dbt's `--state`, dbt-artifacts-parser) needs more than the line.
+pub const DBT_VERSION: &str = "1.11.0";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ResourceType {
     Model,
@@ -592,7 +598,7 @@ impl<'a, Nodes: Serialize> ManifestOut<'a, Nodes> {
         ManifestOut {
             metadata: MetadataOut {
                 dbt_schema_version: "https://schemas.getdbt.com/dbt/manifest/v12.json",
-                dbt_version: "1.9.0",
+                dbt_version: DBT_VERSION,
                 generated_at: &m.generated_at,
                 invocation_id: &m.invocation_id,
                 env: EmptyMap {},

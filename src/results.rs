@@ -192,7 +192,7 @@ impl RunResults {
         RunResultsOut {
             metadata: Metadata {
                 dbt_schema_version: "https://schemas.getdbt.com/dbt/run-results/v6.json",
-                dbt_version: "1.9.0",
+                dbt_version: crate::manifest::DBT_VERSION,
                 generated_at: &self.generated_at,
                 invocation_id: &self.invocation_id,
                 env: Empty {},

@@ -4,26 +4,9 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use support::TestProject;
-
-fn weir(project: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(args)
-        .arg("--project-dir")
-        .arg(project)
-        .output()
-        .expect("weir runs")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
+use support::cli::{stderr, stdout, weir};
 
 fn run_results(project: &TestProject) -> serde_json::Value {
     let text = std::fs::read_to_string(project.root.join("target/run_results.json")).unwrap();
@@ -33,7 +16,7 @@ fn run_results(project: &TestProject) -> serde_json::Value {
 #[test]
 fn build_prints_a_line_per_node_and_writes_artifacts() {
     let project = TestProject::copy_of("shop", "cli_build");
-    let output = weir(&project.root, &["build"]);
+    let output = weir(&project.root, &["build"], &[]);
     let out = stdout(&output);
     assert_eq!(output.status.code(), Some(0), "{out}\n{}", stderr(&output));
     assert!(
@@ -69,7 +52,7 @@ fn build_prints_a_line_per_node_and_writes_artifacts() {
     );
 
     // `run --select +orders` builds only models: the two staging views and orders.
-    let output = weir(&project.root, &["run", "--select", "+orders"]);
+    let output = weir(&project.root, &["run", "--select", "+orders"], &[]);
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
     assert!(
         stdout(&output).contains("Done. PASS=3 WARN=0 ERROR=0 SKIP=0 TOTAL=3"),
@@ -85,7 +68,7 @@ fn a_failing_model_exits_1_and_skips_its_children() {
         "models/marts/orders.sql",
         "select * from {{ ref('stg_orders') }} where no_such_column > 0\n",
     );
-    let output = weir(&project.root, &["build"]);
+    let output = weir(&project.root, &["build"], &[]);
     let out = stdout(&output);
     assert_eq!(output.status.code(), Some(1), "{out}");
     // customers, and the tests of orders and customers.
@@ -108,7 +91,7 @@ fn a_failing_model_exits_1_and_skips_its_children() {
 
 #[test]
 fn project_errors_exit_2_and_name_the_file() {
-    let output = weir(Path::new("tests/fixtures/missing_ref"), &["compile"]);
+    let output = weir(Path::new("tests/fixtures/missing_ref"), &["compile"], &[]);
     assert_eq!(output.status.code(), Some(2));
     assert!(
         stderr(&output).contains(
@@ -117,10 +100,14 @@ fn project_errors_exit_2_and_name_the_file() {
         "{}",
         stderr(&output)
     );
-    let output = weir(Path::new("tests/fixtures/cycle"), &["ls"]);
+    let output = weir(Path::new("tests/fixtures/cycle"), &["ls"], &[]);
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("`a` -> `b` -> `c` -> `a`"));
-    let output = weir(Path::new("dags/dbt/shop"), &["run", "--threads", "many"]);
+    let output = weir(
+        Path::new("dags/dbt/shop"),
+        &["run", "--threads", "many"],
+        &[],
+    );
     assert_eq!(output.status.code(), Some(2));
 }
 
@@ -129,6 +116,7 @@ fn ls_prints_selected_nodes() {
     let output = weir(
         Path::new("dags/dbt/shop"),
         &["ls", "--select", "stg_orders+", "--output", "name"],
+        &[],
     );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let out = stdout(&output);
@@ -142,6 +130,7 @@ fn ls_prints_selected_nodes() {
     let output = weir(
         Path::new("dags/dbt/shop"),
         &["ls", "--resource-type", "seed"],
+        &[],
     );
     assert_eq!(
         stdout(&output),
@@ -174,7 +163,7 @@ fn ls_warns_on_stderr_about_each_criterion_that_matches_nothing() {
     let listing = |args: &[&str]| {
         let mut all = vec!["ls", "--output", "name"];
         all.extend(args);
-        let output = weir(shop, &all);
+        let output = weir(shop, &all, &[]);
         assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
         (stdout(&output), stderr(&output))
     };
@@ -224,10 +213,89 @@ fn ls_warns_on_stderr_about_each_criterion_that_matches_nothing() {
 #[test]
 fn debug_reports_the_target_and_connects() {
     let project = TestProject::copy_of("shop", "cli_debug");
-    let output = weir(&project.root, &["debug", "--target", "dev"]);
+    let output = weir(&project.root, &["debug", "--target", "dev"], &[]);
     let out = stdout(&output);
     assert_eq!(output.status.code(), Some(0), "{out}\n{}", stderr(&output));
     assert!(out.contains("target: dev"), "{out}");
     assert!(out.contains("embedded local PostgreSQL"), "{out}");
     assert!(out.contains("connection test: OK"), "{out}");
+}
+
+/// The stdout lines `HH:MM:SS  <message>`, without their time.
+fn log_lines(stdout: &str) -> Vec<&str> {
+    stdout
+        .lines()
+        .filter_map(|line| {
+            let (time, message) = line.split_at_checked(10)?;
+            let is_time =
+                time.ends_with("  ") && time[..8].chars().all(|c| c.is_ascii_digit() || c == ':');
+            is_time.then_some(message)
+        })
+        .collect()
+}
+
+#[test]
+fn log_in_a_template_logs_as_dbt_does() {
+    let project = TestProject::copy_of("shop", "cli_jinja_log");
+    project.write(
+        "models/logged.sql",
+        "{{ log('hello ' ~ 'logged', info=True) }}{{ log('only in the file') }}select 1 as id\n",
+    );
+    let debug_log = project.root.join("logs/dbt.log");
+    for round in ["first", "again: a compile that logged is never reused"] {
+        let output = weir(&project.root, &["compile"], &[]);
+        let out = stdout(&output);
+        assert_eq!(output.status.code(), Some(0), "{out}\n{}", stderr(&output));
+        assert!(log_lines(&out).contains(&"hello logged"), "{round}: {out}");
+        assert!(!out.contains("only in the file"), "{out}");
+        assert!(!out.contains("reused"), "{round}: {out}");
+    }
+    let compiled =
+        std::fs::read_to_string(project.root.join("target/compiled/shop/models/logged.sql"))
+            .unwrap();
+    assert_eq!(compiled.trim(), "select 1 as id");
+    // Both messages, from both compiles, in the debug log.
+    let text = std::fs::read_to_string(&debug_log).unwrap();
+    assert_eq!(
+        text.matches(" | ").count(),
+        2,
+        "a header per compile: {text}"
+    );
+    assert_eq!(text.matches("[info ] [").count(), 2, "{text}");
+    assert_eq!(text.matches("]: hello logged\n").count(), 2, "{text}");
+    assert_eq!(text.matches("[debug] [").count(), 2, "{text}");
+    assert_eq!(text.matches("]: only in the file\n").count(), 2, "{text}");
+
+    // Without the log, the same project's compile is reused: the cache was on.
+    project.write("models/logged.sql", "select 1 as id\n");
+    for reused in [false, true] {
+        let out = stdout(&weir(&project.root, &["compile"], &[]));
+        assert_eq!(out.contains("(reused: no input changed)"), reused, "{out}");
+    }
+    project.write(
+        "models/logged.sql",
+        "{{ log('hello ' ~ 'logged', info=True) }}select 1 as id\n",
+    );
+
+    // ls keeps stdout for the listing.
+    let output = weir(&project.root, &["ls", "-s", "logged"], &[]);
+    assert_eq!(stdout(&output), "shop.logged\n");
+    assert!(log_lines(&stderr(&output)).contains(&"hello logged"));
+
+    // With --log-format json, an event as dbt's JinjaLogInfo.
+    let output = weir(
+        &project.root,
+        &["run", "-s", "logged", "--log-format", "json"],
+        &[],
+    );
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{out}\n{}", stderr(&output));
+    let event = out
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .find(|event| event["info"]["name"] == "JinjaLogInfo")
+        .unwrap_or_else(|| panic!("no JinjaLogInfo event: {out}"));
+    assert_eq!(event["info"]["msg"], "hello logged");
+    assert_eq!(event["info"]["level"], "info");
+    assert_eq!(event["data"]["msg"], "hello logged");
 }

@@ -3,11 +3,10 @@
 //! recorded schemas, and `weir clean` drops those (by age, or all) and
 //! nothing else.
 
-mod env_common;
 mod support;
 
-use env_common::{both, embedded_profiles, stdout, weir};
-use support::TestProject;
+use support::cli::{both, stdout, weir};
+use support::{TestProject, embedded_profiles};
 use weir::adapter::postgres::PostgresAdapter;
 
 fn schemas(db: &mut PostgresAdapter) -> Vec<String> {

@@ -4,14 +4,13 @@
 //! reader polling during deploys never sees a mix; rollback restores the
 //! previous set.
 
-mod env_common;
 mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use env_common::{both, embedded_profiles, stdout, weir};
-use support::TestProject;
+use support::cli::{both, stdout, weir};
+use support::{TestProject, embedded_profiles};
 use weir::adapter::postgres::PostgresAdapter;
 use weir::profile::Target;
 

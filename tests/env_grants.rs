@@ -2,13 +2,12 @@
 //! builds and deploys as its own role, and a developer's (or CI's)
 //! connection can read prod but its writes fail in the database itself.
 
-mod env_common;
 mod support;
 
 use std::path::Path;
 
-use env_common::{both, stdout, weir};
 use support::TestProject;
+use support::cli::{both, stdout, weir};
 use weir::adapter::local::LocalCluster;
 use weir::adapter::postgres::PostgresAdapter;
 

@@ -2,14 +2,13 @@
 //! switched on in dbt_project.yml, a project's own generate_schema_name, and
 //! `target.name` in a model, built on a throwaway cluster.
 
-mod env_common;
 mod support;
 
 use std::path::Path;
 
-use env_common::{both, embedded_profiles, weir, with_prefix_convention};
 use serde_json::Map;
-use support::{TestProject, relations_in};
+use support::cli::{both, weir};
+use support::{TestProject, embedded_profiles, relations_in, with_prefix_convention};
 use weir::compile::{CompileOptions, Compiled};
 use weir::manifest::Manifest;
 
@@ -108,7 +107,7 @@ fn a_bad_setting_names_dbt_project_yml() {
     let output = weir(&project.root, &["compile"], &[]);
     assert_eq!(output.status.code(), Some(2));
     assert!(
-        env_common::stderr(&output)
+        support::cli::stderr(&output)
             .contains("dbt_project.yml: `vars: weir: schema_naming:` must be `dbt` or `prefix`"),
         "{}",
         both(&output)

@@ -2,11 +2,10 @@
 //! and sends no SQL; a dev run that would write into a schema prod owns fails
 //! before any SQL, naming the relation.
 
-mod env_common;
 mod support;
 
-use env_common::{both, embedded_profiles, stderr, weir, with_prefix_convention};
-use support::{TestProject, relations_in};
+use support::cli::{both, stderr, weir};
+use support::{TestProject, embedded_profiles, relations_in, with_prefix_convention};
 use weir::adapter::local::LocalCluster;
 
 /// Schemas that are not PostgreSQL's own.

@@ -3,13 +3,12 @@
 //! key), neither stdout, stderr, manifest.json, run_results.json nor the
 //! compiled SQL files hold them.
 
-mod env_common;
 mod support;
 
 use std::path::Path;
 
-use env_common::{both, stderr, weir};
 use support::TestProject;
+use support::cli::{both, stderr, weir};
 use weir::adapter::local::LocalCluster;
 
 const PASSWORD: &str = "pw-Hunter2-0xC0FFEE";

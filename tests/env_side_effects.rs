@@ -2,11 +2,10 @@
 //! effects (by `side_effect()`, `side_effect: true`, or a listed macro) run
 //! on prod and are only noted as `[dev] would run: ...` on dev.
 
-mod env_common;
 mod support;
 
-use env_common::{both, embedded_profiles, stdout, weir};
-use support::TestProject;
+use support::cli::{both, stdout, weir};
+use support::{TestProject, embedded_profiles};
 use weir::profile::Target;
 
 fn events(project: &TestProject) -> Vec<String> {

@@ -3,13 +3,12 @@
 //! change of target alone), `result:` from an earlier run, and `--defer`
 //! building a changed model in a CI schema against its parent in prod.
 
-mod env_common;
 mod support;
 
 use std::path::{Path, PathBuf};
 
-use env_common::{both, embedded_profiles, stdout, weir};
-use support::TestProject;
+use support::cli::{both, stdout, weir};
+use support::{TestProject, embedded_profiles};
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -240,7 +239,7 @@ fn result_selects_from_the_last_run() {
     let output = weir(&project.root, &["ls", "--select", "result:error"], &[]);
     assert_eq!(output.status.code(), Some(2));
     assert!(
-        env_common::stderr(&output).contains("pass --state DIR"),
+        support::cli::stderr(&output).contains("pass --state DIR"),
         "{}",
         both(&output)
     );

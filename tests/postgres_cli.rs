@@ -3,23 +3,8 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::{Command, Output};
-
 use support::TestProject;
-
-fn weir(project: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(args)
-        .arg("--project-dir")
-        .arg(project)
-        .output()
-        .expect("weir runs")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
+use support::cli::{stdout, weir};
 
 fn run_results(project: &TestProject) -> serde_json::Value {
     let text = std::fs::read_to_string(project.root.join("target/run_results.json")).unwrap();
@@ -61,6 +46,7 @@ fn retry_runs_what_failed_or_was_skipped_with_the_same_selection() {
             "--threads",
             "2",
         ],
+        &[],
     );
     assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
     let args = &run_results(&project)["args"];
@@ -81,7 +67,7 @@ fn retry_runs_what_failed_or_was_skipped_with_the_same_selection() {
     assert!(redo.contains(&"model.shop.customers"), "{first:?}");
 
     project.write("models/marts/orders.sql", &orders);
-    let output = weir(&project.root, &["retry"]);
+    let output = weir(&project.root, &["retry"], &[]);
     let out = stdout(&output);
     assert_eq!(output.status.code(), Some(0), "{out}");
     assert!(
@@ -98,7 +84,7 @@ fn retry_runs_what_failed_or_was_skipped_with_the_same_selection() {
     );
     // The retry recorded the original command: a second retry has nothing to do.
     assert_eq!(run_results(&project)["args"]["which"], "build");
-    let output = weir(&project.root, &["retry"]);
+    let output = weir(&project.root, &["retry"], &[]);
     assert_eq!(output.status.code(), Some(0));
     assert!(
         stdout(&output).contains("Nothing to retry"),
@@ -121,6 +107,7 @@ fn json_logs_are_one_object_per_line_with_node_info() {
             "--retries",
             "2",
         ],
+        &[],
     );
     let out = stdout(&output);
     assert_eq!(output.status.code(), Some(0), "{out}");
@@ -157,7 +144,7 @@ fn json_logs_are_one_object_per_line_with_node_info() {
     );
 
     // Text lines start with a dbt-style time of day.
-    let output = weir(&project.root, &["run", "--select", "stg_orders"]);
+    let output = weir(&project.root, &["run", "--select", "stg_orders"], &[]);
     let out = stdout(&output);
     let line = out.lines().find(|l| l.contains(" START ")).unwrap();
     let (time, _) = line.split_once("  ").unwrap();
@@ -168,7 +155,7 @@ fn json_logs_are_one_object_per_line_with_node_info() {
 #[test]
 fn run_results_report_what_the_database_said() {
     let project = TestProject::copy_of("shop", "cli_adapter_response");
-    let output = weir(&project.root, &["build", "--select", "+customers"]);
+    let output = weir(&project.root, &["build", "--select", "+customers"], &[]);
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
     let results = run_results(&project);
     let response = |id: &str| {
@@ -211,21 +198,22 @@ fn a_test_names_its_relation_only_when_it_stores_its_failures() {
             .clone()
     };
     let test = "test.shop.unique_orders_order_id.fed79b3a6e";
-    let output = weir(&project.root, &["build", "--select", "+customers"]);
+    let output = weir(&project.root, &["build", "--select", "+customers"], &[]);
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
     // As dbt: a test that stores nothing has no relation; a model has its own.
     assert_eq!(relation_name(&project, test), serde_json::Value::Null);
     assert_eq!(
         relation_name(&project, "model.shop.orders"),
-        r#""postgres"."dev_local_marts"."orders""#
+        r#""postgres"."dev_alice_marts"."orders""#
     );
     let output = weir(
         &project.root,
         &["test", "--select", "orders", "--store-failures"],
+        &[],
     );
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
     assert_eq!(
         relation_name(&project, test),
-        r#""postgres"."dev_local_dbt_test__audit"."unique_orders_order_id""#
+        r#""postgres"."dev_alice_dbt_test__audit"."unique_orders_order_id""#
     );
 }

@@ -3,13 +3,34 @@
 from collections.abc import Iterable, Mapping
 from os import PathLike
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, TypedDict, final, type_check_only
+
+from typing_extensions import Self
+
+__all__ = [
+    "DatabaseError",
+    "Node",
+    "Project",
+    "ProjectError",
+    "Task",
+    "TransientError",
+    "UsageError",
+    "WeirError",
+    "__version__",
+    "deploy_prepare",
+    "deploy_rollback",
+    "deploy_swap",
+    "local_cluster_stop",
+    "side_effect_notes",
+]
 
 __version__: str
 
 _Selector = str | Iterable[str] | None
 _Path = str | PathLike[str]
 
+# What run_node returns: a dict, typed for checkers only.
+@type_check_only
 class NodeResult(TypedDict):
     unique_id: str
     status: str
@@ -24,6 +45,7 @@ class NodeResult(TypedDict):
     completed_at: str
     compiled_code: str
 
+@final
 class Node:
     """A model or seed of a compiled project."""
 
@@ -54,6 +76,7 @@ class Node:
     @property
     def compiled_code(self) -> str: ...
 
+@final
 class Task:
     """One node to run on the target, as an orchestrator schedules it."""
 
@@ -74,17 +97,18 @@ class Task:
     @property
     def tags(self) -> list[str]: ...
 
+@final
 class Project:
     """A dbt project compiled once for one target."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         project_dir: _Path,
         target: str | None = None,
         profiles_dir: _Path | None = None,
         vars: Mapping[str, Any] | str | None = None,
         shadow: bool = False,
-    ) -> None: ...
+    ) -> Self: ...
     @property
     def name(self) -> str: ...
     @property
@@ -112,6 +136,7 @@ class Project:
         indirect_selection: str | None = None,
     ) -> list[Task]: ...
     def run_node(self, unique_id: str, store_failures: bool = False) -> NodeResult: ...
+    def query(self, sql: str) -> list[list[str | None]]: ...
     def manifest_json(self) -> str: ...
     def write_manifest(self) -> None: ...
 

@@ -11,13 +11,12 @@ use super::args::{
     CleanArgs, Cli, Command, DeployArgs, GrantsArgs, LocalAction, LsArgs, LsOutput, ProjectArgs,
     RetryArgs, RunArgs,
 };
-use super::output::{
-    log, print_event, print_skipped_side_effects, print_summary, timestamped, unmatched_message,
-};
-use super::progress::Progress;
+use super::output::{print_event, print_skipped_side_effects, print_summary, unmatched_message};
 use weir::Result;
 use weir::compile::Compiled;
 use weir::env::secrets::scrub;
+use weir::logs::progress::Progress;
+use weir::logs::{emit as log, timestamped};
 use weir::manifest::{Relation, ResourceType};
 use weir::plan::Plan;
 use weir::runner::{CancelHandle, Event};
@@ -53,6 +52,8 @@ pub fn compile(args: &ProjectArgs) -> Result<i32> {
 }
 
 pub fn ls(args: &LsArgs) -> Result<i32> {
+    // stdout is the listing: what templates log goes to stderr.
+    weir::logs::to_stderr();
     let options = ListOptions {
         output: match args.output {
             LsOutput::Name => ListOutput::Name,
@@ -99,7 +100,7 @@ pub fn run(args: &RunArgs, only: Option<ResourceType>) -> Result<i32> {
 }
 
 fn run_request(request: RunRequest, json_log: bool) -> Result<i32> {
-    super::output::JSON_LOG.store(json_log, std::sync::atomic::Ordering::Relaxed);
+    weir::logs::set_json(json_log);
     cancel_on_signals(&request.cancel);
     let printer = RunPrinter {
         json_log,
@@ -186,7 +187,7 @@ impl Reporter for RunPrinter {
             return;
         }
         log("Blank", "", json!({}));
-        if super::progress::wanted(self.json_log) {
+        if weir::logs::progress::wanted(self.json_log) {
             let _ = self.progress.set(Progress::start(plan.tasks.len()));
         }
     }
@@ -204,7 +205,11 @@ impl Reporter for RunPrinter {
 
     fn event(&self, event: &Event) {
         if let Some(progress) = self.progress.get() {
-            progress.update(event);
+            match event {
+                Event::Start { index, task, .. } => progress.started(*index, &task.name),
+                Event::Finish { index, .. } => progress.finished(*index),
+                Event::Hook { .. } => {}
+            }
         }
         print_event(event, &self.secrets);
     }

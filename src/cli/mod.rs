@@ -5,7 +5,6 @@
 mod args;
 mod commands;
 mod output;
-mod progress;
 
 use args::{Cli, Command};
 use weir::manifest::ResourceType;

@@ -1,11 +1,10 @@
 //! What the command line prints: dbt's log lines (text, or JSON with
 //! `--log-format json`), a node's progress line, the end-of-run summary.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use serde_json::{Value as Json, json};
 
 use weir::env::secrets::{scrub, scrub_with};
+use weir::logs::emit as log;
 use weir::manifest::{Materialization, ResourceType};
 use weir::plan::{Plan, Task};
 use weir::results::{RunResults, Status};
@@ -15,60 +14,6 @@ use weir::workflow::plural;
 /// dbt's NoNodesForSelectionCriteria warning.
 pub fn unmatched_message(criterion: &str) -> String {
     format!("The selection criterion '{criterion}' does not match any enabled nodes")
-}
-
-/// `--log-format json`, for the whole process.
-pub static JSON_LOG: AtomicBool = AtomicBool::new(false);
-
-/// Print one line of a run: `HH:MM:SS  message` as dbt does, or a JSON
-/// object in dbt's shape (`info` with name, msg, level, ts; `data`).
-pub fn log(name: &str, message: &str, data: Json) {
-    let now = std::time::SystemTime::now();
-    if JSON_LOG.load(Ordering::Relaxed) {
-        if message.is_empty() {
-            return;
-        }
-        let level = if name.contains("Error") {
-            "error"
-        } else if matches!(name, "NothingToDo" | "NoNodesForSelectionCriteria") {
-            "warn"
-        } else {
-            "info"
-        };
-        let line = json!({
-            "info": {
-                "name": name,
-                "msg": message,
-                "level": level,
-                "ts": weir::clock::rfc3339(now),
-                "invocation_id": Json::Null,
-            },
-            "data": data,
-        });
-        println!("{line}");
-    } else {
-        super::progress::print(&timestamped(message, now));
-    }
-}
-
-/// `message` as dbt prints a log line: each line after `HH:MM:SS  `.
-pub fn timestamped(message: &str, now: std::time::SystemTime) -> String {
-    let ts = weir::clock::rfc3339(now);
-    // `2026-11-21T08:19:00.123456Z` -> `08:19:00`
-    let time = ts.get(11..19).unwrap_or("");
-    let mut text = String::new();
-    for line in message.lines() {
-        if !line.is_empty() {
-            text.push_str(time);
-            text.push_str("  ");
-            text.push_str(line);
-        }
-        text.push('\n');
-    }
-    if text.is_empty() {
-        text.push('\n');
-    }
-    text
 }
 
 /// What side effects this run skipped, as `[dev] would run: ...` lines.
@@ -117,7 +62,7 @@ pub fn print_event(event: &Event, secrets: &[String]) {
         Event::Hook { .. } => "HookFinished",
     };
     // Only the JSON log prints the data.
-    let data = if JSON_LOG.load(Ordering::Relaxed) {
+    let data = if weir::logs::is_json() {
         event_data(event, secrets)
     } else {
         Json::Null

@@ -4,7 +4,7 @@
 //! (an unreadable or foreign file, a changed variable) means compiling again.
 //!
 //! Never reused: a project whose files name `invocation_id` or
-//! `run_started_at`, and a compile that read the clock or printed (see
+//! `run_started_at`, and a compile that read the clock, printed or logged (see
 //! [`super::inputs`]). Never written: a compile holding a secret's value.
 
 use std::collections::BTreeMap;

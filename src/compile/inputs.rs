@@ -46,7 +46,7 @@ pub fn env_reads() -> Vec<(String, Option<String>)> {
 }
 
 /// Something happened that a reused compile would not do again: the clock
-/// or the host's time zone was read, or a template printed.
+/// or the host's time zone was read, or a template printed or logged.
 pub fn note_unrepeatable() {
     UNREPEATABLE.fetch_add(1, Ordering::Relaxed);
 }

@@ -1,6 +1,6 @@
 //! The functions and objects dbt puts in every template besides `ref` and
 //! friends: exceptions, tojson/fromjson, toyaml/fromyaml, zip, set,
-//! local_md5, print, adapter.dispatch/quote, api.Relation.create, flags.
+//! local_md5, print, log, adapter.dispatch/quote, api.Relation.create, flags.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -43,6 +43,36 @@ pub fn register(env: &mut Environment<'static>) {
         println!("{value}");
         String::new()
     });
+    // Until the project is known (profiles.yml), there is no debug log file.
+    env.add_function("log", |args: Rest<Value>| log(None, &args));
+}
+
+/// `log(msg, info=False)` as dbt has it: the message goes to the debug log
+/// (`<log-path>/dbt.log`) and, with `info`, is printed as a log line too.
+/// Renders nothing. A compile that logged is never reused from the cache:
+/// reusing it would not log again.
+pub fn log(debug_log: Option<&crate::logs::DebugLog>, args: &[Value]) -> Result<Value, JinjaError> {
+    let (message, info, kwargs): (Value, Option<Value>, Kwargs) = from_args(args)?;
+    let info = match info {
+        Some(info) => info.is_true(),
+        None => kwargs
+            .get::<Option<Value>>("info")?
+            .is_some_and(|info| info.is_true()),
+    };
+    kwargs.assert_all_used()?;
+    crate::compile::inputs::note_unrepeatable();
+    let message = crate::env::secrets::scrub(&message.to_string()).into_owned();
+    if info {
+        crate::logs::emit(
+            "JinjaLogInfo",
+            &message,
+            serde_json::json!({ "msg": message }),
+        );
+    }
+    if let Some(debug_log) = debug_log {
+        debug_log.write(if info { "info" } else { "debug" }, &message);
+    }
+    Ok(Value::from(""))
 }
 
 /// `exceptions.raise_compiler_error(msg)` and `exceptions.warn(msg)`.
@@ -314,4 +344,20 @@ fn set(items: Value) -> Result<Value, JinjaError> {
         }
     }
     Ok(Value::from(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::compile::inputs::unrepeatable_count;
+    use crate::jinja::render_standalone;
+
+    #[test]
+    fn log_renders_nothing_and_marks_the_compile_unrepeatable() {
+        let before = unrepeatable_count();
+        let text = "a{{ log('x') }}b{{ log('y', info=False) }}c{{ log(1, False) }}d";
+        assert_eq!(render_standalone(text).unwrap(), "abcd");
+        assert!(unrepeatable_count() >= before + 3);
+        let err = render_standalone("{{ log('x', level='warn') }}").unwrap_err();
+        assert!(err.to_string().contains("level"), "{err}");
+    }
 }

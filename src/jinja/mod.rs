@@ -158,6 +158,10 @@ impl JinjaEnv {
         // compiled once, on first use, and cached by the environment.
         env.set_loader(|name| Ok(name.strip_prefix(GENERIC_TEST_TEMPLATE).map(str::to_string)));
         env.add_global("invocation_id", scope.invocation_id.clone());
+        let debug_log = crate::logs::DebugLog::new(&project.log_dir(), &scope.invocation_id);
+        env.add_function("log", move |args: Rest<Value>| {
+            builtins::log(Some(&debug_log), &args)
+        });
         env.add_global(
             "run_started_at",
             Value::from_object(modules::datetime::DateTime::run_started_at(
@@ -442,7 +446,6 @@ fn base_environment() -> Environment<'static> {
     env.add_function("is_incremental", || false);
     // Marks a hook or macro as a side effect: see env::side_effects.
     env.add_function("side_effect", || crate::env::side_effects::MARK.to_string());
-    env.add_function("log", |_msg: Value, _rest: Rest<Value>| String::new());
     env.add_global("execute", true);
     env.add_global("modules", Value::from_object(modules::Modules));
     builtins::register(&mut env);

@@ -60,6 +60,8 @@ pub struct Project {
     pub seed_paths: Vec<String>,
     pub macro_paths: Vec<String>,
     pub target_path: String,
+    /// Where `dbt.log` goes (`log-path`, default `logs`).
+    pub log_path: String,
     /// Global `vars:` of dbt_project.yml.
     pub vars: Map<String, Json>,
     pub models_config: ConfigTree,
@@ -267,6 +269,9 @@ impl Project {
             target_path: yaml::str_field(&doc, "target-path")
                 .unwrap_or("target")
                 .to_string(),
+            log_path: yaml::str_field(&doc, "log-path")
+                .unwrap_or("logs")
+                .to_string(),
             vars,
             models_config: ConfigTree::from_yaml(
                 doc.get("models"),
@@ -338,6 +343,11 @@ impl Project {
     /// Where artifacts go: `<project>/target` unless `target-path` says otherwise.
     pub fn target_dir(&self) -> PathBuf {
         self.root.join(&self.target_path)
+    }
+
+    /// Where the debug log `dbt.log` goes: `<project>/logs` unless `log-path` says otherwise.
+    pub fn log_dir(&self) -> PathBuf {
+        self.root.join(&self.log_path)
     }
 }
 

@@ -100,6 +100,20 @@ def manifests(request, tmp_path_factory) -> tuple[dict, dict]:
     return load(weir_dir), load(dbt_dir)
 
 
+def release_line(version: str) -> list[str]:
+    """`1.11.16` -> `["1", "11"]`: patch releases of dbt write the same artifacts."""
+    return version.split(".")[:2]
+
+
+def test_manifest_says_what_dbt_writes(manifests):
+    """The same artifact schema and the same dbt release line in `metadata`."""
+    ours, theirs = manifests
+    assert ours["metadata"]["dbt_schema_version"] == theirs["metadata"]["dbt_schema_version"]
+    assert release_line(ours["metadata"]["dbt_version"]) == release_line(
+        theirs["metadata"]["dbt_version"]
+    )
+
+
 def test_same_nodes(manifests):
     ours, theirs = manifests
     assert sorted(ours["nodes"]) == sorted(theirs["nodes"])

@@ -143,6 +143,16 @@ def test_every_node_ends_the_same(parity):
         assert statuses(weir_results) == statuses(dbt_results)
 
 
+def test_run_results_say_what_dbt_writes(parity):
+    """The same artifact schema and the same dbt release line in `metadata`."""
+    dbt_runs, weir_runs, _, _ = parity
+    line = lambda version: version.split(".")[:2]  # noqa: E731
+    for dbt_results, weir_results in zip(dbt_runs, weir_runs, strict=True):
+        ours, theirs = weir_results["metadata"], dbt_results["metadata"]
+        assert ours["dbt_schema_version"] == theirs["dbt_schema_version"]
+        assert line(ours["dbt_version"]) == line(theirs["dbt_version"])
+
+
 def test_run_results_name_a_relation_where_dbt_does(parity):
     """run_results.json's relation_name: a model's or seed's relation, a
     test's audit relation only when it stores its failures."""

@@ -1,7 +1,10 @@
-//! Shared helpers for the integration tests that need PostgreSQL: a private
-//! copy of an example project whose throwaway local cluster stops on drop.
+//! Shared helpers for the integration tests: a private copy of an example
+//! project whose throwaway local cluster stops on drop, profiles for every
+//! target, and the `weir` binary run in a controlled environment ([`cli`]).
 
 #![allow(dead_code)] // each test binary uses its own subset
+
+pub mod cli;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -157,4 +160,25 @@ pub fn relations_in(db: &mut PostgresAdapter, schema: &str) -> Vec<String> {
         .iter()
         .map(|row| row.get(0))
         .collect()
+}
+
+/// profiles.yml for the shop project where every target runs on the
+/// project's embedded cluster: dev, ci, staging and prod, all with schema
+/// `analytics`, and `extra` appended to each target's settings.
+pub fn embedded_profiles(extra: &str) -> String {
+    let mut out = String::from("shop:\n  target: dev\n  outputs:\n");
+    for name in ["dev", "ci", "staging", "prod"] {
+        out.push_str(&format!(
+            "    {name}:\n      type: postgres\n      user: postgres\n      dbname: postgres\n      schema: analytics\n      threads: 4\n"
+        ));
+        for line in extra.lines().filter(|l| !l.trim().is_empty()) {
+            out.push_str(&format!("      {}\n", line.trim()));
+        }
+    }
+    out
+}
+
+/// Switch the shop project's dbt_project.yml to the prefix convention.
+pub fn with_prefix_convention(dbt_project: &str) -> String {
+    dbt_project.replace("vars:\n", "vars:\n  weir:\n    schema_naming: prefix\n")
 }

@@ -7,8 +7,6 @@ use std::sync::{Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use weir::runner::Event;
-
 /// How often the elapsed time is redrawn when no node starts or ends.
 const TICK: Duration = Duration::from_millis(250);
 const WIDTH: usize = 30;
@@ -99,17 +97,18 @@ impl Progress {
         }
     }
 
-    /// Count a node as started or finished; call before printing its line.
-    pub fn update(&self, event: &Event) {
-        let mut bar = lock();
-        let Some(bar) = bar.as_mut() else { return };
-        match event {
-            Event::Start { index, task, .. } => bar.running.push((*index, task.name.clone())),
-            Event::Finish { index, .. } => {
-                bar.running.retain(|(i, _)| i != index);
-                bar.done += 1;
-            }
-            Event::Hook { .. } => {}
+    /// Count the node started `index`-th as running; call before printing its line.
+    pub fn started(&self, index: usize, name: &str) {
+        if let Some(bar) = lock().as_mut() {
+            bar.running.push((index, name.to_string()));
+        }
+    }
+
+    /// Count the node started `index`-th (or skipped) as done.
+    pub fn finished(&self, index: usize) {
+        if let Some(bar) = lock().as_mut() {
+            bar.running.retain(|(i, _)| *i != index);
+            bar.done += 1;
         }
     }
 }
