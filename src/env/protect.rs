@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value as Json};
-use serde_yaml::Value as Yaml;
+use crate::project::yaml::{Kind, Mapping, Yaml};
 
 use crate::compile::Compiled;
 use crate::error::{Error, ErrorKind, Result};
@@ -89,18 +89,26 @@ pub fn check_may_run(target: &Target, allow_protected: bool) -> Result<()> {
          in CI builds it. Pass --allow-protected only for an emergency you were asked to fix by hand.",
     );
     if let Some(file) = &target.profiles_file {
-        error = error.in_file(file).at_line(target_line(file, &target.name));
+        error = error
+            .in_file(file)
+            .at_line(target_line(file, &target.profile_name, &target.name));
     }
     Err(error)
 }
 
 /// The line of a target's entry in profiles.yml (0 when not found).
-fn target_line(file: &Path, name: &str) -> usize {
+fn target_line(file: &Path, profile: &str, name: &str) -> usize {
     let Ok(text) = std::fs::read_to_string(file) else {
         return 0;
     };
-    let outputs = crate::project::yaml::line_of_key(&text, "outputs", 1);
-    crate::project::yaml::line_of_key(&text, name, outputs.max(1))
+    let Ok(doc) = crate::project::yaml::parse(&text, file) else {
+        return 0;
+    };
+    doc.get(profile)
+        .and_then(|p| p.get("outputs"))
+        .and_then(Yaml::as_mapping)
+        .and_then(|outputs| outputs.entry(name))
+        .map_or(0, |(key, _)| key.line())
 }
 
 /// A schema owned by a protected target, and which one.
@@ -228,14 +236,14 @@ pub fn other_targets(target: &Target) -> Result<Vec<Target>> {
         return Ok(Vec::new());
     };
     let mut targets = Vec::new();
-    for (name, settings) in outputs {
-        let (Some(name), Some(settings)) = (name.as_str(), settings.as_mapping()) else {
+    for (name, node) in outputs {
+        let (Some(name), Some(settings)) = (name.as_str(), node.as_mapping()) else {
             continue;
         };
         if name == target.name {
             continue;
         }
-        let mut naming_only = serde_yaml::Mapping::new();
+        let mut naming_only = Mapping::new();
         for (key, value) in settings {
             let keep = key.as_str().is_some_and(|k| {
                 matches!(
@@ -254,17 +262,16 @@ pub fn other_targets(target: &Target) -> Result<Vec<Target>> {
                 naming_only.insert(key.clone(), value.clone());
             }
         }
-        let mut outputs = serde_yaml::Mapping::new();
-        outputs.insert(Yaml::from(name), Yaml::Mapping(naming_only));
-        let mut profile = serde_yaml::Mapping::new();
-        profile.insert(Yaml::from("outputs"), Yaml::Mapping(outputs));
-        let mut doc = serde_yaml::Mapping::new();
-        doc.insert(
-            Yaml::from(target.profile_name.as_str()),
-            Yaml::Mapping(profile),
-        );
-        let text = serde_yaml::to_string(&doc).unwrap_or_default();
-        let mut other = crate::profile::parse_target(&text, file, &target.profile_name, Some(name))
+        // Read like the whole file, but with only these keys: the values keep
+        // their lines, so an error names the line in the real file.
+        let mut outputs = Mapping::new();
+        outputs.insert(Yaml::from(name), Yaml::at(node.line(), Kind::Mapping(naming_only)));
+        let mut profile = Mapping::new();
+        profile.insert(Yaml::from("outputs"), Yaml::from(outputs));
+        let mut doc = Mapping::new();
+        doc.insert(Yaml::from(target.profile_name.as_str()), Yaml::from(profile));
+        let mut other =
+            crate::profile::target_of(&Yaml::from(doc), &text, file, &target.profile_name, Some(name))
             .map_err(|e| {
                 Error::new(
                     e.kind(),

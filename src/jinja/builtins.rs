@@ -281,11 +281,12 @@ fn fromjson(text: String, default: Option<Value>) -> Result<Value, JinjaError> {
 fn toyaml(value: Value) -> Result<String, JinjaError> {
     let json: serde_json::Value =
         serde_json::to_value(&value).map_err(|e| error(format!("toyaml: {e}")))?;
-    serde_yaml::to_string(&json).map_err(|e| error(format!("toyaml: {e}")))
+    let yaml = crate::project::yaml::from_json(&json);
+    Ok(crate::project::yaml::to_string(&yaml))
 }
 
 fn fromyaml(text: String, default: Option<Value>) -> Result<Value, JinjaError> {
-    match serde_yaml::from_str::<serde_yaml::Value>(&text) {
+    match crate::project::yaml::parse_text(&text) {
         Ok(value) => Ok(Value::from_serialize(crate::project::yaml::to_json(&value))),
         Err(e) => default.ok_or_else(|| error(format!("fromyaml: {e}"))),
     }
