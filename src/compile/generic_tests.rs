@@ -7,8 +7,8 @@ use serde_json::{Map, Value as Json, json};
 use super::hex;
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{RefCall, TestMetadata};
-use crate::project::versions::{ModelVersion, version_text};
 use crate::project::properties::DeclaredTest;
+use crate::project::versions::{ModelVersion, version_text};
 use crate::project::{ModelProperties, Project, ProjectFile};
 use crate::pyjson::{python_repr, python_str};
 
@@ -188,21 +188,23 @@ struct Tested<'a> {
     line: usize,
 }
 
-fn build(
-    project: &Project,
-    tested: &Tested,
-    test: &DeclaredTest,
-) -> Result<GenericTest> {
+fn build(project: &Project, tested: &Tested, test: &DeclaredTest) -> Result<GenericTest> {
     let column = test.column.as_deref();
     let definition = &test.definition;
     // Errors name the test's own line, else the tested entry's.
-    let line = if test.line > 0 { test.line } else { tested.line };
+    let line = if test.line > 0 {
+        test.line
+    } else {
+        tested.line
+    };
     let model = tested.name.as_str();
     let yml = project.root.join(tested.file);
     let fail = |message: String| {
+        // Read again only to quote the line: this is the error path.
+        let text = std::fs::read_to_string(&yml).unwrap_or_default();
         Error::new(ErrorKind::Project, message)
             .in_file(&yml)
-            .at_line(line)
+            .at_line_of(&text, line)
     };
     let (test_name, mut args) = match definition {
         Json::String(name) => (name.clone(), Map::new()),

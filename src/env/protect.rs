@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde_json::{Map, Value as Json};
 use crate::project::yaml::{Kind, Mapping, Yaml};
+use serde_json::{Map, Value as Json};
 
 use crate::compile::Compiled;
 use crate::error::{Error, ErrorKind, Result};
@@ -265,25 +265,36 @@ pub fn other_targets(target: &Target) -> Result<Vec<Target>> {
         // Read like the whole file, but with only these keys: the values keep
         // their lines, so an error names the line in the real file.
         let mut outputs = Mapping::new();
-        outputs.insert(Yaml::from(name), Yaml::at(node.line(), Kind::Mapping(naming_only)));
+        outputs.insert(
+            Yaml::from(name),
+            Yaml::at(node.line(), Kind::Mapping(naming_only)),
+        );
         let mut profile = Mapping::new();
         profile.insert(Yaml::from("outputs"), Yaml::from(outputs));
         let mut doc = Mapping::new();
-        doc.insert(Yaml::from(target.profile_name.as_str()), Yaml::from(profile));
-        let mut other =
-            crate::profile::target_of(&Yaml::from(doc), &text, file, &target.profile_name, Some(name))
-            .map_err(|e| {
-                Error::new(
-                    e.kind(),
-                    format!(
-                        "cannot tell which schemas target `{name}` owns, so no run can be checked \
+        doc.insert(
+            Yaml::from(target.profile_name.as_str()),
+            Yaml::from(profile),
+        );
+        let mut other = crate::profile::target_of(
+            &Yaml::from(doc),
+            &text,
+            file,
+            &target.profile_name,
+            Some(name),
+        )
+        .map_err(|e| {
+            Error::new(
+                e.kind(),
+                format!(
+                    "cannot tell which schemas target `{name}` owns, so no run can be checked \
                          against it: {}",
-                        e.message()
-                    ),
-                )
-                .in_file(file)
-                .with_hint("give the env_var in its `schema:` a default, or set it")
-            })?;
+                    e.message()
+                ),
+            )
+            .in_file(file)
+            .with_hint("give the env_var in its `schema:` a default, or set it")
+        })?;
         other
             .extra
             .entry(crate::env::naming::SUFFIX_KEY.to_string())

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use serde_json::{Map, Value as Json};
 use super::yaml::{self, Yaml};
+use serde_json::{Map, Value as Json};
 
 use crate::error::{ErrorKind, Result};
 
@@ -84,7 +84,8 @@ impl ConfigTree {
                     ConfigTree::from_yaml(Some(value), key, text, file)?,
                 ));
             } else {
-                tree.configs.insert(normalise_key(key), yaml::to_json(value));
+                tree.configs
+                    .insert(normalise_key(key), yaml::to_json(value));
             }
         }
         Ok(tree)

@@ -180,11 +180,9 @@ impl FileEntries {
     fn read(file: &ProjectFile, path: &Path) -> Result<FileEntries> {
         let doc = yaml::parse(&file.text, path)?;
         if !doc.is_mapping() {
-            return Err(Error::new(
-                ErrorKind::Project,
-                "a properties file must be a mapping",
-            )
-            .in_file(path));
+            return Err(
+                Error::new(ErrorKind::Project, "a properties file must be a mapping").in_file(path),
+            );
         }
         let at = Source { file, path };
         let section = |key: &str| sequence(&doc, key, &at);
@@ -231,7 +229,13 @@ pub(super) struct Source<'a> {
 impl Source<'_> {
     /// An error about the value `node`: this file, the value's line.
     pub fn error(&self, message: impl Into<String>, node: &Yaml) -> Error {
-        yaml::value_error(ErrorKind::Project, message, self.path, &self.file.text, node)
+        yaml::value_error(
+            ErrorKind::Project,
+            message,
+            self.path,
+            &self.file.text,
+            node,
+        )
     }
 
     /// An error found while reading `node` (a template that fails, say),
@@ -257,7 +261,10 @@ pub(super) fn sequence<'a>(doc: &'a Yaml, key: &str, at: &Source) -> Result<&'a 
 fn required_name(entry: &Yaml, what: &str, at: &Source) -> Result<String> {
     if !entry.is_mapping() {
         return Err(at.error(
-            format!("a {what} entry must be a mapping with a `name:`, got `{}`", yaml_text(entry)),
+            format!(
+                "a {what} entry must be a mapping with a `name:`, got `{}`",
+                yaml_text(entry)
+            ),
             entry,
         ));
     }
@@ -319,7 +326,9 @@ fn model_properties(entry: &Yaml, at: &Source) -> Result<(String, ModelPropertie
             return Err(at.error(format!("a column of `{name}` has no `name:`"), column));
         };
         props.columns.push(column_of(column, column_name));
-        props.tests.extend(declared_tests(column, Some(column_name)));
+        props
+            .tests
+            .extend(declared_tests(column, Some(column_name)));
     }
     Ok((name, props))
 }
@@ -421,14 +430,20 @@ fn exposure_definition(entry: &Yaml, at: &Source) -> Result<ExposureDefinition> 
             Kind::Null => Ok(None),
             Kind::String(s) => Ok(Some(s.clone())),
             Kind::Int(_) | Kind::Float(_) | Kind::Bool(_) => Ok(Some(value.to_string())),
-            _ => Err(fail(format!("`{key}:` of exposure `{name}` must be a string"), key)),
+            _ => Err(fail(
+                format!("`{key}:` of exposure `{name}` must be a string"),
+                key,
+            )),
         }
     };
     let mapping = |key: &str| -> Result<Map<String, Json>> {
         match entry.get(key).map(yaml::to_json) {
             None | Some(Json::Null) => Ok(Map::new()),
             Some(Json::Object(map)) => Ok(map),
-            Some(_) => Err(fail(format!("`{key}:` of exposure `{name}` must be a mapping"), key)),
+            Some(_) => Err(fail(
+                format!("`{key}:` of exposure `{name}` must be a mapping"),
+                key,
+            )),
         }
     };
     let kind = text("type")?.ok_or_else(|| {
@@ -436,8 +451,11 @@ fn exposure_definition(entry: &Yaml, at: &Source) -> Result<ExposureDefinition> 
             .with_hint(format!("use one of {}", EXPOSURE_TYPES.join(", ")))
     })?;
     if !EXPOSURE_TYPES.contains(&kind.as_str()) {
-        return Err(fail(format!("exposure `{name}` has an unknown type `{kind}`"), "type")
-            .with_hint(format!("use one of {}", EXPOSURE_TYPES.join(", "))));
+        return Err(fail(
+            format!("exposure `{name}` has an unknown type `{kind}`"),
+            "type",
+        )
+        .with_hint(format!("use one of {}", EXPOSURE_TYPES.join(", "))));
     }
     let owner = mapping("owner")?;
     if !["name", "email"]
@@ -453,13 +471,19 @@ fn exposure_definition(entry: &Yaml, at: &Source) -> Result<ExposureDefinition> 
     if let Some(m) = &maturity
         && !["high", "medium", "low"].contains(&m.as_str())
     {
-        return Err(fail(format!("exposure `{name}` has an unknown maturity `{m}`"), "maturity")
-            .with_hint("use high, medium or low"));
+        return Err(fail(
+            format!("exposure `{name}` has an unknown maturity `{m}`"),
+            "maturity",
+        )
+        .with_hint("use high, medium or low"));
     }
     let mut depends_on = Vec::new();
     if let Some(value) = entry.get("depends_on").filter(|v| !v.is_null()) {
         let Some(items) = value.as_sequence() else {
-            return Err(fail(format!("`depends_on:` of exposure `{name}` must be a list"), "depends_on"));
+            return Err(fail(
+                format!("`depends_on:` of exposure `{name}` must be a list"),
+                "depends_on",
+            ));
         };
         for item in items {
             let Some(call) = item.as_str() else {

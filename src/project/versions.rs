@@ -4,7 +4,6 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
-use serde_json::{Map, Value as Json};
 use super::properties::{
     DeclaredTest, ModelProperties, Source, column_of, declared_tests, sequence, yaml_text,
 };
@@ -12,6 +11,7 @@ use super::yaml::{self, Kind, Yaml, str_field};
 use crate::error::Result;
 use crate::manifest::Column;
 use crate::pyjson::python_str;
+use serde_json::{Map, Value as Json};
 
 /// One entry of a model's `versions:`.
 #[derive(Debug, Clone, PartialEq)]
@@ -286,7 +286,12 @@ fn list(versions: &[ModelVersion]) -> String {
 
 fn version_entry(item: &Yaml, name: &str, at: &Source) -> Result<ModelVersion> {
     let v = match item.get("v") {
-        Some(value) if matches!(value.kind(), Kind::Int(_) | Kind::Float(_) | Kind::String(_)) => {
+        Some(value)
+            if matches!(
+                value.kind(),
+                Kind::Int(_) | Kind::Float(_) | Kind::String(_)
+            ) =>
+        {
             yaml::to_json(value)
         }
         None if item.is_mapping() => {

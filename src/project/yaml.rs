@@ -188,7 +188,12 @@ mod tests {
             .get("schema")
             .unwrap();
         let template_error = Error::new(ErrorKind::Template, "undefined").at_line(1);
-        let err = error_at(template_error, Path::new("models/sources.yml"), text, schema);
+        let err = error_at(
+            template_error,
+            Path::new("models/sources.yml"),
+            text,
+            schema,
+        );
         assert_eq!(err.line(), Some(4));
         assert_eq!(
             err.to_string(),

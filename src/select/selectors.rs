@@ -63,7 +63,10 @@ impl Selectors {
             let Some(name) = item.get("name").and_then(Yaml::as_str) else {
                 let (message, line) = match item.get("name") {
                     Some(other) => (
-                        format!("a selector's `name:` must be text, got `{}`", one_line(other)),
+                        format!(
+                            "a selector's `name:` must be text, got `{}`",
+                            one_line(other)
+                        ),
                         other.line(),
                     ),
                     None => (
@@ -301,10 +304,9 @@ impl DefinitionParser<'_> {
         for item in items {
             if item.get("exclude").is_some() && item.is_mapping() {
                 if exclusion.is_some() {
-                    return Err(self.error(
-                        format!("`{key}:` has more than one `exclude:` entry"),
-                        item,
-                    ));
+                    return Err(
+                        self.error(format!("`{key}:` has more than one `exclude:` entry"), item)
+                    );
                 }
                 exclusion = Some(self.exclusions(item, depth)?);
             } else if item.is_string() || item.is_mapping() {
@@ -365,7 +367,12 @@ impl DefinitionParser<'_> {
             let Some(method_text) = method.as_str() else {
                 return Err(self.error(format!("`method:` must be text in `{shown}`"), method));
             };
-            (method_text.to_string(), method, value.clone(), Some(definition))
+            (
+                method_text.to_string(),
+                method,
+                value.clone(),
+                Some(definition),
+            )
         } else {
             let keys: Vec<String> = map.keys().map(one_line).collect();
             return Err(self.error(

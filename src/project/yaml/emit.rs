@@ -139,7 +139,11 @@ pub fn float_text(f: f64) -> String {
         } else if point as usize >= digits.len() {
             format!("{digits}{}.0", "0".repeat(point as usize - digits.len()))
         } else {
-            format!("{}.{}", &digits[..point as usize], &digits[point as usize..])
+            format!(
+                "{}.{}",
+                &digits[..point as usize],
+                &digits[point as usize..]
+            )
         };
         format!("{sign}{text}")
     } else {
@@ -319,7 +323,10 @@ mod tests {
             dump(json!([[1, 2], {"a": 1, "b": [3]}])),
             "- - 1\n  - 2\n- a: 1\n  b:\n  - 3\n"
         );
-        assert_eq!(dump(json!({"k": [{"a": 1, "b": 2}]})), "k:\n- a: 1\n  b: 2\n");
+        assert_eq!(
+            dump(json!({"k": [{"a": 1, "b": 2}]})),
+            "k:\n- a: 1\n  b: 2\n"
+        );
         assert_eq!(dump(json!({"e": [], "m": {}})), "e: []\nm: {}\n");
         assert_eq!(dump(json!("x")), "x\n...\n");
         assert_eq!(dump(json!(null)), "null\n...\n");
@@ -369,7 +376,11 @@ mod tests {
             ("a\n", "'a\n\n  '"),
         ];
         for (text, want) in cases {
-            assert_eq!(dump(json!({ "k": text })), format!("k: {want}\n"), "{text:?}");
+            assert_eq!(
+                dump(json!({ "k": text })),
+                format!("k: {want}\n"),
+                "{text:?}"
+            );
         }
         assert_eq!(dump(json!({"a b": 1})), "a b: 1\n");
     }

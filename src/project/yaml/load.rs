@@ -115,7 +115,8 @@ impl Builder {
             }
             Event::Scalar(text, style, anchor, tag) => {
                 let merge_key = style == ScalarStyle::Plain && tag.is_none() && text == "<<";
-                let kind = scalar(&text, style, tag.as_deref()).map_err(|m| LoadError::at(span, m))?;
+                let kind =
+                    scalar(&text, style, tag.as_deref()).map_err(|m| LoadError::at(span, m))?;
                 let built = Built {
                     node: Yaml::at(line, kind),
                     size: 1,
@@ -123,10 +124,15 @@ impl Builder {
                 };
                 self.finish_node(built, anchor, merge_key, span)?;
             }
-            Event::SequenceStart(anchor, _) => self.open(line, anchor, Collection::Sequence(Vec::new()), span)?,
-            Event::MappingStart(anchor, _) => {
-                self.open(line, anchor, Collection::Mapping(MappingState::default()), span)?
+            Event::SequenceStart(anchor, _) => {
+                self.open(line, anchor, Collection::Sequence(Vec::new()), span)?
             }
+            Event::MappingStart(anchor, _) => self.open(
+                line,
+                anchor,
+                Collection::Mapping(MappingState::default()),
+                span,
+            )?,
             Event::SequenceEnd | Event::MappingEnd => {
                 let Some(frame) = self.stack.pop() else {
                     return Ok(());
@@ -170,7 +176,13 @@ impl Builder {
         Ok(())
     }
 
-    fn open(&mut self, line: usize, anchor: usize, collection: Collection, span: &Span) -> Result<(), LoadError> {
+    fn open(
+        &mut self,
+        line: usize,
+        anchor: usize,
+        collection: Collection,
+        span: &Span,
+    ) -> Result<(), LoadError> {
         if self.stack.len() >= MAX_DEPTH {
             return Err(LoadError::at(span, depth_message()));
         }
@@ -186,7 +198,13 @@ impl Builder {
 
     /// A node is complete: remember it under its anchor, and put it in its
     /// parent (or make it the document).
-    fn finish_node(&mut self, built: Built, anchor: usize, merge_key: bool, span: &Span) -> Result<(), LoadError> {
+    fn finish_node(
+        &mut self,
+        built: Built,
+        anchor: usize,
+        merge_key: bool,
+        span: &Span,
+    ) -> Result<(), LoadError> {
         if anchor != 0 {
             self.anchors
                 .insert(anchor, (built.node.clone(), built.size, built.height));
@@ -295,7 +313,9 @@ fn scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<Kind, Str
     match tag {
         Some(tag) if tag.is_yaml_core_schema() => resolve::tagged(text, &tag.suffix),
         // The non-specific tag `!`: text, whatever it looks like.
-        Some(tag) if tag.handle.is_empty() && tag.suffix == "!" => Ok(Kind::String(text.to_string())),
+        Some(tag) if tag.handle.is_empty() && tag.suffix == "!" => {
+            Ok(Kind::String(text.to_string()))
+        }
         // Other tags mean something to other programs; weir reads the value.
         _ if style != ScalarStyle::Plain => Ok(Kind::String(text.to_string())),
         _ => Ok(resolve::plain(text)),
@@ -314,7 +334,10 @@ mod tests {
 
     #[test]
     fn every_node_knows_its_line() {
-        let doc = load("version: 2\nsources:\n  - name: raw\n    schema: x\n    tables:\n      - name: t\n").unwrap();
+        let doc = load(
+            "version: 2\nsources:\n  - name: raw\n    schema: x\n    tables:\n      - name: t\n",
+        )
+        .unwrap();
         let source = &doc.get("sources").unwrap().as_sequence().unwrap()[0];
         assert_eq!(source.line(), 3);
         assert_eq!(source.get("schema").unwrap().line(), 4);
@@ -386,10 +409,20 @@ mod tests {
         assert_eq!(err.line, 1);
         // Flow nesting under the parser's limit but over weir's.
         let flow = format!("k: {}{}", "[".repeat(200), "]".repeat(200));
-        assert!(load(&flow).unwrap_err().message.contains("nest deeper than"));
+        assert!(
+            load(&flow)
+                .unwrap_err()
+                .message
+                .contains("nest deeper than")
+        );
         // 250 KB of block sequences on one line, and of indented mappings.
         let block = format!("{}x\n", "- ".repeat(125_000));
-        assert!(load(&block).unwrap_err().message.contains("nest deeper than"));
+        assert!(
+            load(&block)
+                .unwrap_err()
+                .message
+                .contains("nest deeper than")
+        );
         let mut indented = String::new();
         for i in 0..700 {
             indented.push_str(&" ".repeat(i));
@@ -398,7 +431,13 @@ mod tests {
         let err = load(&indented).unwrap_err();
         assert_eq!(err.line, MAX_DEPTH + 1);
         // Aliases cannot nest past the limit either.
-        let deep = format!("a: &a {}1{}\nb: {}*a{}\n", "[".repeat(60), "]".repeat(60), "[".repeat(60), "]".repeat(60));
+        let deep = format!(
+            "a: &a {}1{}\nb: {}*a{}\n",
+            "[".repeat(60),
+            "]".repeat(60),
+            "[".repeat(60),
+            "]".repeat(60)
+        );
         let err = load(&deep).unwrap_err();
         assert_eq!(err.line, 2);
     }
@@ -414,7 +453,9 @@ mod tests {
     #[test]
     fn scalars_are_typed_as_dbt_types_them() {
         assert_eq!(
-            json_of("a: yes\nb: 'yes'\nc: !!str 1\nd: ! 1\ne: !custom 1\nf: 1e3\ng: 0x10\nh: |\n  x\n"),
+            json_of(
+                "a: yes\nb: 'yes'\nc: !!str 1\nd: ! 1\ne: !custom 1\nf: 1e3\ng: 0x10\nh: |\n  x\n"
+            ),
             json!({"a": true, "b": "yes", "c": "1", "d": "1", "e": 1, "f": "1e3", "g": 16, "h": "x\n"})
         );
         let err = load("a: 1\nb: !!int x\n").unwrap_err();

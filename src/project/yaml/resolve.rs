@@ -27,7 +27,9 @@ pub fn tagged(text: &str, tag: &str) -> Result<Kind, String> {
     match tag {
         "null" if is_null(text) => Ok(Kind::Null),
         "null" => Err(fail("null")),
-        "bool" => boolean(text).map(Kind::Bool).ok_or_else(|| fail("a boolean")),
+        "bool" => boolean(text)
+            .map(Kind::Bool)
+            .ok_or_else(|| fail("a boolean")),
         "int" => integer(text).ok_or_else(|| fail("an integer")),
         "float" => float(text)
             .or_else(|| integer(text).map(|k| as_float(&k)))
@@ -40,10 +42,7 @@ pub fn tagged(text: &str, tag: &str) -> Result<Kind, String> {
 /// True when a plain scalar with this text would not read back as the same
 /// text: such strings must be quoted when written.
 pub fn is_special(text: &str) -> bool {
-    !matches!(plain(text), Kind::String(_))
-        || is_timestamp(text)
-        || text == "<<"
-        || text == "="
+    !matches!(plain(text), Kind::String(_)) || is_timestamp(text) || text == "<<" || text == "="
 }
 
 fn is_null(text: &str) -> bool {
@@ -125,7 +124,11 @@ fn base60(text: &str, fraction: bool) -> Option<i128> {
     let mut value: i128 = head.replace('_', "").parse().ok()?;
     let mut count = 0;
     for part in parts {
-        let part = if fraction { part.split('.').next()? } else { part };
+        let part = if fraction {
+            part.split('.').next()?
+        } else {
+            part
+        };
         let sixty = match part.as_bytes() {
             [d @ b'0'..=b'9'] => (d - b'0') as i128,
             [t @ b'0'..=b'5', d @ b'0'..=b'9'] => ((t - b'0') * 10 + (d - b'0')) as i128,
@@ -158,9 +161,7 @@ fn float(text: &str) -> Option<f64> {
             return None;
         }
         let whole = base60(&format!("{whole}.0"), true)?;
-        let fraction: f64 = format!("0.{}", fraction.replace('_', ""))
-            .parse()
-            .ok()?;
+        let fraction: f64 = format!("0.{}", fraction.replace('_', "")).parse().ok()?;
         return Some(sign * (whole as f64 + fraction));
     }
     let (mantissa, exponent) = match body.find(['e', 'E']) {
@@ -355,7 +356,9 @@ mod tests {
         assert_eq!(kind(".inf"), Kind::Float(f64::INFINITY));
         assert_eq!(kind("-.Inf"), Kind::Float(f64::NEG_INFINITY));
         assert!(matches!(kind(".nan"), Kind::Float(f) if f.is_nan()));
-        for t in ["1.5e3", "-.5", "1.2.3", "1.0.0", "e3", ".", "0.1.0", "1.5e+"] {
+        for t in [
+            "1.5e3", "-.5", "1.2.3", "1.0.0", "e3", ".", "0.1.0", "1.5e+",
+        ] {
             assert_eq!(kind(t), Kind::String(t.into()), "{t}");
         }
     }
@@ -363,13 +366,31 @@ mod tests {
     #[test]
     fn text_that_would_read_back_as_another_type_is_special() {
         let special = [
-            "yes", "1", "1.0", "", "~", "<<", "=", "2024-01-31",
-            "2024-1-1 10:00:00", "2001-12-14t21:59:43.10-05:00", "2001-12-14 21:59:43.10 Z",
+            "yes",
+            "1",
+            "1.0",
+            "",
+            "~",
+            "<<",
+            "=",
+            "2024-01-31",
+            "2024-1-1 10:00:00",
+            "2001-12-14t21:59:43.10-05:00",
+            "2001-12-14 21:59:43.10 Z",
         ];
         for t in special {
             assert!(is_special(t), "{t}");
         }
-        for t in ["x", "y", "1e3", "1.0.0", "2024-01", "2024-01-31x", "2024-1-1", "2024-01-01 10:00"] {
+        for t in [
+            "x",
+            "y",
+            "1e3",
+            "1.0.0",
+            "2024-01",
+            "2024-01-31x",
+            "2024-1-1",
+            "2024-01-01 10:00",
+        ] {
             assert!(!is_special(t), "{t}");
         }
     }
