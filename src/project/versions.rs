@@ -363,7 +363,7 @@ fn version_entry(item: &Yaml, name: &str, at: &Source) -> Result<ModelVersion> {
         column_tests: Vec::new(),
         tests: ["data_tests", "tests"]
             .iter()
-            .any(|key| item.get(*key).is_some_and(|t| !t.is_null()))
+            .any(|key| item.get(key).is_some_and(|t| !t.is_null()))
             .then(|| declared_tests(item, None)),
         line: item.line(),
     };

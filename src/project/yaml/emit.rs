@@ -215,8 +215,7 @@ fn analyse(s: &str) -> Analysis {
     let edges = leading_space || leading_break || trailing_space || trailing_break;
     Analysis {
         multiline: line_breaks,
-        plain: !(edges || break_space || space_break || special || line_breaks)
-            && !block_indicators,
+        plain: !(edges || break_space || space_break || special || line_breaks || block_indicators),
         single_quoted: !(break_space || space_break || special),
     }
 }

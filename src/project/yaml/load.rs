@@ -122,7 +122,7 @@ impl Builder {
                     size: 1,
                     height: 0,
                 };
-                self.finish_node(built, anchor, merge_key, span)?;
+                self.finish_node(built, anchor, merge_key)?;
             }
             Event::SequenceStart(anchor, _) => {
                 self.open(line, anchor, Collection::Sequence(Vec::new()), span)?
@@ -146,7 +146,7 @@ impl Builder {
                     size: frame.size + 1,
                     height: frame.height + 1,
                 };
-                self.finish_node(built, frame.anchor, false, span)?;
+                self.finish_node(built, frame.anchor, false)?;
             }
             Event::Alias(id) => {
                 let Some((node, size, height)) = self.anchors.get(&id) else {
@@ -169,7 +169,7 @@ impl Builder {
                     size: *size,
                     height: *height,
                 };
-                self.finish_node(built, 0, false, span)?;
+                self.finish_node(built, 0, false)?;
             }
             Event::DocumentEnd | Event::StreamStart | Event::StreamEnd | Event::Nothing => {}
         }
@@ -203,7 +203,6 @@ impl Builder {
         built: Built,
         anchor: usize,
         merge_key: bool,
-        span: &Span,
     ) -> Result<(), LoadError> {
         if anchor != 0 {
             self.anchors
