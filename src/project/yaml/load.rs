@@ -75,8 +75,9 @@ enum Collection {
 #[derive(Default)]
 struct MappingState {
     entries: Vec<(Yaml, Yaml)>,
-    /// Where each explicit key was written, to refuse it a second time.
-    seen: HashMap<KeyId, usize>,
+    /// Where each explicit key was written, to refuse it a second time;
+    /// built once the mapping is large enough for a scan to cost more.
+    seen: Option<HashMap<KeyId, usize>>,
     /// A key waiting for its value; true when it is a merge key (`<<`).
     key: Option<(Yaml, bool)>,
     /// Mappings to merge in, in PyYAML's order (see `finish`).
@@ -220,8 +221,7 @@ impl Builder {
                 None => state.key = Some((built.node, merge_key)),
                 Some((key, true)) => state.merges.push(merge_sources(built.node, key.line())?),
                 Some((key, false)) => {
-                    let id = KeyId::of(&key);
-                    if let Some(first) = state.seen.get(&id) {
+                    if let Some(first) = state.line_of(&key) {
                         return Err(LoadError {
                             line: key.line(),
                             message: format!(
@@ -229,12 +229,40 @@ impl Builder {
                             ),
                         });
                     }
-                    state.seen.insert(id, key.line());
                     state.entries.push((key, built.node));
                 }
             },
         }
         Ok(())
+    }
+}
+
+impl MappingState {
+    /// The line of an explicit key equal to `key`, if there is one; keeps
+    /// `key` in the index (when there is one) for the next look-up.
+    fn line_of(&mut self, key: &Yaml) -> Option<usize> {
+        const SCAN: usize = 16;
+        if self.seen.is_none() && self.entries.len() < SCAN {
+            return self
+                .entries
+                .iter()
+                .find(|(k, _)| same_key(k, key))
+                .map(|(k, _)| k.line());
+        }
+        let entries = &self.entries;
+        let seen = self.seen.get_or_insert_with(|| {
+            entries
+                .iter()
+                .map(|(k, _)| (KeyId::of(k), k.line()))
+                .collect()
+        });
+        match seen.get(&KeyId::of(key)) {
+            Some(line) => Some(*line),
+            None => {
+                seen.insert(KeyId::of(key), key.line());
+                None
+            }
+        }
     }
 }
 
@@ -278,6 +306,18 @@ fn merged(state: MappingState) -> Mapping {
         }
     }
     Mapping::from_entries(out)
+}
+
+/// `KeyId::of(a) == KeyId::of(b)`, without building either.
+fn same_key(a: &Yaml, b: &Yaml) -> bool {
+    match (a.kind(), b.kind()) {
+        (Kind::String(x), Kind::String(y)) => x == y,
+        (Kind::Float(x), Kind::Float(y)) => x.to_bits() == y.to_bits(),
+        (Kind::Sequence(_) | Kind::Mapping(_), _) | (_, Kind::Sequence(_) | Kind::Mapping(_)) => {
+            KeyId::of(a) == KeyId::of(b)
+        }
+        (x, y) => x == y,
+    }
 }
 
 /// What makes two keys the same key.

@@ -11,6 +11,9 @@ pub fn plain(text: &str) -> Kind {
         Kind::Null
     } else if let Some(b) = boolean(text) {
         Kind::Bool(b)
+    } else if !text.starts_with(|c: char| c.is_ascii_digit() || matches!(c, '-' | '+' | '.')) {
+        // Most scalars are words: no number starts that way.
+        Kind::String(text.to_string())
     } else if let Some(kind) = integer(text) {
         kind
     } else if let Some(f) = float(text) {
