@@ -293,6 +293,7 @@ pub fn other_targets(target: &Target) -> Result<Vec<Target>> {
                 ),
             )
             .in_file(file)
+            .at_line_of(&text, e.line().unwrap_or(0))
             .with_hint("give the env_var in its `schema:` a default, or set it")
         })?;
         other
@@ -389,6 +390,33 @@ mod tests {
         let mut staging = target("staging");
         staging.extra.insert(PROTECTED_KEY.into(), json!("true"));
         assert!(is_protected(&staging));
+    }
+
+    /// A profiles.yml in a folder of its own, and the dev target read from it.
+    fn profiles(name: &str, text: &str) -> (PathBuf, Target) {
+        let dir = std::env::temp_dir().join(format!("weir_protect_{name}_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("profiles.yml");
+        std::fs::write(&file, text).unwrap();
+        let target = crate::profile::parse_target(text, &file, "shop", Some("dev")).unwrap();
+        (dir, target)
+    }
+
+    #[test]
+    fn errors_about_other_targets_name_their_line_in_profiles_yml() {
+        let text = "shop:\n  target: dev\n  outputs:\n    dev:\n      type: postgres\n      schema: dev\n    prod:\n      type: postgres\n      schema: \"{{ env_var('WEIR_TEST_UNSET_PROD_SCHEMA') }}\"\n";
+        let (dir, dev) = profiles("other", text);
+        let err = other_targets(&dev).unwrap_err();
+        assert!(
+            err.message()
+                .starts_with("cannot tell which schemas target `prod` owns"),
+            "{err}"
+        );
+        assert_eq!(err.line(), Some(9), "{err}");
+        // Where check_may_run points when it refuses the target.
+        let file = dev.profiles_file.as_deref().unwrap();
+        assert_eq!(target_line(file, "shop", "prod"), 7);
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

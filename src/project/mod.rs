@@ -151,12 +151,26 @@ impl Project {
         let text =
             std::fs::read_to_string(&project_file).map_err(|e| Error::io(&project_file, e))?;
         let doc = yaml::parse(&text, &project_file)?;
-        let name = yaml::str_field(&doc, "name")
-            .ok_or_else(|| {
-                Error::new(ErrorKind::Project, "dbt_project.yml has no `name:`")
-                    .in_file(&project_file)
-            })?
-            .to_string();
+        let name = match doc.get("name") {
+            None => {
+                return Err(
+                    Error::new(ErrorKind::Project, "dbt_project.yml has no `name:`")
+                        .in_file(&project_file),
+                );
+            }
+            Some(name) => name
+                .as_str()
+                .ok_or_else(|| {
+                    yaml::value_error(
+                        ErrorKind::Project,
+                        format!("the project `name:` must be text, got `{name}`"),
+                        &project_file,
+                        &text,
+                        name,
+                    )
+                })?
+                .to_string(),
+        };
         if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(Error::new(
                 ErrorKind::Project,
