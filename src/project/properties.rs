@@ -184,7 +184,7 @@ impl FileEntries {
                 Error::new(ErrorKind::Project, "a properties file must be a mapping").in_file(path),
             );
         }
-        let at = Source { file, path };
+        let at = InFile { file, path };
         let section = |key: &str| sequence(&doc, key, &at);
         let model_entries = |key: &str| {
             section(key).map(|entries| {
@@ -221,12 +221,12 @@ impl FileEntries {
 }
 
 /// The properties file being read: errors name it, and quote its lines.
-pub(super) struct Source<'a> {
+pub(super) struct InFile<'a> {
     pub file: &'a ProjectFile,
     pub path: &'a Path,
 }
 
-impl Source<'_> {
+impl InFile<'_> {
     /// An error about the value `node`: this file, the value's line.
     pub fn error(&self, message: impl Into<String>, node: &Yaml) -> Error {
         yaml::value_error(
@@ -247,7 +247,7 @@ impl Source<'_> {
 
 /// The items of the list under `key`; a value that is not a list is an
 /// error at its line.
-pub(super) fn sequence<'a>(doc: &'a Yaml, key: &str, at: &Source) -> Result<&'a [Yaml]> {
+pub(super) fn sequence<'a>(doc: &'a Yaml, key: &str, at: &InFile) -> Result<&'a [Yaml]> {
     match doc.get(key) {
         None => Ok(&[]),
         Some(value) if value.is_null() => Ok(&[]),
@@ -258,7 +258,7 @@ pub(super) fn sequence<'a>(doc: &'a Yaml, key: &str, at: &Source) -> Result<&'a 
 }
 
 /// The entry's `name:`, which must be a string; errors point at the entry.
-fn required_name(entry: &Yaml, what: &str, at: &Source) -> Result<String> {
+fn required_name(entry: &Yaml, what: &str, at: &InFile) -> Result<String> {
     if !entry.is_mapping() {
         return Err(at.error(
             format!(
@@ -300,7 +300,7 @@ pub(super) fn yaml_text(value: &Yaml) -> String {
     }
 }
 
-fn model_properties(entry: &Yaml, at: &Source) -> Result<(String, ModelProperties)> {
+fn model_properties(entry: &Yaml, at: &InFile) -> Result<(String, ModelProperties)> {
     let name = required_name(entry, "model", at)?;
     let line = name_line(entry);
     let mut props = ModelProperties {
@@ -352,7 +352,7 @@ pub(super) fn declared_tests(entry: &Yaml, column: Option<&str>) -> Vec<Declared
         .collect()
 }
 
-fn source_definition(entry: &Yaml, at: &Source) -> Result<SourceDefinition> {
+fn source_definition(entry: &Yaml, at: &InFile) -> Result<SourceDefinition> {
     let name = required_name(entry, "source", at)?;
     let line = name_line(entry);
     let rendered = |key: &str| -> Result<Option<String>> {
@@ -409,7 +409,7 @@ fn source_definition(entry: &Yaml, at: &Source) -> Result<SourceDefinition> {
 /// The exposure types dbt accepts.
 const EXPOSURE_TYPES: [&str; 5] = ["dashboard", "notebook", "analysis", "ml", "application"];
 
-fn exposure_definition(entry: &Yaml, at: &Source) -> Result<ExposureDefinition> {
+fn exposure_definition(entry: &Yaml, at: &InFile) -> Result<ExposureDefinition> {
     let name = required_name(entry, "exposure", at)?;
     let line = name_line(entry);
     let name_node = entry.get("name").unwrap_or(entry);
@@ -535,7 +535,7 @@ type Labels = (Vec<String>, Map<String, Json>, Map<String, Json>);
 
 /// The `tags:`, `meta:` and `config:` of a source or source table; each
 /// error names the line of the value at fault.
-fn tags_meta_config(entry: &Yaml, name: &str, at: &Source) -> Result<Labels> {
+fn tags_meta_config(entry: &Yaml, name: &str, at: &InFile) -> Result<Labels> {
     let fail = |key: &str, what: &str, node: &Yaml| {
         at.error(format!("`{key}:` of `{name}` must be {what}"), node)
     };

@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use super::properties::{
-    DeclaredTest, ModelProperties, Source, column_of, declared_tests, sequence, yaml_text,
+    DeclaredTest, InFile, ModelProperties, column_of, declared_tests, sequence, yaml_text,
 };
 use super::yaml::{self, Kind, Yaml, str_field};
 use crate::error::Result;
@@ -219,7 +219,7 @@ pub fn ref_version(version: Option<Json>, v: Option<Json>) -> Option<Json> {
 pub(super) fn parse(
     entry: &Yaml,
     name: &str,
-    at: &Source,
+    at: &InFile,
 ) -> Result<(Vec<ModelVersion>, Option<Box<Json>>)> {
     if entry.get("versions").is_none() && entry.get("latest_version").is_none() {
         return Ok((Vec::new(), None));
@@ -284,7 +284,7 @@ fn list(versions: &[ModelVersion]) -> String {
         .join(", ")
 }
 
-fn version_entry(item: &Yaml, name: &str, at: &Source) -> Result<ModelVersion> {
+fn version_entry(item: &Yaml, name: &str, at: &InFile) -> Result<ModelVersion> {
     let v = match item.get("v") {
         Some(value)
             if matches!(

@@ -80,7 +80,7 @@ struct MappingState {
     seen: Option<HashMap<KeyId, usize>>,
     /// A key waiting for its value; true when it is a merge key (`<<`).
     key: Option<(Yaml, bool)>,
-    /// Mappings to merge in, in PyYAML's order (see `finish`).
+    /// Mappings to merge in, in PyYAML's order (see `merged`).
     merges: Vec<Vec<(Yaml, Yaml)>>,
 }
 
@@ -437,6 +437,9 @@ mod tests {
         let err = load(&text).unwrap_err();
         assert!(err.message.contains("YAML bomb"), "{}", err.message);
         assert!((6..=10).contains(&err.line), "line {}", err.line);
+        // An alias inside its own anchor is refused, not followed.
+        let err = load("a: &a [1, *a]\n").unwrap_err();
+        assert_eq!(err.line, 1);
     }
 
     #[test]
