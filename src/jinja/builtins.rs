@@ -316,3 +316,23 @@ fn set(items: Value) -> Result<Value, JinjaError> {
     }
     Ok(Value::from(out))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::jinja::render_standalone;
+
+    #[test]
+    fn toyaml_writes_and_fromyaml_reads_as_dbt_does() {
+        // PyYAML's safe_dump(..., sort_keys=False) of the same value.
+        let out = render_standalone("{{ toyaml({'b': [1, 'yes'], 'a': none}) }}").unwrap();
+        assert_eq!(out, "b:\n- 1\n- 'yes'\na: null\n");
+        let out = render_standalone(
+            "{% set v = fromyaml('a: [1, on]\\nb: 010\\nc: &c {x: 1}\\nd: {<<: *c, y: 2}') %}\
+             {{ v.a[1] is true }} {{ v.b }} {{ v.d.x }}{{ v.d.y }} {{ fromyaml('a: [', 'bad') }}",
+        )
+        .unwrap();
+        assert_eq!(out, "True 8 12 bad");
+        let err = render_standalone("{{ fromyaml('a: b: c') }}").unwrap_err();
+        assert!(err.message().contains("fromyaml"), "{err}");
+    }
+}
