@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde_yaml::Value as Yaml;
+use crate::project::yaml::Yaml;
 
 use crate::error::{Error, ErrorKind, Result};
 
@@ -145,7 +145,22 @@ pub fn parse_target(
     profile_name: &str,
     target_name: Option<&str>,
 ) -> Result<Target> {
-    let doc: Yaml = crate::project::yaml::parse(text, path)?;
+    let doc = crate::project::yaml::parse(text, path)?;
+    target_of(&doc, text, path, profile_name, target_name)
+}
+
+/// Read one target out of a parsed profiles.yml (`text` is its text, which
+/// errors quote).
+pub fn target_of(
+    doc: &Yaml,
+    text: &str,
+    path: &Path,
+    profile_name: &str,
+    target_name: Option<&str>,
+) -> Result<Target> {
+    let at = |message: String, node: &Yaml| {
+        crate::project::yaml::value_error(ErrorKind::Profile, message, path, text, node)
+    };
     let profile = doc.get(profile_name).ok_or_else(|| {
         let names: Vec<&str> = doc
             .as_mapping()
@@ -163,41 +178,51 @@ pub fn parse_target(
     })?;
     let default_target = profile.get("target").and_then(Yaml::as_str);
     let name = target_name.or(default_target).ok_or_else(|| {
-        Error::new(
-            ErrorKind::Profile,
+        at(
             format!("profile `{profile_name}` names no default `target:` and none was given with --target"),
+            profile.get("target").unwrap_or(profile),
         )
-        .in_file(path)
     })?;
     let outputs = profile
         .get("outputs")
         .and_then(Yaml::as_mapping)
         .ok_or_else(|| {
-            Error::new(
-                ErrorKind::Profile,
+            at(
                 format!("profile `{profile_name}` has no `outputs:`"),
+                profile.get("outputs").unwrap_or(profile),
             )
-            .in_file(path)
         })?;
-    let output = outputs
-        .get(name)
-        .and_then(Yaml::as_mapping)
-        .ok_or_else(|| {
-            let names: Vec<&str> = outputs.keys().filter_map(Yaml::as_str).collect();
-            Error::new(
-                ErrorKind::Profile,
-                format!("target `{name}` not found in profile `{profile_name}`"),
-            )
-            .in_file(path)
-            .with_hint(format!("targets defined: {}", names.join(", ")))
-        })?;
+    let output_node = outputs.get(name);
+    let output = output_node.and_then(Yaml::as_mapping).ok_or_else(|| {
+        let names: Vec<&str> = outputs.keys().filter_map(Yaml::as_str).collect();
+        let err = Error::new(
+            ErrorKind::Profile,
+            format!("target `{name}` not found in profile `{profile_name}`"),
+        )
+        .in_file(path);
+        let err = match output_node {
+            Some(node) => err.at_line_of(text, node.line()),
+            None => err,
+        };
+        err.with_hint(format!("targets defined: {}", names.join(", ")))
+    })?;
+    let output_line = output_node.map_or(0, Yaml::line);
 
     let mut fields = BTreeMap::new();
+    let mut lines = BTreeMap::new();
     for (key, value) in output {
         let Some(key) = key.as_str() else { continue };
-        let value = render_value(value).map_err(|e| e.in_file(path))?;
-        fields.insert(key.to_string(), value);
+        let rendered = render_value(value)
+            .map_err(|e| crate::project::yaml::error_at(e, path, text, value))?;
+        fields.insert(key.to_string(), rendered);
+        lines.insert(key.to_string(), value.line());
     }
+    // An error about a field names its line; about a missing one, the target's.
+    let fail = |message: String, key: &str| {
+        Error::new(ErrorKind::Profile, message)
+            .in_file(path)
+            .at_line_of(text, lines.get(key).copied().unwrap_or(output_line))
+    };
     let text_field = |key: &str| -> Option<String> {
         fields.get(key).and_then(|v| match v {
             serde_json::Value::String(s) => Some(s.clone()),
@@ -210,39 +235,23 @@ pub fn parse_target(
             None => Ok(None),
             Some(s) if s.is_empty() => Ok(None),
             Some(s) => s.trim().parse().map(Some).map_err(|_| {
-                Error::new(
-                    ErrorKind::Profile,
+                fail(
                     format!("target `{name}`: `{key}` must be a whole number, got `{s}`"),
+                    key,
                 )
-                .in_file(path)
             }),
         }
     };
 
-    let adapter_type = text_field("type").ok_or_else(|| {
-        Error::new(
-            ErrorKind::Profile,
-            format!("target `{name}` has no `type:`"),
-        )
-        .in_file(path)
-    })?;
+    let adapter_type = text_field("type")
+        .ok_or_else(|| fail(format!("target `{name}` has no `type:`"), "type"))?;
     let host = text_field("host").filter(|h| !h.is_empty());
-    let schema = text_field("schema").ok_or_else(|| {
-        Error::new(
-            ErrorKind::Profile,
-            format!("target `{name}` has no `schema:`"),
-        )
-        .in_file(path)
-    })?;
+    let schema = text_field("schema")
+        .ok_or_else(|| fail(format!("target `{name}` has no `schema:`"), "schema"))?;
     let port = number_field("port")?
         .map(|p| {
-            u16::try_from(p).map_err(|_| {
-                Error::new(
-                    ErrorKind::Profile,
-                    format!("target `{name}`: port {p} is out of range"),
-                )
-                .in_file(path)
-            })
+            u16::try_from(p)
+                .map_err(|_| fail(format!("target `{name}`: port {p} is out of range"), "port"))
         })
         .transpose()?;
     let threads = number_field("threads")?.unwrap_or(1).max(1) as usize;
@@ -301,15 +310,11 @@ pub fn parse_target(
 
 /// Render a profiles.yml value: strings go through Jinja (for `env_var`).
 fn render_value(value: &Yaml) -> Result<serde_json::Value> {
-    Ok(match value {
-        Yaml::String(s) if s.contains("{{") || s.contains("{%") => {
+    Ok(match value.as_str() {
+        Some(s) if s.contains("{{") || s.contains("{%") => {
             serde_json::Value::String(crate::jinja::render_profile_value(s)?)
         }
-        Yaml::String(s) => serde_json::Value::String(s.clone()),
-        Yaml::Bool(b) => serde_json::Value::Bool(*b),
-        Yaml::Number(n) => serde_json::to_value(n).unwrap_or(serde_json::Value::Null),
-        Yaml::Null => serde_json::Value::Null,
-        other => serde_json::to_value(other).unwrap_or(serde_json::Value::Null),
+        _ => crate::project::yaml::to_json(value),
     })
 }
 
@@ -351,6 +356,30 @@ shop:
         assert_eq!(t.dbname, "analytics");
         assert!(!format!("{t:?}").contains("hunter2"));
         assert_eq!(t.secrets(), vec!["hunter2".to_string()]);
+    }
+
+    #[test]
+    fn errors_name_the_line_of_the_value() {
+        let text = "shop:\n  target: dev\n  outputs:\n    dev:\n      type: postgres\n      schema: \"{{ target.nope }}\"\n      port: 99999\n";
+        let err = parse_target(text, Path::new("profiles.yml"), "shop", None).unwrap_err();
+        assert_eq!(err.line(), Some(6), "{err}");
+        let text = text.replace("\"{{ target.nope }}\"", "s");
+        let err = parse_target(&text, Path::new("profiles.yml"), "shop", None).unwrap_err();
+        assert_eq!(err.line(), Some(7), "{err}");
+        assert!(err.to_string().contains("port: 99999"), "{err}");
+        let text = "shop:\n  target: dev\n  outputs:\n    dev:\n      schema: s\n";
+        let err = parse_target(text, Path::new("profiles.yml"), "shop", None).unwrap_err();
+        assert_eq!(err.line(), Some(5), "{err}");
+        assert!(err.message().contains("no `type:`"), "{err}");
+    }
+
+    #[test]
+    fn merge_keys_share_settings_between_targets() {
+        let text = "shop:\n  target: prod\n  outputs:\n    dev: &dev\n      type: postgres\n      host: h\n      schema: dev\n    prod:\n      <<: *dev\n      schema: prod\n";
+        let t = parse_target(text, Path::new("profiles.yml"), "shop", None).unwrap();
+        assert_eq!(t.host.as_deref(), Some("h"));
+        assert_eq!(t.schema, "prod");
+        assert_eq!(t.adapter_type, "postgres");
     }
 
     #[test]

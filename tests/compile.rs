@@ -479,14 +479,16 @@ fn dispatch_search_orders_pick_the_shim_package() {
 fn a_broken_dispatch_config_names_file_and_line() {
     let cases = [
         ("dispatch: weir_utils\n", 3, "must be a list"),
+        // The entry without a namespace, not the `dispatch:` above it.
         (
             "dispatch:\n  - search_order: [a]\n",
-            3,
+            4,
             "no `macro_namespace:`",
         ),
+        // The value at fault, not the entry's first line.
         (
             "dispatch:\n  - macro_namespace: weir_utils\n    search_order: weir_utils\n",
-            4,
+            5,
             "for `weir_utils` needs a `search_order:` list",
         ),
     ];
@@ -498,6 +500,82 @@ fn a_broken_dispatch_config_names_file_and_line() {
         assert!(err.file().unwrap().ends_with("dbt_project.yml"));
         assert_eq!(err.line(), Some(*line), "{yaml}: {err}");
     }
+}
+
+/// An error about a YAML value names the line of that value, not of the
+/// document or of the entry holding it (a template in a value counts its
+/// own lines from 1: that used to be the line shown).
+#[test]
+fn yaml_value_errors_name_the_line_of_the_value() {
+    let fixtures = "tests/fixtures/yaml_lines";
+    let mut shown = Vec::new();
+    for (project, file, line) in [
+        ("source_jinja", "models/sources.yml", 4),
+        ("column_test", "models/schema.yml", 8),
+        ("project_vars", "dbt_project.yml", 5),
+    ] {
+        let root = format!("{fixtures}/{project}");
+        let err = match Project::load(Path::new(&root)) {
+            Ok(project) => compile_project(&project).unwrap_err(),
+            Err(err) => err,
+        };
+        assert!(err.file().unwrap().ends_with(file), "{project}: {err}");
+        assert_eq!(err.line(), Some(line), "{project}: {err}");
+        shown.push(err.to_string());
+    }
+    let err = weir::profile::load_target(
+        Some(Path::new(&format!("{fixtures}/profiles"))),
+        Path::new("."),
+        "test",
+        Some("prod"),
+    )
+    .unwrap_err();
+    assert_eq!(err.line(), Some(10), "{err}");
+    shown.push(err.to_string());
+    insta::assert_snapshot!(shown.join("\n\n"));
+}
+
+fn compile_project(project: &Project) -> weir::Result<Manifest> {
+    weir::compile(project, &target("dev"), &Map::new())
+}
+
+/// Anchors, merge keys and YAML 1.1 booleans mean what they mean to dbt.
+#[test]
+fn yaml_anchors_merge_keys_and_booleans_read_as_dbt_reads_them() {
+    let manifest = compile("tests/fixtures/yaml_anchors", "dev").unwrap();
+    let orders = &manifest.nodes["model.yaml_anchors.orders"];
+    // `+enabled: yes` is true; `flag: on` is true and `'on'` is text.
+    assert_eq!(orders.config["enabled"], true);
+    assert_eq!(
+        orders.compiled_code.trim(),
+        "select 1 as id, 'us' as region, 'EUR' as currency,\n  1 as flag, 'on' as quoted"
+    );
+    // The merged column keeps the anchor's description and overrides its tests.
+    let customers = &manifest.nodes["model.yaml_anchors.customers"];
+    assert_eq!(customers.columns[0].name, "id");
+    assert_eq!(customers.columns[0].description, "The ID.");
+    let tests: Vec<&str> = manifest
+        .nodes
+        .keys()
+        .filter(|id| id.starts_with("test."))
+        .map(String::as_str)
+        .collect();
+    assert!(
+        tests
+            .iter()
+            .any(|t| t.starts_with("test.yaml_anchors.unique_customers_id.")),
+        "{tests:?}"
+    );
+    assert!(
+        tests
+            .iter()
+            .any(|t| t.starts_with("test.yaml_anchors.not_null_orders_id.")),
+        "{tests:?}"
+    );
+    assert!(
+        !tests.iter().any(|t| t.contains("not_null_customers_id")),
+        "{tests:?}"
+    );
 }
 
 /// Errors that used to name no line: each names the file, the line and

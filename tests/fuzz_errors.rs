@@ -12,8 +12,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Once;
 
-use serde_yaml::{Mapping, Value as Yaml};
 use weir::Error;
+use weir::project::yaml::{self, Kind, Mapping, Yaml};
 
 /// The valid project every case starts from: path -> contents.
 fn base_project() -> BTreeMap<&'static str, Vec<u8>> {
@@ -414,37 +414,37 @@ fn assert_none(failures: Vec<String>, total: usize) {
 /// Every value one YAML node can be replaced with.
 fn replacements() -> Vec<Yaml> {
     let mut nested = Mapping::new();
-    nested.insert("k".into(), Yaml::Sequence(vec![Yaml::Null]));
+    nested.insert("k".into(), Yaml::from(vec![Yaml::new(Kind::Null)]));
     vec![
-        Yaml::Null,
-        Yaml::Bool(true),
-        Yaml::Number(7.into()),
-        Yaml::Number((-1).into()),
-        Yaml::Number(1.5.into()),
-        Yaml::String("x".into()),
-        Yaml::String(String::new()),
-        Yaml::String("{{ nope(".into()),
-        Yaml::Sequence(vec![]),
-        Yaml::Sequence(vec![Yaml::Mapping(Mapping::new()), Yaml::Number(1.into())]),
-        Yaml::Mapping(Mapping::new()),
-        Yaml::Mapping(nested),
+        Yaml::new(Kind::Null),
+        Yaml::from(true),
+        Yaml::from(7),
+        Yaml::from(-1),
+        Yaml::from(1.5),
+        Yaml::from("x"),
+        Yaml::from(""),
+        Yaml::from("{{ nope("),
+        Yaml::from(Vec::new()),
+        Yaml::from(vec![Yaml::from(Mapping::new()), Yaml::from(1)]),
+        Yaml::from(Mapping::new()),
+        Yaml::from(nested),
     ]
 }
 
 /// Paths (indexes into maps and lists) of every node of a YAML tree.
 fn node_paths(value: &Yaml, path: &mut Vec<Yaml>, out: &mut Vec<Vec<Yaml>>) {
     out.push(path.clone());
-    match value {
-        Yaml::Mapping(map) => {
+    match value.kind() {
+        Kind::Mapping(map) => {
             for (key, child) in map {
                 path.push(key.clone());
                 node_paths(child, path, out);
                 path.pop();
             }
         }
-        Yaml::Sequence(items) => {
+        Kind::Sequence(items) => {
             for (i, child) in items.iter().enumerate() {
-                path.push(Yaml::Number(i.into()));
+                path.push(Yaml::from(i as i64));
                 node_paths(child, path, out);
                 path.pop();
             }
@@ -453,17 +453,21 @@ fn node_paths(value: &Yaml, path: &mut Vec<Yaml>, out: &mut Vec<Vec<Yaml>>) {
     }
 }
 
+/// The child of `value` at one step of a path.
+fn child_mut<'a>(value: &'a mut Yaml, step: &Yaml) -> Option<&'a mut Yaml> {
+    match value.kind_mut() {
+        Kind::Mapping(map) => map.get_mut(step),
+        Kind::Sequence(items) => step.as_u64().and_then(|i| items.get_mut(i as usize)),
+        _ => None,
+    }
+}
+
 fn replace_at(value: &mut Yaml, path: &[Yaml], with: Yaml) {
     let Some((first, rest)) = path.split_first() else {
         *value = with;
         return;
     };
-    let child = match (value, first) {
-        (Yaml::Mapping(map), key) => map.get_mut(key),
-        (Yaml::Sequence(items), Yaml::Number(i)) => items.get_mut(i.as_u64().unwrap_or(0) as usize),
-        _ => None,
-    };
-    if let Some(child) = child {
+    if let Some(child) = child_mut(value, first) {
         replace_at(child, rest, with);
     }
 }
@@ -475,17 +479,12 @@ fn rekey_at(value: &mut Yaml, path: &[Yaml], new_key: Yaml) {
     };
     let mut parent = &mut *value;
     for step in parent_path {
-        let next = match parent {
-            Yaml::Mapping(map) => map.get_mut(step),
-            Yaml::Sequence(items) => step.as_u64().and_then(|i| items.get_mut(i as usize)),
-            _ => None,
-        };
-        match next {
+        match child_mut(parent, step) {
             Some(next) => parent = next,
             None => return,
         }
     }
-    if let Yaml::Mapping(map) = parent
+    if let Kind::Mapping(map) = parent.kind_mut()
         && let Some(child) = map.remove(last)
     {
         map.insert(new_key, child);
@@ -500,14 +499,15 @@ fn yaml_type_cases() -> Vec<Case> {
         if !file.ends_with(".yml") {
             continue;
         }
-        let doc: Yaml = serde_yaml::from_slice(&text).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        let doc = yaml::parse(&text, Path::new(file)).unwrap();
         let mut paths = Vec::new();
         node_paths(&doc, &mut Vec::new(), &mut paths);
         for path in &paths {
             for (i, with) in replacements().into_iter().enumerate() {
                 let mut mutated = doc.clone();
                 replace_at(&mut mutated, path, with);
-                let text = serde_yaml::to_string(&mutated).unwrap();
+                let text = yaml::to_string(&mutated);
                 cases.push(case(
                     format!("{file}: value at {} -> replacement {i}", show_path(path)),
                     file,
@@ -515,11 +515,11 @@ fn yaml_type_cases() -> Vec<Case> {
                     Expect::Either,
                 ));
             }
-            if matches!(path.last(), Some(Yaml::String(_))) {
-                for new_key in [Yaml::Number(3.into()), Yaml::Null, Yaml::Bool(false)] {
+            if path.last().is_some_and(Yaml::is_string) {
+                for new_key in [Yaml::from(3), Yaml::new(Kind::Null), Yaml::from(false)] {
                     let mut mutated = doc.clone();
                     rekey_at(&mut mutated, path, new_key.clone());
-                    let text = serde_yaml::to_string(&mutated).unwrap();
+                    let text = yaml::to_string(&mutated);
                     cases.push(case(
                         format!("{file}: key at {} -> {new_key:?}", show_path(path)),
                         file,
@@ -534,16 +534,7 @@ fn yaml_type_cases() -> Vec<Case> {
 }
 
 fn show_path(path: &[Yaml]) -> String {
-    let parts: Vec<String> = path
-        .iter()
-        .map(|p| match p {
-            Yaml::String(s) => s.clone(),
-            other => serde_yaml::to_string(other)
-                .unwrap_or_default()
-                .trim()
-                .to_string(),
-        })
-        .collect();
+    let parts: Vec<String> = path.iter().map(Yaml::to_string).collect();
     format!("/{}", parts.join("/"))
 }
 
@@ -776,7 +767,7 @@ fn broken_jinja_cases() -> Vec<Case> {
         "{{ exceptions.nope() }}",
         "{{ return(1) }}",
         "{{ fromjson('{') }}",
-        "{{ fromyaml(': : :') }}",
+        "{{ fromyaml('a: b: c') }}",
         "{{ fromyaml('a: [') }}",
         "{{ tojson(none) }}{{ toyaml(none) }}{{ tojson() }}",
         "{{ zip(1, 2) }}",
@@ -1258,7 +1249,7 @@ fn broken_seeds_and_packages() {
 fn broken_profiles() {
     quiet_panics();
     let base = "fuzz:\n  target: dev\n  outputs:\n    dev:\n      type: postgres\n      host: localhost\n      port: 5432\n      user: u\n      password: p\n      dbname: d\n      schema: s\n      threads: 2\n";
-    let doc: Yaml = serde_yaml::from_str(base).unwrap();
+    let doc = yaml::parse(base, Path::new("profiles.yml")).unwrap();
     let mut paths = Vec::new();
     node_paths(&doc, &mut Vec::new(), &mut paths);
     let mut failures = Vec::new();
@@ -1267,7 +1258,7 @@ fn broken_profiles() {
         for with in replacements() {
             let mut mutated = doc.clone();
             replace_at(&mut mutated, path, with);
-            let text = serde_yaml::to_string(&mutated).unwrap();
+            let text = yaml::to_string(&mutated);
             total += 1;
             IN_CASE.with(|c| c.set(true));
             let outcome = catch_unwind(AssertUnwindSafe(|| {

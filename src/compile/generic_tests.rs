@@ -7,6 +7,7 @@ use serde_json::{Map, Value as Json, json};
 use super::hex;
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{RefCall, TestMetadata};
+use crate::project::properties::DeclaredTest;
 use crate::project::versions::{ModelVersion, version_text};
 use crate::project::{ModelProperties, Project, ProjectFile};
 use crate::pyjson::{python_repr, python_str};
@@ -48,7 +49,7 @@ pub struct GenericTest {
     pub raw_code: String,
     /// The macro that implements the test (`test_unique`).
     pub macro_name: String,
-    /// The line of the tested node's entry in the properties file.
+    /// The line the test is declared on in the properties file.
     pub line: usize,
     /// The tested model or seed's `ref`, when the test's relation is a
     /// plain `ref` (not a source).
@@ -86,7 +87,7 @@ pub fn collect(
     // What each test is attached to, then every (attached, column, test):
     // the tests are built on all cores, in declaration order.
     let mut tested = Vec::new();
-    let mut declared: Vec<(usize, &Option<String>, &Json)> = Vec::new();
+    let mut declared: Vec<(usize, &DeclaredTest)> = Vec::new();
     // Each version of a versioned model has tests of its own.
     let versions: Vec<(&String, &ModelVersion, ModelProperties)> = project
         .properties()?
@@ -117,7 +118,7 @@ pub fn collect(
                 file: &properties.file,
                 line: properties.line,
             });
-            declared.extend(properties.tests.iter().map(|(c, d)| (index, c, d)));
+            declared.extend(properties.tests.iter().map(|test| (index, test)));
         }
     }
     for (name, version, properties) in &versions {
@@ -139,7 +140,7 @@ pub fn collect(
             file: &properties.file,
             line: properties.line,
         });
-        declared.extend(properties.tests.iter().map(|(c, d)| (index, c, d)));
+        declared.extend(properties.tests.iter().map(|test| (index, test)));
     }
     for source in &project.properties()?.sources {
         for table in &source.tables {
@@ -159,11 +160,11 @@ pub fn collect(
                 file: &source.file,
                 line: source.line,
             });
-            declared.extend(table.tests.iter().map(|(c, d)| (index, c, d)));
+            declared.extend(table.tests.iter().map(|test| (index, test)));
         }
     }
-    crate::parallel::map(&declared, |(index, column, definition)| {
-        build(project, &tested[*index], column.as_deref(), definition)
+    crate::parallel::map(&declared, |(index, test)| {
+        build(project, &tested[*index], test)
     })
     .into_iter()
     .collect()
@@ -187,18 +188,23 @@ struct Tested<'a> {
     line: usize,
 }
 
-fn build(
-    project: &Project,
-    tested: &Tested,
-    column: Option<&str>,
-    definition: &Json,
-) -> Result<GenericTest> {
+fn build(project: &Project, tested: &Tested, test: &DeclaredTest) -> Result<GenericTest> {
+    let column = test.column.as_deref();
+    let definition = &test.definition;
+    // Errors name the test's own line, else the tested entry's.
+    let line = if test.line > 0 {
+        test.line
+    } else {
+        tested.line
+    };
     let model = tested.name.as_str();
     let yml = project.root.join(tested.file);
     let fail = |message: String| {
+        // Read again only to quote the line: this is the error path.
+        let text = std::fs::read_to_string(&yml).unwrap_or_default();
         Error::new(ErrorKind::Project, message)
             .in_file(&yml)
-            .at_line(tested.line)
+            .at_line_of(&text, line)
     };
     let (test_name, mut args) = match definition {
         Json::String(name) => (name.clone(), Map::new()),
@@ -331,7 +337,7 @@ fn build(
             text: format!("{{{{ {call}(**_dbt_generic_test_kwargs) }}}}"),
         },
         macro_name,
-        line: tested.line,
+        line,
         plain_ref: tested.plain_ref.clone().map(|mut call| {
             // dbt records the version as written in the YAML for the two
             // tests it parses without Jinja, as the string of the test's

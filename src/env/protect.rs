@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::project::yaml::{Kind, Mapping, Yaml};
 use serde_json::{Map, Value as Json};
-use serde_yaml::Value as Yaml;
 
 use crate::compile::Compiled;
 use crate::error::{Error, ErrorKind, Result};
@@ -89,18 +89,26 @@ pub fn check_may_run(target: &Target, allow_protected: bool) -> Result<()> {
          in CI builds it. Pass --allow-protected only for an emergency you were asked to fix by hand.",
     );
     if let Some(file) = &target.profiles_file {
-        error = error.in_file(file).at_line(target_line(file, &target.name));
+        error = error
+            .in_file(file)
+            .at_line(target_line(file, &target.profile_name, &target.name));
     }
     Err(error)
 }
 
 /// The line of a target's entry in profiles.yml (0 when not found).
-fn target_line(file: &Path, name: &str) -> usize {
+fn target_line(file: &Path, profile: &str, name: &str) -> usize {
     let Ok(text) = std::fs::read_to_string(file) else {
         return 0;
     };
-    let outputs = crate::project::yaml::line_of_key(&text, "outputs", 1);
-    crate::project::yaml::line_of_key(&text, name, outputs.max(1))
+    let Ok(doc) = crate::project::yaml::parse(&text, file) else {
+        return 0;
+    };
+    doc.get(profile)
+        .and_then(|p| p.get("outputs"))
+        .and_then(Yaml::as_mapping)
+        .and_then(|outputs| outputs.entry(name))
+        .map_or(0, |(key, _)| key.line())
 }
 
 /// A schema owned by a protected target, and which one.
@@ -228,14 +236,14 @@ pub fn other_targets(target: &Target) -> Result<Vec<Target>> {
         return Ok(Vec::new());
     };
     let mut targets = Vec::new();
-    for (name, settings) in outputs {
-        let (Some(name), Some(settings)) = (name.as_str(), settings.as_mapping()) else {
+    for (name, node) in outputs {
+        let (Some(name), Some(settings)) = (name.as_str(), node.as_mapping()) else {
             continue;
         };
         if name == target.name {
             continue;
         }
-        let mut naming_only = serde_yaml::Mapping::new();
+        let mut naming_only = Mapping::new();
         for (key, value) in settings {
             let keep = key.as_str().is_some_and(|k| {
                 matches!(
@@ -254,29 +262,40 @@ pub fn other_targets(target: &Target) -> Result<Vec<Target>> {
                 naming_only.insert(key.clone(), value.clone());
             }
         }
-        let mut outputs = serde_yaml::Mapping::new();
-        outputs.insert(Yaml::from(name), Yaml::Mapping(naming_only));
-        let mut profile = serde_yaml::Mapping::new();
-        profile.insert(Yaml::from("outputs"), Yaml::Mapping(outputs));
-        let mut doc = serde_yaml::Mapping::new();
+        // Read like the whole file, but with only these keys: the values keep
+        // their lines, so an error names the line in the real file.
+        let mut outputs = Mapping::new();
+        outputs.insert(
+            Yaml::from(name),
+            Yaml::at(node.line(), Kind::Mapping(naming_only)),
+        );
+        let mut profile = Mapping::new();
+        profile.insert(Yaml::from("outputs"), Yaml::from(outputs));
+        let mut doc = Mapping::new();
         doc.insert(
             Yaml::from(target.profile_name.as_str()),
-            Yaml::Mapping(profile),
+            Yaml::from(profile),
         );
-        let text = serde_yaml::to_string(&doc).unwrap_or_default();
-        let mut other = crate::profile::parse_target(&text, file, &target.profile_name, Some(name))
-            .map_err(|e| {
-                Error::new(
-                    e.kind(),
-                    format!(
-                        "cannot tell which schemas target `{name}` owns, so no run can be checked \
+        let mut other = crate::profile::target_of(
+            &Yaml::from(doc),
+            &text,
+            file,
+            &target.profile_name,
+            Some(name),
+        )
+        .map_err(|e| {
+            Error::new(
+                e.kind(),
+                format!(
+                    "cannot tell which schemas target `{name}` owns, so no run can be checked \
                          against it: {}",
-                        e.message()
-                    ),
-                )
-                .in_file(file)
-                .with_hint("give the env_var in its `schema:` a default, or set it")
-            })?;
+                    e.message()
+                ),
+            )
+            .in_file(file)
+            .at_line_of(&text, e.line().unwrap_or(0))
+            .with_hint("give the env_var in its `schema:` a default, or set it")
+        })?;
         other
             .extra
             .entry(crate::env::naming::SUFFIX_KEY.to_string())
@@ -371,6 +390,33 @@ mod tests {
         let mut staging = target("staging");
         staging.extra.insert(PROTECTED_KEY.into(), json!("true"));
         assert!(is_protected(&staging));
+    }
+
+    /// A profiles.yml in a folder of its own, and the dev target read from it.
+    fn profiles(name: &str, text: &str) -> (PathBuf, Target) {
+        let dir = std::env::temp_dir().join(format!("weir_protect_{name}_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("profiles.yml");
+        std::fs::write(&file, text).unwrap();
+        let target = crate::profile::parse_target(text, &file, "shop", Some("dev")).unwrap();
+        (dir, target)
+    }
+
+    #[test]
+    fn errors_about_other_targets_name_their_line_in_profiles_yml() {
+        let text = "shop:\n  target: dev\n  outputs:\n    dev:\n      type: postgres\n      schema: dev\n    prod:\n      type: postgres\n      schema: \"{{ env_var('WEIR_TEST_UNSET_PROD_SCHEMA') }}\"\n";
+        let (dir, dev) = profiles("other", text);
+        let err = other_targets(&dev).unwrap_err();
+        assert!(
+            err.message()
+                .starts_with("cannot tell which schemas target `prod` owns"),
+            "{err}"
+        );
+        assert_eq!(err.line(), Some(9), "{err}");
+        // Where check_may_run points when it refuses the target.
+        let file = dev.profiles_file.as_deref().unwrap();
+        assert_eq!(target_line(file, "shop", "prod"), 7);
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

@@ -311,11 +311,12 @@ fn fromjson(text: String, default: Option<Value>) -> Result<Value, JinjaError> {
 fn toyaml(value: Value) -> Result<String, JinjaError> {
     let json: serde_json::Value =
         serde_json::to_value(&value).map_err(|e| error(format!("toyaml: {e}")))?;
-    serde_yaml::to_string(&json).map_err(|e| error(format!("toyaml: {e}")))
+    let yaml = crate::project::yaml::from_json(&json);
+    Ok(crate::project::yaml::to_string(&yaml))
 }
 
 fn fromyaml(text: String, default: Option<Value>) -> Result<Value, JinjaError> {
-    match serde_yaml::from_str::<serde_yaml::Value>(&text) {
+    match crate::project::yaml::parse_text(&text) {
         Ok(value) => Ok(Value::from_serialize(crate::project::yaml::to_json(&value))),
         Err(e) => default.ok_or_else(|| error(format!("fromyaml: {e}"))),
     }
@@ -359,5 +360,20 @@ mod tests {
         assert!(unrepeatable_count() >= before + 3);
         let err = render_standalone("{{ log('x', level='warn') }}").unwrap_err();
         assert!(err.to_string().contains("level"), "{err}");
+    }
+
+    #[test]
+    fn toyaml_writes_and_fromyaml_reads_as_dbt_does() {
+        // PyYAML's safe_dump(..., sort_keys=False) of the same value.
+        let out = render_standalone("{{ toyaml({'b': [1, 'yes'], 'a': none}) }}").unwrap();
+        assert_eq!(out, "b:\n- 1\n- 'yes'\na: null\n");
+        let out = render_standalone(
+            "{% set v = fromyaml('a: [1, on]\\nb: 010\\nc: &c {x: 1}\\nd: {<<: *c, y: 2}') %}\
+             {{ v.a[1] is true }} {{ v.b }} {{ v.d.x }}{{ v.d.y }} {{ fromyaml('a: [', 'bad') }}",
+        )
+        .unwrap();
+        assert_eq!(out, "True 8 12 bad");
+        let err = render_standalone("{{ fromyaml('a: b: c') }}").unwrap_err();
+        assert!(err.message().contains("fromyaml"), "{err}");
     }
 }

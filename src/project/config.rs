@@ -3,10 +3,10 @@
 
 use std::path::Path;
 
+use super::yaml::{self, Yaml};
 use serde_json::{Map, Value as Json};
-use serde_yaml::Value as Yaml;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{ErrorKind, Result};
 
 /// Config keys dbt accepts without a `+` prefix in dbt_project.yml.
 const CONFIG_KEYS: &[&str] = &[
@@ -48,23 +48,12 @@ pub struct ConfigTree {
 
 impl ConfigTree {
     /// The tree under the top-level `key` of dbt_project.yml (`text` is the
-    /// file, so errors name the line of the block at fault).
+    /// file, so errors quote the line of the block at fault).
     pub fn from_yaml(
         value: Option<&Yaml>,
         key: &str,
         text: &str,
         file: &Path,
-    ) -> Result<ConfigTree> {
-        let line = super::yaml::line_of_key(text, key, 1);
-        ConfigTree::from_yaml_at(value, key, text, file, line)
-    }
-
-    fn from_yaml_at(
-        value: Option<&Yaml>,
-        key: &str,
-        text: &str,
-        file: &Path,
-        line: usize,
     ) -> Result<ConfigTree> {
         let Some(value) = value else {
             return Ok(ConfigTree::default());
@@ -73,30 +62,30 @@ impl ConfigTree {
             if value.is_null() {
                 return Ok(ConfigTree::default());
             }
-            return Err(Error::new(
+            return Err(yaml::value_error(
                 ErrorKind::Project,
                 format!(
                     "a config block must be a mapping of folders and +configs: `{key}:` is not"
                 ),
-            )
-            .in_file(file)
-            .at_line_of(text, line));
+                file,
+                text,
+                value,
+            ));
         };
         let mut tree = ConfigTree::default();
         for (key, value) in mapping {
             let Some(key) = key.as_str() else { continue };
             if let Some(config_key) = key.strip_prefix('+') {
                 tree.configs
-                    .insert(normalise_key(config_key), super::yaml::to_json(value));
+                    .insert(normalise_key(config_key), yaml::to_json(value));
             } else if value.is_mapping() && !CONFIG_KEYS.contains(&key) {
-                let at = super::yaml::line_of_key(text, key, line).max(line);
                 tree.children.push((
                     key.to_string(),
-                    ConfigTree::from_yaml_at(Some(value), key, text, file, at)?,
+                    ConfigTree::from_yaml(Some(value), key, text, file)?,
                 ));
             } else {
                 tree.configs
-                    .insert(normalise_key(key), super::yaml::to_json(value));
+                    .insert(normalise_key(key), yaml::to_json(value));
             }
         }
         Ok(tree)
@@ -185,7 +174,7 @@ mod tests {
     use super::*;
 
     fn tree(text: &str) -> ConfigTree {
-        let value: Yaml = serde_yaml::from_str(text).unwrap();
+        let value = yaml::parse(text, Path::new("dbt_project.yml")).unwrap();
         ConfigTree::from_yaml(Some(&value), "models", "", Path::new("dbt_project.yml")).unwrap()
     }
 

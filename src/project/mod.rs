@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use serde_json::{Map, Value as Json};
-use serde_yaml::Value as Yaml;
+use yaml::Yaml;
 
 use crate::error::{Error, ErrorKind, Result};
 pub use blocks::Block;
@@ -153,19 +153,33 @@ impl Project {
         let text =
             std::fs::read_to_string(&project_file).map_err(|e| Error::io(&project_file, e))?;
         let doc = yaml::parse(&text, &project_file)?;
-        let name = yaml::str_field(&doc, "name")
-            .ok_or_else(|| {
-                Error::new(ErrorKind::Project, "dbt_project.yml has no `name:`")
-                    .in_file(&project_file)
-            })?
-            .to_string();
+        let name = match doc.get("name") {
+            None => {
+                return Err(
+                    Error::new(ErrorKind::Project, "dbt_project.yml has no `name:`")
+                        .in_file(&project_file),
+                );
+            }
+            Some(name) => name
+                .as_str()
+                .ok_or_else(|| {
+                    yaml::value_error(
+                        ErrorKind::Project,
+                        format!("the project `name:` must be text, got `{name}`"),
+                        &project_file,
+                        &text,
+                        name,
+                    )
+                })?
+                .to_string(),
+        };
         if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(Error::new(
                 ErrorKind::Project,
                 format!("project name `{name}` may hold only letters, digits and underscores"),
             )
             .in_file(&project_file)
-            .at_line(yaml::line_of_key(&text, "name", 1)));
+            .at_line_of(&text, doc.get("name").map_or(0, Yaml::line)));
         }
         let paths = |key: &str, default: &str| -> Vec<String> {
             let list = yaml::string_list(doc.get(key));
@@ -181,14 +195,21 @@ impl Project {
         let snapshot_paths = paths("snapshot-paths", "snapshots");
         let analysis_paths = paths("analysis-paths", "analyses");
         let test_paths = paths("test-paths", "tests");
-        let vars = match doc.get("vars").map(yaml::to_json) {
-            Some(Json::Object(map)) => map,
-            Some(Json::Null) | None => Map::new(),
-            Some(_) => {
-                return Err(Error::new(ErrorKind::Project, "`vars:` must be a mapping")
-                    .in_file(&project_file)
-                    .at_line(yaml::line_of_key(&text, "vars", 1)));
-            }
+        let vars = match doc.get("vars") {
+            None => Map::new(),
+            Some(value) => match yaml::to_json(value) {
+                Json::Object(map) => map,
+                Json::Null => Map::new(),
+                _ => {
+                    return Err(yaml::value_error(
+                        ErrorKind::Project,
+                        "`vars:` must be a mapping",
+                        &project_file,
+                        &text,
+                        value,
+                    ));
+                }
+            },
         };
 
         let docs_paths: Vec<String> = {
@@ -256,12 +277,9 @@ impl Project {
             profile: yaml::str_field(&doc, "profile")
                 .unwrap_or(&name)
                 .to_string(),
-            version: doc.get("version").map(|v| match v {
-                Yaml::String(s) => s.clone(),
-                other => serde_yaml::to_string(other)
-                    .unwrap_or_default()
-                    .trim()
-                    .to_string(),
+            version: doc.get("version").map(|v| match v.as_str() {
+                Some(s) => s.to_string(),
+                None => v.to_string(),
             }),
             model_paths,
             seed_paths,
@@ -357,45 +375,41 @@ fn dispatch_config(
     text: &str,
     file: &Path,
 ) -> Result<Vec<(String, Vec<String>)>> {
-    let line = yaml::line_of_key(text, "dispatch", 1);
-    let fail = |message: String| Error::new(ErrorKind::Project, message).in_file(file);
-    let items = match value {
-        None | Some(Yaml::Null) => return Ok(Vec::new()),
-        Some(Yaml::Sequence(items)) => items,
-        Some(_) => {
-            return Err(fail(
-                "`dispatch:` must be a list of `macro_namespace:` and `search_order:` entries"
-                    .into(),
-            )
-            .at_line(line));
-        }
+    let fail = |message: String, node: &Yaml| {
+        yaml::value_error(ErrorKind::Project, message, file, text, node)
+    };
+    let Some(value) = value.filter(|v| !v.is_null()) else {
+        return Ok(Vec::new());
+    };
+    let Some(items) = value.as_sequence() else {
+        return Err(fail(
+            "`dispatch:` must be a list of `macro_namespace:` and `search_order:` entries".into(),
+            value,
+        ));
     };
     let mut config = Vec::new();
     for item in items {
-        let namespace = yaml::str_field(item, "macro_namespace");
-        // The entry's own line: where its namespace is written.
-        let at = namespace
-            .and_then(|n| {
-                text.lines()
-                    .enumerate()
-                    .skip(line)
-                    .find(|(_, l)| l.contains("macro_namespace") && l.contains(n))
-            })
-            .map_or(line, |(i, _)| i + 1);
-        let Some(namespace) = namespace else {
-            return Err(
-                fail("a `dispatch:` entry has no `macro_namespace:` string".into()).at_line(line),
-            );
+        let Some(namespace) = yaml::str_field(item, "macro_namespace") else {
+            return Err(fail(
+                "a `dispatch:` entry has no `macro_namespace:` string".into(),
+                item,
+            ));
         };
         let order = match item.get("search_order") {
-            Some(Yaml::Sequence(names)) if names.iter().all(Yaml::is_string) => {
-                yaml::string_list(item.get("search_order"))
+            Some(names)
+                if names
+                    .as_sequence()
+                    .is_some_and(|names| names.iter().all(Yaml::is_string)) =>
+            {
+                yaml::string_list(Some(names))
             }
-            _ => {
-                return Err(fail(format!(
-                    "the `dispatch:` entry for `{namespace}` needs a `search_order:` list of package names"
-                ))
-                .at_line(at));
+            other => {
+                return Err(fail(
+                    format!(
+                        "the `dispatch:` entry for `{namespace}` needs a `search_order:` list of package names"
+                    ),
+                    other.unwrap_or(item),
+                ));
             }
         };
         config.push((namespace.to_string(), order));

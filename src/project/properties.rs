@@ -1,15 +1,14 @@
 //! Properties YAML (version 2): descriptions, columns, configs and tests of
 //! models and seeds, and the sources a project reads from.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_json::{Map, Value as Json};
-use serde_yaml::Value as Yaml;
 
 use super::ProjectFile;
 use super::versions::{self, ModelVersion};
-use super::yaml::{self, line_of_key, str_field};
+use super::yaml::{self, Kind, Yaml, str_field};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::Column;
 
@@ -19,8 +18,8 @@ pub struct ModelProperties {
     pub description: String,
     pub columns: Vec<Column>,
     pub config: Map<String, Json>,
-    /// Tests as declared (column name, test definition), for the test runner.
-    pub tests: Vec<(Option<String>, Json)>,
+    /// Tests as declared, for the test runner.
+    pub tests: Vec<DeclaredTest>,
     /// Where the entry is: the properties file and line.
     pub file: String,
     pub line: usize,
@@ -41,8 +40,19 @@ pub struct SourceTable {
     pub tags: Vec<String>,
     pub meta: Map<String, Json>,
     pub config: Map<String, Json>,
-    /// Tests on the table and its columns: (column, test definition).
-    pub tests: Vec<(Option<String>, Json)>,
+    /// Tests on the table and its columns.
+    pub tests: Vec<DeclaredTest>,
+}
+
+/// A data test as a properties file declares it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeclaredTest {
+    /// The column it tests; None for a test of the whole model or table.
+    pub column: Option<String>,
+    /// The test as written: a name, or a mapping of the name to arguments.
+    pub definition: Json,
+    /// The line it is written on.
+    pub line: usize,
 }
 
 /// A `sources:` entry: a schema of tables loaded by something else.
@@ -174,17 +184,17 @@ impl FileEntries {
                 Error::new(ErrorKind::Project, "a properties file must be a mapping").in_file(path),
             );
         }
-        let names = yaml::name_lines(&file.text);
-        let section = |key: &str| sequence(&doc, key, file, path, 1);
+        let at = InFile { file, path };
+        let section = |key: &str| sequence(&doc, key, &at);
         let model_entries = |key: &str| {
             section(key).map(|entries| {
                 entries
-                    .into_iter()
-                    .map(|(entry, at)| {
-                        let (name, mut props) = model_properties(entry, file, path, &names, at)?;
+                    .iter()
+                    .map(|entry| {
+                        let (name, mut props) = model_properties(entry, &at)?;
                         if key == "models" {
                             (props.versions, props.latest_version) =
-                                versions::parse(entry, &name, file, path, props.line)?;
+                                versions::parse(entry, &name, &at)?;
                         }
                         Ok((name, props))
                     })
@@ -196,83 +206,93 @@ impl FileEntries {
             seeds: model_entries("seeds"),
             sources: section("sources").map(|entries| {
                 entries
-                    .into_iter()
-                    .map(|(entry, at)| source_definition(entry, file, path, &names, at))
+                    .iter()
+                    .map(|entry| source_definition(entry, &at))
                     .collect()
             }),
             exposures: section("exposures").map(|entries| {
                 entries
-                    .into_iter()
-                    .map(|(entry, at)| exposure_definition(entry, file, path, &names, at))
+                    .iter()
+                    .map(|entry| exposure_definition(entry, &at))
                     .collect()
             }),
         })
     }
 }
 
-/// The items of the list under `key` (searched from `from_line`), each
-/// with the line it starts on.
-pub(super) fn sequence<'a>(
-    doc: &'a Yaml,
-    key: &str,
-    file: &ProjectFile,
-    path: &Path,
-    from_line: usize,
-) -> Result<Vec<(&'a Yaml, usize)>> {
-    let key_line = line_of_key(&file.text, key, from_line);
+/// The properties file being read: errors name it, and quote its lines.
+pub(super) struct InFile<'a> {
+    pub file: &'a ProjectFile,
+    pub path: &'a Path,
+}
+
+impl InFile<'_> {
+    /// An error about the value `node`: this file, the value's line.
+    pub fn error(&self, message: impl Into<String>, node: &Yaml) -> Error {
+        yaml::value_error(
+            ErrorKind::Project,
+            message,
+            self.path,
+            &self.file.text,
+            node,
+        )
+    }
+
+    /// An error found while reading `node` (a template that fails, say),
+    /// moved to the value's line.
+    pub fn relocate(&self, err: Error, node: &Yaml) -> Error {
+        yaml::error_at(err, self.path, &self.file.text, node)
+    }
+}
+
+/// The items of the list under `key`; a value that is not a list is an
+/// error at its line.
+pub(super) fn sequence<'a>(doc: &'a Yaml, key: &str, at: &InFile) -> Result<&'a [Yaml]> {
     match doc.get(key) {
-        None | Some(Yaml::Null) => Ok(Vec::new()),
-        Some(Yaml::Sequence(items)) => Ok(items
-            .iter()
-            .zip(yaml::item_lines(&file.text, key_line, items.len()))
-            .collect()),
-        Some(_) => Err(
-            Error::new(ErrorKind::Project, format!("`{key}:` must be a list"))
-                .in_file(path)
-                .at_line(key_line),
-        ),
+        None => Ok(&[]),
+        Some(value) if value.is_null() => Ok(&[]),
+        Some(value) => value
+            .as_sequence()
+            .ok_or_else(|| at.error(format!("`{key}:` must be a list"), value)),
     }
 }
 
 /// The entry's `name:`, which must be a string; errors point at the entry.
-fn required_name(
-    entry: &Yaml,
-    what: &str,
-    file: &ProjectFile,
-    path: &Path,
-    at: usize,
-) -> Result<String> {
-    let fail = |message: String| {
-        Error::new(ErrorKind::Project, message)
-            .in_file(path)
-            .at_line_of(&file.text, at)
-    };
+fn required_name(entry: &Yaml, what: &str, at: &InFile) -> Result<String> {
     if !entry.is_mapping() {
-        return Err(fail(format!(
-            "a {what} entry must be a mapping with a `name:`, got `{}`",
-            yaml_text(entry)
-        )));
+        return Err(at.error(
+            format!(
+                "a {what} entry must be a mapping with a `name:`, got `{}`",
+                yaml_text(entry)
+            ),
+            entry,
+        ));
     }
     match entry.get("name") {
-        Some(Yaml::String(name)) if !name.trim().is_empty() => Ok(name.clone()),
-        None | Some(Yaml::Null) => Err(fail(format!("a {what} entry has no `name:`"))),
-        Some(Yaml::String(_)) => Err(fail(format!("a {what} entry has an empty `name:`"))),
-        Some(other) => Err(fail(format!(
-            "the `name:` of a {what} entry must be a string, got `{}`",
-            yaml_text(other)
-        ))),
+        Some(name) => match name.kind() {
+            Kind::String(text) if !text.trim().is_empty() => Ok(text.clone()),
+            Kind::Null => Err(at.error(format!("a {what} entry has no `name:`"), entry)),
+            Kind::String(_) => Err(at.error(format!("a {what} entry has an empty `name:`"), name)),
+            _ => Err(at.error(
+                format!(
+                    "the `name:` of a {what} entry must be a string, got `{}`",
+                    yaml_text(name)
+                ),
+                name,
+            )),
+        },
+        None => Err(at.error(format!("a {what} entry has no `name:`"), entry)),
     }
+}
+
+/// The line an entry is known by: its `name:`'s.
+fn name_line(entry: &Yaml) -> usize {
+    entry.get("name").unwrap_or(entry).line()
 }
 
 /// A YAML value as it would be written, on one line.
 pub(super) fn yaml_text(value: &Yaml) -> String {
-    let text = match value {
-        Yaml::Sequence(_) | Yaml::Mapping(_) => yaml::to_json(value).to_string(),
-        other => serde_yaml::to_string(other)
-            .unwrap_or_default()
-            .trim()
-            .to_string(),
-    };
+    let text = value.to_string();
     if text.chars().count() > 60 {
         format!("{}...", text.chars().take(60).collect::<String>())
     } else {
@@ -280,56 +300,35 @@ pub(super) fn yaml_text(value: &Yaml) -> String {
     }
 }
 
-fn model_properties(
-    entry: &Yaml,
-    file: &ProjectFile,
-    path: &Path,
-    names: &HashMap<String, usize>,
-    at: usize,
-) -> Result<(String, ModelProperties)> {
-    let name = required_name(entry, "model", file, path, at)?;
-    let line = names.get(&name).copied().unwrap_or(at);
+fn model_properties(entry: &Yaml, at: &InFile) -> Result<(String, ModelProperties)> {
+    let name = required_name(entry, "model", at)?;
+    let line = name_line(entry);
     let mut props = ModelProperties {
         description: str_field(entry, "description")
             .unwrap_or_default()
             .to_string(),
-        file: file.original_file_path.clone(),
+        file: at.file.original_file_path.clone(),
         line,
         ..Default::default()
     };
-    match entry.get("config").map(yaml::to_json) {
-        Some(Json::Object(config)) => props.config = config,
-        Some(Json::Null) | None => {}
-        Some(_) => {
-            let at = line_of_key(&file.text, "config", line).max(line);
-            return Err(Error::new(
-                ErrorKind::Project,
-                format!("`config:` of `{name}` must be a mapping"),
-            )
-            .in_file(path)
-            .at_line_of(&file.text, at));
-        }
-    }
-    for test in tests_of(entry) {
-        props.tests.push((None, yaml::to_json(test)));
-    }
-    if let Some(Yaml::Sequence(columns)) = entry.get("columns") {
-        for column in columns {
-            let Some(column_name) = str_field(column, "name") else {
-                return Err(Error::new(
-                    ErrorKind::Project,
-                    format!("a column of `{name}` has no `name:`"),
-                )
-                .in_file(path)
-                .at_line(line));
-            };
-            props.columns.push(column_of(column, column_name));
-            for test in tests_of(column) {
-                props
-                    .tests
-                    .push((Some(column_name.to_string()), yaml::to_json(test)));
+    if let Some(config) = entry.get("config") {
+        match yaml::to_json(config) {
+            Json::Object(config) => props.config = config,
+            Json::Null => {}
+            _ => {
+                return Err(at.error(format!("`config:` of `{name}` must be a mapping"), config));
             }
         }
+    }
+    props.tests = declared_tests(entry, None);
+    for column in sequence(entry, "columns", at)? {
+        let Some(column_name) = str_field(column, "name") else {
+            return Err(at.error(format!("a column of `{name}` has no `name:`"), column));
+        };
+        props.columns.push(column_of(column, column_name));
+        props
+            .tests
+            .extend(declared_tests(column, Some(column_name)));
     }
     Ok((name, props))
 }
@@ -342,55 +341,55 @@ pub(super) fn tests_of(entry: &Yaml) -> impl Iterator<Item = &Yaml> {
         .flatten()
 }
 
-fn source_definition(
-    entry: &Yaml,
-    file: &ProjectFile,
-    path: &Path,
-    names: &HashMap<String, usize>,
-    at: usize,
-) -> Result<SourceDefinition> {
-    let name = required_name(entry, "source", file, path, at)?;
-    let line = names.get(&name).copied().unwrap_or(at);
+/// The tests of a model, table or column, each with its line.
+pub(super) fn declared_tests(entry: &Yaml, column: Option<&str>) -> Vec<DeclaredTest> {
+    tests_of(entry)
+        .map(|test| DeclaredTest {
+            column: column.map(str::to_string),
+            definition: yaml::to_json(test),
+            line: test.line(),
+        })
+        .collect()
+}
+
+fn source_definition(entry: &Yaml, at: &InFile) -> Result<SourceDefinition> {
+    let name = required_name(entry, "source", at)?;
+    let line = name_line(entry);
     let rendered = |key: &str| -> Result<Option<String>> {
-        str_field(entry, key)
-            .map(|v| render_if_jinja(v).map_err(|e| e.in_file(path).at_line(line)))
+        let Some(value) = entry.get(key) else {
+            return Ok(None);
+        };
+        value
+            .as_str()
+            .map(|text| render_if_jinja(text).map_err(|e| at.relocate(e, value)))
             .transpose()
     };
     let mut tables = Vec::new();
-    {
-        for (table, table_at) in sequence(entry, "tables", file, path, line)? {
-            let table_name = required_name(table, "source table", file, path, table_at)?;
-            let mut tests: Vec<(Option<String>, Json)> =
-                tests_of(table).map(|t| (None, yaml::to_json(t))).collect();
-            if let Some(Yaml::Sequence(columns)) = table.get("columns") {
-                for column in columns {
-                    let Some(column_name) = str_field(column, "name") else {
-                        continue;
-                    };
-                    tests.extend(
-                        tests_of(column).map(|t| (Some(column_name.to_string()), yaml::to_json(t))),
-                    );
-                }
-            }
-            let table_line = table_at;
-            let (tags, meta, config) =
-                tags_meta_config(table, &table_name, file, path, table_line)?;
-            tables.push(SourceTable {
-                tags,
-                meta,
-                config,
-                identifier: str_field(table, "identifier")
-                    .unwrap_or(&table_name)
-                    .to_string(),
-                description: str_field(table, "description")
-                    .unwrap_or_default()
-                    .to_string(),
-                name: table_name,
-                tests,
-            });
+    for table in sequence(entry, "tables", at)? {
+        let table_name = required_name(table, "source table", at)?;
+        let mut tests = declared_tests(table, None);
+        for column in sequence(table, "columns", at)? {
+            let Some(column_name) = str_field(column, "name") else {
+                continue;
+            };
+            tests.extend(declared_tests(column, Some(column_name)));
         }
+        let (tags, meta, config) = tags_meta_config(table, &table_name, at)?;
+        tables.push(SourceTable {
+            tags,
+            meta,
+            config,
+            identifier: str_field(table, "identifier")
+                .unwrap_or(&table_name)
+                .to_string(),
+            description: str_field(table, "description")
+                .unwrap_or_default()
+                .to_string(),
+            name: table_name,
+            tests,
+        });
     }
-    let (tags, meta, config) = tags_meta_config(entry, &name, file, path, line)?;
+    let (tags, meta, config) = tags_meta_config(entry, &name, at)?;
     Ok(SourceDefinition {
         tags,
         meta,
@@ -401,7 +400,7 @@ fn source_definition(
             .unwrap_or_default()
             .to_string(),
         tables,
-        file: file.original_file_path.clone(),
+        file: at.file.original_file_path.clone(),
         line,
         name,
     })
@@ -410,69 +409,62 @@ fn source_definition(
 /// The exposure types dbt accepts.
 const EXPOSURE_TYPES: [&str; 5] = ["dashboard", "notebook", "analysis", "ml", "application"];
 
-fn exposure_definition(
-    entry: &Yaml,
-    file: &ProjectFile,
-    path: &Path,
-    names: &HashMap<String, usize>,
-    at: usize,
-) -> Result<ExposureDefinition> {
-    let name = required_name(entry, "exposure", file, path, at)?;
-    let line = names.get(&name).copied().unwrap_or(at);
-    let fail = |message: String, at: usize| {
-        Error::new(ErrorKind::Project, message)
-            .in_file(path)
-            .at_line(if at > 0 { at } else { line })
-    };
-    let key_line = |key: &str| line_of_key(&file.text, key, line);
+fn exposure_definition(entry: &Yaml, at: &InFile) -> Result<ExposureDefinition> {
+    let name = required_name(entry, "exposure", at)?;
+    let line = name_line(entry);
+    let name_node = entry.get("name").unwrap_or(entry);
+    // An error about `key:` points at its value, or at the entry's name.
+    let fail = |message: String, key: &str| at.error(message, entry.get(key).unwrap_or(name_node));
     if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return Err(fail(
             format!("exposure name `{name}` may hold only letters, digits and underscores"),
-            line,
+            "name",
         )
         .with_hint("put a display name with spaces or punctuation in `label:`"));
     }
     let text = |key: &str| -> Result<Option<String>> {
-        match entry.get(key) {
-            None | Some(Yaml::Null) => Ok(None),
-            Some(Yaml::String(s)) => Ok(Some(s.clone())),
-            Some(Yaml::Number(n)) => Ok(Some(n.to_string())),
-            Some(Yaml::Bool(b)) => Ok(Some(b.to_string())),
-            Some(_) => Err(fail(
+        let Some(value) = entry.get(key) else {
+            return Ok(None);
+        };
+        match value.kind() {
+            Kind::Null => Ok(None),
+            Kind::String(s) => Ok(Some(s.clone())),
+            Kind::Int(_) | Kind::Float(_) | Kind::Bool(_) => Ok(Some(value.to_string())),
+            _ => Err(fail(
                 format!("`{key}:` of exposure `{name}` must be a string"),
-                key_line(key),
+                key,
             )),
         }
     };
-    let mapping = |value: Option<&Yaml>, key: &str| -> Result<Map<String, Json>> {
-        match value.map(yaml::to_json) {
+    let mapping = |key: &str| -> Result<Map<String, Json>> {
+        match entry.get(key).map(yaml::to_json) {
             None | Some(Json::Null) => Ok(Map::new()),
             Some(Json::Object(map)) => Ok(map),
             Some(_) => Err(fail(
                 format!("`{key}:` of exposure `{name}` must be a mapping"),
-                key_line(key),
+                key,
             )),
         }
     };
     let kind = text("type")?.ok_or_else(|| {
-        fail(format!("exposure `{name}` has no `type:`"), line)
+        fail(format!("exposure `{name}` has no `type:`"), "name")
             .with_hint(format!("use one of {}", EXPOSURE_TYPES.join(", ")))
     })?;
     if !EXPOSURE_TYPES.contains(&kind.as_str()) {
         return Err(fail(
             format!("exposure `{name}` has an unknown type `{kind}`"),
-            key_line("type"),
+            "type",
         )
         .with_hint(format!("use one of {}", EXPOSURE_TYPES.join(", "))));
     }
-    let owner = mapping(entry.get("owner"), "owner")?;
+    let owner = mapping("owner")?;
     if !["name", "email"]
         .iter()
         .any(|k| owner.get(*k).is_some_and(|v| !v.is_null()))
     {
         return Err(fail(
             format!("exposure `{name}` needs an `owner:` with a `name:` or an `email:`"),
-            key_line("owner"),
+            "owner",
         ));
     }
     let maturity = text("maturity")?;
@@ -481,47 +473,45 @@ fn exposure_definition(
     {
         return Err(fail(
             format!("exposure `{name}` has an unknown maturity `{m}`"),
-            key_line("maturity"),
+            "maturity",
         )
         .with_hint("use high, medium or low"));
     }
     let mut depends_on = Vec::new();
-    match entry.get("depends_on") {
-        None | Some(Yaml::Null) => {}
-        Some(Yaml::Sequence(items)) => {
-            let mut from = key_line("depends_on");
-            for item in items {
-                let Some(call) = item.as_str() else {
-                    return Err(fail(
-                        format!(
-                            "a `depends_on:` entry of exposure `{name}` must be a string such as \"ref('orders')\""
-                        ),
-                        from,
-                    ));
-                };
-                from = line_of_text(&file.text, call, from);
-                depends_on.push((call.to_string(), from));
-            }
-        }
-        Some(_) => {
+    if let Some(value) = entry.get("depends_on").filter(|v| !v.is_null()) {
+        let Some(items) = value.as_sequence() else {
             return Err(fail(
                 format!("`depends_on:` of exposure `{name}` must be a list"),
-                key_line("depends_on"),
+                "depends_on",
             ));
+        };
+        for item in items {
+            let Some(call) = item.as_str() else {
+                return Err(at.error(
+                    format!(
+                        "a `depends_on:` entry of exposure `{name}` must be a string such as \"ref('orders')\""
+                    ),
+                    item,
+                ));
+            };
+            depends_on.push((call.to_string(), item.line()));
         }
     }
     let tags = match entry.get("tags") {
-        None | Some(Yaml::Null) => Vec::new(),
-        Some(Yaml::String(tag)) => vec![tag.clone()],
-        Some(Yaml::Sequence(items)) if items.iter().all(Yaml::is_string) => {
-            yaml::string_list(entry.get("tags"))
-        }
-        Some(_) => {
-            return Err(fail(
-                format!("`tags:` of exposure `{name}` must be a string or a list of strings"),
-                key_line("tags"),
-            ));
-        }
+        None => Vec::new(),
+        Some(tags) => match tags.kind() {
+            Kind::Null => Vec::new(),
+            Kind::String(tag) => vec![tag.clone()],
+            Kind::Sequence(items) if items.iter().all(Yaml::is_string) => {
+                yaml::string_list(Some(tags))
+            }
+            _ => {
+                return Err(fail(
+                    format!("`tags:` of exposure `{name}` must be a string or a list of strings"),
+                    "tags",
+                ));
+            }
+        },
     };
     Ok(ExposureDefinition {
         kind,
@@ -531,64 +521,51 @@ fn exposure_definition(
         maturity,
         url: text("url")?,
         tags,
-        meta: mapping(entry.get("meta"), "meta")?,
-        config: mapping(entry.get("config"), "config")?,
+        meta: mapping("meta")?,
+        config: mapping("config")?,
         depends_on,
-        file: file.original_file_path.clone(),
+        file: at.file.original_file_path.clone(),
         line,
         name,
     })
-}
-
-/// The 1-based line at or after `from` that holds `needle`, else `from`.
-fn line_of_text(text: &str, needle: &str, from: usize) -> usize {
-    text.lines()
-        .enumerate()
-        .skip(from.saturating_sub(1))
-        .find(|(_, l)| l.contains(needle))
-        .map_or(from, |(i, _)| i + 1)
 }
 
 /// `tags:`, `meta:` and `config:` as written on a source or a table.
 type Labels = (Vec<String>, Map<String, Json>, Map<String, Json>);
 
 /// The `tags:`, `meta:` and `config:` of a source or source table; each
-/// error names the line of the key at fault.
-fn tags_meta_config(
-    entry: &Yaml,
-    name: &str,
-    file: &ProjectFile,
-    path: &Path,
-    line: usize,
-) -> Result<Labels> {
-    let fail = |key: &str, what: &str| {
-        let at = line_of_key(&file.text, key, line).max(line);
-        Error::new(
-            ErrorKind::Project,
-            format!("`{key}:` of `{name}` must be {what}"),
-        )
-        .in_file(path)
-        .at_line_of(&file.text, at)
+/// error names the line of the value at fault.
+fn tags_meta_config(entry: &Yaml, name: &str, at: &InFile) -> Result<Labels> {
+    let fail = |key: &str, what: &str, node: &Yaml| {
+        at.error(format!("`{key}:` of `{name}` must be {what}"), node)
     };
     let tags = match entry.get("tags") {
-        None | Some(Yaml::Null) => Vec::new(),
-        Some(Yaml::String(tag)) => vec![tag.clone()],
-        Some(Yaml::Sequence(items)) if items.iter().all(Yaml::is_string) => {
-            yaml::string_list(entry.get("tags"))
-        }
-        Some(_) => return Err(fail("tags", "a string or a list of strings")),
+        None => Vec::new(),
+        Some(tags) => match tags.kind() {
+            Kind::Null => Vec::new(),
+            Kind::String(tag) => vec![tag.clone()],
+            Kind::Sequence(items) if items.iter().all(Yaml::is_string) => {
+                yaml::string_list(Some(tags))
+            }
+            _ => return Err(fail("tags", "a string or a list of strings", tags)),
+        },
     };
-    let mapping = |key: &str| match entry.get(key).map(yaml::to_json) {
-        None | Some(Json::Null) => Ok(Map::new()),
-        Some(Json::Object(map)) => Ok(map),
-        Some(_) => Err(fail(key, "a mapping")),
+    let mapping = |key: &str| {
+        let Some(value) = entry.get(key) else {
+            return Ok(Map::new());
+        };
+        match yaml::to_json(value) {
+            Json::Null => Ok(Map::new()),
+            Json::Object(map) => Ok(map),
+            _ => Err(fail(key, "a mapping", value)),
+        }
     };
     let meta = mapping("meta")?;
     let config = mapping("config")?;
-    if let Some(enabled) = config.get("enabled")
-        && !enabled.is_boolean()
+    if let Some(enabled) = entry.get("config").and_then(|c| c.get("enabled"))
+        && enabled.as_bool().is_none()
     {
-        return Err(fail("enabled", "true or false"));
+        return Err(fail("enabled", "true or false", enabled));
     }
     Ok((tags, meta, config))
 }

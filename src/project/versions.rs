@@ -3,17 +3,15 @@
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
-use std::path::Path;
 
-use serde_json::{Map, Value as Json};
-use serde_yaml::Value as Yaml;
-
-use super::ProjectFile;
-use super::properties::{ModelProperties, column_of, sequence, tests_of, yaml_text};
-use super::yaml::{self, line_of_key, str_field};
-use crate::error::{Error, ErrorKind, Result};
+use super::properties::{
+    DeclaredTest, InFile, ModelProperties, column_of, declared_tests, sequence, yaml_text,
+};
+use super::yaml::{self, Kind, Yaml, str_field};
+use crate::error::Result;
 use crate::manifest::Column;
 use crate::pyjson::python_str;
+use serde_json::{Map, Value as Json};
 
 /// One entry of a model's `versions:`.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,9 +27,9 @@ pub struct ModelVersion {
     pub exclude: Vec<String>,
     /// The version's own columns, and their tests.
     pub columns: Vec<Column>,
-    pub column_tests: Vec<(String, Json)>,
+    pub column_tests: Vec<DeclaredTest>,
     /// The version's `data_tests:`; None means the model's.
-    pub tests: Option<Vec<Json>>,
+    pub tests: Option<Vec<DeclaredTest>>,
     pub line: usize,
 }
 
@@ -81,27 +79,22 @@ impl ModelProperties {
             .cloned()
             .collect();
         columns.extend(version.columns.iter().cloned());
-        let mut tests: Vec<(Option<String>, Json)> = match &version.tests {
-            Some(own) => own.iter().map(|t| (None, t.clone())).collect(),
+        let mut tests: Vec<DeclaredTest> = match &version.tests {
+            Some(own) => own.clone(),
             None => self
                 .tests
                 .iter()
-                .filter(|(column, _)| column.is_none())
+                .filter(|test| test.column.is_none())
                 .cloned()
                 .collect(),
         };
         tests.extend(
             self.tests
                 .iter()
-                .filter(|(column, _)| column.as_deref().is_some_and(|c| version.includes(c)))
+                .filter(|test| test.column.as_deref().is_some_and(|c| version.includes(c)))
                 .cloned(),
         );
-        tests.extend(
-            version
-                .column_tests
-                .iter()
-                .map(|(column, test)| (Some(column.clone()), test.clone())),
-        );
+        tests.extend(version.column_tests.iter().cloned());
         let mut config = self.config.clone();
         deep_merge(&mut config, &version.config);
         ModelProperties {
@@ -222,61 +215,56 @@ pub fn ref_version(version: Option<Json>, v: Option<Json>) -> Option<Json> {
     }
 }
 
-/// `versions:` and `latest_version:` of the model entry `name` (at `line`).
+/// `versions:` and `latest_version:` of the model entry `name`.
 pub(super) fn parse(
     entry: &Yaml,
     name: &str,
-    file: &ProjectFile,
-    path: &Path,
-    line: usize,
+    at: &InFile,
 ) -> Result<(Vec<ModelVersion>, Option<Box<Json>>)> {
-    let fail = |message: String, at: usize| {
-        Error::new(ErrorKind::Project, message)
-            .in_file(path)
-            .at_line_of(&file.text, at.max(line))
-    };
     if entry.get("versions").is_none() && entry.get("latest_version").is_none() {
-        // Most models have no versions: skip the search for the key's line.
         return Ok((Vec::new(), None));
     }
     let mut versions: Vec<ModelVersion> = Vec::new();
-    for (item, at) in sequence(entry, "versions", file, path, line)? {
-        let version = version_entry(item, name, file, path, at)?;
+    for item in sequence(entry, "versions", at)? {
+        let version = version_entry(item, name, at)?;
         if let Some(first) = versions.iter().find(|v| same_version(&v.v, &version.v)) {
-            return Err(fail(
+            return Err(at.error(
                 format!(
                     "model `{name}` lists version `{}` twice (also on line {})",
                     version_text(&version.v),
                     first.line
                 ),
-                at,
+                item,
             ));
         }
         versions.push(version);
     }
-    let latest = match entry.get("latest_version") {
-        None | Some(Yaml::Null) => None,
-        Some(value @ (Yaml::Number(_) | Yaml::String(_))) => Some(yaml::to_json(value)),
-        Some(other) => {
-            return Err(fail(
-                format!(
-                    "`latest_version:` of `{name}` must be a number or a string, got `{}`",
-                    yaml_text(other)
-                ),
-                line_of_key(&file.text, "latest_version", line),
-            ));
-        }
+    let latest_node = entry.get("latest_version");
+    let latest = match latest_node {
+        None => None,
+        Some(value) => match value.kind() {
+            Kind::Null => None,
+            Kind::Int(_) | Kind::Float(_) | Kind::String(_) => Some(yaml::to_json(value)),
+            _ => {
+                return Err(at.error(
+                    format!(
+                        "`latest_version:` of `{name}` must be a number or a string, got `{}`",
+                        yaml_text(value)
+                    ),
+                    value,
+                ));
+            }
+        },
     };
-    if let Some(latest) = &latest
+    if let (Some(latest), Some(node)) = (&latest, latest_node)
         && !versions.iter().any(|v| same_version(&v.v, latest))
     {
-        let at = line_of_key(&file.text, "latest_version", line);
-        let err = fail(
+        let err = at.error(
             format!(
                 "`latest_version: {}` of `{name}` is not one of its versions",
                 version_text(latest)
             ),
-            at,
+            node,
         );
         return Err(if versions.is_empty() {
             err.with_hint("list the versions under `versions:`, each with a `v:`")
@@ -296,67 +284,71 @@ fn list(versions: &[ModelVersion]) -> String {
         .join(", ")
 }
 
-fn version_entry(
-    item: &Yaml,
-    name: &str,
-    file: &ProjectFile,
-    path: &Path,
-    at: usize,
-) -> Result<ModelVersion> {
-    let fail = |message: String, line: usize| {
-        Error::new(ErrorKind::Project, message)
-            .in_file(path)
-            .at_line_of(&file.text, line.max(at))
-    };
-    let key_line = |key: &str| line_of_key(&file.text, key, at);
+fn version_entry(item: &Yaml, name: &str, at: &InFile) -> Result<ModelVersion> {
     let v = match item.get("v") {
-        Some(value @ (Yaml::Number(_) | Yaml::String(_))) => yaml::to_json(value),
-        None | Some(Yaml::Null) if item.is_mapping() => {
-            return Err(fail(format!("a version of `{name}` has no `v:`"), at)
+        Some(value)
+            if matches!(
+                value.kind(),
+                Kind::Int(_) | Kind::Float(_) | Kind::String(_)
+            ) =>
+        {
+            yaml::to_json(value)
+        }
+        None if item.is_mapping() => {
+            return Err(at
+                .error(format!("a version of `{name}` has no `v:`"), item)
+                .with_hint("write each version as `- v: 2`"));
+        }
+        Some(value) if value.is_null() => {
+            return Err(at
+                .error(format!("a version of `{name}` has no `v:`"), item)
                 .with_hint("write each version as `- v: 2`"));
         }
         Some(other) => {
-            return Err(fail(
+            return Err(at.error(
                 format!(
                     "the `v:` of a version of `{name}` must be a number or a string, got `{}`",
                     yaml_text(other)
                 ),
-                key_line("v"),
+                other,
             ));
         }
         None => {
-            return Err(fail(
+            return Err(at.error(
                 format!(
                     "a version of `{name}` must be a mapping with a `v:`, got `{}`",
                     yaml_text(item)
                 ),
-                at,
+                item,
             ));
         }
     };
     let label = format!("version {} of `{name}`", version_text(&v));
     let defined_in = match item.get("defined_in") {
-        None | Some(Yaml::Null) => None,
-        Some(Yaml::String(file_name)) => Some(file_name.clone()),
-        Some(other) => {
-            return Err(fail(
-                format!(
-                    "`defined_in:` of {label} must be a file name, got `{}`",
-                    yaml_text(other)
-                ),
-                key_line("defined_in"),
-            ));
-        }
+        None => None,
+        Some(value) => match value.kind() {
+            Kind::Null => None,
+            Kind::String(file_name) => Some(file_name.clone()),
+            _ => {
+                return Err(at.error(
+                    format!(
+                        "`defined_in:` of {label} must be a file name, got `{}`",
+                        yaml_text(value)
+                    ),
+                    value,
+                ));
+            }
+        },
     };
-    let config = match item.get("config").map(yaml::to_json) {
-        None | Some(Json::Null) => Map::new(),
-        Some(Json::Object(config)) => config,
-        Some(_) => {
-            return Err(fail(
-                format!("`config:` of {label} must be a mapping"),
-                key_line("config"),
-            ));
-        }
+    let config = match item.get("config") {
+        None => Map::new(),
+        Some(value) => match yaml::to_json(value) {
+            Json::Null => Map::new(),
+            Json::Object(config) => config,
+            _ => {
+                return Err(at.error(format!("`config:` of {label} must be a mapping"), value));
+            }
+        },
     };
     let mut version = ModelVersion {
         v,
@@ -371,38 +363,39 @@ fn version_entry(
         column_tests: Vec::new(),
         tests: ["data_tests", "tests"]
             .iter()
-            .any(|key| item.get(*key).is_some_and(|t| !t.is_null()))
-            .then(|| tests_of(item).map(yaml::to_json).collect()),
-        line: at,
+            .any(|key| item.get(key).is_some_and(|t| !t.is_null()))
+            .then(|| declared_tests(item, None)),
+        line: item.line(),
     };
     let mut include_line = None;
-    for (column, column_at) in sequence(item, "columns", file, path, at)? {
+    for column in sequence(item, "columns", at)? {
         if column.get("include").is_some() || column.get("exclude").is_some() {
             if let Some(first) = include_line {
-                return Err(fail(
-                    format!(
-                        "{label} has a second `include:`/`exclude:` entry (the first is on line {first})"
-                    ),
-                    column_at,
-                )
-                .with_hint("a version has at most one include/exclude entry"));
+                return Err(at
+                    .error(
+                        format!(
+                            "{label} has a second `include:`/`exclude:` entry (the first is on line {first})"
+                        ),
+                        column,
+                    )
+                    .with_hint("a version has at most one include/exclude entry"));
             }
-            include_line = Some(column_at);
+            include_line = Some(column.line());
             (version.include, version.exclude) =
-                include_exclude(column, &label).map_err(|message| fail(message, column_at))?;
+                include_exclude(column, &label).map_err(|message| at.error(message, column))?;
             continue;
         }
         let Some(column_name) = str_field(column, "name") else {
-            return Err(
-                fail(format!("a column of {label} has no `name:`"), column_at).with_hint(
+            return Err(at
+                .error(format!("a column of {label} has no `name:`"), column)
+                .with_hint(
                     "a column is `- name: id`, or `- include: all` with an `exclude:` list",
-                ),
-            );
+                ));
         };
         version.columns.push(column_of(column, column_name));
         version
             .column_tests
-            .extend(tests_of(column).map(|test| (column_name.to_string(), yaml::to_json(test))));
+            .extend(declared_tests(column, Some(column_name)));
     }
     Ok(version)
 }
@@ -414,9 +407,14 @@ fn include_exclude(
 ) -> std::result::Result<(Include, Vec<String>), String> {
     let names = |key: &str| -> std::result::Result<Vec<String>, String> {
         match entry.get(key) {
-            None | Some(Yaml::Null) => Ok(Vec::new()),
-            Some(Yaml::Sequence(items)) if items.iter().all(Yaml::is_string) => {
-                Ok(yaml::string_list(entry.get(key)))
+            None => Ok(Vec::new()),
+            Some(value) if value.is_null() => Ok(Vec::new()),
+            Some(value)
+                if value
+                    .as_sequence()
+                    .is_some_and(|items| items.iter().all(Yaml::is_string)) =>
+            {
+                Ok(yaml::string_list(Some(value)))
             }
             Some(other) => Err(format!(
                 "`{key}:` of the columns of {label} must be a list of column names, got `{}`",
@@ -424,18 +422,19 @@ fn include_exclude(
             )),
         }
     };
-    let include = match entry.get("include") {
-        Some(Yaml::String(all)) if all == "all" || all == "*" => Include::All,
-        Some(Yaml::Sequence(_)) => Include::Only(names("include")?),
-        None | Some(Yaml::Null) => {
+    let include = match entry.get("include").map(Yaml::kind) {
+        Some(Kind::String(all)) if all == "all" || all == "*" => Include::All,
+        Some(Kind::Sequence(_)) => Include::Only(names("include")?),
+        None | Some(Kind::Null) => {
             return Err(format!(
                 "the columns of {label} have an `exclude:` without `include:`; write `include: all` beside it"
             ));
         }
-        Some(other) => {
+        Some(_) => {
+            let other = entry.get("include").map(yaml_text).unwrap_or_default();
             return Err(format!(
                 "`include:` of the columns of {label} must be `all`, `*` or a list of column names, got `{}`",
-                yaml_text(other)
+                other
             ));
         }
     };

@@ -1,133 +1,89 @@
-//! YAML parsing with errors that name the file and line.
+//! YAML as weir reads it: saphyr's parser (pure Rust, maintained), a tree
+//! whose every node knows its line, scalars typed as dbt's PyYAML types
+//! them, merge keys, and limits against hostile input. Errors name the file
+//! and line: of a syntax error, or of the value a caller finds wrong.
+
+mod emit;
+mod load;
+mod resolve;
+mod tree;
 
 use std::path::Path;
 
-use serde_yaml::Value;
+use serde_json::Value as Json;
+
+pub use load::{MAX_ALIAS_NODES, MAX_DEPTH};
+pub use tree::{Kind, Mapping, Yaml};
 
 use crate::error::{Error, ErrorKind, Result};
 
-/// Parse a YAML document; an empty file is an empty mapping.
-pub fn parse(text: &str, path: &Path) -> Result<Value> {
-    // Editors on Windows start files with a byte order mark; YAML allows it,
-    // but serde_yaml reads it as the start of a second document.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if text.trim().is_empty() {
-        return Ok(Value::Mapping(Default::default()));
-    }
-    serde_yaml::from_str(text).map_err(|err| {
+/// Parse a YAML document; an empty file (or one of comments) is an empty
+/// mapping.
+pub fn parse(text: &str, path: &Path) -> Result<Yaml> {
+    let value = load::load(text).map_err(|err| {
         // An error at the end of the input is reported on the last line that exists.
-        let line = err
-            .location()
-            .map(|l| l.line())
-            .unwrap_or(0)
-            .min(text.lines().count());
-        let message = err.to_string();
-        // serde_yaml appends " at line N column M"; the line is shown by the prefix instead.
-        let message = message
-            .split(" at line ")
-            .next()
-            .unwrap_or(&message)
-            .to_string();
-        let mut error = Error::new(ErrorKind::Project, format!("invalid YAML: {message}"))
+        let line = err.line.min(text.lines().count()).max(1);
+        Error::new(ErrorKind::Project, format!("invalid YAML: {}", err.message))
             .in_file(path)
-            .at_line(line);
-        if let Some(source_line) = text
-            .lines()
-            .nth(line.saturating_sub(1))
-            .filter(|_| line > 0)
-        {
-            error = error.with_snippet(source_line);
-        }
-        error
+            .at_line_of(text, line)
+    })?;
+    if value.is_null() && !has_content(text) {
+        return Ok(Yaml::at(1, Kind::Mapping(Mapping::new())));
+    }
+    Ok(value)
+}
+
+/// Parse YAML that is not a file (`fromyaml`, `--vars`): the error is the
+/// message alone.
+pub fn parse_text(text: &str) -> std::result::Result<Yaml, String> {
+    load::load(text).map_err(|err| format!("{} (line {})", err.message, err.line))
+}
+
+/// True when a text holds more than blank lines, comments and markers.
+fn has_content(text: &str) -> bool {
+    text.lines().any(|line| {
+        let line = line.trim_start_matches('\u{feff}').trim();
+        !(line.is_empty() || line.starts_with('#') || line == "---" || line == "...")
     })
 }
 
-/// The 1-based line where `key:` first appears at the start of a line (after
-/// indentation) at or after `from_line`; used to point errors at YAML entries.
-pub fn line_of_key(text: &str, key: &str, from_line: usize) -> usize {
-    text.lines()
-        .enumerate()
-        .skip(from_line.saturating_sub(1))
-        .find(|(_, line)| {
-            let trimmed = line.trim_start().trim_start_matches("- ");
-            trimmed
-                .strip_prefix(key)
-                .is_some_and(|rest| rest.trim_start().starts_with(':'))
-                || trimmed
-                    .strip_prefix("name:")
-                    .is_some_and(|rest| rest.trim().trim_matches(|c| c == '"' || c == '\'') == key)
-        })
-        .map(|(i, _)| i + 1)
-        .unwrap_or(0)
+/// An error found in the value `node` of the file at `path` (whose text is
+/// `text`): it names that file and the value's line, whatever line it had
+/// (a template counts lines from the start of the value), with that line
+/// of the file as its snippet.
+pub fn error_at(err: Error, path: &Path, text: &str, node: &Yaml) -> Error {
+    let moved = Error::new(err.kind(), err.message())
+        .in_file(path)
+        .at_line_of(text, node.line());
+    match err.hint() {
+        Some(hint) => moved.with_hint(hint),
+        None => moved,
+    }
 }
 
-/// The 1-based lines of the first `count` items (`- ...`) of the block
-/// sequence under the key on line `key_line`, in one pass over the text;
-/// `key_line` for an item not found (a sequence in flow style, say). Lets
-/// errors point at entries that have no name to search by.
-pub fn item_lines(text: &str, key_line: usize, count: usize) -> Vec<usize> {
-    let mut found = Vec::with_capacity(count);
-    if key_line > 0 {
-        let indent = |line: &str| line.len() - line.trim_start().len();
-        let mut lines = text.lines().enumerate().skip(key_line - 1);
-        if let Some((_, key)) = lines.next() {
-            let key_indent = indent(key);
-            let mut item_indent = None;
-            for (i, line) in lines {
-                let trimmed = line.trim_start();
-                if found.len() == count {
-                    break;
-                }
-                if trimmed.is_empty() || trimmed.starts_with('#') {
-                    continue;
-                }
-                let here = indent(line);
-                let is_item = trimmed == "-" || trimmed.starts_with("- ");
-                match item_indent {
-                    None if is_item && here >= key_indent => item_indent = Some(here),
-                    None => break,
-                    Some(at) if here < at || (here == at && !is_item) => break,
-                    Some(_) => {}
-                }
-                if is_item && Some(here) == item_indent {
-                    found.push(i + 1);
-                }
-            }
-        }
-    }
-    found.resize(count, key_line);
-    found
-}
-
-/// The line of each `name: <value>` entry of a YAML text (its first
-/// occurrence), so a file listing thousands of models is scanned once.
-pub fn name_lines(text: &str) -> std::collections::HashMap<String, usize> {
-    let mut lines = std::collections::HashMap::new();
-    for (index, line) in text.lines().enumerate() {
-        let trimmed = line.trim_start().trim_start_matches("- ");
-        if let Some(value) = trimmed.strip_prefix("name:") {
-            let value = value
-                .split(" #")
-                .next()
-                .unwrap_or("")
-                .trim()
-                .trim_matches(|c| c == '"' || c == '\'');
-            lines.entry(value.to_string()).or_insert(index + 1);
-        }
-    }
-    lines
+/// A new error about the value `node` of the file at `path`.
+pub fn value_error(
+    kind: ErrorKind,
+    message: impl Into<String>,
+    path: &Path,
+    text: &str,
+    node: &Yaml,
+) -> Error {
+    Error::new(kind, message)
+        .in_file(path)
+        .at_line_of(text, node.line())
 }
 
 /// A string field of a mapping, if present and a string.
-pub fn str_field<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
-    value.get(key).and_then(Value::as_str)
+pub fn str_field<'a>(value: &'a Yaml, key: &str) -> Option<&'a str> {
+    value.get(key).and_then(Yaml::as_str)
 }
 
 /// A list of strings from a field that may be one string or a list.
-pub fn string_list(value: Option<&Value>) -> Vec<String> {
-    match value {
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Sequence(items)) => items
+pub fn string_list(value: Option<&Yaml>) -> Vec<String> {
+    match value.map(Yaml::kind) {
+        Some(Kind::String(s)) => vec![s.clone()],
+        Some(Kind::Sequence(items)) => items
             .iter()
             .filter_map(|v| v.as_str().map(str::to_string))
             .collect(),
@@ -135,34 +91,61 @@ pub fn string_list(value: Option<&Value>) -> Vec<String> {
     }
 }
 
-/// Convert YAML to JSON (for configs and vars); keys become strings.
-pub fn to_json(value: &Value) -> serde_json::Value {
-    match value {
-        Value::Null => serde_json::Value::Null,
-        Value::Bool(b) => serde_json::Value::Bool(*b),
-        Value::Number(n) => serde_json::to_value(n).unwrap_or(serde_json::Value::Null),
-        Value::String(s) => serde_json::Value::String(s.clone()),
-        Value::Sequence(items) => serde_json::Value::Array(items.iter().map(to_json).collect()),
-        Value::Mapping(map) => serde_json::Value::Object(
+/// Convert YAML to JSON (for configs and vars); keys become strings, and
+/// floats JSON cannot hold (NaN, infinities) become null.
+pub fn to_json(value: &Yaml) -> Json {
+    match value.kind() {
+        Kind::Null => Json::Null,
+        Kind::Bool(b) => Json::Bool(*b),
+        Kind::Int(i) => Json::from(*i),
+        Kind::Float(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
+        Kind::String(s) => Json::String(s.clone()),
+        Kind::Sequence(items) => Json::Array(items.iter().map(to_json).collect()),
+        Kind::Mapping(map) => Json::Object(
             map.iter()
                 .map(|(k, v)| (key_string(k), to_json(v)))
                 .collect(),
         ),
-        Value::Tagged(tagged) => to_json(&tagged.value),
     }
 }
 
-fn key_string(key: &Value) -> String {
-    match key {
-        Value::String(s) => s.clone(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::Null => "null".to_string(),
-        other => serde_yaml::to_string(other)
-            .unwrap_or_default()
-            .trim()
-            .to_string(),
+/// A mapping key as a JSON key.
+pub fn key_string(key: &Yaml) -> String {
+    match key.kind() {
+        Kind::String(s) => s.clone(),
+        Kind::Null => "null".to_string(),
+        Kind::Bool(b) => b.to_string(),
+        Kind::Int(i) => i.to_string(),
+        Kind::Float(f) => emit::float_text(*f),
+        Kind::Sequence(_) | Kind::Mapping(_) => to_json(key).to_string(),
     }
+}
+
+/// JSON as a YAML tree (with no lines).
+pub fn from_json(value: &Json) -> Yaml {
+    let kind = match value {
+        Json::Null => Kind::Null,
+        Json::Bool(b) => Kind::Bool(*b),
+        Json::Number(n) => match n.as_i64() {
+            Some(i) => Kind::Int(i),
+            None => Kind::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Json::String(s) => Kind::String(s.clone()),
+        Json::Array(items) => Kind::Sequence(items.iter().map(from_json).collect()),
+        Json::Object(map) => {
+            let mut mapping = Mapping::new();
+            for (k, v) in map {
+                mapping.insert(Yaml::from(k.as_str()), from_json(v));
+            }
+            Kind::Mapping(mapping)
+        }
+    };
+    Yaml::new(kind)
+}
+
+/// YAML text as dbt's `toyaml` (PyYAML's `safe_dump`) writes it.
+pub fn to_string(value: &Yaml) -> String {
+    emit::document(value)
 }
 
 #[cfg(test)]
@@ -177,28 +160,56 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.file(), Some(Path::new("dbt_project.yml")));
-        assert!(err.line().is_some());
+        assert_eq!(err.line(), Some(3));
+        assert!(err.message().starts_with("invalid YAML: "), "{err}");
     }
 
     #[test]
     fn a_byte_order_mark_is_not_content() {
         let value = parse("\u{feff}name: shop\n", Path::new("dbt_project.yml")).unwrap();
         assert_eq!(str_field(&value, "name"), Some("shop"));
+        let value = parse("\u{feff}", Path::new("x.yml")).unwrap();
+        assert!(value.as_mapping().is_some_and(Mapping::is_empty));
     }
 
     #[test]
-    fn finds_the_line_of_a_list_item() {
-        let text = "version: 2\nmodels:\n  - name: a\n    columns:\n      - name: x\n  - description: b\n  # note\n  - 5\nseeds: [1]\n";
-        assert_eq!(item_lines(text, 2, 4), [3, 6, 8, 2]);
-        assert_eq!(item_lines(text, 4, 1), [5]);
-        assert_eq!(item_lines(text, 9, 1), [9]);
-        assert_eq!(item_lines(text, 0, 1), [0]);
+    fn a_file_of_comments_is_an_empty_mapping() {
+        let value = parse("# nothing yet\n\n", Path::new("schema.yml")).unwrap();
+        assert!(value.as_mapping().is_some_and(Mapping::is_empty));
+        // An explicit null is not empty.
+        assert!(parse("~\n", Path::new("x.yml")).unwrap().is_null());
     }
 
     #[test]
-    fn finds_the_line_of_a_key() {
-        let text = "version: 2\nmodels:\n  - name: orders\n    description: x\n";
-        assert_eq!(line_of_key(text, "orders", 1), 3);
-        assert_eq!(line_of_key(text, "models", 1), 2);
+    fn a_value_error_names_the_value_line() {
+        let text = "version: 2\nsources:\n  - name: raw\n    schema: \"{{ target.schema }}\"\n";
+        let doc = parse(text, Path::new("models/sources.yml")).unwrap();
+        let schema = doc.get("sources").unwrap().as_sequence().unwrap()[0]
+            .get("schema")
+            .unwrap();
+        let template_error = Error::new(ErrorKind::Template, "undefined").at_line(1);
+        let err = error_at(
+            template_error,
+            Path::new("models/sources.yml"),
+            text,
+            schema,
+        );
+        assert_eq!(err.line(), Some(4));
+        assert_eq!(
+            err.to_string(),
+            "models/sources.yml:4: undefined\n  |     schema: \"{{ target.schema }}\""
+        );
+    }
+
+    #[test]
+    fn json_round_trip_keeps_order_and_types() {
+        let json = serde_json::json!({"z": 1, "a": [true, null, 1.5, "x"], "m": {"k": "yes"}});
+        let text = to_string(&from_json(&json));
+        let back = to_json(&parse(&text, Path::new("x.yml")).unwrap());
+        assert_eq!(back, json);
+        assert_eq!(
+            back.as_object().unwrap().keys().collect::<Vec<_>>(),
+            ["z", "a", "m"]
+        );
     }
 }

@@ -18,7 +18,8 @@ pub fn vars(value: Option<&Bound<'_, PyAny>>) -> PyResult<Map<String, Json>> {
     };
     let json = if let Ok(text) = value.cast::<PyString>() {
         let text = text.to_cow()?;
-        serde_yaml::from_str::<Json>(&text)
+        crate::project::yaml::parse_text(&text)
+            .map(|value| crate::project::yaml::to_json(&value))
             .map_err(|e| Error::new(ErrorKind::Usage, format!("vars: not a YAML mapping: {e}")))?
     } else {
         to_json(value)?

@@ -3,8 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::Value as Json;
-use serde_yaml::Value as Yaml;
+use crate::project::yaml::{Kind, Yaml};
 
 use super::spec::{Criterion, IndirectSelection, Method, Spec};
 use crate::error::{Error, ErrorKind, Result};
@@ -48,33 +47,36 @@ impl Selectors {
                 .at_line(line)
         };
         let items = match doc.get("selectors") {
-            Some(Yaml::Sequence(items)) => items.as_slice(),
-            Some(Yaml::Null) => &[],
+            Some(value) if value.is_null() => &[],
+            Some(value) => match value.as_sequence() {
+                Some(items) => items,
+                None => return Err(error("`selectors:` must be a list".into(), value.line())),
+            },
             None if doc.as_mapping().is_some_and(|m| m.is_empty()) => &[],
             None => {
                 return Err(error("selectors.yml has no `selectors:` list".into(), 1)
                     .with_hint("write `selectors:` followed by `- name: ...` entries"));
             }
-            Some(_) => {
-                let line = crate::project::yaml::line_of_key(text, "selectors", 1);
-                return Err(error("`selectors:` must be a list".into(), line));
-            }
         };
         let mut selectors: Vec<NamedSelector> = Vec::new();
-        let mut search_from = 1;
-        for (index, item) in items.iter().enumerate() {
+        for item in items {
             let Some(name) = item.get("name").and_then(Yaml::as_str) else {
-                let message = match item.get("name") {
-                    Some(other) => format!(
-                        "a selector's `name:` must be text, got `{}`",
-                        one_line(other)
+                let (message, line) = match item.get("name") {
+                    Some(other) => (
+                        format!(
+                            "a selector's `name:` must be text, got `{}`",
+                            one_line(other)
+                        ),
+                        other.line(),
                     ),
-                    None => format!("a selector has no `name:`: `{}`", one_line(item)),
+                    None => (
+                        format!("a selector has no `name:`: `{}`", one_line(item)),
+                        item.line(),
+                    ),
                 };
-                return Err(error(message, line_of_item(text, index)));
+                return Err(error(message, line));
             };
-            let line = line_of_name(text, name, search_from);
-            search_from = line.max(search_from) + 1;
+            let line = item.get("name").map_or(item.line(), Yaml::line);
             if item.as_mapping().is_some_and(|m| {
                 m.keys()
                     .filter_map(Yaml::as_str)
@@ -98,21 +100,27 @@ impl Selectors {
                     line,
                 ));
             };
-            let default = match item.get("default").map(render_scalar).transpose() {
-                Err(e) => return Err(e.in_file(path).at_line(line)),
-                Ok(None) => false,
-                Ok(Some(Yaml::Bool(b))) => b,
-                Ok(Some(Yaml::String(s))) if s.eq_ignore_ascii_case("true") => true,
-                Ok(Some(Yaml::String(s))) if s.eq_ignore_ascii_case("false") => false,
-                Ok(Some(other)) => {
-                    return Err(error(
-                        format!(
-                            "`default:` of selector `{name}` must be true or false, got `{}`",
-                            one_line(&other)
-                        ),
-                        line,
-                    ));
+            let default_node = item.get("default");
+            let default = match default_node.map(render_scalar).transpose() {
+                Err(e) => {
+                    let node = default_node.unwrap_or(item);
+                    return Err(crate::project::yaml::error_at(e, path, text, node));
                 }
+                Ok(None) => false,
+                Ok(Some(value)) => match value.kind() {
+                    Kind::Bool(b) => *b,
+                    Kind::String(s) if s.eq_ignore_ascii_case("true") => true,
+                    Kind::String(s) if s.eq_ignore_ascii_case("false") => false,
+                    _ => {
+                        return Err(error(
+                            format!(
+                                "`default:` of selector `{name}` must be true or false, got `{}`",
+                                one_line(&value)
+                            ),
+                            value.line(),
+                        ));
+                    }
+                },
             };
             if selectors.iter().any(|s| s.name == name) {
                 return Err(error(format!("two selectors are named `{name}`"), line));
@@ -195,7 +203,6 @@ impl Selectors {
             // A selector may use only the selectors defined before it, as in dbt.
             visible: index,
             indirect,
-            from_line: selector.line,
         };
         let root = &selector.definition;
         if let Some(map) = root.as_mapping()
@@ -206,7 +213,7 @@ impl Selectors {
                 format!(
                     "selector `{name}`: a root-level `union` or `intersection` must be the only key"
                 ),
-                "union",
+                root,
             ));
         }
         parser.parse(root, 0)
@@ -217,54 +224,53 @@ struct DefinitionParser<'s> {
     selectors: &'s Selectors,
     visible: usize,
     indirect: IndirectSelection,
-    from_line: usize,
 }
 
 /// Deeper than any real selector; stops runaway nesting before the stack does.
 const MAX_DEPTH: usize = 64;
 
 impl DefinitionParser<'_> {
-    /// An error in selectors.yml at the line holding `near`.
-    fn error(&self, message: String, near: &str) -> Error {
-        let line = line_containing(&self.selectors.text, near, self.from_line);
-        let line = if line == 0 { self.from_line } else { line };
-        let err = Error::new(ErrorKind::Selection, message).at_line(line);
+    /// An error in selectors.yml about the value `node`.
+    fn error(&self, message: String, node: &Yaml) -> Error {
+        let err = Error::new(ErrorKind::Selection, message);
         match &self.selectors.file {
-            Some(file) => err.in_file(file),
+            Some(file) => err
+                .in_file(file)
+                .at_line_of(&self.selectors.text, node.line()),
             None => err,
         }
     }
 
-    /// Put the selectors.yml position on an error from the grammar.
-    fn locate(&self, err: Error, near: &str) -> Error {
-        let located = self.error(String::new(), near);
-        let mut err = err;
-        if let Some(file) = located.file() {
-            err = err.in_file(file);
+    /// Put the position of `node` on an error found reading it (from the
+    /// grammar, or a template counting lines from the start of the value).
+    fn locate(&self, err: Error, node: &Yaml) -> Error {
+        match &self.selectors.file {
+            Some(file) => crate::project::yaml::error_at(err, file, &self.selectors.text, node),
+            None => err,
         }
-        if let Some(line) = located.line() {
-            err = err.at_line(line);
-        }
-        err
     }
 
     fn parse(&self, definition: &Yaml, depth: usize) -> Result<Spec> {
         if depth > MAX_DEPTH {
-            return Err(self.error("selector definition is nested too deeply".into(), ""));
+            return Err(self.error(
+                "selector definition is nested too deeply".into(),
+                definition,
+            ));
         }
-        match definition {
-            Yaml::String(text) => {
-                let text = render(text).map_err(|e| self.locate(e, text))?;
+        match definition.kind() {
+            Kind::String(text) => {
+                let text = render(text).map_err(|e| self.locate(e, definition))?;
                 Criterion::parse(&text, self.indirect)
                     .map(|c| Spec::Criterion(Box::new(c)))
-                    .map_err(|e| self.locate(e, &text))
+                    .map_err(|e| self.locate(e, definition))
             }
-            Yaml::Mapping(map) => {
+            Kind::Mapping(map) => {
                 for key in map.keys() {
                     if !key.is_string() {
                         let shown = one_line(key);
-                        return Err(self
-                            .error(format!("selector keys must be text, got `{shown}`"), &shown));
+                        return Err(
+                            self.error(format!("selector keys must be text, got `{shown}`"), key)
+                        );
                     }
                 }
                 if let Some(items) = definition.get("union") {
@@ -275,34 +281,32 @@ impl DefinitionParser<'_> {
                     self.criterion(definition, depth)
                 }
             }
-            Yaml::Tagged(tagged) => self.parse(&tagged.value, depth),
-            other => {
-                let shown = one_line(other);
+            _ => {
+                let shown = one_line(definition);
                 Err(self.error(
                     format!(
                         "a selector definition is a string, a mapping, a `union:` or an \
                          `intersection:`; got `{shown}`"
                     ),
-                    &shown,
+                    definition,
                 ))
             }
         }
     }
 
     /// `union: [...]` or `intersection: [...]`, with at most one `exclude:` entry.
-    fn set_operation(&self, items: &Yaml, key: &str, depth: usize) -> Result<Spec> {
-        let Some(items) = items.as_sequence() else {
-            return Err(self.error(format!("`{key}:` must be a list"), key));
+    fn set_operation(&self, node: &Yaml, key: &str, depth: usize) -> Result<Spec> {
+        let Some(items) = node.as_sequence() else {
+            return Err(self.error(format!("`{key}:` must be a list"), node));
         };
         let mut parts = Vec::new();
         let mut exclusion = None;
         for item in items {
             if item.get("exclude").is_some() && item.is_mapping() {
                 if exclusion.is_some() {
-                    return Err(self.error(
-                        format!("`{key}:` has more than one `exclude:` entry"),
-                        "exclude",
-                    ));
+                    return Err(
+                        self.error(format!("`{key}:` has more than one `exclude:` entry"), item)
+                    );
                 }
                 exclusion = Some(self.exclusions(item, depth)?);
             } else if item.is_string() || item.is_mapping() {
@@ -311,7 +315,7 @@ impl DefinitionParser<'_> {
                 let shown = one_line(item);
                 return Err(self.error(
                     format!("an entry of `{key}:` must be a string or a mapping, got `{shown}`"),
-                    &shown,
+                    item,
                 ));
             }
         }
@@ -330,7 +334,8 @@ impl DefinitionParser<'_> {
     /// The `exclude:` list of an entry: the union of its definitions.
     fn exclusions(&self, entry: &Yaml, depth: usize) -> Result<Spec> {
         let Some(items) = entry.get("exclude").and_then(Yaml::as_sequence) else {
-            return Err(self.error("`exclude:` must be a list".into(), "exclude"));
+            let node = entry.get("exclude").unwrap_or(entry);
+            return Err(self.error("`exclude:` must be a list".into(), node));
         };
         let mut parts = items
             .iter()
@@ -348,20 +353,26 @@ impl DefinitionParser<'_> {
     fn criterion(&self, definition: &Yaml, depth: usize) -> Result<Spec> {
         let map = definition.as_mapping().expect("checked by the caller");
         let shown = one_line(definition);
-        let (method_text, value, options) = if map.len() == 1 {
+        let (method_text, method_node, value, options) = if map.len() == 1 {
             let (key, value) = map.iter().next().expect("one entry");
             (
                 key.as_str().unwrap_or_default().to_string(),
+                key,
                 value.clone(),
                 None,
             )
         } else if let (Some(method), Some(value)) =
             (definition.get("method"), definition.get("value"))
         {
-            let Some(method) = method.as_str() else {
-                return Err(self.error(format!("`method:` must be text in `{shown}`"), "method"));
+            let Some(method_text) = method.as_str() else {
+                return Err(self.error(format!("`method:` must be text in `{shown}`"), method));
             };
-            (method.to_string(), value.clone(), Some(definition))
+            (
+                method_text.to_string(),
+                method,
+                value.clone(),
+                Some(definition),
+            )
         } else {
             let keys: Vec<String> = map.keys().map(one_line).collect();
             return Err(self.error(
@@ -370,14 +381,14 @@ impl DefinitionParser<'_> {
                      `value:`; got keys {}",
                     keys.join(", ")
                 ),
-                &keys.first().cloned().unwrap_or_default(),
+                map.keys().next().unwrap_or(definition),
             ));
         };
         if method_text == "selector" {
             let Some(name) = value.as_str() else {
                 return Err(self.error(
                     format!("`selector` needs a selector name in `{shown}`"),
-                    "selector",
+                    &value,
                 ));
             };
             let earlier = &self.selectors.selectors[..self.visible];
@@ -385,7 +396,7 @@ impl DefinitionParser<'_> {
                 return Err(self
                     .error(
                         format!("selector `{name}` is not defined before it is used"),
-                        name,
+                        &value,
                     )
                     .with_hint(
                         "a selector can use only selectors defined above it in selectors.yml",
@@ -396,65 +407,72 @@ impl DefinitionParser<'_> {
                 selectors: self.selectors,
                 visible: position,
                 indirect: self.indirect,
-                from_line: other.line,
             };
             let spec = nested.parse(&other.definition, depth + 1)?;
             return self.with_exclusions(spec, options, depth);
         }
         let (method, arguments) =
-            Method::parse(&method_text, &shown).map_err(|e| self.locate(e, &method_text))?;
-        let value = match render_scalar(&value).map_err(|e| self.locate(e, &shown))? {
-            Yaml::String(s) => Json::String(s),
-            Yaml::Bool(b) => Json::Bool(b),
-            Yaml::Number(n) => crate::project::yaml::to_json(&Yaml::Number(n)),
-            other => {
+            Method::parse(&method_text, &shown).map_err(|e| self.locate(e, method_node))?;
+        let rendered = render_scalar(&value).map_err(|e| self.locate(e, &value))?;
+        let value = match rendered.kind() {
+            Kind::String(_) | Kind::Bool(_) | Kind::Int(_) | Kind::Float(_) => {
+                crate::project::yaml::to_json(&rendered)
+            }
+            _ => {
                 return Err(self.error(
                     format!(
                         "the value of `{method_text}` must be a single value, got `{}`",
-                        one_line(&other)
+                        one_line(&rendered)
                     ),
-                    &method_text,
+                    &value,
                 ));
             }
         };
         let flag = |key: &str| -> Result<bool> {
-            match options.and_then(|o| o.get(key)) {
-                None | Some(Yaml::Null) => Ok(false),
-                Some(Yaml::Bool(b)) => Ok(*b),
-                Some(other) => Err(self.error(
-                    format!("`{key}:` must be true or false, got `{}`", one_line(other)),
-                    key,
+            let Some(node) = options.and_then(|o| o.get(key)) else {
+                return Ok(false);
+            };
+            match node.kind() {
+                Kind::Null => Ok(false),
+                Kind::Bool(b) => Ok(*b),
+                _ => Err(self.error(
+                    format!("`{key}:` must be true or false, got `{}`", one_line(node)),
+                    node,
                 )),
             }
         };
         // As dbt reads them: a YAML 0 means no limit, like a missing depth.
         let depth_of = |key: &str| -> Result<Option<usize>> {
-            match options.and_then(|o| o.get(key)) {
-                None | Some(Yaml::Null) => Ok(None),
-                Some(Yaml::Number(n)) if n.as_u64().is_some() => Ok(n
+            let Some(node) = options.and_then(|o| o.get(key)) else {
+                return Ok(None);
+            };
+            match node.kind() {
+                Kind::Null => Ok(None),
+                Kind::Int(_) if node.as_u64().is_some() => Ok(node
                     .as_u64()
                     .and_then(|n| usize::try_from(n).ok())
                     .filter(|n| *n > 0)),
-                Some(Yaml::String(s)) if s.is_empty() => Ok(None),
-                Some(Yaml::String(s)) if s.parse::<usize>().is_ok() => Ok(s.parse().ok()),
-                Some(other) => Err(self.error(
-                    format!("`{key}:` must be a whole number, got `{}`", one_line(other)),
-                    key,
+                Kind::String(s) if s.is_empty() => Ok(None),
+                Kind::String(s) if s.parse::<usize>().is_ok() => Ok(s.parse().ok()),
+                _ => Err(self.error(
+                    format!("`{key}:` must be a whole number, got `{}`", one_line(node)),
+                    node,
                 )),
             }
         };
-        let indirect = match options.and_then(|o| o.get("indirect_selection")) {
-            None | Some(Yaml::Null) => self.indirect,
-            Some(Yaml::String(s)) => {
-                IndirectSelection::parse(s).map_err(|e| self.locate(e, "indirect_selection"))?
+        let indirect_node = options.and_then(|o| o.get("indirect_selection"));
+        let indirect = match indirect_node.map(|node| (node, node.kind())) {
+            None | Some((_, Kind::Null)) => self.indirect,
+            Some((node, Kind::String(s))) => {
+                IndirectSelection::parse(s).map_err(|e| self.locate(e, node))?
             }
-            Some(other) => {
+            Some((node, _)) => {
                 return Err(self.error(
                     format!(
                         "`indirect_selection:` must be text, got `{}`",
-                        one_line(other)
+                        one_line(node)
                     ),
-                    "indirect_selection",
+                    node,
                 ));
             }
         };
@@ -471,15 +489,15 @@ impl DefinitionParser<'_> {
                 "exclude",
                 "description",
             ];
-            if let Some(unknown) = options
+            if let Some((unknown, key)) = options
                 .keys()
-                .filter_map(Yaml::as_str)
-                .find(|k| !KNOWN.contains(k))
+                .filter_map(|key| Some((key.as_str()?, key)))
+                .find(|(k, _)| !KNOWN.contains(k))
             {
                 return Err(self
                     .error(
                         format!("unknown key `{unknown}` in selector criterion `{shown}`"),
-                        unknown,
+                        key,
                     )
                     .with_hint(format!("keys: {}", KNOWN.join(", "))));
             }
@@ -496,9 +514,10 @@ impl DefinitionParser<'_> {
             children: flag("children")?.then_some(children_depth),
             indirect,
         };
-        criterion
-            .check()
-            .map_err(|e| self.locate(e, "childrens_parents"))?;
+        let check_node = options
+            .and_then(|o| o.get("childrens_parents"))
+            .unwrap_or(definition);
+        criterion.check().map_err(|e| self.locate(e, check_node))?;
         self.with_exclusions(Spec::Criterion(Box::new(criterion)), options, depth)
     }
 
@@ -515,9 +534,9 @@ impl DefinitionParser<'_> {
 
 /// A YAML scalar with any Jinja in it rendered (dbt renders selectors.yml).
 fn render_scalar(value: &Yaml) -> Result<Yaml> {
-    match value {
-        Yaml::String(text) => Ok(Yaml::String(render(text)?)),
-        other => Ok(other.clone()),
+    match value.kind() {
+        Kind::String(text) => Ok(Yaml::at(value.line(), Kind::String(render(text)?))),
+        _ => Ok(value.clone()),
     }
 }
 
@@ -531,63 +550,10 @@ fn render(text: &str) -> Result<String> {
 
 /// A YAML value on one line, for messages.
 fn one_line(value: &Yaml) -> String {
-    match value {
-        Yaml::String(s) => s.clone(),
-        other => serde_json::to_string(&crate::project::yaml::to_json(other)).unwrap_or_default(),
+    match value.as_str() {
+        Some(s) => s.to_string(),
+        None => crate::project::yaml::to_json(value).to_string(),
     }
-}
-
-/// The line of the `index`-th entry of the top-level `selectors:` list
-/// (block style; 0 when it cannot be told).
-fn line_of_item(text: &str, index: usize) -> usize {
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .skip_while(|(_, l)| !l.starts_with("selectors:"));
-    if lines.next().is_none() {
-        return 0;
-    }
-    let mut indent = None;
-    let mut seen = 0;
-    for (number, line) in lines {
-        let trimmed = line.trim_start();
-        let here = line.len() - trimmed.len();
-        if !trimmed.starts_with('-') || indent.is_some_and(|i| i != here) {
-            continue;
-        }
-        indent = Some(here);
-        if seen == index {
-            return number + 1;
-        }
-        seen += 1;
-    }
-    0
-}
-
-/// The line of `name: <name>` at or after `from`.
-fn line_of_name(text: &str, name: &str, from: usize) -> usize {
-    text.lines()
-        .enumerate()
-        .skip(from.saturating_sub(1))
-        .find(|(_, line)| {
-            line.trim_start()
-                .trim_start_matches("- ")
-                .strip_prefix("name:")
-                .is_some_and(|rest| rest.trim().trim_matches(['"', '\'']) == name)
-        })
-        .map_or(from, |(i, _)| i + 1)
-}
-
-/// The first line at or after `from` that holds `needle` (0 when none does).
-fn line_containing(text: &str, needle: &str, from: usize) -> usize {
-    if needle.is_empty() {
-        return 0;
-    }
-    text.lines()
-        .enumerate()
-        .skip(from.saturating_sub(1))
-        .find(|(_, line)| line.contains(needle))
-        .map_or(0, |(i, _)| i + 1)
 }
 
 #[cfg(test)]
