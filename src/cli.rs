@@ -11,8 +11,8 @@ use std::time::Instant;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::{Map, Value as Json, json};
 
+use crate::base::secrets::{scrub, scrub_with};
 use crate::compile::{CompileOptions, Compiled};
-use crate::env::secrets::{scrub, scrub_with};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{Manifest, Materialization, Node, ResourceType};
 use crate::plan::{Plan, RetryPolicy, Task};
@@ -251,7 +251,7 @@ enum LocalAction {
 
 /// Parse the command line, run the command, and return the exit status.
 pub fn main() -> i32 {
-    crate::timing::phase("main");
+    crate::base::timing::phase("main");
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
@@ -360,13 +360,13 @@ impl ProjectArgs {
 
 /// target/manifest.json and weir_state.json, written at once.
 fn write_artifacts(compiled: &Compiled) -> Result<()> {
-    let (fingerprints, manifest) = crate::parallel::both(
+    let (fingerprints, manifest) = crate::base::parallel::both(
         || crate::env::state::write_fingerprints(compiled),
         || compiled.manifest.write(&compiled.project.target_dir()),
     );
     manifest?;
     fingerprints?;
-    crate::timing::phase("manifest and fingerprints written");
+    crate::base::timing::phase("manifest and fingerprints written");
     Ok(())
 }
 
@@ -390,14 +390,14 @@ fn compile_command(args: &ProjectArgs) -> Result<i32> {
     let started = Instant::now();
     let compiled = args.compile()?;
     let selected = args.selection(&compiled)?.resolve(&compiled.manifest)?;
-    crate::timing::phase("selection");
+    crate::base::timing::phase("selection");
     let compiled_dir = compiled.project.target_dir().join("compiled");
     let models: Vec<&Node> = selected
         .iter()
         .map(|id| &compiled.manifest.nodes[id])
         .filter(|node| node.resource_type == ResourceType::Model)
         .collect();
-    let written = crate::parallel::map(&models, |node| {
+    let written = crate::base::parallel::map(&models, |node| {
         let path = compiled_dir
             .join(&node.package_name)
             .join(&node.original_file_path);
@@ -412,7 +412,7 @@ fn compile_command(args: &ProjectArgs) -> Result<i32> {
         std::fs::write(&path, sql.as_bytes()).map_err(|e| Error::io(&path, e))
     });
     written.into_iter().collect::<Result<()>>()?;
-    crate::timing::phase("compiled files");
+    crate::base::timing::phase("compiled files");
     println!(
         "Compiled {} for target `{}` in {:.2}s{}; wrote {}",
         found_summary(&compiled.manifest),
@@ -491,7 +491,7 @@ fn run_nodes(args: &RunArgs, only: Option<ResourceType>, retry: Option<Retrying>
     if let Some(kind) = only {
         plan.tasks.retain(|t| t.resource_type == kind);
     }
-    crate::timing::phase("selection and plan");
+    crate::base::timing::phase("selection and plan");
     if let Some(retry) = &retry {
         plan.tasks
             .retain(|t| retry.unique_ids.contains(&t.unique_id));
@@ -519,7 +519,7 @@ fn run_nodes(args: &RunArgs, only: Option<ResourceType>, retry: Option<Retrying>
     }
     // The artifacts are written while the run starts: for one model of a
     // large project, writing them takes longer than running it.
-    let (written, outcome) = crate::parallel::both(
+    let (written, outcome) = crate::base::parallel::both(
         || write_artifacts(&compiled),
         || run_plan(args, &compiled, &plan, &unmatched, retry, warming),
     );
@@ -605,7 +605,7 @@ fn run_plan(
         };
         let results = RunResults {
             invocation_id: manifest.metadata.invocation_id.clone(),
-            generated_at: crate::clock::now_rfc3339(),
+            generated_at: crate::base::clock::now_rfc3339(),
             elapsed_time: 0.0,
             args: run_args(&invocation_args(), args, compiled, &options),
             results: Vec::new(),
@@ -637,7 +637,7 @@ fn run_plan(
             .map(crate::runner::Warming::finish)
             .unwrap_or_default(),
     };
-    crate::timing::phase("connections warmed");
+    crate::base::timing::phase("connections warmed");
     let cancel = options.cancel.clone();
     // Ctrl-C cancels the running queries; a second one ends weir at once.
     // Only one handler per process: a second run in the same process (tests)
@@ -651,7 +651,7 @@ fn run_plan(
     let json_log = args.log_format == LogFormat::Json;
     let progress = crate::progress::wanted(json_log).then(|| Progress::start(plan.tasks.len()));
     // Asked once: the lines are printed under the scheduler's lock.
-    let secrets = crate::env::secrets::known();
+    let secrets = crate::base::secrets::known();
     let on_event = |event: &Event| {
         if let Some(progress) = &progress {
             progress.update(event);
@@ -660,14 +660,14 @@ fn run_plan(
     };
     let mut results = crate::runner::run(compiled, plan, &options, &on_event)?;
     drop(progress);
-    crate::timing::phase("run");
+    crate::base::timing::phase("run");
     let invocation = match retry {
         Some(retry) => retry.invocation,
         None => invocation_args(),
     };
     results.args = run_args(&invocation, args, compiled, &options);
     results.write(&compiled.project.target_dir())?;
-    crate::timing::phase("run_results.json written");
+    crate::base::timing::phase("run_results.json written");
     print_summary(plan, &results);
     print_skipped_side_effects();
     if options.cancel.is_cancelled() {
@@ -819,7 +819,7 @@ fn log(name: &str, message: &str, data: Json) {
                 "name": name,
                 "msg": message,
                 "level": level,
-                "ts": crate::clock::rfc3339(now),
+                "ts": crate::base::clock::rfc3339(now),
                 "invocation_id": Json::Null,
             },
             "data": data,
@@ -832,7 +832,7 @@ fn log(name: &str, message: &str, data: Json) {
 
 /// `message` as dbt prints a log line: each line after `HH:MM:SS  `.
 fn timestamped(message: &str, now: std::time::SystemTime) -> String {
-    let ts = crate::clock::rfc3339(now);
+    let ts = crate::base::clock::rfc3339(now);
     // `2026-11-21T08:19:00.123456Z` -> `08:19:00`
     let time = ts.get(11..19).unwrap_or("");
     let mut text = String::new();
@@ -957,7 +957,7 @@ fn progress_line(index: usize, total: usize, text: &str, status: &str) -> String
     format!("{head}{} {status}", ".".repeat(dots))
 }
 
-/// A node's line; `secrets` are masked in it (see [`crate::env::secrets::known`]).
+/// A node's line; `secrets` are masked in it (see [`crate::base::secrets::known`]).
 fn print_event(event: &Event, secrets: &[String]) {
     let name = match event {
         Event::Start { .. } => "NodeStart",
@@ -1238,7 +1238,7 @@ fn deploy_command(args: &DeployArgs) -> Result<i32> {
         threads: args.threads.unwrap_or(shadow.target.threads).max(1),
         ..RunOptions::default()
     };
-    let secrets = crate::env::secrets::known();
+    let secrets = crate::base::secrets::known();
     let results = crate::runner::run(shadow, &plan, &options, &|e| print_event(e, &secrets))?;
     results.write(&shadow.project.target_dir())?;
     print_summary(&plan, &results);

@@ -8,8 +8,8 @@
 //! are thin shells over these functions.
 
 pub mod adapter;
+pub mod base;
 pub mod cli;
-pub mod clock;
 pub mod compile;
 pub mod env;
 pub mod error;
@@ -17,18 +17,15 @@ pub mod graph;
 pub mod jinja;
 pub mod manifest;
 pub mod materialize;
-pub mod parallel;
 pub mod plan;
 pub mod profile;
 pub mod progress;
 pub mod project;
-pub mod pyjson;
 #[cfg(feature = "python")]
 mod python;
 pub mod results;
 pub mod runner;
 pub mod select;
-pub mod timing;
 
 pub use compile::{CompileOptions, Compiled, compile};
 pub use error::{Error, ErrorKind, Result};

@@ -9,6 +9,7 @@ use std::sync::LazyLock;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value, json};
 
+use crate::base::quote::Quoted;
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -62,29 +63,6 @@ impl fmt::Display for Relation {
             Quoted(&self.schema),
             Quoted(&self.identifier)
         )
-    }
-}
-
-/// Quote an identifier for PostgreSQL.
-pub fn quote_identifier(name: &str) -> String {
-    Quoted(name).to_string()
-}
-
-/// An identifier as PostgreSQL quotes it (`"name"`, a `"` doubled), written
-/// without building strings: every node's relation name is printed a few
-/// times per compile.
-struct Quoted<'a>(&'a str);
-
-impl fmt::Display for Quoted<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"")?;
-        for (i, part) in self.0.split('"').enumerate() {
-            if i > 0 {
-                f.write_str("\"\"")?;
-            }
-            f.write_str(part)?;
-        }
-        f.write_str("\"")
     }
 }
 
@@ -408,7 +386,7 @@ impl Manifest {
         }
         let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
         // Secrets are masked on the way out, whatever put them in a node.
-        let scrub = crate::env::secrets::ScrubWriter::new(file);
+        let scrub = crate::base::secrets::ScrubWriter::new(file);
         let mut writer = std::io::BufWriter::with_capacity(1 << 20, scrub);
         serde_json::to_writer(
             &mut writer,
@@ -557,7 +535,7 @@ impl Serialize for ParallelNodes<'_> {
         let nodes: Vec<&Node> = self.0.values().collect();
         let mut map = serializer.serialize_map(Some(nodes.len()))?;
         for batch in nodes.chunks(BATCH) {
-            let serialized = crate::parallel::map(batch, serde_json::value::to_raw_value);
+            let serialized = crate::base::parallel::map(batch, serde_json::value::to_raw_value);
             for (node, json) in batch.iter().zip(serialized) {
                 map.serialize_entry(&node.unique_id, &json.map_err(S::Error::custom)?)?;
             }
@@ -932,13 +910,10 @@ impl Serialize for SourceNode {
 
 #[cfg(test)]
 mod tests {
-    use super::{Relation, quote_identifier};
+    use super::Relation;
 
     #[test]
-    fn identifiers_are_quoted_as_postgres_quotes_them() {
-        assert_eq!(quote_identifier("orders"), "\"orders\"");
-        assert_eq!(quote_identifier("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(quote_identifier(""), "\"\"");
+    fn relations_quote_each_part() {
         let relation = Relation {
             database: "db".into(),
             schema: "a\"b".into(),

@@ -120,7 +120,7 @@ struct WeirFigures {
 
 impl<'a> ResultOut<'a> {
     fn of(result: &'a NodeResult) -> ResultOut<'a> {
-        let started_at = crate::clock::rfc3339(result.started_at);
+        let started_at = crate::base::clock::rfc3339(result.started_at);
         // As dbt-postgres: DDL (a view) reports rows_affected -1; a failed node nothing.
         let reported = !result.code.is_empty();
         ResultOut {
@@ -134,7 +134,7 @@ impl<'a> ResultOut<'a> {
                 Timing {
                     name: "execute",
                     started_at,
-                    completed_at: crate::clock::rfc3339(result.completed_at),
+                    completed_at: crate::base::clock::rfc3339(result.completed_at),
                 },
             ],
             thread_id: "Thread-1",
@@ -209,7 +209,7 @@ impl RunResults {
         std::fs::create_dir_all(target_dir).map_err(|e| Error::io(target_dir, e))?;
         let path = target_dir.join("run_results.json");
         let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
-        let scrub = crate::env::secrets::ScrubWriter::new(file);
+        let scrub = crate::base::secrets::ScrubWriter::new(file);
         let mut writer = std::io::BufWriter::with_capacity(1 << 16, scrub);
         serde_json::to_writer(&mut writer, &self.out())
             .map_err(|e| Error::io(&path, std::io::Error::other(e)))?;

@@ -109,7 +109,7 @@ pub fn run(
                 .map_err(|e| e.scrub(&secrets))?,
         )
     };
-    crate::timing::phase("run: connection settings");
+    crate::base::timing::phase("run: connection settings");
     let watchdog = Watchdog::default();
     let scheduler = Scheduler::new(plan, options.fail_fast, Some(&watchdog));
     let workers = options.threads.max(1).min(plan.tasks.len());
@@ -157,7 +157,7 @@ pub fn run(
                 }
                 watchdog.finish();
             });
-            crate::timing::phase("run: nodes");
+            crate::base::timing::phase("run: nodes");
         }
     }
     let mut results = scheduler.into_results();
@@ -178,7 +178,7 @@ pub fn run(
     results.extend(hooks);
     Ok(RunResults {
         invocation_id: compiled.manifest.metadata.invocation_id.clone(),
-        generated_at: crate::clock::now_rfc3339(),
+        generated_at: crate::base::clock::now_rfc3339(),
         elapsed_time: clock.elapsed().as_secs_f64(),
         args: json!({
             "target": plan.target_name,

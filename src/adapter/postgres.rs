@@ -11,9 +11,9 @@ use ::postgres::error::{ErrorPosition, SqlState};
 use ::postgres::{Client, NoTls, SimpleQueryMessage};
 
 use super::local::LocalCluster;
-use super::{Adapter, ColumnInfo, RelationKind, classify, quote_literal};
+use super::{Adapter, ColumnInfo, RelationKind, classify};
+use crate::base::quote::{quote_identifier, quote_literal};
 use crate::error::{ErrorKind, Result};
-use crate::manifest::quote_identifier;
 use crate::profile::{Secret, Target};
 
 /// The driver's error; [`classify`] turns it into a weir error.

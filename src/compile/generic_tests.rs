@@ -1,15 +1,14 @@
 //! Generic tests declared in properties YAML (`data_tests:` / `tests:`)
 //! become test nodes, named, hashed and configured exactly as dbt does it.
 
-use md5::{Digest, Md5};
 use serde_json::{Map, Value as Json, json};
 
-use super::hex;
+use crate::base::hash::md5_hex;
+use crate::base::pyjson::{python_repr, python_str};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{RefCall, TestMetadata};
 use crate::project::versions::{ModelVersion, version_text};
 use crate::project::{ModelProperties, Project, ProjectFile};
-use crate::pyjson::{python_repr, python_str};
 
 /// Keys of a test definition that are config, not arguments of the test macro.
 const CONFIG_ARGS: &[&str] = &[
@@ -162,7 +161,7 @@ pub fn collect(
             declared.extend(table.tests.iter().map(|(c, d)| (index, c, d)));
         }
     }
-    crate::parallel::map(&declared, |(index, column, definition)| {
+    crate::base::parallel::map(&declared, |(index, column, definition)| {
         build(project, &tested[*index], column.as_deref(), definition)
     })
     .into_iter()
@@ -307,7 +306,7 @@ fn build(
             "kwargs": args,
             "namespace": namespace,
         })));
-        let digest = hex(&Md5::digest(format!("{name}{metadata_repr}").as_bytes()));
+        let digest = md5_hex(&format!("{name}{metadata_repr}"));
         digest[digest.len() - 10..].to_string()
     };
     let macro_name = format!("test_{short_test_name}");
@@ -371,10 +370,7 @@ fn synthesize_names(test: &str, model: &str, args: &Map<String, Json>) -> (Strin
     let full = format!("{identifier}_{}", cleaned.join("__"));
     if full.len() >= 64 {
         let truncated: String = identifier.chars().take(30).collect();
-        (
-            format!("{truncated}_{}", hex(&Md5::digest(full.as_bytes()))),
-            full,
-        )
+        (format!("{truncated}_{}", md5_hex(&full)), full)
     } else {
         (full.clone(), full)
     }

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use crate::adapter::Adapter;
 use crate::adapter::postgres::PostgresAdapter;
+use crate::base::quote::{quote_identifier, quote_literal};
 use crate::error::{Error, ErrorKind, Result};
-use crate::manifest::{Manifest, quote_identifier};
+use crate::manifest::Manifest;
 use crate::plan::Plan;
 
 /// The schema and table where weir records the CI schemas it created.
@@ -93,9 +94,9 @@ pub fn record(
         .map(|s| {
             format!(
                 "({}, {}, {})",
-                literal(s),
-                literal(suffix),
-                literal(target_name)
+                quote_literal(s),
+                quote_literal(suffix),
+                quote_literal(target_name)
             )
         })
         .collect();
@@ -176,7 +177,7 @@ pub fn drop_schema(adapter: &mut dyn Adapter, schema: &str) -> Result<()> {
             format!("drop schema if exists {} cascade", quote_identifier(schema)),
             format!(
                 "delete from {META_SCHEMA}.{CI_TABLE} where schema_name = {}",
-                literal(schema)
+                quote_literal(schema)
             ),
         ],
     )
@@ -204,11 +205,6 @@ pub fn parse_age(text: &str) -> Result<Duration> {
             format!("--older-than `{text}`: expected a number and a unit, like 7d, 12h, 30m or 2w"),
         )),
     }
-}
-
-/// A SQL string literal.
-pub fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
 }
 
 #[cfg(test)]

@@ -22,11 +22,11 @@ use std::collections::BTreeMap;
 
 use serde_json::Value as Json;
 
+use crate::base::quote::{quote_identifier, quote_literal};
 use crate::compile::Compiled;
 use crate::error::{Error, ErrorKind, Result};
-use crate::manifest::quote_identifier;
 
-use super::ci::{CI_TABLE, META_SCHEMA, literal};
+use super::ci::{CI_TABLE, META_SCHEMA};
 
 /// Who owns and who reads what.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,7 +144,7 @@ pub fn sql(layout: &Layout) -> Vec<String> {
     {
         create_roles.push_str(&format!(
             "  if not exists (select from pg_roles where rolname = {}) then create role {} {}; end if;\n",
-            literal(name),
+            quote_literal(name),
             q(name),
             if login { "login" } else { "nologin" }
         ));
@@ -188,9 +188,9 @@ pub fn sql(layout: &Layout) -> Vec<String> {
              execute format('alter %s %I.%I owner to %I', case r.relkind when 'v' then 'view' \
              when 'm' then 'materialized view' when 'S' then 'sequence' when 'f' then 'foreign table' \
              else 'table' end, {}, r.relname, {});\n  end loop;\nend $$",
-            literal(schema),
-            literal(schema),
-            literal(owner)
+            quote_literal(schema),
+            quote_literal(schema),
+            quote_literal(owner)
         ));
         out.push(format!("revoke all on schema {s} from public"));
         out.push(format!(

@@ -7,6 +7,5 @@ pub mod deploy;
 pub mod grants;
 pub mod naming;
 pub mod protect;
-pub mod secrets;
 pub mod side_effects;
 pub mod state;

@@ -79,12 +79,12 @@ pub fn node_schema(
                 let schema = custom_schema.unwrap_or(&target.schema);
                 format!(
                     "{}_{schema}",
-                    env_prefix(target, crate::compile::inputs::env_var("USER"))
+                    env_prefix(target, crate::base::env_vars::env_var("USER"))
                 )
             }
         },
     };
-    let env_suffix = crate::compile::inputs::env_var(SUFFIX_ENV);
+    let env_suffix = crate::base::env_vars::env_var(SUFFIX_ENV);
     let schema = decorate(&base, target, env_suffix.as_deref());
     check_length(&schema)?;
     Ok(schema)
@@ -168,7 +168,7 @@ fn suffix_of(target: &Target, env_suffix: Option<&str>) -> Option<String> {
         Some(_) => extra_text(target, SUFFIX_KEY),
         None => env_suffix.map(str::to_string).or_else(|| {
             (target.name == "ci")
-                .then(|| crate::env::ci::suffix_from_ci_env(&crate::compile::inputs::env_var))
+                .then(|| crate::env::ci::suffix_from_ci_env(&crate::base::env_vars::env_var))
                 .flatten()
         }),
     };

@@ -64,7 +64,7 @@ impl Policy {
         note(format!(
             "[{}] would run: {}",
             self.target_name,
-            crate::env::secrets::scrub(&one_line.join(" "))
+            crate::base::secrets::scrub(&one_line.join(" "))
         ));
         String::new()
     }

@@ -17,7 +17,8 @@ use serde::Serialize;
 
 use serde_json::{Map, Value as Json};
 
-use crate::compile::{Compiled, sha256_hex};
+use crate::base::hash::sha256_hex;
+use crate::compile::Compiled;
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{Exposure, Manifest, Node, Relation};
 use crate::project::{Project, ProjectFile};
@@ -378,7 +379,7 @@ impl Fingerprints {
             None => sha256_hex(&default_value(default.clone())),
         };
         let env_var_print =
-            |name: &str, default: &Option<String>| match crate::compile::inputs::env_var(name) {
+            |name: &str, default: &Option<String>| match crate::base::env_vars::env_var(name) {
                 Some(value) => sha256_hex(&Json::String(value).to_string()),
                 None => sha256_hex(&default_value(default.clone())),
             };
@@ -396,7 +397,7 @@ impl Fingerprints {
                 (&node.unique_id, index)
             })
             .collect();
-        let prints = crate::parallel::map(&texts, |text| {
+        let prints = crate::base::parallel::map(&texts, |text| {
             let mut prints = NodePrints::default();
             let own = TextCalls::of(text);
             let reached = macros.reached_from(&own.macros);

@@ -19,6 +19,7 @@ use context::{ConfigObject, RefFunction, RelationValue, SourceFunction, VarFunct
 pub use context::{ModelInfo, PLACEHOLDER, RenderCapture};
 use macros::Macros;
 
+use crate::base::secrets::SECRET_ENV_PREFIX;
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::Relation;
 use crate::project::{Project, ProjectFile};
@@ -456,9 +457,6 @@ fn base_environment() -> Environment<'static> {
     env
 }
 
-/// Environment variables whose values are secrets, as dbt names them.
-pub const SECRET_ENV_PREFIX: &str = "DBT_ENV_SECRET_";
-
 /// `env_var(name, default)` in models, macros and YAML. As in dbt, a secret
 /// is refused: only profiles.yml may read one, so its value can never reach
 /// compiled SQL, the manifest or a log.
@@ -477,7 +475,7 @@ fn env_var(name: String, default: Option<Value>) -> Result<String, minijinja::Er
 
 /// `env_var(name, default)`: the environment variable, or the default, or an error.
 fn env_var_value(name: String, default: Option<Value>) -> Result<String, minijinja::Error> {
-    match crate::compile::inputs::env_var(&name) {
+    match crate::base::env_vars::env_var(&name) {
         Some(value) => Ok(value),
         None => match default {
             Some(value) if !value.is_undefined() => Ok(value.to_string()),

@@ -4,9 +4,10 @@
 
 use serde_json::Value as Json;
 
-use crate::adapter::{Adapter, RelationKind, in_transaction, quote_literal};
+use crate::adapter::{Adapter, RelationKind, in_transaction};
+use crate::base::quote::{quote_identifier, quote_literal};
 use crate::error::{Error, ErrorKind, Result};
-use crate::manifest::{Materialization, Node, Relation, quote_identifier};
+use crate::manifest::{Materialization, Node, Relation};
 
 use super::BuildContext;
 

@@ -14,8 +14,9 @@ use std::path::Path;
 use serde_json::Value as Json;
 
 use crate::adapter::Adapter;
+use crate::base::quote::quote_identifier;
 use crate::error::{Error, ErrorKind, Result};
-use crate::manifest::{Materialization, Node, ResourceType, quote_identifier};
+use crate::manifest::{Materialization, Node, ResourceType};
 use crate::results::Status;
 use around::Around;
 

@@ -247,7 +247,7 @@ impl Project {
         digest.add_files("properties", &property_files);
         let snapshots = blocks_of(root, &snapshot_files, blocks::snapshot_blocks)?;
         let docs = blocks_of(root, &docs_files, blocks::docs_blocks)?;
-        crate::timing::phase("project files read");
+        crate::base::timing::phase("project files read");
 
         Ok(Project {
             root: root.to_path_buf(),
@@ -328,7 +328,7 @@ impl Project {
         self.properties
             .get_or_init(|| {
                 let parsed = Properties::parse(&self.root, &self.property_files);
-                crate::timing::phase("properties parsed");
+                crate::base::timing::phase("properties parsed");
                 parsed
             })
             .as_ref()

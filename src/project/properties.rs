@@ -101,7 +101,7 @@ impl Properties {
         // Parsing the YAML and reading its entries is most of the work: it
         // runs on all cores, the merge below in file order. Each entry keeps
         // its own result, so the first error is the one a serial read meets.
-        let read = crate::parallel::map(files, |file| {
+        let read = crate::base::parallel::map(files, |file| {
             let path = root.join(&file.original_file_path);
             FileEntries::read(file, &path)
         });

@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use minijinja::value::{Kwargs, Object, Value, from_args};
 use minijinja::{Error as JinjaError, ErrorKind as JinjaErrorKind, State};
 
-use crate::clock::civil_from_days;
+use crate::base::clock::civil_from_days;
 use crate::jinja::context::unknown_method;
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
@@ -652,7 +652,7 @@ impl Object for Type {
         args: &[Value],
     ) -> Result<Value, JinjaError> {
         let now = || {
-            crate::compile::inputs::note_unrepeatable();
+            crate::base::env_vars::note_unrepeatable();
             DateTime::from_system_time(SystemTime::now(), false)
         };
         let value = match (self.0, method) {
