@@ -11,6 +11,8 @@ use serde_json::{Map, Value, json};
 
 use crate::base::quote::Quoted;
 use crate::error::{Error, Result};
+/// A node's columns are as its properties YAML declares them.
+pub use crate::project::Column;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ResourceType {
@@ -106,14 +108,6 @@ impl Materialization {
             Materialization::Other(name) => name,
         }
     }
-}
-
-/// One column declared in a properties YAML.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct Column {
-    pub name: String,
-    pub description: String,
-    pub data_type: Option<String>,
 }
 
 /// What a generic test node tests and with which arguments.

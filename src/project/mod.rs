@@ -20,7 +20,7 @@ pub use blocks::Block;
 pub use config::ConfigTree;
 pub use digest::SourceDigest;
 pub use properties::{
-    ExposureDefinition, ModelProperties, Properties, SourceDefinition, SourceTable,
+    Column, ExposureDefinition, ModelProperties, Properties, SourceDefinition, SourceTable,
 };
 
 /// A file of the project: where it is and what it says.

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 use serde_yaml::Value as Yaml;
 
@@ -11,7 +12,14 @@ use super::ProjectFile;
 use super::versions::{self, ModelVersion};
 use super::yaml::{self, line_of_key, str_field};
 use crate::error::{Error, ErrorKind, Result};
-use crate::manifest::Column;
+
+/// One column declared in a properties YAML.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Column {
+    pub name: String,
+    pub description: String,
+    pub data_type: Option<String>,
+}
 
 /// What a properties YAML says about one model or seed.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -49,9 +57,10 @@ pub struct SourceTable {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceDefinition {
     pub name: String,
+    /// `database:` and `schema:` as written: they may hold Jinja, which the
+    /// compiler renders (a schema defaults to the source name, as in dbt).
     pub database: Option<String>,
-    /// Defaults to the source name, as in dbt.
-    pub schema: String,
+    pub schema: Option<String>,
     pub description: String,
     /// `tags:`, `meta:` and `config:` as written on the source.
     pub tags: Vec<String>,
@@ -351,11 +360,6 @@ fn source_definition(
 ) -> Result<SourceDefinition> {
     let name = required_name(entry, "source", file, path, at)?;
     let line = names.get(&name).copied().unwrap_or(at);
-    let rendered = |key: &str| -> Result<Option<String>> {
-        str_field(entry, key)
-            .map(|v| render_if_jinja(v).map_err(|e| e.in_file(path).at_line(line)))
-            .transpose()
-    };
     let mut tables = Vec::new();
     {
         for (table, table_at) in sequence(entry, "tables", file, path, line)? {
@@ -395,8 +399,8 @@ fn source_definition(
         tags,
         meta,
         config,
-        database: rendered("database")?,
-        schema: rendered("schema")?.unwrap_or_else(|| name.clone()),
+        database: str_field(entry, "database").map(str::to_string),
+        schema: str_field(entry, "schema").map(str::to_string),
         description: str_field(entry, "description")
             .unwrap_or_default()
             .to_string(),
@@ -591,14 +595,6 @@ fn tags_meta_config(
         return Err(fail("enabled", "true or false"));
     }
     Ok((tags, meta, config))
-}
-
-fn render_if_jinja(value: &str) -> Result<String> {
-    if value.contains("{{") || value.contains("{%") {
-        crate::jinja::render_standalone(value)
-    } else {
-        Ok(value.to_string())
-    }
 }
 
 /// A column entry of a properties YAML, its `name:` already read.

@@ -9,11 +9,11 @@ use serde_json::{Map, Value as Json};
 use serde_yaml::Value as Yaml;
 
 use super::ProjectFile;
+use super::properties::Column;
 use super::properties::{ModelProperties, column_of, sequence, tests_of, yaml_text};
 use super::yaml::{self, line_of_key, str_field};
 use crate::base::pyjson::python_str;
 use crate::error::{Error, ErrorKind, Result};
-use crate::manifest::Column;
 
 /// One entry of a model's `versions:`.
 #[derive(Debug, Clone, PartialEq)]
