@@ -362,7 +362,12 @@ impl ProjectArgs {
 fn write_artifacts(compiled: &Compiled) -> Result<()> {
     let (fingerprints, manifest) = crate::base::parallel::both(
         || crate::env::state::write_fingerprints(compiled),
-        || compiled.manifest.write(&compiled.project.target_dir()),
+        || {
+            crate::compile::artifacts::write_manifest(
+                &compiled.manifest,
+                &compiled.project.target_dir(),
+            )
+        },
     );
     manifest?;
     fingerprints?;
@@ -610,7 +615,7 @@ fn run_plan(
             args: run_args(&invocation_args(), args, compiled, &options),
             results: Vec::new(),
         };
-        results.write(&compiled.project.target_dir())?;
+        crate::runner::write_results(&results, &compiled.project.target_dir())?;
         return Ok(0);
     }
     log("Blank", "", json!({}));
@@ -666,7 +671,7 @@ fn run_plan(
         None => invocation_args(),
     };
     results.args = run_args(&invocation, args, compiled, &options);
-    results.write(&compiled.project.target_dir())?;
+    crate::runner::write_results(&results, &compiled.project.target_dir())?;
     crate::base::timing::phase("run_results.json written");
     print_summary(plan, &results);
     print_skipped_side_effects();
@@ -1204,10 +1209,10 @@ fn deploy_command(args: &DeployArgs) -> Result<i32> {
     }
     let deploy = Deploy::compile(&project.compile_options()?)?;
     // The live names are what later runs compare with (--state).
-    deploy
-        .live
-        .manifest
-        .write(&deploy.live.project.target_dir())?;
+    crate::compile::artifacts::write_manifest(
+        &deploy.live.manifest,
+        &deploy.live.project.target_dir(),
+    )?;
     crate::env::state::write_fingerprints(&deploy.live)?;
     let shadow = &deploy.shadow;
     let selection = Selection::for_project(&shadow.project.root)?;
@@ -1240,7 +1245,7 @@ fn deploy_command(args: &DeployArgs) -> Result<i32> {
     };
     let secrets = crate::base::secrets::known();
     let results = crate::runner::run(shadow, &plan, &options, &|e| print_event(e, &secrets))?;
-    results.write(&shadow.project.target_dir())?;
+    crate::runner::write_results(&results, &shadow.project.target_dir())?;
     print_summary(&plan, &results);
     print_skipped_side_effects();
     if results.has_failures() {

@@ -3,16 +3,18 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
 use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value, json};
 
+mod test_config;
+
 use crate::base::quote::Quoted;
 use crate::error::{Error, Result};
 /// A node's columns are as its properties YAML declares them.
 pub use crate::project::Column;
+pub use test_config::{StoreFailuresAs, TestConfig, builds_relation};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ResourceType {
@@ -201,7 +203,7 @@ impl Node {
     /// that parses has it, which a compile never does).
     ///
     /// Not whether a run writes the relation: ask
-    /// [`crate::materialize::builds_relation`], with the run's --store-failures.
+    /// [`builds_relation`], with the run's --store-failures.
     pub fn is_relational(&self) -> bool {
         if self.resource_type == ResourceType::Analysis {
             return false;
@@ -362,76 +364,10 @@ impl Manifest {
         serde_json::to_value(ManifestOut::new(self, &self.nodes)).expect("manifest serializes")
     }
 
-    /// Write the manifest to `<target_dir>/manifest.json`, streamed: a
-    /// 10,000-model manifest is tens of megabytes. When the file holds this
-    /// very compile already (a reused compile, see compile::cache), only its
-    /// invocation id and time are rewritten.
-    pub fn write(&self, target_dir: &Path) -> Result<()> {
-        use crate::compile::cache;
-        std::fs::create_dir_all(target_dir).map_err(|e| Error::io(target_dir, e))?;
-        let path = target_dir.join("manifest.json");
-        let key = self.metadata.reuse_key.as_deref();
-        if let Some(key) = key
-            && cache::artifact_is_current(&path, key)
-            && self.rewrite_metadata(&path)?
-        {
-            cache::note_artifact(&path, Some(key));
-            return Ok(());
-        }
-        let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
-        // Secrets are masked on the way out, whatever put them in a node.
-        let scrub = crate::base::secrets::ScrubWriter::new(file);
-        let mut writer = std::io::BufWriter::with_capacity(1 << 20, scrub);
-        serde_json::to_writer(
-            &mut writer,
-            &ManifestOut::new(self, ParallelNodes(&self.nodes)),
-        )
-        .map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
-        let (_, masked) = writer
-            .into_inner()
-            .map_err(|e| Error::io(&path, e.into_error()))?
-            .finish_reporting()
-            .map_err(|e| Error::io(&path, e))?;
-        // A masked file differs from what the compile holds: never patched.
-        cache::note_artifact(&path, key.filter(|_| !masked));
-        Ok(())
-    }
-
-    /// Overwrite `generated_at` and `invocation_id` in the manifest at `path`,
-    /// in place: both have a fixed width. False when the file does not start
-    /// as weir writes it.
-    fn rewrite_metadata(&self, path: &Path) -> Result<bool> {
-        use std::io::{Read, Seek, SeekFrom, Write};
-        let io = |e| Error::io(path, e);
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(io)?;
-        let mut head = vec![0; 1024];
-        let read = file.read(&mut head).map_err(io)?;
-        head.truncate(read);
-        let fields = [
-            ("\"generated_at\":\"", &self.metadata.generated_at),
-            ("\"invocation_id\":\"", &self.metadata.invocation_id),
-        ];
-        let mut writes = Vec::new();
-        for (field, value) in fields {
-            let Some(start) = memchr::memmem::find(&head, field.as_bytes()) else {
-                return Ok(false);
-            };
-            let start = start + field.len();
-            let end = start + value.len();
-            if head.get(end) != Some(&b'"') || head[start..end].contains(&b'"') {
-                return Ok(false);
-            }
-            writes.push((start as u64, value));
-        }
-        for (offset, value) in writes {
-            file.seek(SeekFrom::Start(offset)).map_err(io)?;
-            file.write_all(value.as_bytes()).map_err(io)?;
-        }
-        Ok(true)
+    /// Write the manifest as dbt's v12 JSON to `writer`, its nodes
+    /// serialized on all cores: a 10,000-model manifest is tens of megabytes.
+    pub fn to_writer(&self, writer: impl std::io::Write) -> serde_json::Result<()> {
+        serde_json::to_writer(writer, &ManifestOut::new(self, ParallelNodes(&self.nodes)))
     }
 }
 

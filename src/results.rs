@@ -1,13 +1,12 @@
 //! What a run did, node by node: statuses, timings, rows; written as dbt's
 //! run_results.json (v6).
 
-use std::path::Path;
 use std::time::SystemTime;
 
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::error::{Error, Result};
+use crate::error::Error;
 
 /// dbt's statuses: models end success / error / skipped; tests pass / fail / warn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,22 +202,9 @@ impl RunResults {
         }
     }
 
-    /// Write `<target_dir>/run_results.json`.
-    /// Streamed, and masked of secrets on the way out.
-    pub fn write(&self, target_dir: &Path) -> Result<()> {
-        std::fs::create_dir_all(target_dir).map_err(|e| Error::io(target_dir, e))?;
-        let path = target_dir.join("run_results.json");
-        let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
-        let scrub = crate::base::secrets::ScrubWriter::new(file);
-        let mut writer = std::io::BufWriter::with_capacity(1 << 16, scrub);
-        serde_json::to_writer(&mut writer, &self.out())
-            .map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
-        writer
-            .into_inner()
-            .map_err(|e| Error::io(&path, e.into_error()))?
-            .finish()
-            .map(drop)
-            .map_err(|e| Error::io(&path, e))
+    /// Write the results as dbt's run-results v6 JSON to `writer`.
+    pub fn to_writer(&self, writer: impl std::io::Write) -> serde_json::Result<()> {
+        serde_json::to_writer(writer, &self.out())
     }
 }
 

@@ -2,10 +2,12 @@
 //! soon as their upstream succeeded, skips, retries of transient errors, an
 //! advisory lock per relation, timeouts and cancellation.
 
+mod artifacts;
 mod cancel;
 mod pool;
 mod run_end;
 
+pub use artifacts::write_results;
 pub use cancel::CancelHandle;
 use cancel::{Stop, Watchdog};
 pub use pool::{Pool, Warming};
@@ -301,7 +303,7 @@ pub fn run_node(compiled: &Compiled, unique_id: &str) -> Result<NodeResult> {
     let mut result = success(node, built, started_at, clock.elapsed(), 1);
     // What the task built, seeds included, for the orchestrator to read.
     result.relation_name =
-        materialize::builds_relation(node, false).then(|| node.relation.to_string());
+        crate::manifest::builds_relation(node, false).then(|| node.relation.to_string());
     Ok(result)
 }
 
@@ -310,7 +312,7 @@ pub fn run_node(compiled: &Compiled, unique_id: &str) -> Result<NodeResult> {
 /// names only the relations of nodes it compiles).
 fn reported_relation(node: &Node, store_failures: bool) -> Option<String> {
     let named = node.resource_type != ResourceType::Seed
-        && materialize::builds_relation(node, store_failures);
+        && crate::manifest::builds_relation(node, store_failures);
     named.then(|| node.relation.to_string())
 }
 
@@ -565,7 +567,7 @@ impl Worker<'_> {
 /// relation at the same time. A test takes it when it stores its failures,
 /// whether its config or --store-failures says so.
 fn build_locked(adapter: &mut PostgresAdapter, node: &Node, ctx: &BuildContext) -> Result<Built> {
-    let lock = materialize::builds_relation(node, ctx.store_failures).then(|| {
+    let lock = crate::manifest::builds_relation(node, ctx.store_failures).then(|| {
         let relation = node.relation.to_string();
         format!("{LOCK_CLASS}, hashtext('{}')", relation.replace('\'', "''"))
     });

@@ -1,6 +1,7 @@
 //! Project + target -> Manifest: render every model, resolve configs and
 //! relation names, build the DAG. Both the CLI and Python call this.
 
+pub mod artifacts;
 pub mod cache;
 mod docs;
 mod ephemeral;

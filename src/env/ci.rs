@@ -48,7 +48,7 @@ pub fn plan_schemas(manifest: &Manifest, plan: &Plan, store_failures: bool) -> V
         .tasks
         .iter()
         .filter_map(|t| manifest.nodes.get(&t.unique_id))
-        .filter(|n| crate::materialize::builds_relation(n, store_failures))
+        .filter(|n| crate::manifest::builds_relation(n, store_failures))
         .map(|n| n.relation.schema.clone())
         .collect();
     schemas.sort();

@@ -61,7 +61,7 @@ pub fn schema_set(manifest: &Manifest) -> Vec<String> {
     let set: BTreeSet<String> = manifest
         .nodes
         .values()
-        .filter(|n| crate::materialize::builds_relation(n, false))
+        .filter(|n| crate::manifest::builds_relation(n, false))
         .map(|n| n.relation.schema.clone())
         .collect();
     set.into_iter().collect()

@@ -94,7 +94,7 @@ pub fn layout(compiled: &Compiled, extra_developers: &[String]) -> Result<Layout
             manifest
                 .nodes
                 .values()
-                .filter(|n| crate::materialize::builds_relation(n, true))
+                .filter(|n| crate::manifest::builds_relation(n, true))
                 .map(|n| n.relation.schema.clone()),
         );
         for schema in schemas {

@@ -195,7 +195,7 @@ fn fallback_prefixes(project: &Project, target: &Target) -> Vec<String> {
 /// Nodes that create, replace or drop a relation when they run, in a run
 /// given --store-failures or not (`store_failures`).
 fn writes_relation(node: &Node, store_failures: bool) -> bool {
-    crate::materialize::builds_relation(node, store_failures)
+    crate::manifest::builds_relation(node, store_failures)
         && matches!(
             node.resource_type,
             ResourceType::Model | ResourceType::Seed | ResourceType::Test

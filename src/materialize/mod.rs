@@ -131,20 +131,6 @@ pub fn build(adapter: &mut dyn Adapter, node: &Node, ctx: &BuildContext) -> Resu
     built.map_err(|e| e.in_file(&node.original_file_path))
 }
 
-/// Whether building `node` creates or replaces its relation: a test only
-/// when it stores its failing rows, by its own config or by --store-failures
-/// (`store_failures_flag`, as [`BuildContext::store_failures`]).
-///
-/// The one rule for what a run writes: the advisory lock, the protected
-/// schemas check, the CI schemas recorded for `weir clean`, the schemas a
-/// deploy swaps and the grants all ask it.
-pub fn builds_relation(node: &Node, store_failures_flag: bool) -> bool {
-    if node.resource_type == ResourceType::Test {
-        return test::stores_failures(node, store_failures_flag);
-    }
-    node.is_relational()
-}
-
 /// The schema and the relations a build of `node` asks about before it
 /// changes anything (its own, and the temporary and backup names of a swap):
 /// asking them with the relation's lock saves a round trip.
