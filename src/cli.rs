@@ -298,6 +298,7 @@ impl ProjectArgs {
             profiles_dir: self.profiles_dir.clone(),
             target: self.target.clone(),
             vars: parse_vars(self.vars.as_deref())?,
+            ..CompileOptions::default()
         })
     }
 
@@ -350,11 +351,11 @@ impl ProjectArgs {
 
     /// Compile without writing anything.
     fn compile_unwritten(&self) -> Result<Compiled> {
-        let mut keys = Vec::new();
-        if let Some(suffix) = &self.schema_suffix {
-            keys.push((crate::env::naming::SUFFIX_KEY, Json::String(suffix.clone())));
-        }
-        crate::env::naming::compile_with(&self.compile_options()?, &keys)
+        let schema_suffix = self.schema_suffix.clone();
+        Compiled::load(&CompileOptions {
+            schema_suffix,
+            ..self.compile_options()?
+        })
     }
 }
 
@@ -505,7 +506,7 @@ fn run_nodes(args: &RunArgs, only: Option<ResourceType>, retry: Option<Retrying>
     // lands in a schema a protected target owns.
     crate::env::protect::preflight(&compiled, &plan, args.allow_protected, args.store_failures)?;
     // A CI run records its schemas before creating them, for `weir clean`.
-    if let Some(suffix) = crate::env::naming::schema_suffix(&compiled.target) {
+    if let Some(suffix) = crate::target::naming::schema_suffix(&compiled.target) {
         let schemas = crate::env::ci::plan_schemas(&compiled.manifest, &plan, args.store_failures);
         if !schemas.is_empty() {
             let mut adapter = crate::adapter::connect(&compiled.target, &compiled.project.root)?;
@@ -898,7 +899,7 @@ fn defer_parents(
 
 /// What side effects this run skipped, as `[dev] would run: ...` lines.
 fn print_skipped_side_effects() {
-    let notes = crate::env::side_effects::take_notes();
+    let notes = crate::target::side_effects::take_notes();
     if notes.is_empty() {
         return;
     }
@@ -1274,7 +1275,7 @@ fn deploy_command(args: &DeployArgs) -> Result<i32> {
 
 fn rollback_command(args: &DeployArgs) -> Result<i32> {
     let compiled = Compiled::load(&args.project.compile_options()?)?;
-    crate::env::protect::check_may_run(&compiled.target, args.allow_protected)?;
+    crate::target::protect::check_may_run(&compiled.target, args.allow_protected)?;
     let schemas = crate::env::deploy::schema_set(&compiled.manifest);
     let mut adapter = crate::adapter::connect(&compiled.target, &compiled.project.root)?;
     crate::env::deploy::rollback(&mut adapter, &schemas)?;
@@ -1298,7 +1299,7 @@ fn grants_command(args: &GrantsArgs) -> Result<i32> {
         }
         return Ok(0);
     }
-    crate::env::protect::check_may_run(&compiled.target, args.allow_protected)?;
+    crate::target::protect::check_may_run(&compiled.target, args.allow_protected)?;
     let mut adapter = crate::adapter::connect(&compiled.target, &compiled.project.root)?;
     crate::adapter::in_transaction(&mut adapter, |a| {
         for statement in &statements {
@@ -1338,7 +1339,7 @@ fn clean_command(args: &CleanArgs) -> Result<i32> {
         .project
         .schema_suffix
         .as_deref()
-        .map(crate::env::naming::sanitize);
+        .map(crate::target::naming::sanitize);
     let mut adapter = crate::adapter::connect(&compiled.target, &compiled.project.root)?;
     let recorded = crate::env::ci::recorded(&mut adapter)?;
     let kept_protected: Vec<&str> = recorded
@@ -1375,7 +1376,7 @@ fn debug_command(args: &ProjectArgs) -> Result<i32> {
     let project = crate::project::Project::load(&options.project_dir)?;
     println!("weir {}", env!("CARGO_PKG_VERSION"));
     println!("project: {} ({})", project.name, project.root.display());
-    let target = crate::profile::load_target(
+    let target = crate::target::profile::load_target(
         options.profiles_dir.as_deref(),
         &project.root,
         &project.profile,

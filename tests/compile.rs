@@ -5,8 +5,8 @@ use std::path::Path;
 
 use serde_json::Map;
 use weir::manifest::{Manifest, ResourceType};
-use weir::profile::{Target, parse_target};
 use weir::project::Project;
+use weir::target::profile::{Target, parse_target};
 
 const PROFILES: &str = "
 test:

@@ -6,8 +6,8 @@ use std::process::Command;
 
 use serde_json::{Map, Value as Json, json};
 use weir::manifest::Manifest;
-use weir::profile::{Target, parse_target};
 use weir::project::Project;
+use weir::target::profile::{Target, parse_target};
 
 const PROFILES: &str = "
 test:

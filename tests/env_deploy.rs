@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use env_common::{both, embedded_profiles, stdout, weir};
 use support::TestProject;
 use weir::adapter::postgres::PostgresAdapter;
-use weir::profile::Target;
+use weir::target::Target;
 
 /// The shop project plus three relations carrying a version: a table in
 /// each schema of the set and a view over both.

@@ -36,9 +36,13 @@ fn profiles(port: u16) -> String {
 /// A connection as the user of one of the profile's targets.
 fn connect_as(root: &Path, target: &str) -> PostgresAdapter {
     let text = std::fs::read_to_string(root.join("profiles.yml")).unwrap();
-    let target =
-        weir::profile::parse_target(&text, &root.join("profiles.yml"), "shop", Some(target))
-            .unwrap();
+    let target = weir::target::profile::parse_target(
+        &text,
+        &root.join("profiles.yml"),
+        "shop",
+        Some(target),
+    )
+    .unwrap();
     weir::adapter::connect(&target, root).unwrap()
 }
 

@@ -8,7 +8,6 @@ mod support;
 use std::path::Path;
 
 use env_common::{both, embedded_profiles, weir, with_prefix_convention};
-use serde_json::Map;
 use support::{TestProject, relations_in};
 use weir::compile::{CompileOptions, Compiled};
 use weir::manifest::Manifest;
@@ -18,7 +17,7 @@ fn compile(project: &Path, target: &str) -> Manifest {
         project_dir: project.to_path_buf(),
         profiles_dir: Some(project.to_path_buf()),
         target: Some(target.into()),
-        vars: Map::new(),
+        ..Default::default()
     })
     .unwrap()
     .manifest

@@ -113,7 +113,7 @@ fn no_secret_reaches_output_artifacts_or_compiled_files() {
         assert_no_secret(path, text);
     }
     // The model itself ran with the real value: only what weir writes is masked.
-    let target = weir::profile::Target::embedded_default("shop", None);
+    let target = weir::target::Target::embedded_default("shop", None);
     let mut db = weir::adapter::connect(&target, &project.root).unwrap();
     let token: String = db
         .client()

@@ -7,7 +7,7 @@ mod support;
 
 use env_common::{both, embedded_profiles, stdout, weir};
 use support::TestProject;
-use weir::profile::Target;
+use weir::target::Target;
 
 fn events(project: &TestProject) -> Vec<String> {
     let mut db =

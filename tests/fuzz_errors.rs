@@ -257,7 +257,7 @@ fn case(name: impl Into<String>, file: &str, contents: impl Into<Vec<u8>>, expec
 /// Compile a project the way every command does, selectors.yml included.
 fn compile_dir(root: &Path) -> Result<(), Error> {
     let project = weir::project::Project::load(root)?;
-    let target = weir::profile::Target::embedded_default(&project.name, Some("dev"));
+    let target = weir::target::Target::embedded_default(&project.name, Some("dev"));
     let manifest = weir::compile(&project, &target, &Default::default())?;
     let selection = weir::select::Selection {
         selector: Some("nightly".into()),
@@ -1251,7 +1251,7 @@ fn broken_profiles() {
             total += 1;
             IN_CASE.with(|c| c.set(true));
             let outcome = catch_unwind(AssertUnwindSafe(|| {
-                weir::profile::parse_target(&text, Path::new("profiles.yml"), "fuzz", None)
+                weir::target::profile::parse_target(&text, Path::new("profiles.yml"), "fuzz", None)
             }));
             IN_CASE.with(|c| c.set(false));
             match outcome {
@@ -1283,7 +1283,7 @@ fn selector_strings() {
         std::fs::write(full, contents).unwrap();
     }
     let project = weir::project::Project::load(&root).unwrap();
-    let target = weir::profile::Target::embedded_default("fuzz", Some("dev"));
+    let target = weir::target::Target::embedded_default("fuzz", Some("dev"));
     let manifest = weir::compile(&project, &target, &Default::default()).unwrap();
     // Pieces of the grammar, glued at random: operators, methods, values.
     let pieces = [

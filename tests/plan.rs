@@ -11,7 +11,7 @@ use weir::select::Selection;
 
 fn manifest() -> Manifest {
     let project = weir::project::Project::load(Path::new("tests/fixtures/plan_edges")).unwrap();
-    let target = weir::profile::Target::embedded_default(&project.name, Some("dev"));
+    let target = weir::target::Target::embedded_default(&project.name, Some("dev"));
     weir::compile(&project, &target, &Default::default()).unwrap()
 }
 

@@ -300,11 +300,11 @@ fn connection_errors_are_transient_and_never_show_the_password() {
         .local_addr()
         .unwrap()
         .port();
-    let mut target = weir::profile::Target::embedded_default("shop", Some("prod"));
+    let mut target = weir::target::Target::embedded_default("shop", Some("prod"));
     target.host = Some("127.0.0.1".into());
     target.port = Some(free_port);
     target.user = "hunter2".into();
-    target.password = Some(weir::profile::Secret::new("hunter2"));
+    target.password = Some(weir::target::Secret::new("hunter2"));
     let err = weir::adapter::connect(&target, std::path::Path::new("."))
         .err()
         .unwrap();

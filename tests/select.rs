@@ -10,7 +10,7 @@ use weir::select::{IndirectSelection, Selection, Selectors};
 
 fn compile(dir: &str) -> Manifest {
     let project = weir::project::Project::load(Path::new(dir)).unwrap();
-    let target = weir::profile::Target::embedded_default(&project.name, Some("dev"));
+    let target = weir::target::Target::embedded_default(&project.name, Some("dev"));
     weir::compile(&project, &target, &Default::default()).unwrap()
 }
 

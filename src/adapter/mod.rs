@@ -7,7 +7,7 @@ pub mod postgres;
 use std::path::Path;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::profile::Target;
+use crate::target::Target;
 
 /// What a relation already in the database is, as `pg_class.relkind` says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,7 +14,7 @@ use super::local::LocalCluster;
 use super::{Adapter, ColumnInfo, RelationKind, classify};
 use crate::base::quote::{quote_identifier, quote_literal};
 use crate::error::{ErrorKind, Result};
-use crate::profile::{Secret, Target};
+use crate::target::{Secret, Target};
 
 /// The driver's error; [`classify`] turns it into a weir error.
 pub use ::postgres::Error;

@@ -16,8 +16,8 @@ use serde_json::{Map, Value as Json};
 use sha2::{Digest, Sha256};
 
 use crate::manifest::{DocBlock, Exposure, Manifest, Metadata, Node, SourceNode};
-use crate::profile::Target;
 use crate::project::Project;
+use crate::target::Target;
 
 /// Bumped when the file's layout changes in a way the source digest misses.
 const FORMAT: &str = "weir compile cache 1";
@@ -268,7 +268,7 @@ fn file_stamp(path: &Path, key: &str) -> Option<String> {
 /// `<target-path>/weir_cache/compile-<target>.bin`: one per target, so
 /// switching targets does not throw the other's away.
 fn file_for(project: &Project, target: &Target) -> PathBuf {
-    let name = crate::env::naming::sanitize(&target.name);
+    let name = crate::target::naming::sanitize(&target.name);
     project
         .target_dir()
         .join("weir_cache")

@@ -28,8 +28,8 @@ use crate::jinja::{
 use crate::manifest::{
     Manifest, Materialization, Metadata, Node, Relation, ResourceType, SourceNode,
 };
-use crate::profile::Target;
 use crate::project::Project;
+use crate::target::Target;
 use nodes::{Pending, pending_nodes, pending_test, source_nodes};
 
 mod render;
@@ -44,6 +44,11 @@ pub struct CompileOptions {
     pub target: Option<String>,
     /// `--vars`: overrides the project's vars.
     pub vars: Map<String, Json>,
+    /// `--schema-suffix`: appended to every schema (see target::naming).
+    pub schema_suffix: Option<String>,
+    /// The blue-green deploy's shadow suffix (`__next`): every schema of
+    /// the compile is its shadow (see env::deploy).
+    pub shadow_suffix: Option<String>,
 }
 
 /// A project compiled for one target: what every command and task starts from.
@@ -62,12 +67,23 @@ impl Compiled {
         crate::base::timing::phase("start");
         let project = Project::load(&options.project_dir)?;
         crate::base::timing::phase("project load");
-        let target = crate::profile::load_target(
+        let mut target = crate::target::profile::load_target(
             options.profiles_dir.as_deref(),
             &project.root,
             &project.profile,
             options.target.as_deref(),
         )?;
+        let overrides = [
+            (crate::target::naming::SUFFIX_KEY, &options.schema_suffix),
+            (crate::target::naming::SHADOW_KEY, &options.shadow_suffix),
+        ];
+        for (key, value) in overrides {
+            if let Some(value) = value {
+                target
+                    .extra
+                    .insert(key.to_string(), Json::String(value.clone()));
+            }
+        }
         let manifest = compile(&project, &target, &options.vars)?;
         Ok(Compiled {
             project,
@@ -481,9 +497,13 @@ fn relation_for(
         None
     };
     // weir's prefix convention, CI suffix and deploy shadow: see env::naming.
-    let schema =
-        crate::env::naming::node_schema(target, &jinja.scope().vars, custom_schema, project_macro)
-            .map_err(|e| e.in_file(&node.file.original_file_path))?;
+    let schema = crate::target::naming::node_schema(
+        target,
+        &jinja.scope().vars,
+        custom_schema,
+        project_macro,
+    )
+    .map_err(|e| e.in_file(&node.file.original_file_path))?;
     let identifier = match (config.get("alias").and_then(Json::as_str), node) {
         (Some(alias), _) => alias.to_string(),
         (None, Pending { test: Some(t), .. }) => t.alias.clone(),
@@ -530,15 +550,6 @@ fn legacy_snapshot_relation(
         schema: schema.to_string(),
         identifier: text("alias", &node.name),
     })
-}
-
-/// dbt's default generate_schema_name: the target schema, or
-/// `<target schema>_<custom schema>` when the node sets one.
-pub fn default_schema_name(target_schema: &str, custom_schema: Option<&str>) -> String {
-    match custom_schema {
-        Some(custom) => format!("{target_schema}_{custom}"),
-        None => target_schema.to_string(),
-    }
 }
 
 /// Replace the first pass's `\u{1a}<unique_id>\u{1a}` markers with relation names.

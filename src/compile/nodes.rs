@@ -11,9 +11,9 @@ use super::generic_tests::GenericTest;
 use super::versions::{self, Versioned};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{Relation, ResourceType, SourceNode};
-use crate::profile::Target;
 use crate::project::config::merge_config;
 use crate::project::{Project, ProjectFile, SourceDefinition};
+use crate::target::Target;
 
 /// A node before rendering: identity and config from the project files.
 pub struct Pending<'a> {

@@ -16,30 +16,6 @@ use crate::plan::Plan;
 pub const META_SCHEMA: &str = "weir_meta";
 pub const CI_TABLE: &str = "ci_schemas";
 
-/// The suffix a `ci` target takes from the CI system when none is given: the
-/// pull (merge) request, else the commit.
-pub fn suffix_from_ci_env(var: &dyn Fn(&str) -> Option<String>) -> Option<String> {
-    if let Some(iid) = var("CI_MERGE_REQUEST_IID") {
-        return Some(format!("mr_{iid}"));
-    }
-    // GitHub: refs/pull/<n>/merge on pull_request events.
-    if let Some(number) = var("GITHUB_REF").and_then(|r| {
-        r.strip_prefix("refs/pull/")
-            .and_then(|rest| rest.split('/').next().map(str::to_string))
-    }) {
-        return Some(format!("pr_{number}"));
-    }
-    [
-        "CI_COMMIT_SHORT_SHA",
-        "GITHUB_SHA",
-        "GIT_COMMIT",
-        "BUILDKITE_COMMIT",
-    ]
-    .iter()
-    .find_map(|key| var(key))
-    .map(|sha| sha.chars().take(8).collect())
-}
-
 /// The schemas a plan writes, each once, sorted: with `store_failures`
 /// (the run's --store-failures), the audit schemas of the tests it makes
 /// store their failing rows too.
@@ -210,28 +186,6 @@ pub fn parse_age(text: &str) -> Result<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    #[test]
-    fn ci_env_names_the_pull_request_or_commit() {
-        let env = |pairs: &[(&str, &str)]| {
-            let map: HashMap<String, String> = pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-            move |key: &str| map.get(key).cloned()
-        };
-        let github_pr = env(&[("GITHUB_REF", "refs/pull/42/merge"), ("GITHUB_SHA", "abc")]);
-        assert_eq!(suffix_from_ci_env(&github_pr).as_deref(), Some("pr_42"));
-        let gitlab = env(&[("CI_MERGE_REQUEST_IID", "7")]);
-        assert_eq!(suffix_from_ci_env(&gitlab).as_deref(), Some("mr_7"));
-        let push = env(&[
-            ("GITHUB_REF", "refs/heads/main"),
-            ("GITHUB_SHA", "0123456789abcdef"),
-        ]);
-        assert_eq!(suffix_from_ci_env(&push).as_deref(), Some("01234567"));
-        assert_eq!(suffix_from_ci_env(&env(&[])), None);
-    }
 
     #[test]
     fn audit_schemas_are_recorded_when_the_run_stores_failures() {

@@ -38,13 +38,10 @@ pub struct Deploy {
 impl Deploy {
     pub fn compile(options: &CompileOptions) -> Result<Deploy> {
         let live = crate::compile::Compiled::load(options)?;
-        let shadow = super::naming::compile_with(
-            options,
-            &[(
-                super::naming::SHADOW_KEY,
-                serde_json::Value::String(NEXT.to_string()),
-            )],
-        )?;
+        let shadow = crate::compile::Compiled::load(&CompileOptions {
+            shadow_suffix: Some(NEXT.to_string()),
+            ..options.clone()
+        })?;
         let schemas = schema_set(&live.manifest);
         Ok(Deploy {
             live,

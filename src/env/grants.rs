@@ -49,7 +49,7 @@ pub fn layout(compiled: &Compiled, extra_developers: &[String]) -> Result<Layout
     let project = &compiled.project;
     let settings = project
         .vars
-        .get(super::naming::SETTINGS_VAR)
+        .get(crate::target::naming::SETTINGS_VAR)
         .and_then(|w| w.get("grants"))
         .cloned()
         .unwrap_or(Json::Null);
@@ -70,7 +70,7 @@ pub fn layout(compiled: &Compiled, extra_developers: &[String]) -> Result<Layout
     developers.sort();
     developers.dedup();
 
-    let mut targets = super::protect::other_targets(&compiled.target)?;
+    let mut targets = crate::target::protect::other_targets(&compiled.target)?;
     targets.push(compiled.target.clone());
     let mut owners: BTreeMap<String, String> = BTreeMap::new();
     let mut ci_users = Vec::new();
@@ -78,7 +78,7 @@ pub fn layout(compiled: &Compiled, extra_developers: &[String]) -> Result<Layout
         if target.name == "ci" {
             ci_users.push(target.user.clone());
         }
-        if !super::protect::is_protected(target) {
+        if !crate::target::protect::is_protected(target) {
             continue;
         }
         let manifest = if target.name == compiled.target.name {

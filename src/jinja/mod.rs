@@ -432,6 +432,10 @@ fn jinja_expression(text: &str) -> Option<&str> {
 }
 
 /// The settings and functions shared by every environment weir makes.
+/// What `side_effect()` renders: a mark that the side-effect gate
+/// (target::side_effects) finds and removes.
+pub const SIDE_EFFECT_MARK: &str = "/*\u{1}weir:side-effect\u{1}*/";
+
 fn base_environment() -> Environment<'static> {
     let mut env = Environment::new();
     // Everything rendered is SQL: no HTML or JSON escaping, whatever the
@@ -442,8 +446,8 @@ fn base_environment() -> Environment<'static> {
     env.set_fuel(Some(macros::FUEL));
     env.add_function("env_var", env_var);
     env.add_function("is_incremental", || false);
-    // Marks a hook or macro as a side effect: see env::side_effects.
-    env.add_function("side_effect", || crate::env::side_effects::MARK.to_string());
+    // Marks a hook or macro as a side effect: see target::side_effects.
+    env.add_function("side_effect", || SIDE_EFFECT_MARK.to_string());
     env.add_function("log", |_msg: Value, _rest: Rest<Value>| String::new());
     env.add_global("execute", true);
     env.add_global("modules", Value::from_object(modules::Modules));

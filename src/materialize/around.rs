@@ -217,7 +217,7 @@ fn hooks(node: &Node, key: &str) -> Result<Vec<(String, bool)>> {
                     let inside = map.get("transaction").and_then(Json::as_bool) != Some(false);
                     // `side_effect: true`: runs on protected targets only (env::side_effects).
                     if map.get("side_effect").and_then(Json::as_bool) == Some(true) {
-                        return Ok((crate::env::side_effects::mark_hook(sql), inside));
+                        return Ok((crate::target::side_effects::mark_hook(sql), inside));
                     }
                     Ok((sql.clone(), inside))
                 }

@@ -21,6 +21,7 @@ fn options(
         profiles_dir,
         target,
         vars: convert::vars(vars)?,
+        ..CompileOptions::default()
     })
 }
 
@@ -29,7 +30,7 @@ fn start(
     options: &CompileOptions,
 ) -> crate::Result<(Deploy, crate::adapter::postgres::PostgresAdapter)> {
     let deploy = Deploy::compile(options)?;
-    crate::env::protect::check_may_run(&deploy.live.target, false)?;
+    crate::target::protect::check_may_run(&deploy.live.target, false)?;
     let adapter = crate::adapter::connect(&deploy.live.target, &deploy.live.project.root)?;
     Ok((deploy, adapter))
 }
@@ -98,5 +99,5 @@ pub fn deploy_rollback(
 /// `[dev] would run: ...` lines.
 #[pyfunction]
 pub fn side_effect_notes() -> Vec<String> {
-    crate::env::side_effects::take_notes()
+    crate::target::side_effects::take_notes()
 }

@@ -43,16 +43,10 @@ impl Project {
             profiles_dir,
             target,
             vars: convert::vars(vars)?,
+            schema_suffix: None,
+            shadow_suffix: shadow.then(|| crate::env::deploy::NEXT.to_string()),
         };
-        let keys = if shadow {
-            vec![(
-                crate::env::naming::SHADOW_KEY,
-                serde_json::Value::String(crate::env::deploy::NEXT.to_string()),
-            )]
-        } else {
-            Vec::new()
-        };
-        let compiled = py.detach(|| crate::env::naming::compile_with(&options, &keys))?;
+        let compiled = py.detach(|| Compiled::load(&options))?;
         Ok(Project {
             compiled: Arc::new(compiled),
         })
@@ -173,7 +167,7 @@ impl Project {
     /// DatabaseError when it could not.
     fn run_node<'py>(&self, py: Python<'py>, unique_id: &str) -> PyResult<Bound<'py, PyDict>> {
         // A protected target runs only where CI=true or WEIR_ALLOW_PROTECTED is set.
-        crate::env::protect::check_may_run(&self.compiled.target, false)?;
+        crate::target::protect::check_may_run(&self.compiled.target, false)?;
         let compiled = Arc::clone(&self.compiled);
         let result = py.detach(|| crate::runner::run_node(&compiled, unique_id))?;
         if result.status == Status::Error
