@@ -328,11 +328,11 @@ impl ProjectArgs {
     fn state(
         &self,
         compiled: &Compiled,
-    ) -> Result<Option<std::sync::Arc<crate::env::state::State>>> {
+    ) -> Result<Option<std::sync::Arc<crate::select::state::State>>> {
         match &self.state {
-            Some(dir) => Ok(Some(std::sync::Arc::new(crate::env::state::State::load(
-                dir, compiled,
-            )?))),
+            Some(dir) => Ok(Some(std::sync::Arc::new(
+                crate::select::state::State::load(dir, compiled)?,
+            ))),
             None if self.defer || self.favor_state => Err(Error::new(
                 ErrorKind::Usage,
                 "--defer and --favor-state need --state DIR: the run to read unbuilt parents from",
@@ -362,7 +362,7 @@ impl ProjectArgs {
 /// target/manifest.json and weir_state.json, written at once.
 fn write_artifacts(compiled: &Compiled) -> Result<()> {
     let (fingerprints, manifest) = crate::base::parallel::both(
-        || crate::env::state::write_fingerprints(compiled),
+        || crate::compile::artifacts::write_fingerprints(compiled),
         || {
             crate::compile::artifacts::write_manifest(
                 &compiled.manifest,
@@ -860,7 +860,7 @@ fn timestamped(message: &str, now: std::time::SystemTime) -> String {
 /// the parents this run does not build, and say which.
 fn defer_parents(
     compiled: &mut Compiled,
-    state: &crate::env::state::State,
+    state: &crate::select::state::State,
     plan: &Plan,
     favor_state: bool,
 ) -> Result<()> {
@@ -877,7 +877,7 @@ fn defer_parents(
             .relation_kinds(&relation.schema, &[relation.identifier.as_str()])?
             .is_empty())
     };
-    let deferred = crate::env::state::defer(
+    let deferred = crate::select::state::defer(
         &mut compiled.manifest,
         state,
         &selected,
@@ -1214,7 +1214,7 @@ fn deploy_command(args: &DeployArgs) -> Result<i32> {
         &deploy.live.manifest,
         &deploy.live.project.target_dir(),
     )?;
-    crate::env::state::write_fingerprints(&deploy.live)?;
+    crate::compile::artifacts::write_fingerprints(&deploy.live)?;
     let shadow = &deploy.shadow;
     let selection = Selection::for_project(&shadow.project.root)?;
     let plan = Plan::build(

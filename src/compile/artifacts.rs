@@ -1,10 +1,12 @@
 //! The artifacts of a compile, written to the project's target folder:
 //! manifest.json (patched in place when it already holds this very compile,
-//! see [`super::cache`]).
+//! see [`super::cache`]) and weir_state.json (see [`super::fingerprints`]).
 
 use std::path::Path;
 
+use super::Compiled;
 use super::cache;
+use super::fingerprints::{FINGERPRINTS_FILE, Fingerprints};
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
 
@@ -37,6 +39,16 @@ pub fn write_manifest(manifest: &Manifest, target_dir: &Path) -> Result<()> {
     // A masked file differs from what the compile holds: never patched.
     cache::note_artifact(&path, key.filter(|_| !masked));
     Ok(())
+}
+
+/// Write `weir_state.json` beside manifest.json, so that this run can later
+/// serve as `--state`.
+pub fn write_fingerprints(compiled: &Compiled) -> Result<()> {
+    let dir = compiled.project.target_dir();
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let path = dir.join(FINGERPRINTS_FILE);
+    let text = Fingerprints::of(compiled).to_json(&compiled.target.name);
+    std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
 }
 
 /// Overwrite `generated_at` and `invocation_id` in the manifest at `path`,

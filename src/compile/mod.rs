@@ -6,6 +6,7 @@ pub mod cache;
 mod docs;
 mod ephemeral;
 mod exposures;
+pub mod fingerprints;
 pub mod generic_tests;
 mod nodes;
 mod validate;

@@ -7,4 +7,3 @@ pub mod ci;
 pub mod deploy;
 pub mod grants;
 pub mod protect;
-pub mod state;

@@ -175,8 +175,8 @@ pub struct Universe<'a> {
     pub manifest: &'a Manifest,
     pub members: Vec<Member<'a>>,
     pub root: Option<PathBuf>,
-    /// `--state`, for `state:` and `result:` (see crate::env::state).
-    pub state: Option<std::sync::Arc<crate::env::state::State>>,
+    /// `--state`, for `state:` and `result:` (see select::state).
+    pub state: Option<std::sync::Arc<crate::select::state::State>>,
 }
 
 impl<'a> Universe<'a> {
