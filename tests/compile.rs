@@ -6,7 +6,8 @@ use std::path::Path;
 use serde_json::Map;
 use weir::manifest::{Manifest, ResourceType};
 use weir::project::Project;
-use weir::target::profile::{Target, parse_target};
+use weir::target::Target;
+use weir::target::profile::parse_target;
 
 const PROFILES: &str = "
 test:

@@ -7,7 +7,8 @@ use std::process::Command;
 use serde_json::{Map, Value as Json, json};
 use weir::manifest::Manifest;
 use weir::project::Project;
-use weir::target::profile::{Target, parse_target};
+use weir::target::Target;
+use weir::target::profile::parse_target;
 
 const PROFILES: &str = "
 test:

@@ -5,7 +5,7 @@
 //!
 //! Never reused: a project whose files name `invocation_id` or
 //! `run_started_at`, and a compile that read the clock or printed (see
-//! [`super::inputs`]). Never written: a compile holding a secret's value.
+//! [`crate::base::env_vars`]). Never written: a compile holding a secret's value.
 
 use std::collections::BTreeMap;
 use std::io::Write;

@@ -497,7 +497,7 @@ fn relation_for(
     } else {
         None
     };
-    // weir's prefix convention, CI suffix and deploy shadow: see env::naming.
+    // weir's prefix convention, CI suffix and deploy shadow: see target::naming.
     let schema = crate::target::naming::node_schema(
         target,
         &jinja.scope().vars,

@@ -215,7 +215,7 @@ fn hooks(node: &Node, key: &str) -> Result<Vec<(String, bool)>> {
             Json::Object(map) => match map.get("sql") {
                 Some(Json::String(sql)) => {
                     let inside = map.get("transaction").and_then(Json::as_bool) != Some(false);
-                    // `side_effect: true`: runs on protected targets only (env::side_effects).
+                    // `side_effect: true`: runs on protected targets only (target::side_effects).
                     if map.get("side_effect").and_then(Json::as_bool) == Some(true) {
                         return Ok((crate::target::side_effects::mark_hook(sql), inside));
                     }
