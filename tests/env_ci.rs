@@ -8,7 +8,7 @@ mod support;
 
 use env_common::{both, embedded_profiles, stdout, weir};
 use support::TestProject;
-use weir::adapter::postgres::PostgresAdapter;
+use weir::PostgresAdapter;
 
 fn schemas(db: &mut PostgresAdapter) -> Vec<String> {
     db.client()

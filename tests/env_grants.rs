@@ -9,8 +9,7 @@ use std::path::Path;
 
 use env_common::{both, stdout, weir};
 use support::TestProject;
-use weir::adapter::local::LocalCluster;
-use weir::adapter::postgres::PostgresAdapter;
+use weir::{LocalCluster, PostgresAdapter};
 
 fn profiles(port: u16) -> String {
     let target = |name: &str, user: &str, schema: &str, extra: &str| {
@@ -36,14 +35,9 @@ fn profiles(port: u16) -> String {
 /// A connection as the user of one of the profile's targets.
 fn connect_as(root: &Path, target: &str) -> PostgresAdapter {
     let text = std::fs::read_to_string(root.join("profiles.yml")).unwrap();
-    let target = weir::target::profile::parse_target(
-        &text,
-        &root.join("profiles.yml"),
-        "shop",
-        Some(target),
-    )
-    .unwrap();
-    weir::adapter::connect(&target, root).unwrap()
+    let target =
+        weir::parse_target(&text, &root.join("profiles.yml"), "shop", Some(target)).unwrap();
+    weir::connect(&target, root).unwrap()
 }
 
 /// The SQLSTATE a statement fails with, or None when it succeeds.

@@ -9,8 +9,7 @@ use std::path::Path;
 
 use env_common::{both, embedded_profiles, weir, with_prefix_convention};
 use support::{TestProject, relations_in};
-use weir::compile::{CompileOptions, Compiled};
-use weir::manifest::Manifest;
+use weir::{CompileOptions, Compiled, Manifest};
 
 fn compile(project: &Path, target: &str) -> Manifest {
     Compiled::load(&CompileOptions {

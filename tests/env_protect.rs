@@ -7,7 +7,7 @@ mod support;
 
 use env_common::{both, embedded_profiles, stderr, weir, with_prefix_convention};
 use support::{TestProject, relations_in};
-use weir::adapter::local::LocalCluster;
+use weir::LocalCluster;
 
 /// Schemas that are not PostgreSQL's own.
 fn user_schemas(project: &TestProject) -> Vec<String> {

@@ -7,11 +7,10 @@ mod support;
 
 use env_common::{both, embedded_profiles, stdout, weir};
 use support::TestProject;
-use weir::target::Target;
+use weir::Target;
 
 fn events(project: &TestProject) -> Vec<String> {
-    let mut db =
-        weir::adapter::connect(&Target::embedded_default("shop", None), &project.root).unwrap();
+    let mut db = weir::connect(&Target::embedded_default("shop", None), &project.root).unwrap();
     let mut events: Vec<String> = db
         .client()
         .query("select what from audit.events", &[])

@@ -202,11 +202,6 @@ impl JinjaEnv {
         &self.scope
     }
 
-    /// True when a macro with this name exists (built-in or the project's).
-    pub fn has_macro(&self, name: &str) -> bool {
-        self.macros.defines(name)
-    }
-
     /// True when `package` (or, without one, anything) defines the macro.
     pub fn has_macro_in(&self, package: Option<&str>, name: &str) -> bool {
         match package {

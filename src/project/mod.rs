@@ -19,9 +19,7 @@ use crate::error::{Error, ErrorKind, Result};
 pub use blocks::Block;
 pub use config::ConfigTree;
 pub use digest::SourceDigest;
-pub use properties::{
-    Column, ExposureDefinition, ModelProperties, Properties, SourceDefinition, SourceTable,
-};
+pub use properties::{Column, ExposureDefinition, ModelProperties, Properties, SourceDefinition};
 
 /// A file of the project: where it is and what it says.
 #[derive(Debug, Clone, PartialEq)]

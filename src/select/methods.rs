@@ -152,7 +152,7 @@ impl<'a> Member<'a> {
     }
 
     /// The manifest's JSON for this member (what dbt's `to_dict` gives).
-    pub fn to_json(&self) -> Json {
+    pub fn to_json(self) -> Json {
         match self {
             Member::Node(n) => serde_json::to_value(n),
             Member::Source(s) => serde_json::to_value(s),
