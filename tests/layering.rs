@@ -122,6 +122,48 @@ fn modules_import_only_lower_ranks() {
     );
 }
 
+/// ARCHITECTURE.md's code map has a paragraph for every top-level module
+/// (headed by its path) and names every file-level submodule.
+#[test]
+fn architecture_md_names_every_module() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let src = root.join("src");
+    let doc = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
+    let mut missing = Vec::new();
+    for module in top_level_modules(&src) {
+        let file = format!("### `src/{module}.rs`");
+        let folder = format!("### `src/{module}/`");
+        if !doc.contains(&file) && !doc.contains(&folder) {
+            missing.push(format!("src/{module}: no `{file}` or `{folder}` heading"));
+        }
+    }
+    for file in rust_files(&src) {
+        let relative = file.strip_prefix(&src).unwrap();
+        if relative.components().count() < 2 {
+            continue; // a top-level module, checked above
+        }
+        let stem = file.file_stem().unwrap().to_str().unwrap();
+        let name = if stem == "mod" {
+            file.parent()
+                .unwrap()
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+        } else {
+            stem
+        };
+        if !doc.contains(&format!("`{name}`")) && !doc.contains(&format!("`{name}/`")) {
+            missing.push(format!("src/{}: `{name}` is not named", relative.display()));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "ARCHITECTURE.md's code map misses modules:\n{}",
+        missing.join("\n")
+    );
+}
+
 /// src/X.rs and src/X/ (lib.rs and main.rs are the crate itself).
 fn top_level_modules(src: &Path) -> BTreeSet<String> {
     std::fs::read_dir(src)
