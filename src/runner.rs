@@ -20,6 +20,7 @@ use serde_json::json;
 
 use crate::adapter::Adapter;
 use crate::adapter::postgres::{ConnectionSettings, PostgresAdapter};
+use crate::base::quote::quote_literal;
 use crate::compile::{Compiled, RunRenderer};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{Node, ResourceType};
@@ -569,7 +570,7 @@ impl Worker<'_> {
 fn build_locked(adapter: &mut PostgresAdapter, node: &Node, ctx: &BuildContext) -> Result<Built> {
     let lock = crate::manifest::builds_relation(node, ctx.store_failures).then(|| {
         let relation = node.relation.to_string();
-        format!("{LOCK_CLASS}, hashtext('{}')", relation.replace('\'', "''"))
+        format!("{LOCK_CLASS}, hashtext({})", quote_literal(&relation))
     });
     if let Some(key) = &lock {
         let (schema, names) = materialize::relations_asked(node);

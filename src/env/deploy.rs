@@ -221,10 +221,9 @@ pub fn swap(adapter: &mut dyn Adapter, schemas: &[String]) -> Result<Swapped> {
         statements.push(format!("drop schema if exists {prev} cascade"));
         statements.push(format!(
             "do $$ begin if exists (select from pg_namespace where nspname = {}) then \
-             execute 'alter schema {} rename to {}'; end if; end $$",
+             execute {}; end if; end $$",
             quote_literal(schema),
-            live.replace('\'', "''"),
-            prev.replace('\'', "''")
+            quote_literal(&format!("alter schema {live} rename to {prev}"))
         ));
         statements.push(format!("alter schema {next} rename to {live}"));
     }
