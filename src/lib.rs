@@ -1,34 +1,45 @@
 //! weir runs dbt-style SQL projects the way an orchestrator needs them.
 //!
-//! The flow is one-way: files on disk become a [`project::Project`]; compiling
-//! it for a [`profile::Target`] gives a [`manifest::Manifest`] (Jinja rendered,
-//! relations named, DAG ordered); a selection of it becomes a [`plan::Plan`] of
-//! per-node tasks; the [`runner`] executes tasks through an [`adapter`] on
-//! PostgreSQL and reports [`results`]. The CLI ([`cli`]) and the Python module
-//! are thin shells over these functions.
+//! The flow is one-way: files on disk become a [`Project`]; compiling it for
+//! a [`Target`] gives a [`Manifest`] (Jinja rendered, relations named, DAG
+//! ordered); a [`Selection`] of it becomes a [`Plan`] of per-node tasks;
+//! [`run`] executes the tasks through an [`Adapter`] on PostgreSQL and
+//! reports [`RunResults`]. The `weir` command line and the Python module are
+//! thin shells over these functions. ARCHITECTURE.md has the code map.
 
-pub mod adapter;
-pub mod clock;
-pub mod compile;
-pub mod env;
-pub mod error;
-pub mod graph;
-pub mod jinja;
+pub(crate) mod adapter;
+pub(crate) mod base;
+pub(crate) mod compile;
+pub(crate) mod env;
+pub(crate) mod error;
+pub(crate) mod graph;
+pub(crate) mod jinja;
 pub mod logs;
-pub mod manifest;
-pub mod materialize;
-pub mod parallel;
-pub mod plan;
-pub mod profile;
-pub mod project;
-pub mod pyjson;
+pub(crate) mod manifest;
+pub(crate) mod materialize;
+pub(crate) mod plan;
+pub(crate) mod project;
 #[cfg(feature = "python")]
 mod python;
-pub mod results;
-pub mod runner;
-pub mod select;
-pub mod timing;
+pub(crate) mod results;
+pub(crate) mod runner;
+pub(crate) mod select;
+pub(crate) mod target;
 pub mod workflow;
 
-pub use compile::{CompileOptions, Compiled, compile};
+pub use adapter::local::LocalCluster;
+pub use adapter::postgres::{ConnectionSettings, PostgresAdapter};
+pub use adapter::{Adapter, RelationKind, connect, in_transaction};
+pub use base::{secrets, timing};
+pub use compile::{CompileOptions, Compiled, RunRenderer, compile};
 pub use error::{Error, ErrorKind, Result};
+pub use graph::short_name;
+pub use manifest::{Manifest, Materialization, Node, Relation, ResourceType};
+pub use plan::{Plan, RetryPolicy, Task};
+pub use project::{Project, yaml};
+pub use results::{NodeResult, RunResults, Status};
+pub use runner::{CancelHandle, Event, RunOptions, Warming, run};
+pub use select::list::{ListOptions, ListOutput, list};
+pub use select::{IndirectSelection, Selection, Selectors};
+pub use target::profile::{load_target, parse_target};
+pub use target::{Secret, Target};

@@ -3,19 +3,18 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
 use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value, json};
 
-use crate::error::{Error, Result};
+mod test_config;
 
-/// The dbt-core release whose artifacts weir writes, as `metadata.dbt_version`
-/// of manifest.json (v12) and run_results.json (v6): the 1.11 line, which the
-/// parity tests run against. dbt itself writes its exact patch release; no
-/// reader (dbt's `--state`, dbt-artifacts-parser) needs more than the line.
-pub const DBT_VERSION: &str = "1.11.0";
+use crate::base::quote::Quoted;
+use crate::error::{Error, Result};
+/// A node's columns are as its properties YAML declares them.
+pub use crate::project::Column;
+pub use test_config::{StoreFailuresAs, TestConfig, builds_relation};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ResourceType {
@@ -71,29 +70,6 @@ impl fmt::Display for Relation {
     }
 }
 
-/// Quote an identifier for PostgreSQL.
-pub fn quote_identifier(name: &str) -> String {
-    Quoted(name).to_string()
-}
-
-/// An identifier as PostgreSQL quotes it (`"name"`, a `"` doubled), written
-/// without building strings: every node's relation name is printed a few
-/// times per compile.
-struct Quoted<'a>(&'a str);
-
-impl fmt::Display for Quoted<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"")?;
-        for (i, part) in self.0.split('"').enumerate() {
-            if i > 0 {
-                f.write_str("\"\"")?;
-            }
-            f.write_str(part)?;
-        }
-        f.write_str("\"")
-    }
-}
-
 /// How a model is built.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Materialization {
@@ -134,14 +110,6 @@ impl Materialization {
             Materialization::Other(name) => name,
         }
     }
-}
-
-/// One column declared in a properties YAML.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct Column {
-    pub name: String,
-    pub description: String,
-    pub data_type: Option<String>,
 }
 
 /// What a generic test node tests and with which arguments.
@@ -235,7 +203,7 @@ impl Node {
     /// that parses has it, which a compile never does).
     ///
     /// Not whether a run writes the relation: ask
-    /// [`crate::materialize::builds_relation`], with the run's --store-failures.
+    /// [`builds_relation`], with the run's --store-failures.
     pub fn is_relational(&self) -> bool {
         if self.resource_type == ResourceType::Analysis {
             return false;
@@ -396,76 +364,10 @@ impl Manifest {
         serde_json::to_value(ManifestOut::new(self, &self.nodes)).expect("manifest serializes")
     }
 
-    /// Write the manifest to `<target_dir>/manifest.json`, streamed: a
-    /// 10,000-model manifest is tens of megabytes. When the file holds this
-    /// very compile already (a reused compile, see compile::cache), only its
-    /// invocation id and time are rewritten.
-    pub fn write(&self, target_dir: &Path) -> Result<()> {
-        use crate::compile::cache;
-        std::fs::create_dir_all(target_dir).map_err(|e| Error::io(target_dir, e))?;
-        let path = target_dir.join("manifest.json");
-        let key = self.metadata.reuse_key.as_deref();
-        if let Some(key) = key
-            && cache::artifact_is_current(&path, key)
-            && self.rewrite_metadata(&path)?
-        {
-            cache::note_artifact(&path, Some(key));
-            return Ok(());
-        }
-        let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
-        // Secrets are masked on the way out, whatever put them in a node.
-        let scrub = crate::env::secrets::ScrubWriter::new(file);
-        let mut writer = std::io::BufWriter::with_capacity(1 << 20, scrub);
-        serde_json::to_writer(
-            &mut writer,
-            &ManifestOut::new(self, ParallelNodes(&self.nodes)),
-        )
-        .map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
-        let (_, masked) = writer
-            .into_inner()
-            .map_err(|e| Error::io(&path, e.into_error()))?
-            .finish_reporting()
-            .map_err(|e| Error::io(&path, e))?;
-        // A masked file differs from what the compile holds: never patched.
-        cache::note_artifact(&path, key.filter(|_| !masked));
-        Ok(())
-    }
-
-    /// Overwrite `generated_at` and `invocation_id` in the manifest at `path`,
-    /// in place: both have a fixed width. False when the file does not start
-    /// as weir writes it.
-    fn rewrite_metadata(&self, path: &Path) -> Result<bool> {
-        use std::io::{Read, Seek, SeekFrom, Write};
-        let io = |e| Error::io(path, e);
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(io)?;
-        let mut head = vec![0; 1024];
-        let read = file.read(&mut head).map_err(io)?;
-        head.truncate(read);
-        let fields = [
-            ("\"generated_at\":\"", &self.metadata.generated_at),
-            ("\"invocation_id\":\"", &self.metadata.invocation_id),
-        ];
-        let mut writes = Vec::new();
-        for (field, value) in fields {
-            let Some(start) = memchr::memmem::find(&head, field.as_bytes()) else {
-                return Ok(false);
-            };
-            let start = start + field.len();
-            let end = start + value.len();
-            if head.get(end) != Some(&b'"') || head[start..end].contains(&b'"') {
-                return Ok(false);
-            }
-            writes.push((start as u64, value));
-        }
-        for (offset, value) in writes {
-            file.seek(SeekFrom::Start(offset)).map_err(io)?;
-            file.write_all(value.as_bytes()).map_err(io)?;
-        }
-        Ok(true)
+    /// Write the manifest as dbt's v12 JSON to `writer`, its nodes
+    /// serialized on all cores: a 10,000-model manifest is tens of megabytes.
+    pub fn to_writer(&self, writer: impl std::io::Write) -> serde_json::Result<()> {
+        serde_json::to_writer(writer, &ManifestOut::new(self, ParallelNodes(&self.nodes)))
     }
 }
 
@@ -563,7 +465,7 @@ impl Serialize for ParallelNodes<'_> {
         let nodes: Vec<&Node> = self.0.values().collect();
         let mut map = serializer.serialize_map(Some(nodes.len()))?;
         for batch in nodes.chunks(BATCH) {
-            let serialized = crate::parallel::map(batch, serde_json::value::to_raw_value);
+            let serialized = crate::base::parallel::map(batch, serde_json::value::to_raw_value);
             for (node, json) in batch.iter().zip(serialized) {
                 map.serialize_entry(&node.unique_id, &json.map_err(S::Error::custom)?)?;
             }
@@ -598,7 +500,7 @@ impl<'a, Nodes: Serialize> ManifestOut<'a, Nodes> {
         ManifestOut {
             metadata: MetadataOut {
                 dbt_schema_version: "https://schemas.getdbt.com/dbt/manifest/v12.json",
-                dbt_version: DBT_VERSION,
+                dbt_version: crate::base::DBT_VERSION,
                 generated_at: &m.generated_at,
                 invocation_id: &m.invocation_id,
                 env: EmptyMap {},
@@ -938,13 +840,10 @@ impl Serialize for SourceNode {
 
 #[cfg(test)]
 mod tests {
-    use super::{Relation, quote_identifier};
+    use super::Relation;
 
     #[test]
-    fn identifiers_are_quoted_as_postgres_quotes_them() {
-        assert_eq!(quote_identifier("orders"), "\"orders\"");
-        assert_eq!(quote_identifier("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(quote_identifier(""), "\"\"");
+    fn relations_quote_each_part() {
         let relation = Relation {
             database: "db".into(),
             schema: "a\"b".into(),

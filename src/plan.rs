@@ -6,6 +6,7 @@ mod edges;
 use crate::error::Result;
 use crate::manifest::{Manifest, Materialization, Node, Relation, ResourceType};
 use crate::select::Selection;
+use crate::target::Environment;
 
 /// How many times a failed task is retried on a target, unless the node's
 /// own `retries` config says otherwise.
@@ -17,10 +18,10 @@ pub struct RetryPolicy {
 impl RetryPolicy {
     /// The built-in policy: production retries most, development never.
     pub fn for_target(target_name: &str) -> RetryPolicy {
-        let default_retries = match target_name {
-            "prod" | "production" => 3,
-            "staging" | "stage" => 1,
-            _ => 0,
+        let default_retries = match Environment::of(target_name) {
+            Environment::Production => 3,
+            Environment::Staging => 1,
+            Environment::Ci | Environment::Development => 0,
         };
         RetryPolicy { default_retries }
     }

@@ -1,13 +1,12 @@
 //! What a run did, node by node: statuses, timings, rows; written as dbt's
 //! run_results.json (v6).
 
-use std::path::Path;
 use std::time::SystemTime;
 
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::error::{Error, Result};
+use crate::error::Error;
 
 /// dbt's statuses: models end success / error / skipped; tests pass / fail / warn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,7 +119,7 @@ struct WeirFigures {
 
 impl<'a> ResultOut<'a> {
     fn of(result: &'a NodeResult) -> ResultOut<'a> {
-        let started_at = crate::clock::rfc3339(result.started_at);
+        let started_at = crate::base::clock::rfc3339(result.started_at);
         // As dbt-postgres: DDL (a view) reports rows_affected -1; a failed node nothing.
         let reported = !result.code.is_empty();
         ResultOut {
@@ -134,7 +133,7 @@ impl<'a> ResultOut<'a> {
                 Timing {
                     name: "execute",
                     started_at,
-                    completed_at: crate::clock::rfc3339(result.completed_at),
+                    completed_at: crate::base::clock::rfc3339(result.completed_at),
                 },
             ],
             thread_id: "Thread-1",
@@ -192,7 +191,7 @@ impl RunResults {
         RunResultsOut {
             metadata: Metadata {
                 dbt_schema_version: "https://schemas.getdbt.com/dbt/run-results/v6.json",
-                dbt_version: crate::manifest::DBT_VERSION,
+                dbt_version: crate::base::DBT_VERSION,
                 generated_at: &self.generated_at,
                 invocation_id: &self.invocation_id,
                 env: Empty {},
@@ -203,22 +202,9 @@ impl RunResults {
         }
     }
 
-    /// Write `<target_dir>/run_results.json`.
-    /// Streamed, and masked of secrets on the way out.
-    pub fn write(&self, target_dir: &Path) -> Result<()> {
-        std::fs::create_dir_all(target_dir).map_err(|e| Error::io(target_dir, e))?;
-        let path = target_dir.join("run_results.json");
-        let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
-        let scrub = crate::env::secrets::ScrubWriter::new(file);
-        let mut writer = std::io::BufWriter::with_capacity(1 << 16, scrub);
-        serde_json::to_writer(&mut writer, &self.out())
-            .map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
-        writer
-            .into_inner()
-            .map_err(|e| Error::io(&path, e.into_error()))?
-            .finish()
-            .map(drop)
-            .map_err(|e| Error::io(&path, e))
+    /// Write the results as dbt's run-results v6 JSON to `writer`.
+    pub fn to_writer(&self, writer: impl std::io::Write) -> serde_json::Result<()> {
+        serde_json::to_writer(writer, &self.out())
     }
 }
 

@@ -2,6 +2,7 @@
 //! soon as their upstream succeeded, skips, retries of transient errors, an
 //! advisory lock per relation, timeouts and cancellation.
 
+pub(crate) mod artifacts;
 mod cancel;
 mod pool;
 mod run_end;
@@ -18,6 +19,7 @@ use serde_json::json;
 
 use crate::adapter::Adapter;
 use crate::adapter::postgres::{ConnectionSettings, PostgresAdapter};
+use crate::base::quote::quote_literal;
 use crate::compile::{Compiled, RunRenderer};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{Node, ResourceType};
@@ -109,7 +111,7 @@ pub fn run(
                 .map_err(|e| e.scrub(&secrets))?,
         )
     };
-    crate::timing::phase("run: connection settings");
+    crate::base::timing::phase("run: connection settings");
     let watchdog = Watchdog::default();
     let scheduler = Scheduler::new(plan, options.fail_fast, Some(&watchdog));
     let workers = options.threads.max(1).min(plan.tasks.len());
@@ -157,7 +159,7 @@ pub fn run(
                 }
                 watchdog.finish();
             });
-            crate::timing::phase("run: nodes");
+            crate::base::timing::phase("run: nodes");
         }
     }
     let mut results = scheduler.into_results();
@@ -178,7 +180,7 @@ pub fn run(
     results.extend(hooks);
     Ok(RunResults {
         invocation_id: compiled.manifest.metadata.invocation_id.clone(),
-        generated_at: crate::clock::now_rfc3339(),
+        generated_at: crate::base::clock::now_rfc3339(),
         elapsed_time: clock.elapsed().as_secs_f64(),
         args: json!({
             "target": plan.target_name,
@@ -303,7 +305,7 @@ pub fn run_node(compiled: &Compiled, unique_id: &str, store_failures: bool) -> R
     let mut result = success(node, built, started_at, clock.elapsed(), 1);
     // What the task built, seeds included, for the orchestrator to read.
     result.relation_name =
-        materialize::builds_relation(node, store_failures).then(|| node.relation.to_string());
+        crate::manifest::builds_relation(node, store_failures).then(|| node.relation.to_string());
     Ok(result)
 }
 
@@ -312,7 +314,7 @@ pub fn run_node(compiled: &Compiled, unique_id: &str, store_failures: bool) -> R
 /// names only the relations of nodes it compiles).
 fn reported_relation(node: &Node, store_failures: bool) -> Option<String> {
     let named = node.resource_type != ResourceType::Seed
-        && materialize::builds_relation(node, store_failures);
+        && crate::manifest::builds_relation(node, store_failures);
     named.then(|| node.relation.to_string())
 }
 
@@ -567,9 +569,9 @@ impl Worker<'_> {
 /// relation at the same time. A test takes it when it stores its failures,
 /// whether its config or --store-failures says so.
 fn build_locked(adapter: &mut PostgresAdapter, node: &Node, ctx: &BuildContext) -> Result<Built> {
-    let lock = materialize::builds_relation(node, ctx.store_failures).then(|| {
+    let lock = crate::manifest::builds_relation(node, ctx.store_failures).then(|| {
         let relation = node.relation.to_string();
-        format!("{LOCK_CLASS}, hashtext('{}')", relation.replace('\'', "''"))
+        format!("{LOCK_CLASS}, hashtext({})", quote_literal(&relation))
     });
     if let Some(key) = &lock {
         let (schema, names) = materialize::relations_asked(node);

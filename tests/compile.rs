@@ -4,9 +4,7 @@
 use std::path::Path;
 
 use serde_json::Map;
-use weir::manifest::{Manifest, ResourceType};
-use weir::profile::{Target, parse_target};
-use weir::project::Project;
+use weir::{Manifest, Project, ResourceType, Target, parse_target};
 
 const PROFILES: &str = "
 test:
@@ -523,7 +521,7 @@ fn yaml_value_errors_name_the_line_of_the_value() {
         assert_eq!(err.line(), Some(line), "{project}: {err}");
         shown.push(err.to_string());
     }
-    let err = weir::profile::load_target(
+    let err = weir::load_target(
         Some(Path::new(&format!("{fixtures}/profiles"))),
         Path::new("."),
         "test",
@@ -674,13 +672,13 @@ fn templates_that_read_graph_see_the_whole_project() {
 fn run_time_renders_see_the_whole_graph() {
     let project = Project::load(Path::new("tests/fixtures/features")).unwrap();
     let manifest = weir::compile(&project, &target("dev"), &Map::new()).unwrap();
-    let compiled = weir::compile::Compiled {
+    let compiled = weir::Compiled {
         project,
         target: target("dev"),
         manifest,
         cli_vars: Map::new(),
     };
-    let renderer = weir::compile::RunRenderer::new(&compiled).unwrap();
+    let renderer = weir::RunRenderer::new(&compiled).unwrap();
     let sql = renderer
         .render_node("model.features.graph_summary", false)
         .unwrap();

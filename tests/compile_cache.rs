@@ -5,9 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{Map, Value as Json, json};
-use weir::manifest::Manifest;
-use weir::profile::{Target, parse_target};
-use weir::project::Project;
+use weir::{Manifest, Project, Target, parse_target};
 
 const PROFILES: &str = "
 test:
@@ -92,9 +90,7 @@ fn any_changed_input_compiles_again() {
     let model = first
         .nodes
         .values()
-        .find(|n| {
-            n.resource_type == weir::manifest::ResourceType::Model && n.package_name == "features"
-        })
+        .find(|n| n.resource_type == weir::ResourceType::Model && n.package_name == "features")
         .unwrap();
     let path = root.join(&model.original_file_path);
     let text = std::fs::read_to_string(&path).unwrap();

@@ -7,7 +7,7 @@ mod support;
 
 use support::cli::{both, stdout, weir};
 use support::{TestProject, embedded_profiles};
-use weir::adapter::postgres::PostgresAdapter;
+use weir::PostgresAdapter;
 
 fn schemas(db: &mut PostgresAdapter) -> Vec<String> {
     db.client()

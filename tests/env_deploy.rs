@@ -11,8 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use support::cli::{both, stdout, weir};
 use support::{TestProject, embedded_profiles};
-use weir::adapter::postgres::PostgresAdapter;
-use weir::profile::Target;
+use weir::{PostgresAdapter, Target};
 
 /// The shop project plus three relations carrying a version: a table in
 /// each schema of the set and a view over both.
@@ -45,7 +44,7 @@ fn deploy(project: &TestProject, version: u32) -> std::process::Output {
 }
 
 fn connect(project: &TestProject) -> PostgresAdapter {
-    weir::adapter::connect(&Target::embedded_default("shop", None), &project.root).unwrap()
+    weir::connect(&Target::embedded_default("shop", None), &project.root).unwrap()
 }
 
 /// (a, b, pair.a, pair.b) as readers of the live set see them.

@@ -8,8 +8,7 @@ use std::path::Path;
 
 use support::TestProject;
 use support::cli::{both, stdout, weir};
-use weir::adapter::local::LocalCluster;
-use weir::adapter::postgres::PostgresAdapter;
+use weir::{LocalCluster, PostgresAdapter};
 
 fn profiles(port: u16) -> String {
     let target = |name: &str, user: &str, schema: &str, extra: &str| {
@@ -36,9 +35,8 @@ fn profiles(port: u16) -> String {
 fn connect_as(root: &Path, target: &str) -> PostgresAdapter {
     let text = std::fs::read_to_string(root.join("profiles.yml")).unwrap();
     let target =
-        weir::profile::parse_target(&text, &root.join("profiles.yml"), "shop", Some(target))
-            .unwrap();
-    weir::adapter::connect(&target, root).unwrap()
+        weir::parse_target(&text, &root.join("profiles.yml"), "shop", Some(target)).unwrap();
+    weir::connect(&target, root).unwrap()
 }
 
 /// The SQLSTATE a statement fails with, or None when it succeeds.

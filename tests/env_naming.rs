@@ -6,18 +6,16 @@ mod support;
 
 use std::path::Path;
 
-use serde_json::Map;
 use support::cli::{both, weir};
 use support::{TestProject, embedded_profiles, relations_in, with_prefix_convention};
-use weir::compile::{CompileOptions, Compiled};
-use weir::manifest::Manifest;
+use weir::{CompileOptions, Compiled, Manifest};
 
 fn compile(project: &Path, target: &str) -> Manifest {
     Compiled::load(&CompileOptions {
         project_dir: project.to_path_buf(),
         profiles_dir: Some(project.to_path_buf()),
         target: Some(target.into()),
-        vars: Map::new(),
+        ..Default::default()
     })
     .unwrap()
     .manifest

@@ -6,7 +6,7 @@ mod support;
 
 use support::cli::{both, stderr, weir};
 use support::{TestProject, embedded_profiles, relations_in, with_prefix_convention};
-use weir::adapter::local::LocalCluster;
+use weir::LocalCluster;
 
 /// Schemas that are not PostgreSQL's own.
 fn user_schemas(project: &TestProject) -> Vec<String> {

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use support::TestProject;
 use support::cli::{both, stderr, weir};
-use weir::adapter::local::LocalCluster;
+use weir::LocalCluster;
 
 const PASSWORD: &str = "pw-Hunter2-0xC0FFEE";
 const TOKEN: &str = "tok-Sw0rdf1sh-1337";
@@ -112,8 +112,8 @@ fn no_secret_reaches_output_artifacts_or_compiled_files() {
         assert_no_secret(path, text);
     }
     // The model itself ran with the real value: only what weir writes is masked.
-    let target = weir::profile::Target::embedded_default("shop", None);
-    let mut db = weir::adapter::connect(&target, &project.root).unwrap();
+    let target = weir::Target::embedded_default("shop", None);
+    let mut db = weir::connect(&target, &project.root).unwrap();
     let token: String = db
         .client()
         .query_one("select token from dev.uses_token", &[])

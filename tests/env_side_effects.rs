@@ -6,11 +6,10 @@ mod support;
 
 use support::cli::{both, stdout, weir};
 use support::{TestProject, embedded_profiles};
-use weir::profile::Target;
+use weir::Target;
 
 fn events(project: &TestProject) -> Vec<String> {
-    let mut db =
-        weir::adapter::connect(&Target::embedded_default("shop", None), &project.root).unwrap();
+    let mut db = weir::connect(&Target::embedded_default("shop", None), &project.root).unwrap();
     let mut events: Vec<String> = db
         .client()
         .query("select what from audit.events", &[])

@@ -280,7 +280,7 @@ fn defer_builds_a_changed_model_in_a_ci_schema_against_prod() {
 
     let compiled = slim.project.compile();
     let mut db = slim.project.connect(&compiled);
-    let count = |db: &mut weir::adapter::postgres::PostgresAdapter, sql: &str| -> i64 {
+    let count = |db: &mut weir::PostgresAdapter, sql: &str| -> i64 {
         db.client().query_one(sql, &[]).unwrap().get(0)
     };
     assert_eq!(

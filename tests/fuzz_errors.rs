@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::Once;
 
 use weir::Error;
-use weir::project::yaml::{self, Kind, Mapping, Yaml};
+use weir::yaml::{self, Kind, Mapping, Yaml};
 
 /// The valid project every case starts from: path -> contents.
 fn base_project() -> BTreeMap<&'static str, Vec<u8>> {
@@ -256,12 +256,12 @@ fn case(name: impl Into<String>, file: &str, contents: impl Into<Vec<u8>>, expec
 
 /// Compile a project the way every command does, selectors.yml included.
 fn compile_dir(root: &Path) -> Result<(), Error> {
-    let project = weir::project::Project::load(root)?;
-    let target = weir::profile::Target::embedded_default(&project.name, Some("dev"));
+    let project = weir::Project::load(root)?;
+    let target = weir::Target::embedded_default(&project.name, Some("dev"));
     let manifest = weir::compile(&project, &target, &Default::default())?;
-    let selection = weir::select::Selection {
+    let selection = weir::Selection {
         selector: Some("nightly".into()),
-        ..weir::select::Selection::for_project(root)?
+        ..weir::Selection::for_project(root)?
     };
     // A broken selectors.yml may have lost the selector; that error names no line.
     if selection.selectors.names().any(|(n, _)| n == "nightly") {
@@ -1262,7 +1262,7 @@ fn broken_profiles() {
             total += 1;
             IN_CASE.with(|c| c.set(true));
             let outcome = catch_unwind(AssertUnwindSafe(|| {
-                weir::profile::parse_target(&text, Path::new("profiles.yml"), "fuzz", None)
+                weir::parse_target(&text, Path::new("profiles.yml"), "fuzz", None)
             }));
             IN_CASE.with(|c| c.set(false));
             match outcome {
@@ -1293,8 +1293,8 @@ fn selector_strings() {
         std::fs::create_dir_all(full.parent().unwrap()).unwrap();
         std::fs::write(full, contents).unwrap();
     }
-    let project = weir::project::Project::load(&root).unwrap();
-    let target = weir::profile::Target::embedded_default("fuzz", Some("dev"));
+    let project = weir::Project::load(&root).unwrap();
+    let target = weir::Target::embedded_default("fuzz", Some("dev"));
     let manifest = weir::compile(&project, &target, &Default::default()).unwrap();
     // Pieces of the grammar, glued at random: operators, methods, values.
     let pieces = [
@@ -1346,7 +1346,7 @@ fn selector_strings() {
         let text: String = (0..=rng.below(8))
             .map(|_| pieces[rng.below(pieces.len())])
             .collect();
-        let selection = weir::select::Selection {
+        let selection = weir::Selection {
             select: vec![text.clone()],
             exclude: if round % 3 == 0 {
                 vec![text.clone()]
@@ -1354,10 +1354,10 @@ fn selector_strings() {
                 Vec::new()
             },
             indirect_selection: [
-                weir::select::IndirectSelection::Eager,
-                weir::select::IndirectSelection::Cautious,
-                weir::select::IndirectSelection::Buildable,
-                weir::select::IndirectSelection::Empty,
+                weir::IndirectSelection::Eager,
+                weir::IndirectSelection::Cautious,
+                weir::IndirectSelection::Buildable,
+                weir::IndirectSelection::Empty,
             ][round % 4],
             project_root: Some(root.clone()),
             ..Default::default()

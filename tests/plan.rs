@@ -5,13 +5,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use weir::manifest::Manifest;
-use weir::plan::{Plan, RetryPolicy};
-use weir::select::Selection;
+use weir::{Manifest, Plan, RetryPolicy, Selection};
 
 fn manifest() -> Manifest {
-    let project = weir::project::Project::load(Path::new("tests/fixtures/plan_edges")).unwrap();
-    let target = weir::profile::Target::embedded_default(&project.name, Some("dev"));
+    let project = weir::Project::load(Path::new("tests/fixtures/plan_edges")).unwrap();
+    let target = weir::Target::embedded_default(&project.name, Some("dev"));
     weir::compile(&project, &target, &Default::default()).unwrap()
 }
 

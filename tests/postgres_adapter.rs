@@ -5,8 +5,7 @@
 
 mod support;
 
-use weir::adapter::postgres::PostgresAdapter;
-use weir::adapter::{Adapter, RelationKind, in_transaction};
+use weir::{Adapter, PostgresAdapter, RelationKind, in_transaction};
 
 use support::TestProject;
 

@@ -3,9 +3,7 @@
 
 mod support;
 
-use weir::compile::Compiled;
-use weir::results::{NodeResult, RunResults, Status};
-use weir::runner::{self, RunOptions};
+use weir::{Compiled, NodeResult, RunOptions, RunResults, Status};
 
 use support::{TestProject, plan, relation};
 
@@ -16,7 +14,7 @@ fn run(compiled: &Compiled, select: &[&str], full_refresh: bool) -> RunResults {
         full_refresh,
         ..RunOptions::default()
     };
-    let results = runner::run(compiled, &plan(compiled, select), &options, &|_| {}).unwrap();
+    let results = weir::run(compiled, &plan(compiled, select), &options, &|_| {}).unwrap();
     for result in &results.results {
         assert_ne!(result.status, Status::Error, "{}", result.message);
     }
@@ -197,7 +195,7 @@ fn schema_changes_follow_on_schema_change() {
         full_refresh: false,
         ..RunOptions::default()
     };
-    let results = runner::run(
+    let results = weir::run(
         &compiled,
         &plan(&compiled, &["ignored appended synced strict"]),
         &options,

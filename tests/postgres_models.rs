@@ -3,9 +3,7 @@
 
 mod support;
 
-use weir::compile::Compiled;
-use weir::results::{RunResults, Status};
-use weir::runner::{self, RunOptions};
+use weir::{Compiled, RunOptions, RunResults, Status};
 
 use support::{TestProject, count, plan, relation};
 
@@ -16,7 +14,7 @@ fn run(compiled: &Compiled, select: &[&str], full_refresh: bool) -> RunResults {
         full_refresh,
         ..RunOptions::default()
     };
-    runner::run(compiled, &plan(compiled, select), &options, &|_| {}).unwrap()
+    weir::run(compiled, &plan(compiled, select), &options, &|_| {}).unwrap()
 }
 
 fn message(results: &RunResults, name: &str) -> (Status, String) {
@@ -50,7 +48,7 @@ fn materialized_views_are_created_then_refreshed() {
         (Status::Success, "SELECT 1".into())
     );
     let counts = relation(&compiled, "order_counts");
-    let n = |db: &mut weir::adapter::postgres::PostgresAdapter| -> i64 {
+    let n = |db: &mut weir::PostgresAdapter| -> i64 {
         db.client()
             .query_one(&format!("select n from {counts}"), &[])
             .unwrap()
@@ -133,7 +131,7 @@ fn hooks_grants_and_docs_run_around_builds() {
         ]
     );
     let hooked = relation(&compiled, "hooked").to_string();
-    let log = |db: &mut weir::adapter::postgres::PostgresAdapter| -> Vec<String> {
+    let log = |db: &mut weir::PostgresAdapter| -> Vec<String> {
         db.client()
             .query("select msg from public.hook_log order by id", &[])
             .unwrap()
@@ -142,7 +140,7 @@ fn hooks_grants_and_docs_run_around_builds() {
             .collect()
     };
     assert_eq!(log(&mut db), ["pre hooked", "post", "end dev"]);
-    let privileges = |db: &mut weir::adapter::postgres::PostgresAdapter| -> (bool, bool) {
+    let privileges = |db: &mut weir::PostgresAdapter| -> (bool, bool) {
         let row = db
             .client()
             .query_one(

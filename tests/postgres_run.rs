@@ -8,14 +8,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use weir::ErrorKind;
-use weir::adapter::Adapter;
-use weir::adapter::local::LocalCluster;
-use weir::adapter::postgres::PostgresAdapter;
-use weir::compile::Compiled;
-use weir::plan::Plan;
-use weir::results::{RunResults, Status};
-use weir::runner::{self, Event, RunOptions};
+use weir::{
+    Adapter, Compiled, ErrorKind, Event, LocalCluster, Plan, PostgresAdapter, RunOptions,
+    RunResults, Status,
+};
 
 use support::{TestProject, count, plan, relation, relations_in};
 
@@ -29,7 +25,7 @@ fn options(threads: usize) -> RunOptions {
 }
 
 fn run(compiled: &Compiled, plan: &Plan) -> RunResults {
-    runner::run(compiled, plan, &options(4), &|_| {}).unwrap()
+    weir::run(compiled, plan, &options(4), &|_| {}).unwrap()
 }
 
 /// node name -> (status, message)
@@ -70,7 +66,7 @@ fn seed_and_run_build_every_relation_and_reruns_change_nothing() {
         events.lock().unwrap().push(line);
     };
 
-    let first = runner::run(&compiled, &plan, &options(4), &record).unwrap();
+    let first = weir::run(&compiled, &plan, &options(4), &record).unwrap();
     let outcome = outcomes(&compiled, &first);
     assert!(!first.has_failures(), "{outcome:?}");
     assert_eq!(outcome["raw_orders"], (Status::Success, "COPY 30".into()));
@@ -154,7 +150,7 @@ fn readers_never_see_a_relation_missing_while_it_is_rebuilt() {
     let models = rebuild
         .tasks
         .iter()
-        .filter(|t| t.resource_type == weir::manifest::ResourceType::Model);
+        .filter(|t| t.resource_type == weir::ResourceType::Model);
     assert_eq!(models.count(), 2);
 
     let table = relation(&compiled, "orders");
@@ -178,7 +174,7 @@ fn readers_never_see_a_relation_missing_while_it_is_rebuilt() {
             reads
         });
         for _ in 0..6 {
-            let results = runner::run(&compiled, &rebuild, &options(2), &|_| {}).unwrap();
+            let results = weir::run(&compiled, &rebuild, &options(2), &|_| {}).unwrap();
             assert!(!results.has_failures(), "{:?}", results.results);
         }
         done.store(true, Ordering::Relaxed);
@@ -318,12 +314,12 @@ fn connection_errors_are_transient_and_never_show_the_password() {
         .local_addr()
         .unwrap()
         .port();
-    let mut target = weir::profile::Target::embedded_default("shop", Some("prod"));
+    let mut target = weir::Target::embedded_default("shop", Some("prod"));
     target.host = Some("127.0.0.1".into());
     target.port = Some(free_port);
     target.user = "hunter2".into();
-    target.password = Some(weir::profile::Secret::new("hunter2"));
-    let err = weir::adapter::connect(&target, std::path::Path::new("."))
+    target.password = Some(weir::Secret::new("hunter2"));
+    let err = weir::connect(&target, std::path::Path::new("."))
         .err()
         .unwrap();
     assert_eq!(err.kind(), ErrorKind::Transient, "{err}");
@@ -366,7 +362,7 @@ fn the_local_cluster_starts_once_stops_and_restarts() {
     // A newcomer's target may name a database initdb did not make.
     let mut target = compiled.target.clone();
     target.dbname = "analytics".into();
-    let mut db = weir::adapter::connect(&target, root).unwrap();
+    let mut db = weir::connect(&target, root).unwrap();
     let dbname: String = db
         .client()
         .query_one("select current_database()::text", &[])

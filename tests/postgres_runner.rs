@@ -7,11 +7,10 @@ mod support;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use weir::adapter::Adapter;
-use weir::adapter::postgres::{ConnectionSettings, PostgresAdapter};
-use weir::compile::Compiled;
-use weir::results::{RunResults, Status};
-use weir::runner::{self, CancelHandle, RunOptions, Warming};
+use weir::{
+    Adapter, CancelHandle, Compiled, ConnectionSettings, PostgresAdapter, RunOptions, RunResults,
+    Status, Warming,
+};
 
 use support::{TestProject, count, plan, relation};
 
@@ -71,7 +70,7 @@ fn a_node_past_its_timeout_is_cancelled_and_only_it_fails() {
         threads: 2,
         ..RunOptions::default()
     };
-    let results = runner::run(
+    let results = weir::run(
         &compiled,
         &plan(&compiled, &["slow+ quick"]),
         &options,
@@ -97,7 +96,7 @@ fn a_node_past_its_timeout_is_cancelled_and_only_it_fails() {
         timeout: Some(Duration::from_millis(300)),
         ..RunOptions::default()
     };
-    let results = runner::run(&compiled, &plan(&compiled, &["slow"]), &options, &|_| {}).unwrap();
+    let results = weir::run(&compiled, &plan(&compiled, &["slow"]), &options, &|_| {}).unwrap();
     assert!(
         results.results[0]
             .message
@@ -116,7 +115,7 @@ fn ctrl_c_cancels_the_running_queries_and_keeps_the_old_relation() {
     );
     let compiled = project.compile();
     // A first, quick build leaves a table for the interrupted rebuild to keep.
-    let results = runner::run(
+    let results = weir::run(
         &compiled,
         &plan(&compiled, &["slow"]),
         &RunOptions::default(),
@@ -125,7 +124,7 @@ fn ctrl_c_cancels_the_running_queries_and_keeps_the_old_relation() {
     .unwrap();
     assert!(!results.has_failures(), "{:?}", results.results);
 
-    let compiled = weir::compile::Compiled::load(&weir::compile::CompileOptions {
+    let compiled = weir::Compiled::load(&weir::CompileOptions {
         project_dir: project.root.clone(),
         profiles_dir: Some(project.root.clone()),
         vars: serde_json::json!({"slow": true})
@@ -147,7 +146,7 @@ fn ctrl_c_cancels_the_running_queries_and_keeps_the_old_relation() {
             wait_for_query(&mut watcher, "%pg_sleep(60)%");
             cancel.cancel();
         });
-        runner::run(
+        weir::run(
             &compiled,
             &plan(&compiled, &["slow+ stg_orders stg_customers"]),
             &options,
@@ -193,7 +192,7 @@ fn fail_fast_cancels_what_is_running() {
         fail_fast: true,
         ..RunOptions::default()
     };
-    let results = runner::run(
+    let results = weir::run(
         &compiled,
         &plan(&compiled, &["slow broken"]),
         &options,
@@ -234,7 +233,7 @@ fn a_second_run_waits_for_the_relation_the_first_is_building() {
         timeout: Some(Duration::from_millis(500)),
         ..RunOptions::default()
     };
-    let results = runner::run(&compiled, &plan(&compiled, &["lonely"]), &options, &|_| {}).unwrap();
+    let results = weir::run(&compiled, &plan(&compiled, &["lonely"]), &options, &|_| {}).unwrap();
     let message = &results.results[0].message;
     assert!(
         message.contains(&format!(
@@ -254,7 +253,7 @@ fn a_second_run_waits_for_the_relation_the_first_is_building() {
                 .batch_execute(&format!("select pg_advisory_unlock({key})"))
                 .unwrap();
         });
-        runner::run(
+        weir::run(
             &compiled,
             &plan(&compiled, &["lonely"]),
             &RunOptions::default(),
@@ -296,7 +295,7 @@ models:
 ",
     );
     let compiled = project.compile();
-    let built = runner::run(
+    let built = weir::run(
         &compiled,
         &plan(&compiled, &["lonely"]),
         &RunOptions::default(),
@@ -328,7 +327,7 @@ models:
             timeout: Some(Duration::from_millis(500)),
             ..RunOptions::default()
         };
-        let results = runner::run(&compiled, &plan(&compiled, &[test]), &options, &|_| {}).unwrap();
+        let results = weir::run(&compiled, &plan(&compiled, &[test]), &options, &|_| {}).unwrap();
         assert_eq!(results.results.len(), 1, "{test} alone");
         (
             results.results[0].status,
@@ -365,7 +364,7 @@ models:
             store_failures: true,
             ..RunOptions::default()
         };
-        runner::run(
+        weir::run(
             &compiled,
             &plan(&compiled, &["not_null_lonely_id"]),
             &options,
@@ -385,7 +384,7 @@ models:
 
 #[test]
 fn a_cluster_stopped_mid_run_fails_clearly_keeps_old_relations_and_retry_finishes() {
-    use weir::adapter::local::LocalCluster;
+    use weir::LocalCluster;
     let project = TestProject::copy_of("shop", "cluster_stop");
     // Slow only while public.go_slow exists.
     project.write(
@@ -501,7 +500,7 @@ fn a_backend_killed_mid_model_is_retried_and_the_run_succeeds() {
                 )
                 .unwrap();
         });
-        runner::run(
+        weir::run(
             &compiled,
             &plan(&compiled, &["victim"]),
             &RunOptions::default(),
@@ -543,7 +542,7 @@ fn connections_opened_ahead_serve_only_the_target_they_were_opened_for() {
             connections: warming.finish(),
             ..RunOptions::default()
         };
-        runner::run(&compiled, &plan(&compiled, &["lonely"]), &options, &|_| {}).unwrap()
+        weir::run(&compiled, &plan(&compiled, &["lonely"]), &options, &|_| {}).unwrap()
     };
 
     // Opened on another database: the run opens its own and builds where

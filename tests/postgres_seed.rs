@@ -4,9 +4,7 @@
 
 mod support;
 
-use weir::compile::Compiled;
-use weir::results::RunResults;
-use weir::runner::{self, RunOptions};
+use weir::{Compiled, RunOptions, RunResults};
 
 use support::{TestProject, count, plan, relation};
 
@@ -17,7 +15,7 @@ fn run(compiled: &Compiled, select: &[&str], full_refresh: bool) -> RunResults {
         full_refresh,
         ..RunOptions::default()
     };
-    let results = runner::run(compiled, &plan(compiled, select), &options, &|_| {}).unwrap();
+    let results = weir::run(compiled, &plan(compiled, select), &options, &|_| {}).unwrap();
     assert!(!results.has_failures(), "{:?}", results.results);
     results
 }
@@ -102,7 +100,7 @@ fn seed_configs_shape_the_table() {
     let compiled = project.compile();
     run(&compiled, &["zips codes"], false);
     let mut db = project.connect(&compiled);
-    let columns = |db: &mut weir::adapter::postgres::PostgresAdapter, name: &str| -> Vec<String> {
+    let columns = |db: &mut weir::PostgresAdapter, name: &str| -> Vec<String> {
         let relation = relation(&compiled, name);
         db.client()
             .query(

@@ -4,14 +4,12 @@
 
 mod support;
 
-use weir::compile::Compiled;
-use weir::results::{RunResults, Status};
-use weir::runner::{self, RunOptions};
+use weir::{Compiled, RunOptions, RunResults, Status};
 
 use support::{TestProject, plan, relation};
 
 fn run(compiled: &Compiled) -> RunResults {
-    let results = runner::run(
+    let results = weir::run(
         compiled,
         &plan(compiled, &["by_time by_check"]),
         &RunOptions::default(),

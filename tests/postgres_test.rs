@@ -6,9 +6,7 @@ mod support;
 
 use std::collections::HashMap;
 
-use weir::compile::Compiled;
-use weir::results::{NodeResult, Status};
-use weir::runner::{self, RunOptions};
+use weir::{Compiled, NodeResult, RunOptions, Status};
 
 use support::{TestProject, count, plan};
 
@@ -86,12 +84,12 @@ fn tests_pass_warn_and_fail_and_a_failure_skips_downstream() {
         ..RunOptions::default()
     };
     let order = std::sync::Mutex::new(Vec::new());
-    let record = |event: &runner::Event| {
-        if let runner::Event::Start { task, .. } = event {
+    let record = |event: &weir::Event| {
+        if let weir::Event::Start { task, .. } = event {
             order.lock().unwrap().push(task.name.clone());
         }
     };
-    let results = runner::run(&compiled, &plan, &options, &record).unwrap();
+    let results = weir::run(&compiled, &plan, &options, &record).unwrap();
     let result = by_name(&compiled, &results.results);
     let outcome = |name: &str| (result[name].status, result[name].failures);
 

@@ -4,13 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
-use weir::manifest::{Manifest, ResourceType};
-use weir::select::list::{ListOptions, ListOutput, list};
-use weir::select::{IndirectSelection, Selection, Selectors};
+use weir::{
+    IndirectSelection, ListOptions, ListOutput, Manifest, ResourceType, Selection, Selectors, list,
+};
 
 fn compile(dir: &str) -> Manifest {
-    let project = weir::project::Project::load(Path::new(dir)).unwrap();
-    let target = weir::profile::Target::embedded_default(&project.name, Some("dev"));
+    let project = weir::Project::load(Path::new(dir)).unwrap();
+    let target = weir::Target::embedded_default(&project.name, Some("dev"));
     weir::compile(&project, &target, &Default::default()).unwrap()
 }
 

@@ -176,7 +176,7 @@ impl Layout {
     /// Where a data directory goes when the `postgres` user cannot reach the project.
     fn relocated_data_dir(&self) -> PathBuf {
         let digest = Sha256::digest(self.project_root.as_os_str().as_encoded_bytes());
-        let hash = crate::compile::hex(&digest[..6]);
+        let hash = crate::base::hash::hex(&digest[..6]);
         std::env::temp_dir()
             .join(format!("weir-{hash}"))
             .join(DATA_DIR)

@@ -7,7 +7,7 @@ pub mod postgres;
 use std::path::Path;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::profile::Target;
+use crate::target::Target;
 
 /// What a relation already in the database is, as `pg_class.relkind` says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,16 +107,6 @@ pub fn in_transaction<T>(
     }
 }
 
-/// A SQL string literal, read the same whatever `standard_conforming_strings` says.
-pub fn quote_literal(text: &str) -> String {
-    let quoted = text.replace('\'', "''");
-    if quoted.contains('\\') {
-        format!("E'{}'", quoted.replace('\\', "\\\\"))
-    } else {
-        format!("'{quoted}'")
-    }
-}
-
 /// Connect to `target`; an embedded target starts the project's local cluster first.
 pub fn connect(target: &Target, project_root: &Path) -> Result<postgres::PostgresAdapter> {
     let settings = postgres::ConnectionSettings::for_target(target, project_root)?;
@@ -211,12 +201,6 @@ mod tests {
         ] {
             assert_eq!(sqlstate_kind(code), ErrorKind::Database, "{code}");
         }
-    }
-
-    #[test]
-    fn literals_survive_quotes_and_backslashes() {
-        assert_eq!(quote_literal("it's"), "'it''s'");
-        assert_eq!(quote_literal(r"a\b'c"), r"E'a\\b''c'");
     }
 
     #[test]

@@ -11,10 +11,10 @@ use ::postgres::error::{ErrorPosition, SqlState};
 use ::postgres::{Client, NoTls, SimpleQueryMessage};
 
 use super::local::LocalCluster;
-use super::{Adapter, ColumnInfo, RelationKind, classify, quote_literal};
+use super::{Adapter, ColumnInfo, RelationKind, classify};
+use crate::base::quote::{quote_identifier, quote_literal};
 use crate::error::{ErrorKind, Result};
-use crate::manifest::quote_identifier;
-use crate::profile::{Secret, Target};
+use crate::target::{Secret, Target};
 
 /// The driver's error; [`classify`] turns it into a weir error.
 pub use ::postgres::Error;

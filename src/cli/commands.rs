@@ -12,19 +12,19 @@ use super::args::{
     RetryArgs, RunArgs,
 };
 use super::output::{print_event, print_skipped_side_effects, print_summary, unmatched_message};
+use weir::Compiled;
+use weir::Plan;
 use weir::Result;
-use weir::compile::Compiled;
-use weir::env::secrets::scrub;
 use weir::logs::progress::Progress;
 use weir::logs::{emit as log, timestamped};
-use weir::manifest::{Relation, ResourceType};
-use weir::plan::Plan;
-use weir::runner::{CancelHandle, Event};
-use weir::select::list::{ListOptions, ListOutput};
+use weir::secrets::scrub;
 use weir::workflow::maintain::{self, LocalState};
 use weir::workflow::retry::LastRun;
 use weir::workflow::run::{Outcome, Reporter, RunRequest};
 use weir::workflow::{self, found_summary};
+use weir::{CancelHandle, Event};
+use weir::{ListOptions, ListOutput};
+use weir::{Relation, ResourceType};
 
 pub fn compile(args: &ProjectArgs) -> Result<i32> {
     let started = Instant::now();
@@ -105,7 +105,7 @@ fn run_request(request: RunRequest, json_log: bool) -> Result<i32> {
     let printer = RunPrinter {
         json_log,
         progress: OnceLock::new(),
-        secrets: weir::env::secrets::known(),
+        secrets: weir::secrets::known(),
     };
     let outcome = workflow::run::run(&request, &printer);
     // Cleared before the summary, which prints below the last node's line.
@@ -197,7 +197,7 @@ impl Reporter for RunPrinter {
             "DeferRelation",
             &format!(
                 "Deferring {} to {relation} (--state)",
-                weir::graph::short_name(parent)
+                weir::short_name(parent)
             ),
             json!({"unique_id": parent, "relation_name": relation.to_string()}),
         );
@@ -274,7 +274,7 @@ pub fn retry(args: &RetryArgs) -> Result<i32> {
 
 pub fn deploy(args: &DeployArgs) -> Result<i32> {
     let printer = DeployPrinter {
-        secrets: weir::env::secrets::known(),
+        secrets: weir::secrets::known(),
     };
     let deployed = workflow::deploy::deploy(&args.request()?, &printer)?;
     print_summary(&deployed.plan, &deployed.results);
@@ -284,7 +284,7 @@ pub fn deploy(args: &DeployArgs) -> Result<i32> {
             "\nDeploy stopped before the swap: production is unchanged. The shadow set is \
              kept for inspection ({}{} ...) until the next deploy.",
             deployed.schemas.first().map_or("", String::as_str),
-            weir::env::deploy::NEXT
+            weir::workflow::deploy::NEXT
         );
         return Ok(1);
     };
@@ -297,7 +297,7 @@ pub fn deploy(args: &DeployArgs) -> Result<i32> {
             0 => String::new(),
             n => format!(" (waited for readers {n} time(s))"),
         },
-        weir::env::deploy::PREV
+        weir::workflow::deploy::PREV
     );
     Ok(0)
 }
@@ -309,7 +309,7 @@ struct DeployPrinter {
 
 impl Reporter for DeployPrinter {
     fn started(&self, shadow: &Compiled, _plan: &Plan, _unmatched: &[String]) {
-        let schemas = weir::env::deploy::schema_set(&shadow.manifest);
+        let schemas = weir::workflow::deploy::schema_set(&shadow.manifest);
         println!(
             "Deploying {} to target `{}` through {}",
             found_summary(&shadow.manifest),
@@ -334,7 +334,7 @@ pub fn rollback(args: &DeployArgs) -> Result<i32> {
          <schema>{} until the next deploy.",
         schemas.len(),
         schemas.join(", "),
-        weir::env::deploy::NEXT
+        weir::workflow::deploy::NEXT
     );
     Ok(0)
 }

@@ -7,7 +7,7 @@ mod commands;
 mod output;
 
 use args::{Cli, Command};
-use weir::manifest::ResourceType;
+use weir::ResourceType;
 
 /// Parse the command line, run the command, and return the exit status.
 pub fn main() -> i32 {
@@ -22,7 +22,7 @@ pub fn main() -> i32 {
     match run_command(cli.command) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {}", weir::env::secrets::scrub(&err.to_string()));
+            eprintln!("error: {}", weir::secrets::scrub(&err.to_string()));
             err.exit_code()
         }
     }

@@ -3,13 +3,13 @@
 
 use serde_json::{Value as Json, json};
 
-use weir::env::secrets::{scrub, scrub_with};
+use weir::Event;
 use weir::logs::emit as log;
-use weir::manifest::{Materialization, ResourceType};
-use weir::plan::{Plan, Task};
-use weir::results::{RunResults, Status};
-use weir::runner::Event;
+use weir::secrets::{scrub, scrub_with};
 use weir::workflow::plural;
+use weir::{Materialization, ResourceType};
+use weir::{Plan, Task};
+use weir::{RunResults, Status};
 
 /// dbt's NoNodesForSelectionCriteria warning.
 pub fn unmatched_message(criterion: &str) -> String {
@@ -18,7 +18,7 @@ pub fn unmatched_message(criterion: &str) -> String {
 
 /// What side effects this run skipped, as `[dev] would run: ...` lines.
 pub fn print_skipped_side_effects() {
-    let notes = weir::env::side_effects::take_notes();
+    let notes = weir::workflow::take_side_effect_notes();
     if notes.is_empty() {
         return;
     }
@@ -54,7 +54,7 @@ fn progress_line(index: usize, total: usize, text: &str, status: &str) -> String
     format!("{head}{} {status}", ".".repeat(dots))
 }
 
-/// A node's line; `secrets` are masked in it (see [`weir::env::secrets::known`]).
+/// A node's line; `secrets` are masked in it (see [`weir::secrets::known`]).
 pub fn print_event(event: &Event, secrets: &[String]) {
     let name = match event {
         Event::Start { .. } => "NodeStart",
@@ -160,7 +160,7 @@ pub fn print_event(event: &Event, secrets: &[String]) {
 
 /// The event's `data` in dbt's JSON log: node_info as dbt gives it.
 fn event_data(event: &Event, secrets: &[String]) -> Json {
-    let node_info = |task: &Task, status: &str, result: Option<&weir::results::NodeResult>| {
+    let node_info = |task: &Task, status: &str, result: Option<&weir::NodeResult>| {
         json!({
             "unique_id": task.unique_id,
             "node_name": task.name,

@@ -5,7 +5,7 @@
 //!
 //! Never reused: a project whose files name `invocation_id` or
 //! `run_started_at`, and a compile that read the clock, printed or logged (see
-//! [`super::inputs`]). Never written: a compile holding a secret's value.
+//! [`crate::base::env_vars`]). Never written: a compile holding a secret's value.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -16,8 +16,8 @@ use serde_json::{Map, Value as Json};
 use sha2::{Digest, Sha256};
 
 use crate::manifest::{DocBlock, Exposure, Manifest, Metadata, Node, SourceNode};
-use crate::profile::Target;
 use crate::project::Project;
+use crate::target::Target;
 
 /// Bumped when the file's layout changes in a way the source digest misses.
 const FORMAT: &str = "weir compile cache 1";
@@ -41,7 +41,7 @@ impl Key {
         }
         let packages: Vec<String> = project
             .all_projects()
-            .map(|p| super::hex(&p.digest.sha256))
+            .map(|p| crate::base::hash::hex(&p.digest.sha256))
             .collect();
         let parts = [
             FORMAT.to_string(),
@@ -50,7 +50,7 @@ impl Key {
             packages.join(","),
             // Debug shows every field of the target but the password; secrets
             // elsewhere in it are masked, so the key cannot betray them.
-            crate::env::secrets::scrub(&format!("{target:?}")).into_owned(),
+            crate::base::secrets::scrub(&format!("{target:?}")).into_owned(),
             serde_json::to_string(cli_vars).unwrap_or_default(),
         ];
         let mut hasher = Sha256::new();
@@ -59,7 +59,7 @@ impl Key {
             hasher.update((part.len() as u64).to_le_bytes());
             hasher.update(part);
         }
-        Some(Key(super::hex(&hasher.finalize())))
+        Some(Key(crate::base::hash::hex(&hasher.finalize())))
     }
 
     pub fn as_str(&self) -> &str {
@@ -126,7 +126,7 @@ pub fn load(project: &Project, target: &Target, key: &Key) -> Option<Manifest> {
     if header.key != key.0 || header.env != hashed_env(&header_names(&header)) {
         return None;
     }
-    let decoded = crate::parallel::map(rest, |(index, frame)| match index {
+    let decoded = crate::base::parallel::map(rest, |(index, frame)| match index {
         0 => rmp_serde::from_slice(frame).map(|r| Decoded::Rest(Box::new(r))),
         _ => rmp_serde::from_slice(frame).map(Decoded::Nodes),
     });
@@ -140,8 +140,8 @@ pub fn load(project: &Project, target: &Target, key: &Key) -> Option<Manifest> {
     }
     let rest = manifest_rest?;
     let mut metadata = rest.metadata;
-    metadata.invocation_id = crate::clock::invocation_id();
-    metadata.generated_at = crate::clock::now_rfc3339();
+    metadata.invocation_id = crate::base::clock::invocation_id();
+    metadata.generated_at = crate::base::clock::now_rfc3339();
     metadata.reused = true;
     Some(Manifest {
         metadata,
@@ -162,7 +162,7 @@ pub fn load(project: &Project, target: &Target, key: &Key) -> Option<Manifest> {
 /// Keep `manifest` for the next compile of `key`. Best effort: a cache that
 /// cannot be written is only a slower next compile.
 pub fn save(project: &Project, target: &Target, key: &Key, manifest: &Manifest) {
-    let env = crate::compile::inputs::env_reads();
+    let env = crate::base::env_vars::env_reads();
     let names: Vec<&str> = env.iter().map(|(name, _)| name.as_str()).collect();
     let header = Header {
         key: key.0.clone(),
@@ -179,9 +179,9 @@ pub fn save(project: &Project, target: &Target, key: &Key, manifest: &Manifest) 
     };
     let nodes: Vec<NodeRef> = manifest.nodes.values().map(NodeRef).collect();
     let batches: Vec<&[NodeRef]> = nodes.chunks(nodes_per_frame(nodes.len())).collect();
-    let (rest, batches) = crate::parallel::both(
+    let (rest, batches) = crate::base::parallel::both(
         || rmp_serde::to_vec(&rest),
-        || crate::parallel::map(&batches, rmp_serde::to_vec),
+        || crate::base::parallel::map(&batches, rmp_serde::to_vec),
     );
     let Ok(header) = rmp_serde::to_vec(&header) else {
         return;
@@ -268,7 +268,7 @@ fn file_stamp(path: &Path, key: &str) -> Option<String> {
 /// `<target-path>/weir_cache/compile-<target>.bin`: one per target, so
 /// switching targets does not throw the other's away.
 fn file_for(project: &Project, target: &Target) -> PathBuf {
-    let name = crate::env::naming::sanitize(&target.name);
+    let name = crate::target::naming::sanitize(&target.name);
     project
         .target_dir()
         .join("weir_cache")
@@ -285,7 +285,10 @@ fn hashed_env(names: &[&str]) -> Vec<(String, Option<String>)> {
         .iter()
         .map(|name| {
             let value = std::env::var(name).ok();
-            (name.to_string(), value.map(|v| super::sha256_hex(&v)))
+            (
+                name.to_string(),
+                value.map(|v| crate::base::hash::sha256_hex(&v)),
+            )
         })
         .collect()
 }
@@ -293,7 +296,7 @@ fn hashed_env(names: &[&str]) -> Vec<(String, Option<String>)> {
 /// Whether any of `frames` holds a secret weir knows (a password, a
 /// `DBT_ENV_SECRET_*` value): those never reach the disk unmasked.
 fn holds_secret(frames: &[Vec<u8>]) -> bool {
-    let secrets = crate::env::secrets::known();
+    let secrets = crate::base::secrets::known();
     frames.iter().any(|frame| {
         secrets
             .iter()

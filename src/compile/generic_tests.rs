@@ -1,16 +1,15 @@
 //! Generic tests declared in properties YAML (`data_tests:` / `tests:`)
 //! become test nodes, named, hashed and configured exactly as dbt does it.
 
-use md5::{Digest, Md5};
 use serde_json::{Map, Value as Json, json};
 
-use super::hex;
+use crate::base::hash::md5_hex;
+use crate::base::pyjson::{python_repr, python_str};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{RefCall, TestMetadata};
 use crate::project::properties::DeclaredTest;
 use crate::project::versions::{ModelVersion, version_text};
 use crate::project::{ModelProperties, Project, ProjectFile};
-use crate::pyjson::{python_repr, python_str};
 
 /// Keys of a test definition that are config, not arguments of the test macro.
 const CONFIG_ARGS: &[&str] = &[
@@ -163,7 +162,7 @@ pub fn collect(
             declared.extend(table.tests.iter().map(|test| (index, test)));
         }
     }
-    crate::parallel::map(&declared, |(index, test)| {
+    crate::base::parallel::map(&declared, |(index, test)| {
         build(project, &tested[*index], test)
     })
     .into_iter()
@@ -313,7 +312,7 @@ fn build(project: &Project, tested: &Tested, test: &DeclaredTest) -> Result<Gene
             "kwargs": args,
             "namespace": namespace,
         })));
-        let digest = hex(&Md5::digest(format!("{name}{metadata_repr}").as_bytes()));
+        let digest = md5_hex(&format!("{name}{metadata_repr}"));
         digest[digest.len() - 10..].to_string()
     };
     let macro_name = format!("test_{short_test_name}");
@@ -377,10 +376,7 @@ fn synthesize_names(test: &str, model: &str, args: &Map<String, Json>) -> (Strin
     let full = format!("{identifier}_{}", cleaned.join("__"));
     if full.len() >= 64 {
         let truncated: String = identifier.chars().take(30).collect();
-        (
-            format!("{truncated}_{}", hex(&Md5::digest(full.as_bytes()))),
-            full,
-        )
+        (format!("{truncated}_{}", md5_hex(&full)), full)
     } else {
         (full.clone(), full)
     }

@@ -1,12 +1,13 @@
 //! Project + target -> Manifest: render every model, resolve configs and
 //! relation names, build the DAG. Both the CLI and Python call this.
 
+pub mod artifacts;
 pub mod cache;
 mod docs;
 mod ephemeral;
 mod exposures;
+pub mod fingerprints;
 pub mod generic_tests;
-pub mod inputs;
 mod nodes;
 mod validate;
 mod versions;
@@ -19,7 +20,6 @@ use std::sync::atomic::Ordering;
 
 use minijinja::value::Value;
 use serde_json::{Map, Value as Json, json};
-use sha2::{Digest, Sha256};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::graph::Dag;
@@ -29,8 +29,8 @@ use crate::jinja::{
 use crate::manifest::{
     Manifest, Materialization, Metadata, Node, Relation, ResourceType, SourceNode,
 };
-use crate::profile::Target;
 use crate::project::Project;
+use crate::target::Target;
 use nodes::{Pending, pending_nodes, pending_test, source_nodes};
 
 mod render;
@@ -45,6 +45,11 @@ pub struct CompileOptions {
     pub target: Option<String>,
     /// `--vars`: overrides the project's vars.
     pub vars: Map<String, Json>,
+    /// `--schema-suffix`: appended to every schema (see target::naming).
+    pub schema_suffix: Option<String>,
+    /// The blue-green deploy's shadow suffix (`__next`): every schema of
+    /// the compile is its shadow (see env::deploy).
+    pub shadow_suffix: Option<String>,
 }
 
 /// A project compiled for one target: what every command and task starts from.
@@ -60,15 +65,26 @@ pub struct Compiled {
 impl Compiled {
     /// Read the project and its profile, then compile.
     pub fn load(options: &CompileOptions) -> Result<Compiled> {
-        crate::timing::phase("start");
+        crate::base::timing::phase("start");
         let project = Project::load(&options.project_dir)?;
-        crate::timing::phase("project load");
-        let target = crate::profile::load_target(
+        crate::base::timing::phase("project load");
+        let mut target = crate::target::profile::load_target(
             options.profiles_dir.as_deref(),
             &project.root,
             &project.profile,
             options.target.as_deref(),
         )?;
+        let overrides = [
+            (crate::target::naming::SUFFIX_KEY, &options.schema_suffix),
+            (crate::target::naming::SHADOW_KEY, &options.shadow_suffix),
+        ];
+        for (key, value) in overrides {
+            if let Some(value) = value {
+                target
+                    .extra
+                    .insert(key.to_string(), Json::String(value.clone()));
+            }
+        }
         let manifest = compile(&project, &target, &options.vars)?;
         Ok(Compiled {
             project,
@@ -86,23 +102,23 @@ pub fn compile(
     target: &Target,
     cli_vars: &Map<String, Json>,
 ) -> Result<Manifest> {
-    crate::timing::phase("profile and target");
+    crate::base::timing::phase("profile and target");
     let key = cache::Key::of(project, target, cli_vars);
     if let Some(key) = &key
         && let Some(mut manifest) = cache::load(project, target, key)
     {
         manifest.metadata.reuse_key = Some(key.as_str().to_string());
-        crate::timing::phase("compile cache read");
+        crate::base::timing::phase("compile cache read");
         return Ok(manifest);
     }
-    let unrepeatable = inputs::unrepeatable_count();
+    let unrepeatable = crate::base::env_vars::unrepeatable_count();
     let mut manifest = compile_project(project, target, cli_vars)?;
     if let Some(key) = key
-        && inputs::unrepeatable_count() == unrepeatable
+        && crate::base::env_vars::unrepeatable_count() == unrepeatable
     {
         manifest.metadata.reuse_key = Some(key.as_str().to_string());
         cache::save(project, target, &key, &manifest);
-        crate::timing::phase("compile cache written");
+        crate::base::timing::phase("compile cache written");
     }
     Ok(manifest)
 }
@@ -118,11 +134,11 @@ fn compile_project(
         package.properties()?;
     }
     let mut pending = pending_nodes(project)?;
-    crate::timing::phase("pending nodes");
+    crate::base::timing::phase("pending nodes");
     let sources = source_nodes(project, target)?;
     let scope = compile_scope(project, target, cli_vars, &pending, &sources);
     let jinja = JinjaEnv::new(project, scope)?;
-    crate::timing::phase("jinja env");
+    crate::base::timing::phase("jinja env");
     let mut tests = Vec::new();
     for package in project.all_projects() {
         let resolve = |name: &str, version: Option<&Json>| {
@@ -144,12 +160,12 @@ fn compile_project(
             .map(|(test, package)| pending_test(test, package, project)),
     );
 
-    crate::timing::phase("generic tests");
+    crate::base::timing::phase("generic tests");
     let captures = render_all(&jinja, &pending)?;
-    crate::timing::phase("render");
+    crate::base::timing::phase("render");
 
     let rendered_nodes: Vec<_> = pending.iter().zip(&captures).collect();
-    let configured = crate::parallel::map(&rendered_nodes, |(node, capture)| {
+    let configured = crate::base::parallel::map(&rendered_nodes, |(node, capture)| {
         let mut config = Map::clone(&node.base_config);
         if let Some(capture) = capture {
             crate::project::config::merge_config(&mut config, &capture.config.lock().unwrap());
@@ -173,7 +189,7 @@ fn compile_project(
         rendered.insert(node.unique_id.clone(), relation);
     }
     let rendered = Arc::new(rendered);
-    crate::timing::phase("relations");
+    crate::base::timing::phase("relations");
 
     let reads_graph: Vec<bool> = captures
         .iter()
@@ -188,25 +204,26 @@ fn compile_project(
         .zip(configs)
         .zip(relations)
         .collect();
-    let built = crate::parallel::map_owned(to_build, |(((node, capture), config), relation)| {
-        let compiled_code = match &capture {
-            None => String::new(),
-            Some(c) if c.needs_final_render.load(Ordering::Relaxed) => {
-                let request = render_request(node, Some(&rendered));
-                jinja.render(&request)?.sql
-            }
-            Some(c) => substitute_placeholders(&c.sql, &rendered),
-        };
-        build_node(node, config, capture, compiled_code, relation)
-    });
+    let built =
+        crate::base::parallel::map_owned(to_build, |(((node, capture), config), relation)| {
+            let compiled_code = match &capture {
+                None => String::new(),
+                Some(c) if c.needs_final_render.load(Ordering::Relaxed) => {
+                    let request = render_request(node, Some(&rendered));
+                    jinja.render(&request)?.sql
+                }
+                Some(c) => substitute_placeholders(&c.sql, &rendered),
+            };
+            build_node(node, config, capture, compiled_code, relation)
+        });
     let mut nodes = BTreeMap::new();
     for node in built {
         let node = node?;
         nodes.insert(node.unique_id.clone(), node);
     }
-    crate::timing::phase("build nodes");
+    crate::base::timing::phase("build nodes");
     validate::configs(project, &nodes)?;
-    crate::timing::phase("validate");
+    crate::base::timing::phase("validate");
     let disabled = |n: &Node| n.config.get("enabled") == Some(&Json::Bool(false));
     let disabled_ids: HashSet<String> = nodes
         .values()
@@ -226,7 +243,7 @@ fn compile_project(
     let descriptions = docs::Descriptions::new(&docs, &project.name);
     descriptions.render_all(project, &mut nodes, &mut sources)?;
 
-    crate::timing::phase("docs");
+    crate::base::timing::phase("docs");
     let mut exposures = exposures::exposures(project, jinja.scope(), &nodes, &sources)?;
     descriptions.render_exposures(project, &mut exposures)?;
     // Templates that read `graph` see every node only now: render them again.
@@ -243,22 +260,22 @@ fn compile_project(
     drop(rendered);
     drop(pending);
     drop(tests);
-    crate::timing::phase("exposures, graph, freeing the render's data");
+    crate::base::timing::phase("exposures, graph, freeing the render's data");
     // The manifest's edge maps are built beside the DAG's order.
-    let ((parent_map, child_map), order) = crate::parallel::both(
+    let ((parent_map, child_map), order) = crate::base::parallel::both(
         || edge_maps(&nodes, &sources, &exposures),
         || dag_order(project, &nodes),
     );
     let order = order?;
     ephemeral::inject_ctes(&mut nodes, &order);
-    crate::timing::phase("dag + ctes + edge maps");
+    crate::base::timing::phase("dag + ctes + edge maps");
     Ok(Manifest {
         metadata: Metadata {
             project_name: project.name.clone(),
             target_name: target.name.clone(),
             adapter_type: target.adapter_type.clone(),
             invocation_id: jinja.scope().invocation_id.clone(),
-            generated_at: crate::clock::now_rfc3339(),
+            generated_at: crate::base::clock::now_rfc3339(),
             reuse_key: None,
             reused: false,
         },
@@ -313,7 +330,7 @@ fn compile_scope(
         vars,
         package_vars,
         target: target_context(target),
-        invocation_id: crate::clock::invocation_id(),
+        invocation_id: crate::base::clock::invocation_id(),
         run_started_at: std::time::SystemTime::now(),
     }
 }
@@ -447,7 +464,7 @@ fn render_all(jinja: &JinjaEnv, pending: &[Pending]) -> Result<Vec<Option<Render
         }
         jinja.render(&render_request(node, None)).map(Some)
     };
-    crate::parallel::map(pending, render_one)
+    crate::base::parallel::map(pending, render_one)
         .into_iter()
         .collect()
 }
@@ -480,10 +497,14 @@ fn relation_for(
     } else {
         None
     };
-    // weir's prefix convention, CI suffix and deploy shadow: see env::naming.
-    let schema =
-        crate::env::naming::node_schema(target, &jinja.scope().vars, custom_schema, project_macro)
-            .map_err(|e| e.in_file(&node.file.original_file_path))?;
+    // weir's prefix convention, CI suffix and deploy shadow: see target::naming.
+    let schema = crate::target::naming::node_schema(
+        target,
+        &jinja.scope().vars,
+        custom_schema,
+        project_macro,
+    )
+    .map_err(|e| e.in_file(&node.file.original_file_path))?;
     let identifier = match (config.get("alias").and_then(Json::as_str), node) {
         (Some(alias), _) => alias.to_string(),
         (None, Pending { test: Some(t), .. }) => t.alias.clone(),
@@ -530,15 +551,6 @@ fn legacy_snapshot_relation(
         schema: schema.to_string(),
         identifier: text("alias", &node.name),
     })
-}
-
-/// dbt's default generate_schema_name: the target schema, or
-/// `<target schema>_<custom schema>` when the node sets one.
-pub fn default_schema_name(target_schema: &str, custom_schema: Option<&str>) -> String {
-    match custom_schema {
-        Some(custom) => format!("{target_schema}_{custom}"),
-        None => target_schema.to_string(),
-    }
 }
 
 /// Replace the first pass's `\u{1a}<unique_id>\u{1a}` markers with relation names.
@@ -626,10 +638,13 @@ fn build_node(
     }
     let (raw_code, checksum) = match (node.test, node.resource_type) {
         (Some(test), _) => (test.raw_code.clone(), String::new()),
-        (None, ResourceType::Seed) => (String::new(), sha256_hex(node.checksum_text.trim())),
+        (None, ResourceType::Seed) => (
+            String::new(),
+            crate::base::hash::sha256_hex(node.checksum_text.trim()),
+        ),
         (None, _) => (
             node.file.text.trim().to_string(),
-            sha256_hex(node.checksum_text.trim()),
+            crate::base::hash::sha256_hex(node.checksum_text.trim()),
         ),
     };
     let description = match (node.test, properties) {
@@ -716,19 +731,4 @@ fn edge_maps(
         }
     }
     (parent_map, child_map)
-}
-
-pub fn sha256_hex(text: &str) -> String {
-    hex(&Sha256::digest(text.as_bytes()))
-}
-
-/// Lowercase hex digits of `bytes`: how digests are shown.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        out.push(DIGITS[usize::from(byte >> 4)] as char);
-        out.push(DIGITS[usize::from(byte & 0x0f)] as char);
-    }
-    out
 }

@@ -11,9 +11,9 @@ use super::generic_tests::GenericTest;
 use super::versions::{self, Versioned};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{Relation, ResourceType, SourceNode};
-use crate::profile::Target;
 use crate::project::config::merge_config;
-use crate::project::{Project, ProjectFile};
+use crate::project::{Project, ProjectFile, SourceDefinition};
+use crate::target::Target;
 
 /// A node before rendering: identity and config from the project files.
 pub struct Pending<'a> {
@@ -236,6 +236,7 @@ pub fn source_nodes(root: &Project, target: &Target) -> Result<BTreeMap<String, 
     let mut sources = BTreeMap::new();
     for project in root.all_projects() {
         for definition in &project.properties()?.sources {
+            let (database, schema) = source_location(project, definition)?;
             let folders =
                 super::generic_tests::folders_under_resource_path(project, &definition.file);
             for table in &definition.tables {
@@ -281,10 +282,7 @@ pub fn source_nodes(root: &Project, target: &Target) -> Result<BTreeMap<String, 
                 tags.dedup();
                 let unique_id =
                     format!("source.{}.{}.{}", project.name, definition.name, table.name);
-                let database = definition
-                    .database
-                    .clone()
-                    .unwrap_or_else(|| target.dbname.clone());
+                let database = database.clone().unwrap_or_else(|| target.dbname.clone());
                 let source = SourceNode {
                     unique_id: unique_id.clone(),
                     source_name: definition.name.clone(),
@@ -294,7 +292,7 @@ pub fn source_nodes(root: &Project, target: &Target) -> Result<BTreeMap<String, 
                     description: table.description.clone(),
                     relation: Relation {
                         database,
-                        schema: definition.schema.clone(),
+                        schema: schema.clone(),
                         identifier: table.identifier.clone(),
                     },
                     fqn,
@@ -307,4 +305,28 @@ pub fn source_nodes(root: &Project, target: &Target) -> Result<BTreeMap<String, 
         }
     }
     Ok(sources)
+}
+
+/// A source's `database:` and `schema:` (by default its name), rendered
+/// when they hold Jinja; an error names the properties file and the source.
+fn source_location(
+    project: &Project,
+    definition: &SourceDefinition,
+) -> Result<(Option<String>, String)> {
+    let render = |value: &str, line: usize| -> Result<String> {
+        if !(value.contains("{{") || value.contains("{%")) {
+            return Ok(value.to_string());
+        }
+        crate::jinja::render_standalone(value)
+            .map_err(|e| e.in_file(project.root.join(&definition.file)).at_line(line))
+    };
+    let database = match &definition.database {
+        Some(database) => Some(render(database, definition.database_line)?),
+        None => None,
+    };
+    let schema = match &definition.schema {
+        Some(schema) => render(schema, definition.schema_line)?,
+        None => definition.name.clone(),
+    };
+    Ok((database, schema))
 }

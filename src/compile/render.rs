@@ -24,7 +24,7 @@ pub struct RunRenderer<'a> {
     manifest: &'a Manifest,
     relations: Arc<HashMap<String, Relation>>,
     /// Whether hooks marked as side effects run on this target.
-    side_effects: crate::env::side_effects::Policy,
+    side_effects: crate::target::side_effects::Policy,
     /// `graph`, built from the manifest the first time a template reads it.
     graph: std::sync::OnceLock<Value>,
 }
@@ -52,7 +52,7 @@ impl<'a> RunRenderer<'a> {
         let mut vars = project.vars.clone();
         vars.extend(compiled.cli_vars.clone());
         Ok(RunRenderer {
-            side_effects: crate::env::side_effects::Policy::new(&compiled.target, &vars),
+            side_effects: crate::target::side_effects::Policy::new(&compiled.target, &vars),
             jinja,
             root_package: project.name.clone(),
             manifest: &compiled.manifest,

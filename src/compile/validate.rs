@@ -106,7 +106,7 @@ fn is_hook(value: &Json) -> bool {
 pub fn configs(project: &Project, nodes: &BTreeMap<String, Node>) -> Result<()> {
     let nodes: Vec<&Node> = nodes.values().collect();
     // Checked on all cores; the first node in order with a misfit is reported.
-    let misfits = crate::parallel::map(&nodes, |node| misfit(node));
+    let misfits = crate::base::parallel::map(&nodes, |node| misfit(node));
     let Some((node, (key, shape, value))) = nodes
         .iter()
         .zip(misfits)

@@ -115,7 +115,7 @@ pub fn claims(package: &Project) -> Result<HashMap<&str, Versioned<'_>>> {
                 .filter(|s| !claimed.contains_key(**s));
             let Some(stem) = stem else {
                 // A compile that printed is not reused (the warning would be lost).
-                super::inputs::note_unrepeatable();
+                crate::base::env_vars::note_unrepeatable();
                 eprintln!(
                     "warning: {}:{}: version {} of model `{model}` has no file {wanted}.sql \
                      under the model paths, so it is left out (as dbt does)",

@@ -7,37 +7,14 @@ use std::time::Duration;
 
 use crate::adapter::Adapter;
 use crate::adapter::postgres::PostgresAdapter;
+use crate::base::quote::{quote_identifier, quote_literal};
 use crate::error::{Error, ErrorKind, Result};
-use crate::manifest::{Manifest, quote_identifier};
+use crate::manifest::Manifest;
 use crate::plan::Plan;
 
 /// The schema and table where weir records the CI schemas it created.
 pub const META_SCHEMA: &str = "weir_meta";
 pub const CI_TABLE: &str = "ci_schemas";
-
-/// The suffix a `ci` target takes from the CI system when none is given: the
-/// pull (merge) request, else the commit.
-pub fn suffix_from_ci_env(var: &dyn Fn(&str) -> Option<String>) -> Option<String> {
-    if let Some(iid) = var("CI_MERGE_REQUEST_IID") {
-        return Some(format!("mr_{iid}"));
-    }
-    // GitHub: refs/pull/<n>/merge on pull_request events.
-    if let Some(number) = var("GITHUB_REF").and_then(|r| {
-        r.strip_prefix("refs/pull/")
-            .and_then(|rest| rest.split('/').next().map(str::to_string))
-    }) {
-        return Some(format!("pr_{number}"));
-    }
-    [
-        "CI_COMMIT_SHORT_SHA",
-        "GITHUB_SHA",
-        "GIT_COMMIT",
-        "BUILDKITE_COMMIT",
-    ]
-    .iter()
-    .find_map(|key| var(key))
-    .map(|sha| sha.chars().take(8).collect())
-}
 
 /// The schemas a plan writes, each once, sorted: with `store_failures`
 /// (the run's --store-failures), the audit schemas of the tests it makes
@@ -47,7 +24,7 @@ pub fn plan_schemas(manifest: &Manifest, plan: &Plan, store_failures: bool) -> V
         .tasks
         .iter()
         .filter_map(|t| manifest.nodes.get(&t.unique_id))
-        .filter(|n| crate::materialize::builds_relation(n, store_failures))
+        .filter(|n| crate::manifest::builds_relation(n, store_failures))
         .map(|n| n.relation.schema.clone())
         .collect();
     schemas.sort();
@@ -93,9 +70,9 @@ pub fn record(
         .map(|s| {
             format!(
                 "({}, {}, {})",
-                literal(s),
-                literal(suffix),
-                literal(target_name)
+                quote_literal(s),
+                quote_literal(suffix),
+                quote_literal(target_name)
             )
         })
         .collect();
@@ -176,7 +153,7 @@ pub fn drop_schema(adapter: &mut dyn Adapter, schema: &str) -> Result<()> {
             format!("drop schema if exists {} cascade", quote_identifier(schema)),
             format!(
                 "delete from {META_SCHEMA}.{CI_TABLE} where schema_name = {}",
-                literal(schema)
+                quote_literal(schema)
             ),
         ],
     )
@@ -206,36 +183,9 @@ pub fn parse_age(text: &str) -> Result<Duration> {
     }
 }
 
-/// A SQL string literal.
-pub fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    #[test]
-    fn ci_env_names_the_pull_request_or_commit() {
-        let env = |pairs: &[(&str, &str)]| {
-            let map: HashMap<String, String> = pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-            move |key: &str| map.get(key).cloned()
-        };
-        let github_pr = env(&[("GITHUB_REF", "refs/pull/42/merge"), ("GITHUB_SHA", "abc")]);
-        assert_eq!(suffix_from_ci_env(&github_pr).as_deref(), Some("pr_42"));
-        let gitlab = env(&[("CI_MERGE_REQUEST_IID", "7")]);
-        assert_eq!(suffix_from_ci_env(&gitlab).as_deref(), Some("mr_7"));
-        let push = env(&[
-            ("GITHUB_REF", "refs/heads/main"),
-            ("GITHUB_SHA", "0123456789abcdef"),
-        ]);
-        assert_eq!(suffix_from_ci_env(&push).as_deref(), Some("01234567"));
-        assert_eq!(suffix_from_ci_env(&env(&[])), None);
-    }
 
     #[test]
     fn audit_schemas_are_recorded_when_the_run_stores_failures() {

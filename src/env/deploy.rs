@@ -13,11 +13,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use crate::adapter::Adapter;
+use crate::base::quote::{quote_identifier, quote_literal};
 use crate::compile::{CompileOptions, Compiled};
 use crate::error::{Error, ErrorKind, Result};
-use crate::manifest::{Manifest, Materialization, quote_identifier};
-
-use super::ci::literal;
+use crate::manifest::{Manifest, Materialization};
 
 /// The suffix of the schemas a deploy builds in.
 pub const NEXT: &str = "__next";
@@ -39,13 +38,10 @@ pub struct Deploy {
 impl Deploy {
     pub fn compile(options: &CompileOptions) -> Result<Deploy> {
         let live = crate::compile::Compiled::load(options)?;
-        let shadow = super::naming::compile_with(
-            options,
-            &[(
-                super::naming::SHADOW_KEY,
-                serde_json::Value::String(NEXT.to_string()),
-            )],
-        )?;
+        let shadow = crate::compile::Compiled::load(&CompileOptions {
+            shadow_suffix: Some(NEXT.to_string()),
+            ..options.clone()
+        })?;
         let schemas = schema_set(&live.manifest);
         Ok(Deploy {
             live,
@@ -62,7 +58,7 @@ pub fn schema_set(manifest: &Manifest) -> Vec<String> {
     let set: BTreeSet<String> = manifest
         .nodes
         .values()
-        .filter(|n| crate::materialize::builds_relation(n, false))
+        .filter(|n| crate::manifest::builds_relation(n, false))
         .map(|n| n.relation.schema.clone())
         .collect();
     set.into_iter().collect()
@@ -148,7 +144,7 @@ fn external_dependents(
     if schemas.is_empty() {
         return Ok(Vec::new());
     }
-    let list: Vec<String> = schemas.iter().map(|s| literal(s)).collect();
+    let list: Vec<String> = schemas.iter().map(|s| quote_literal(s)).collect();
     let sql = format!(
         "select distinct dn.nspname || '.' || dc.relname, sn.nspname || '.' || sc.relname \
          from pg_depend d \
@@ -225,10 +221,9 @@ pub fn swap(adapter: &mut dyn Adapter, schemas: &[String]) -> Result<Swapped> {
         statements.push(format!("drop schema if exists {prev} cascade"));
         statements.push(format!(
             "do $$ begin if exists (select from pg_namespace where nspname = {}) then \
-             execute 'alter schema {} rename to {}'; end if; end $$",
-            literal(schema),
-            live.replace('\'', "''"),
-            prev.replace('\'', "''")
+             execute {}; end if; end $$",
+            quote_literal(schema),
+            quote_literal(&format!("alter schema {live} rename to {prev}"))
         ));
         statements.push(format!("alter schema {next} rename to {live}"));
     }
@@ -313,7 +308,7 @@ fn renames_under_locks(
 
 /// The tables and views of the live schemas, quoted, in a stable order.
 fn live_relations(adapter: &mut dyn Adapter, schemas: &[String]) -> Result<Vec<String>> {
-    let list: Vec<String> = schemas.iter().map(|s| literal(s)).collect();
+    let list: Vec<String> = schemas.iter().map(|s| quote_literal(s)).collect();
     let rows = adapter.query_text(&format!(
         "select n.nspname, c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace \
          where n.nspname in ({}) and c.relkind in ('r', 'p', 'v', 'm') order by 1, 2",
@@ -339,7 +334,7 @@ fn grants_copy_sql(
     schemas: &[String],
     suffix: &str,
 ) -> Result<Vec<String>> {
-    let list: Vec<String> = schemas.iter().map(|s| literal(s)).collect();
+    let list: Vec<String> = schemas.iter().map(|s| quote_literal(s)).collect();
     let list = list.join(", ");
     let grantee =
         "case when a.grantee = 0 then 'public' else quote_ident(a.grantee::regrole::text) end";
@@ -367,7 +362,7 @@ fn grants_copy_sql(
          and exists (select from pg_class c2 join pg_namespace n2 on n2.oid = c2.relnamespace \
                      where n2.nspname = n.nspname || {} and c2.relname = c.relname) \
          order by 1, 2, 3, 4",
-        literal(suffix)
+        quote_literal(suffix)
     ))?;
     for r in relation_rows {
         let [

@@ -22,11 +22,11 @@ use std::collections::BTreeMap;
 
 use serde_json::Value as Json;
 
+use crate::base::quote::{quote_identifier, quote_literal};
 use crate::compile::Compiled;
 use crate::error::{Error, ErrorKind, Result};
-use crate::manifest::quote_identifier;
 
-use super::ci::{CI_TABLE, META_SCHEMA, literal};
+use super::ci::{CI_TABLE, META_SCHEMA};
 
 /// Who owns and who reads what.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +49,7 @@ pub fn layout(compiled: &Compiled, extra_developers: &[String]) -> Result<Layout
     let project = &compiled.project;
     let settings = project
         .vars
-        .get(super::naming::SETTINGS_VAR)
+        .get(crate::target::naming::SETTINGS_VAR)
         .and_then(|w| w.get("grants"))
         .cloned()
         .unwrap_or(Json::Null);
@@ -70,7 +70,7 @@ pub fn layout(compiled: &Compiled, extra_developers: &[String]) -> Result<Layout
     developers.sort();
     developers.dedup();
 
-    let mut targets = super::protect::other_targets(&compiled.target)?;
+    let mut targets = crate::target::protect::other_targets(&compiled.target)?;
     targets.push(compiled.target.clone());
     let mut owners: BTreeMap<String, String> = BTreeMap::new();
     let mut ci_users = Vec::new();
@@ -78,7 +78,7 @@ pub fn layout(compiled: &Compiled, extra_developers: &[String]) -> Result<Layout
         if target.name == "ci" {
             ci_users.push(target.user.clone());
         }
-        if !super::protect::is_protected(target) {
+        if !crate::target::protect::is_protected(target) {
             continue;
         }
         let manifest = if target.name == compiled.target.name {
@@ -94,7 +94,7 @@ pub fn layout(compiled: &Compiled, extra_developers: &[String]) -> Result<Layout
             manifest
                 .nodes
                 .values()
-                .filter(|n| crate::materialize::builds_relation(n, true))
+                .filter(|n| crate::manifest::builds_relation(n, true))
                 .map(|n| n.relation.schema.clone()),
         );
         for schema in schemas {
@@ -144,7 +144,7 @@ pub fn sql(layout: &Layout) -> Vec<String> {
     {
         create_roles.push_str(&format!(
             "  if not exists (select from pg_roles where rolname = {}) then create role {} {}; end if;\n",
-            literal(name),
+            quote_literal(name),
             q(name),
             if login { "login" } else { "nologin" }
         ));
@@ -188,9 +188,9 @@ pub fn sql(layout: &Layout) -> Vec<String> {
              execute format('alter %s %I.%I owner to %I', case r.relkind when 'v' then 'view' \
              when 'm' then 'materialized view' when 'S' then 'sequence' when 'f' then 'foreign table' \
              else 'table' end, {}, r.relname, {});\n  end loop;\nend $$",
-            literal(schema),
-            literal(schema),
-            literal(owner)
+            quote_literal(schema),
+            quote_literal(schema),
+            quote_literal(owner)
         ));
         out.push(format!("revoke all on schema {s} from public"));
         out.push(format!(

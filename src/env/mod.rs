@@ -1,12 +1,9 @@
-//! Environments (dev, CI, staging, prod) that are safe by construction: schema
-//! naming per target, protected targets, secrets, state comparison, CI schemas,
-//! blue-green deploys and grants.
+//! Operations over a compiled project that keep environments (dev, CI,
+//! staging, prod) apart: CI schemas and their cleanup, blue-green deploys,
+//! grants, and the preflight that checks a run's writes against the schemas
+//! of protected targets. The policies themselves live with the target.
 
 pub mod ci;
 pub mod deploy;
 pub mod grants;
-pub mod naming;
 pub mod protect;
-pub mod secrets;
-pub mod side_effects;
-pub mod state;

@@ -1,115 +1,18 @@
-//! Protected targets: which targets may only run from CI or the scheduler,
-//! and the check, before any SQL, that no run writes into a schema that a
-//! protected target owns.
-//!
-//! A target is protected when profiles.yml says `protected: true`, and a
-//! target named `prod` or `production` is protected unless it says
-//! `protected: false`.
+//! The preflight of a run: before any SQL, the target may run here (see
+//! target::protect) and no relation the run writes lands in a schema that a
+//! protected target owns, the project compiled for each of those targets.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::project::yaml::{Kind, Mapping, Yaml};
 use serde_json::{Map, Value as Json};
 
-use crate::compile::Compiled;
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{Manifest, Node, ResourceType};
 use crate::plan::Plan;
-use crate::profile::Target;
 use crate::project::Project;
-
-/// profiles.yml target key marking a target protected (or, on prod, not).
-pub const PROTECTED_KEY: &str = "protected";
-/// Target names protected unless their profile says `protected: false`.
-const PRODUCTION_NAMES: &[&str] = &["prod", "production"];
-
-/// True when `target` is protected.
-pub fn is_protected(target: &Target) -> bool {
-    match target.extra.get(PROTECTED_KEY).and_then(truthy) {
-        Some(explicit) => explicit,
-        None => PRODUCTION_NAMES.contains(&target.name.as_str()),
-    }
-}
-
-/// `true`, `yes`, `1` (and their opposites) as a YAML bool or a rendered string.
-fn truthy(value: &Json) -> Option<bool> {
-    match value {
-        Json::Bool(b) => Some(*b),
-        Json::Number(n) => n.as_i64().map(|n| n != 0),
-        Json::String(s) => match s.trim().to_ascii_lowercase().as_str() {
-            "true" | "yes" | "1" | "on" => Some(true),
-            "false" | "no" | "0" | "off" => Some(false),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
-/// The variable a production scheduler's workers (Airflow) set to run
-/// protected targets, as CI sets `CI=true`.
-pub const ALLOW_ENV: &str = "WEIR_ALLOW_PROTECTED";
-
-/// True when the process may run protected targets: in CI (`CI=true`, as
-/// GitHub, GitLab, CircleCI, Buildkite and most others set it), or on a
-/// production scheduler that sets `WEIR_ALLOW_PROTECTED=true`.
-pub fn in_ci() -> bool {
-    ["CI", ALLOW_ENV]
-        .iter()
-        .any(|key| std::env::var(key).is_ok_and(|v| truthy(&Json::String(v)) == Some(true)))
-}
-
-/// Refuse to run a protected target unless in CI or `--allow-protected`.
-/// The error says why and how production is meant to change.
-pub fn check_may_run(target: &Target, allow_protected: bool) -> Result<()> {
-    if !is_protected(target) || allow_protected || in_ci() {
-        return Ok(());
-    }
-    let why = if target.extra.contains_key(PROTECTED_KEY) {
-        "it says `protected: true`".to_string()
-    } else {
-        format!(
-            "a target named `{}` is protected unless it says `protected: false`",
-            target.name
-        )
-    };
-    let mut error = Error::new(
-        ErrorKind::Usage,
-        format!(
-            "target `{}` is protected ({why}): weir runs it only from CI (CI=true), on the \
-             production scheduler (WEIR_ALLOW_PROTECTED=true) or with --allow-protected. \
-             Nothing was sent to the database.",
-            target.name
-        ),
-    )
-    .with_hint(
-        "production changes go through review: build your change on your dev target, open a pull \
-         request so CI builds and tests it in its own schemas (`--schema-suffix`, `--state` and \
-         `--defer`), and after the merge the scheduler's prod DAG or `weir deploy --target prod` \
-         in CI builds it. Pass --allow-protected only for an emergency you were asked to fix by hand.",
-    );
-    if let Some(file) = &target.profiles_file {
-        error = error
-            .in_file(file)
-            .at_line(target_line(file, &target.profile_name, &target.name));
-    }
-    Err(error)
-}
-
-/// The line of a target's entry in profiles.yml (0 when not found).
-fn target_line(file: &Path, profile: &str, name: &str) -> usize {
-    let Ok(text) = std::fs::read_to_string(file) else {
-        return 0;
-    };
-    let Ok(doc) = crate::project::yaml::parse(&text, file) else {
-        return 0;
-    };
-    doc.get(profile)
-        .and_then(|p| p.get("outputs"))
-        .and_then(Yaml::as_mapping)
-        .and_then(|outputs| outputs.entry(name))
-        .map_or(0, |(key, _)| key.line())
-}
+use crate::target::Target;
+use crate::target::protect::protected_targets;
 
 /// A schema owned by a protected target, and which one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,10 +95,13 @@ pub fn protected_schemas(
 /// `<schema>_` for dbt's naming and `<prefix>_` for the prefix convention.
 fn fallback_prefixes(project: &Project, target: &Target) -> Vec<String> {
     let mut prefixes = vec![format!("{}_", target.schema)];
-    if crate::env::naming::Convention::from_vars(&project.vars).ok()
-        == Some(crate::env::naming::Convention::Prefix)
+    if crate::target::naming::Convention::from_vars(&project.vars).ok()
+        == Some(crate::target::naming::Convention::Prefix)
     {
-        prefixes.push(format!("{}_", crate::env::naming::env_prefix(target, None)));
+        prefixes.push(format!(
+            "{}_",
+            crate::target::naming::env_prefix(target, None)
+        ));
     }
     prefixes
 }
@@ -203,107 +109,11 @@ fn fallback_prefixes(project: &Project, target: &Target) -> Vec<String> {
 /// Nodes that create, replace or drop a relation when they run, in a run
 /// given --store-failures or not (`store_failures`).
 fn writes_relation(node: &Node, store_failures: bool) -> bool {
-    crate::materialize::builds_relation(node, store_failures)
+    crate::manifest::builds_relation(node, store_failures)
         && matches!(
             node.resource_type,
             ResourceType::Model | ResourceType::Seed | ResourceType::Test
         )
-}
-
-/// The other targets of the profile that are protected.
-fn protected_targets(target: &Target) -> Result<Vec<Target>> {
-    Ok(other_targets(target)?
-        .into_iter()
-        .filter(is_protected)
-        .collect())
-}
-
-/// The other targets of `target`'s profile, read with only the settings that
-/// name schemas and roles: a laptop need not hold prod's password. Their
-/// schemas are the live ones: a CI suffix in this process's environment is
-/// not applied to them.
-pub fn other_targets(target: &Target) -> Result<Vec<Target>> {
-    let Some(file) = &target.profiles_file else {
-        return Ok(Vec::new());
-    };
-    let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
-    let doc = crate::project::yaml::parse(&text, file)?;
-    let Some(outputs) = doc
-        .get(&target.profile_name)
-        .and_then(|p| p.get("outputs"))
-        .and_then(Yaml::as_mapping)
-    else {
-        return Ok(Vec::new());
-    };
-    let mut targets = Vec::new();
-    for (name, node) in outputs {
-        let (Some(name), Some(settings)) = (name.as_str(), node.as_mapping()) else {
-            continue;
-        };
-        if name == target.name {
-            continue;
-        }
-        let mut naming_only = Mapping::new();
-        for (key, value) in settings {
-            let keep = key.as_str().is_some_and(|k| {
-                matches!(
-                    k,
-                    "type"
-                        | "user"
-                        | "dbname"
-                        | "database"
-                        | "schema"
-                        | PROTECTED_KEY
-                        | crate::env::naming::PREFIX_KEY
-                        | crate::env::naming::SUFFIX_KEY
-                )
-            });
-            if keep {
-                naming_only.insert(key.clone(), value.clone());
-            }
-        }
-        // Read like the whole file, but with only these keys: the values keep
-        // their lines, so an error names the line in the real file.
-        let mut outputs = Mapping::new();
-        outputs.insert(
-            Yaml::from(name),
-            Yaml::at(node.line(), Kind::Mapping(naming_only)),
-        );
-        let mut profile = Mapping::new();
-        profile.insert(Yaml::from("outputs"), Yaml::from(outputs));
-        let mut doc = Mapping::new();
-        doc.insert(
-            Yaml::from(target.profile_name.as_str()),
-            Yaml::from(profile),
-        );
-        let mut other = crate::profile::target_of(
-            &Yaml::from(doc),
-            &text,
-            file,
-            &target.profile_name,
-            Some(name),
-        )
-        .map_err(|e| {
-            Error::new(
-                e.kind(),
-                format!(
-                    "cannot tell which schemas target `{name}` owns, so no run can be checked \
-                         against it: {}",
-                    e.message()
-                ),
-            )
-            .in_file(file)
-            .at_line_of(&text, e.line().unwrap_or(0))
-            .with_hint("give the env_var in its `schema:` a default, or set it")
-        })?;
-        other
-            .extra
-            .entry(crate::env::naming::SUFFIX_KEY.to_string())
-            .or_insert(Json::String(String::new()));
-        other.profiles_file = Some(PathBuf::from(file));
-        targets.push(other);
-    }
-    Ok(targets)
 }
 
 /// Every relation `plan` would create, replace or drop, checked against the
@@ -349,81 +159,10 @@ pub fn check_writes(
     Ok(())
 }
 
-/// Everything that must hold before a run sends SQL: the target may run here,
-/// and no relation of the plan (with `store_failures`, the run's
-/// --store-failures, its tests' audit relations) lands in another protected
-/// target's schema.
-pub fn preflight(
-    compiled: &Compiled,
-    plan: &Plan,
-    allow_protected: bool,
-    store_failures: bool,
-) -> Result<()> {
-    check_may_run(&compiled.target, allow_protected)?;
-    let protected = protected_schemas(&compiled.project, &compiled.target, &compiled.cli_vars)?;
-    check_writes(
-        &compiled.manifest,
-        plan,
-        &protected,
-        &compiled.project.root,
-        store_failures,
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    fn target(name: &str) -> Target {
-        Target::embedded_default("shop", Some(name))
-    }
-
-    #[test]
-    fn prod_is_protected_unless_it_says_otherwise() {
-        assert!(is_protected(&target("prod")));
-        assert!(is_protected(&target("production")));
-        assert!(!is_protected(&target("dev")));
-        let mut prod = target("prod");
-        prod.extra.insert(PROTECTED_KEY.into(), json!(false));
-        assert!(!is_protected(&prod));
-        let mut staging = target("staging");
-        staging.extra.insert(PROTECTED_KEY.into(), json!("true"));
-        assert!(is_protected(&staging));
-    }
-
-    /// A profiles.yml in a folder of its own, and the dev target read from it.
-    fn profiles(name: &str, text: &str) -> (PathBuf, Target) {
-        let dir = std::env::temp_dir().join(format!("weir_protect_{name}_{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("profiles.yml");
-        std::fs::write(&file, text).unwrap();
-        let target = crate::profile::parse_target(text, &file, "shop", Some("dev")).unwrap();
-        (dir, target)
-    }
-
-    #[test]
-    fn errors_about_other_targets_name_their_line_in_profiles_yml() {
-        let text = "shop:\n  target: dev\n  outputs:\n    dev:\n      type: postgres\n      schema: dev\n    prod:\n      type: postgres\n      schema: \"{{ env_var('WEIR_TEST_UNSET_PROD_SCHEMA') }}\"\n";
-        let (dir, dev) = profiles("other", text);
-        let err = other_targets(&dev).unwrap_err();
-        assert!(
-            err.message()
-                .starts_with("cannot tell which schemas target `prod` owns"),
-            "{err}"
-        );
-        assert_eq!(err.line(), Some(9), "{err}");
-        // Where check_may_run points when it refuses the target.
-        let file = dev.profiles_file.as_deref().unwrap();
-        assert_eq!(target_line(file, "shop", "prod"), 7);
-        let _ = std::fs::remove_dir_all(dir);
-    }
-
-    #[test]
-    fn allow_protected_lets_a_protected_target_run() {
-        assert!(check_may_run(&target("prod"), true).is_ok());
-        assert!(check_may_run(&target("dev"), false).is_ok());
-    }
 
     #[test]
     fn a_run_given_store_failures_is_checked_for_its_audit_relations() {

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use md5::{Digest, Md5};
 use minijinja::value::{Kwargs, Object, Rest, Value, from_args};
 use minijinja::{Environment, Error as JinjaError, ErrorKind as JinjaErrorKind, State};
 
@@ -36,10 +35,10 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_function("zip", zip);
     env.add_function("set", set);
     env.add_function("local_md5", |text: String| -> String {
-        crate::compile::hex(&Md5::digest(text.as_bytes()))
+        crate::base::hash::md5_hex(&text)
     });
     env.add_function("print", |value: Value| {
-        crate::compile::inputs::note_unrepeatable();
+        crate::base::env_vars::note_unrepeatable();
         println!("{value}");
         String::new()
     });
@@ -60,8 +59,8 @@ pub fn log(debug_log: Option<&crate::logs::DebugLog>, args: &[Value]) -> Result<
             .is_some_and(|info| info.is_true()),
     };
     kwargs.assert_all_used()?;
-    crate::compile::inputs::note_unrepeatable();
-    let message = crate::env::secrets::scrub(&message.to_string()).into_owned();
+    crate::base::env_vars::note_unrepeatable();
+    let message = crate::base::secrets::scrub(&message.to_string()).into_owned();
     if info {
         crate::logs::emit(
             "JinjaLogInfo",
@@ -90,7 +89,7 @@ impl Object for Exceptions {
         match method {
             "raise_compiler_error" => Err(error(format!("compilation error: {message}"))),
             "warn" => {
-                crate::compile::inputs::note_unrepeatable();
+                crate::base::env_vars::note_unrepeatable();
                 eprintln!("warning: {message}");
                 Ok(Value::from(""))
             }
@@ -245,7 +244,9 @@ impl Object for Adapter {
             }
             "quote" => {
                 let (identifier,): (String,) = from_args(args)?;
-                Ok(Value::from(crate::manifest::quote_identifier(&identifier)))
+                Ok(Value::from(crate::base::quote::quote_identifier(
+                    &identifier,
+                )))
             }
             // Only what needs no database exists while compiling.
             other => Err(JinjaError::new(
@@ -284,7 +285,7 @@ fn tojson(value: Value, kwargs: Kwargs) -> Result<String, JinjaError> {
     } else {
         json
     };
-    Ok(crate::pyjson::python_json(&json))
+    Ok(crate::base::pyjson::python_json(&json))
 }
 
 fn sorted(value: serde_json::Value) -> serde_json::Value {
@@ -349,7 +350,7 @@ fn set(items: Value) -> Result<Value, JinjaError> {
 
 #[cfg(test)]
 mod tests {
-    use crate::compile::inputs::unrepeatable_count;
+    use crate::base::env_vars::unrepeatable_count;
     use crate::jinja::render_standalone;
 
     #[test]

@@ -19,6 +19,7 @@ use context::{ConfigObject, RefFunction, RelationValue, SourceFunction, VarFunct
 pub use context::{ModelInfo, PLACEHOLDER, RenderCapture};
 use macros::Macros;
 
+use crate::base::secrets::SECRET_ENV_PREFIX;
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::Relation;
 use crate::project::{Project, ProjectFile};
@@ -202,11 +203,6 @@ impl JinjaEnv {
 
     pub fn scope(&self) -> &CompileScope {
         &self.scope
-    }
-
-    /// True when a macro with this name exists (built-in or the project's).
-    pub fn has_macro(&self, name: &str) -> bool {
-        self.macros.defines(name)
     }
 
     /// True when `package` (or, without one, anything) defines the macro.
@@ -434,6 +430,10 @@ fn jinja_expression(text: &str) -> Option<&str> {
 }
 
 /// The settings and functions shared by every environment weir makes.
+/// What `side_effect()` renders: a mark that the side-effect gate
+/// (target::side_effects) finds and removes.
+pub const SIDE_EFFECT_MARK: &str = "/*\u{1}weir:side-effect\u{1}*/";
+
 fn base_environment() -> Environment<'static> {
     let mut env = Environment::new();
     // Everything rendered is SQL: no HTML or JSON escaping, whatever the
@@ -444,8 +444,8 @@ fn base_environment() -> Environment<'static> {
     env.set_fuel(Some(macros::FUEL));
     env.add_function("env_var", env_var);
     env.add_function("is_incremental", || false);
-    // Marks a hook or macro as a side effect: see env::side_effects.
-    env.add_function("side_effect", || crate::env::side_effects::MARK.to_string());
+    // Marks a hook or macro as a side effect: see target::side_effects.
+    env.add_function("side_effect", || SIDE_EFFECT_MARK.to_string());
     env.add_global("execute", true);
     env.add_global("modules", Value::from_object(modules::Modules));
     builtins::register(&mut env);
@@ -457,9 +457,6 @@ fn base_environment() -> Environment<'static> {
     });
     env
 }
-
-/// Environment variables whose values are secrets, as dbt names them.
-pub const SECRET_ENV_PREFIX: &str = "DBT_ENV_SECRET_";
 
 /// `env_var(name, default)` in models, macros and YAML. As in dbt, a secret
 /// is refused: only profiles.yml may read one, so its value can never reach
@@ -479,7 +476,7 @@ fn env_var(name: String, default: Option<Value>) -> Result<String, minijinja::Er
 
 /// `env_var(name, default)`: the environment variable, or the default, or an error.
 fn env_var_value(name: String, default: Option<Value>) -> Result<String, minijinja::Error> {
-    match crate::compile::inputs::env_var(&name) {
+    match crate::base::env_vars::env_var(&name) {
         Some(value) => Ok(value),
         None => match default {
             Some(value) if !value.is_undefined() => Ok(value.to_string()),

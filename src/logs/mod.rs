@@ -52,7 +52,7 @@ pub fn emit(name: &str, message: &str, data: Json) {
                 "name": name,
                 "msg": message,
                 "level": level,
-                "ts": crate::clock::rfc3339(now),
+                "ts": crate::base::clock::rfc3339(now),
                 "invocation_id": Json::Null,
             },
             "data": data,
@@ -70,7 +70,7 @@ pub fn emit(name: &str, message: &str, data: Json) {
 
 /// `message` as dbt prints a log line: each line after `HH:MM:SS  `.
 pub fn timestamped(message: &str, now: SystemTime) -> String {
-    let ts = crate::clock::rfc3339(now);
+    let ts = crate::base::clock::rfc3339(now);
     // `2026-11-21T08:19:00.123456Z` -> `08:19:00`
     let time = ts.get(11..19).unwrap_or("");
     let mut text = String::new();
@@ -116,7 +116,7 @@ impl DebugLog {
     /// Append `message` at `level` (`debug`, `info`), each line as dbt writes it:
     /// `HH:MM:SS.ffffff [level] [thread]: line`.
     pub fn write(&self, level: &str, message: &str) {
-        let now = crate::clock::rfc3339(SystemTime::now());
+        let now = crate::base::clock::rfc3339(SystemTime::now());
         let time = now.get(11..26).unwrap_or("");
         let mut slot = self.file.lock().unwrap_or_else(PoisonError::into_inner);
         let file = slot.get_or_insert_with(|| self.open(time));

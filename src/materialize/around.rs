@@ -4,9 +4,10 @@
 
 use serde_json::Value as Json;
 
-use crate::adapter::{Adapter, RelationKind, in_transaction, quote_literal};
+use crate::adapter::{Adapter, RelationKind, in_transaction};
+use crate::base::quote::{quote_identifier, quote_literal};
 use crate::error::{Error, ErrorKind, Result};
-use crate::manifest::{Materialization, Node, Relation, quote_identifier};
+use crate::manifest::{Materialization, Node, Relation};
 
 use super::BuildContext;
 
@@ -214,9 +215,9 @@ fn hooks(node: &Node, key: &str) -> Result<Vec<(String, bool)>> {
             Json::Object(map) => match map.get("sql") {
                 Some(Json::String(sql)) => {
                     let inside = map.get("transaction").and_then(Json::as_bool) != Some(false);
-                    // `side_effect: true`: runs on protected targets only (env::side_effects).
+                    // `side_effect: true`: runs on protected targets only (target::side_effects).
                     if map.get("side_effect").and_then(Json::as_bool) == Some(true) {
-                        return Ok((crate::env::side_effects::mark_hook(sql), inside));
+                        return Ok((crate::target::side_effects::mark_hook(sql), inside));
                     }
                     Ok((sql.clone(), inside))
                 }

@@ -4,8 +4,9 @@
 use serde_json::Value as Json;
 
 use crate::adapter::{Adapter, ColumnInfo, RelationKind};
+use crate::base::quote::quote_identifier;
 use crate::error::{Error, ErrorKind, Result};
-use crate::manifest::{Node, quote_identifier};
+use crate::manifest::Node;
 
 use super::model::{model_sql, replace_table, sql_body};
 use super::{Around, BuildContext, Built, ensure_schema, swap};

@@ -14,8 +14,9 @@ use std::path::Path;
 use serde_json::Value as Json;
 
 use crate::adapter::Adapter;
+use crate::base::quote::quote_identifier;
 use crate::error::{Error, ErrorKind, Result};
-use crate::manifest::{Materialization, Node, ResourceType, quote_identifier};
+use crate::manifest::{Materialization, Node, ResourceType};
 use crate::results::Status;
 use around::Around;
 
@@ -128,20 +129,6 @@ pub fn build(adapter: &mut dyn Adapter, node: &Node, ctx: &BuildContext) -> Resu
         })
     };
     built.map_err(|e| e.in_file(&node.original_file_path))
-}
-
-/// Whether building `node` creates or replaces its relation: a test only
-/// when it stores its failing rows, by its own config or by --store-failures
-/// (`store_failures_flag`, as [`BuildContext::store_failures`]).
-///
-/// The one rule for what a run writes: the advisory lock, the protected
-/// schemas check, the CI schemas recorded for `weir clean`, the schemas a
-/// deploy swaps and the grants all ask it.
-pub fn builds_relation(node: &Node, store_failures_flag: bool) -> bool {
-    if node.resource_type == ResourceType::Test {
-        return test::stores_failures(node, store_failures_flag);
-    }
-    node.is_relational()
 }
 
 /// The schema and the relations a build of `node` asks about before it

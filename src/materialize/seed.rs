@@ -7,8 +7,9 @@ use std::path::Path;
 use serde_json::Value as Json;
 
 use crate::adapter::{Adapter, ColumnInfo, RelationKind};
+use crate::base::quote::quote_identifier;
 use crate::error::{Error, ErrorKind, Result};
-use crate::manifest::{Node, Relation, quote_identifier};
+use crate::manifest::{Node, Relation};
 
 use super::{Around, BuildContext, Built, ensure_schema, swap};
 

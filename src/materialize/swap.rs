@@ -2,9 +2,10 @@
 //! temporary name, then rename the old one away, rename the new one in, drop the old.
 
 use crate::adapter::{Adapter, RelationKind};
-use crate::compile::sha256_hex;
+use crate::base::hash::sha256_hex;
+use crate::base::quote::quote_identifier;
 use crate::error::Result;
-use crate::manifest::{Relation, quote_identifier};
+use crate::manifest::Relation;
 
 const TMP_SUFFIX: &str = "__weir_tmp";
 const BACKUP_SUFFIX: &str = "__weir_backup";

@@ -2,121 +2,36 @@
 //! with `fail_calc` and judge them with `warn_if` / `error_if` and `severity`;
 //! with `store_failures`, the failing rows kept in the audit schema first.
 
-use serde_json::Value as Json;
-
 use crate::adapter::{Adapter, RelationKind, in_transaction};
 use crate::error::{Error, ErrorKind, Result};
-use crate::manifest::Node;
+use crate::manifest::{Node, StoreFailuresAs, TestConfig};
 use crate::results::Status;
 
 use super::model::sql_body;
 use super::{Built, Verdict, ensure_schema, swap};
 
-/// A test's configs, with dbt's defaults.
-#[derive(Debug, Clone, PartialEq)]
-struct TestConfig {
-    /// `severity: error` (the default) fails; `warn` only warns.
-    error_severity: bool,
-    fail_calc: String,
-    warn_if: String,
-    error_if: String,
-    limit: Option<u64>,
-    /// Where failing rows are stored: None, a table or a view.
-    store_as: Option<RelationKind>,
-}
-
-impl TestConfig {
-    /// `store_failures_flag`: --store-failures, for tests whose config does not say.
-    fn of(node: &Node, store_failures_flag: bool) -> Result<TestConfig> {
-        let text = |key: &str, default: &str| -> String {
-            node.config
-                .get(key)
-                .and_then(Json::as_str)
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .unwrap_or(default)
-                .to_string()
-        };
-        let invalid = |key: &str, expected: &str, got: &Json| {
-            Error::new(
-                ErrorKind::Project,
-                format!(
-                    "`{key}` of test `{}` must be {expected}, got `{got}`",
-                    node.name
-                ),
-            )
-        };
-        let error_severity = match text("severity", "error").to_ascii_lowercase().as_str() {
-            "error" => true,
-            "warn" => false,
-            _ => {
-                return Err(invalid(
-                    "severity",
-                    "`error` or `warn`",
-                    &node.config["severity"],
-                ));
-            }
-        };
-        let limit = match node.config.get("limit") {
-            None | Some(Json::Null) => None,
-            Some(Json::Number(n)) if n.as_u64().is_some() => n.as_u64(),
-            Some(other) => return Err(invalid("limit", "a whole number", other)),
-        };
-        let store_failures = match node.config.get("store_failures") {
-            None | Some(Json::Null) => store_failures_flag.then_some(true),
-            Some(Json::Bool(store)) => Some(*store),
-            Some(other) => return Err(invalid("store_failures", "true or false", other)),
-        };
-        // dbt: `store_failures_as` alone turns storing on; `ephemeral` turns it off.
-        let store_as = match node.config.get("store_failures_as").and_then(Json::as_str) {
-            Some("ephemeral") => None,
-            Some("view") if store_failures != Some(false) => Some(RelationKind::View),
-            Some("table") if store_failures != Some(false) => Some(RelationKind::Table),
-            None if store_failures == Some(true) => Some(RelationKind::Table),
-            None | Some("view" | "table") => None,
-            Some(other) => {
-                return Err(invalid(
-                    "store_failures_as",
-                    "`table`, `view` or `ephemeral`",
-                    &Json::String(other.to_string()),
-                ));
-            }
-        };
-        Ok(TestConfig {
-            error_severity,
-            fail_calc: text("fail_calc", "count(*)"),
-            warn_if: text("warn_if", "!= 0"),
-            error_if: text("error_if", "!= 0"),
-            limit,
-            store_as,
-        })
-    }
-
-    /// dbt's get_test_sql.
-    fn test_sql(&self, main_sql: &str) -> String {
-        let limit = self
-            .limit
-            .map(|n| format!("\n  limit {n}"))
-            .unwrap_or_default();
-        let fail_calc = &self.fail_calc;
-        format!(
-            "select\n  {fail_calc} as failures,\n  {fail_calc} {} as should_warn,\n  {fail_calc} {} as should_error\nfrom (\n{main_sql}{limit}\n) dbt_internal_test",
-            self.warn_if, self.error_if
-        )
-    }
-}
-
-/// Whether running `node` keeps its failing rows in a relation. A config
-/// that [`TestConfig::of`] rejects stores nothing: the test fails first.
-pub(super) fn stores_failures(node: &Node, store_failures_flag: bool) -> bool {
-    TestConfig::of(node, store_failures_flag).is_ok_and(|config| config.store_as.is_some())
+/// dbt's get_test_sql.
+fn test_sql(config: &TestConfig, main_sql: &str) -> String {
+    let limit = config
+        .limit
+        .map(|n| format!("\n  limit {n}"))
+        .unwrap_or_default();
+    let fail_calc = &config.fail_calc;
+    format!(
+        "select\n  {fail_calc} as failures,\n  {fail_calc} {} as should_warn,\n  {fail_calc} {} as should_error\nfrom (\n{main_sql}{limit}\n) dbt_internal_test",
+        config.warn_if, config.error_if
+    )
 }
 
 pub(super) fn run(adapter: &mut dyn Adapter, node: &Node, store_failures: bool) -> Result<Built> {
     let config = TestConfig::of(node, store_failures)?;
     let sql = sql_body(node, &node.compiled_code)?;
     let main_sql = match config.store_as {
-        Some(kind) => {
+        Some(stored) => {
+            let kind = match stored {
+                StoreFailuresAs::Table => RelationKind::Table,
+                StoreFailuresAs::View => RelationKind::View,
+            };
             ensure_schema(adapter, &node.relation.schema)?;
             in_transaction(adapter, |adapter| {
                 swap::replace(adapter, &node.relation, kind, |adapter, tmp| {
@@ -128,7 +43,7 @@ pub(super) fn run(adapter: &mut dyn Adapter, node: &Node, store_failures: bool) 
         }
         None => sql.to_string(),
     };
-    let rows = adapter.query_text(&config.test_sql(&main_sql))?;
+    let rows = adapter.query_text(&test_sql(&config, &main_sql))?;
     let row = rows.first().ok_or_else(|| {
         Error::new(
             ErrorKind::Database,
@@ -173,7 +88,7 @@ pub(super) fn run(adapter: &mut dyn Adapter, node: &Node, store_failures: bool) 
 mod tests {
     use super::super::testing::Recorder;
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value as Json, json};
 
     fn test_node(config: Json) -> Node {
         super::super::testing::data_test("not_null_orders_id", "dev_dbt_test__audit", config)
@@ -276,7 +191,7 @@ mod tests {
         for (config, flag, builds) in cases {
             let node = test_node(config.clone());
             assert_eq!(
-                super::super::builds_relation(&node, flag),
+                crate::manifest::builds_relation(&node, flag),
                 builds,
                 "{config} with --store-failures {flag}"
             );

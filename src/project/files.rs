@@ -97,7 +97,7 @@ pub fn read<const N: usize>(root: &Path, groups: [Vec<Found>; N]) -> Result<[Vec
         Ok((group, file))
     };
     let mut out: [Vec<ProjectFile>; N] = std::array::from_fn(|_| Vec::new());
-    for result in crate::parallel::map_owned(tagged, read) {
+    for result in crate::base::parallel::map_owned(tagged, read) {
         let (group, file) = result?;
         out[group].push(file);
     }

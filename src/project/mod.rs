@@ -19,9 +19,7 @@ use crate::error::{Error, ErrorKind, Result};
 pub use blocks::Block;
 pub use config::ConfigTree;
 pub use digest::SourceDigest;
-pub use properties::{
-    ExposureDefinition, ModelProperties, Properties, SourceDefinition, SourceTable,
-};
+pub use properties::{Column, ExposureDefinition, ModelProperties, Properties, SourceDefinition};
 
 /// A file of the project: where it is and what it says.
 #[derive(Debug, Clone, PartialEq)]
@@ -270,7 +268,7 @@ impl Project {
         digest.add_files("properties", &property_files);
         let snapshots = blocks_of(root, &snapshot_files, blocks::snapshot_blocks)?;
         let docs = blocks_of(root, &docs_files, blocks::docs_blocks)?;
-        crate::timing::phase("project files read");
+        crate::base::timing::phase("project files read");
 
         Ok(Project {
             root: root.to_path_buf(),
@@ -351,7 +349,7 @@ impl Project {
         self.properties
             .get_or_init(|| {
                 let parsed = Properties::parse(&self.root, &self.property_files);
-                crate::timing::phase("properties parsed");
+                crate::base::timing::phase("properties parsed");
                 parsed
             })
             .as_ref()

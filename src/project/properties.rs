@@ -4,13 +4,21 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
 use super::ProjectFile;
 use super::versions::{self, ModelVersion};
 use super::yaml::{self, Kind, Yaml, str_field};
 use crate::error::{Error, ErrorKind, Result};
-use crate::manifest::Column;
+
+/// One column declared in a properties YAML.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Column {
+    pub name: String,
+    pub description: String,
+    pub data_type: Option<String>,
+}
 
 /// What a properties YAML says about one model or seed.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -59,9 +67,13 @@ pub struct DeclaredTest {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceDefinition {
     pub name: String,
+    /// `database:` and `schema:` as written: they may hold Jinja, which the
+    /// compiler renders (a schema defaults to the source name, as in dbt).
     pub database: Option<String>,
-    /// Defaults to the source name, as in dbt.
-    pub schema: String,
+    pub schema: Option<String>,
+    /// Where `database:` and `schema:` are written, for render errors.
+    pub database_line: usize,
+    pub schema_line: usize,
     pub description: String,
     /// `tags:`, `meta:` and `config:` as written on the source.
     pub tags: Vec<String>,
@@ -111,7 +123,7 @@ impl Properties {
         // Parsing the YAML and reading its entries is most of the work: it
         // runs on all cores, the merge below in file order. Each entry keeps
         // its own result, so the first error is the one a serial read meets.
-        let read = crate::parallel::map(files, |file| {
+        let read = crate::base::parallel::map(files, |file| {
             let path = root.join(&file.original_file_path);
             FileEntries::read(file, &path)
         });
@@ -237,12 +249,6 @@ impl InFile<'_> {
             node,
         )
     }
-
-    /// An error found while reading `node` (a template that fails, say),
-    /// moved to the value's line.
-    pub fn relocate(&self, err: Error, node: &Yaml) -> Error {
-        yaml::error_at(err, self.path, &self.file.text, node)
-    }
 }
 
 /// The items of the list under `key`; a value that is not a list is an
@@ -355,15 +361,6 @@ pub(super) fn declared_tests(entry: &Yaml, column: Option<&str>) -> Vec<Declared
 fn source_definition(entry: &Yaml, at: &InFile) -> Result<SourceDefinition> {
     let name = required_name(entry, "source", at)?;
     let line = name_line(entry);
-    let rendered = |key: &str| -> Result<Option<String>> {
-        let Some(value) = entry.get(key) else {
-            return Ok(None);
-        };
-        value
-            .as_str()
-            .map(|text| render_if_jinja(text).map_err(|e| at.relocate(e, value)))
-            .transpose()
-    };
     let mut tables = Vec::new();
     for table in sequence(entry, "tables", at)? {
         let table_name = required_name(table, "source table", at)?;
@@ -394,8 +391,10 @@ fn source_definition(entry: &Yaml, at: &InFile) -> Result<SourceDefinition> {
         tags,
         meta,
         config,
-        database: rendered("database")?,
-        schema: rendered("schema")?.unwrap_or_else(|| name.clone()),
+        database: str_field(entry, "database").map(str::to_string),
+        schema: str_field(entry, "schema").map(str::to_string),
+        database_line: entry.get("database").map_or(line, Yaml::line),
+        schema_line: entry.get("schema").map_or(line, Yaml::line),
         description: str_field(entry, "description")
             .unwrap_or_default()
             .to_string(),
@@ -568,14 +567,6 @@ fn tags_meta_config(entry: &Yaml, name: &str, at: &InFile) -> Result<Labels> {
         return Err(fail("enabled", "true or false", enabled));
     }
     Ok((tags, meta, config))
-}
-
-fn render_if_jinja(value: &str) -> Result<String> {
-    if value.contains("{{") || value.contains("{%") {
-        crate::jinja::render_standalone(value)
-    } else {
-        Ok(value.to_string())
-    }
 }
 
 /// A column entry of a properties YAML, its `name:` already read.

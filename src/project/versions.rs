@@ -4,14 +4,14 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
+use serde_json::{Map, Value as Json};
+
 use super::properties::{
-    DeclaredTest, InFile, ModelProperties, column_of, declared_tests, sequence, yaml_text,
+    Column, DeclaredTest, InFile, ModelProperties, column_of, declared_tests, sequence, yaml_text,
 };
 use super::yaml::{self, Kind, Yaml, str_field};
+use crate::base::pyjson::python_str;
 use crate::error::Result;
-use crate::manifest::Column;
-use crate::pyjson::python_str;
-use serde_json::{Map, Value as Json};
 
 /// One entry of a model's `versions:`.
 #[derive(Debug, Clone, PartialEq)]

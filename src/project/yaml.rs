@@ -12,7 +12,6 @@ use std::path::Path;
 
 use serde_json::Value as Json;
 
-pub use load::{MAX_ALIAS_NODES, MAX_DEPTH};
 pub use tree::{Kind, Mapping, Yaml};
 
 use crate::error::{Error, ErrorKind, Result};

@@ -107,18 +107,21 @@ pub fn node_result<'py>(py: Python<'py>, result: &NodeResult) -> PyResult<Bound<
     dict.set_item("unique_id", &result.unique_id)?;
     dict.set_item("status", result.status.as_str())?;
     // Returned values become XComs and log lines: no secret goes in.
-    dict.set_item("message", crate::env::secrets::scrub(&result.message))?;
+    dict.set_item("message", crate::base::secrets::scrub(&result.message))?;
     dict.set_item("code", &result.code)?;
     dict.set_item("rows_affected", result.rows_affected)?;
     dict.set_item("failures", result.failures)?;
     dict.set_item("execution_time", result.execution_time)?;
     dict.set_item("relation_name", &result.relation_name)?;
     dict.set_item("attempts", result.attempts)?;
-    dict.set_item("started_at", crate::clock::rfc3339(result.started_at))?;
-    dict.set_item("completed_at", crate::clock::rfc3339(result.completed_at))?;
+    dict.set_item("started_at", crate::base::clock::rfc3339(result.started_at))?;
+    dict.set_item(
+        "completed_at",
+        crate::base::clock::rfc3339(result.completed_at),
+    )?;
     dict.set_item(
         "compiled_code",
-        crate::env::secrets::scrub(&result.compiled_code),
+        crate::base::secrets::scrub(&result.compiled_code),
     )?;
     Ok(dict)
 }

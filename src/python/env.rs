@@ -78,5 +78,5 @@ pub fn deploy_rollback(
 /// `[dev] would run: ...` lines.
 #[pyfunction]
 pub fn side_effect_notes() -> Vec<String> {
-    crate::env::side_effects::take_notes()
+    crate::target::side_effects::take_notes()
 }

@@ -57,7 +57,7 @@ fn kind_name(kind: ErrorKind) -> &'static str {
 impl From<Error> for PyErr {
     fn from(err: Error) -> PyErr {
         // Python tracebacks end up in Airflow's logs: no secret goes in.
-        let message = crate::env::secrets::scrub(&err.to_string()).into_owned();
+        let message = crate::base::secrets::scrub(&err.to_string()).into_owned();
         let py_err = match err.kind() {
             ErrorKind::Io
             | ErrorKind::Project
@@ -79,7 +79,7 @@ impl From<Error> for PyErr {
             let _ = value.setattr(
                 "hint",
                 err.hint()
-                    .map(|h| crate::env::secrets::scrub(h).into_owned()),
+                    .map(|h| crate::base::secrets::scrub(h).into_owned()),
             );
         });
         py_err

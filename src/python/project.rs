@@ -209,7 +209,12 @@ impl Project {
     /// Write `<project>/<target-path>/manifest.json`.
     fn write_manifest(&self, py: Python<'_>) -> PyResult<()> {
         let compiled = Arc::clone(&self.compiled);
-        Ok(py.detach(|| compiled.manifest.write(&compiled.project.target_dir()))?)
+        Ok(py.detach(|| {
+            crate::compile::artifacts::write_manifest(
+                &compiled.manifest,
+                &compiled.project.target_dir(),
+            )
+        })?)
     }
 
     fn __repr__(&self) -> String {
@@ -358,5 +363,5 @@ fn query(compiled: &Compiled, sql: &str) -> crate::Result<Vec<Vec<Option<String>
 /// Whether `run_node` writes the node's relation: it is given no
 /// --store-failures, so a test does only when its config stores failures.
 fn run_builds_relation(node: &ManifestNode) -> bool {
-    crate::materialize::builds_relation(node, false)
+    crate::manifest::builds_relation(node, false)
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use crate::adapter::postgres::{ConnectionSettings, PostgresAdapter};
-use crate::profile::Target;
+use crate::target::Target;
 
 /// Connections a run takes instead of opening its own, when they were
 /// opened with the settings it connects with. Clones share them.
@@ -76,8 +76,9 @@ impl Warming {
         let field = |key| crate::project::yaml::str_field(&doc, key);
         let profile = field("profile").or_else(|| field("name"))?;
         let target =
-            crate::profile::load_target(profiles_dir, project_dir, profile, target_name).ok()?;
-        crate::env::protect::check_may_run(&target, allow_protected).ok()?;
+            crate::target::profile::load_target(profiles_dir, project_dir, profile, target_name)
+                .ok()?;
+        crate::target::protect::check_may_run(&target, allow_protected).ok()?;
         let settings = ConnectionSettings::for_running_target(&target, project_dir).ok()??;
         let threads = (0..count(&target))
             .map(|_| {

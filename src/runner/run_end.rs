@@ -21,7 +21,7 @@ pub(super) fn context(manifest: &Manifest, results: &[&NodeResult], store_failur
         let node = manifest.nodes.get(&result.unique_id);
         let built = !result.status.is_failure() && result.status != crate::results::Status::Skipped;
         let relational =
-            |n: &&crate::manifest::Node| crate::materialize::builds_relation(n, store_failures);
+            |n: &&crate::manifest::Node| crate::manifest::builds_relation(n, store_failures);
         if let Some(node) = node.filter(|n| built && relational(n)) {
             database_schemas.insert((node.relation.database.clone(), node.relation.schema.clone()));
         }

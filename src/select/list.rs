@@ -1,7 +1,7 @@
 //! `ls`: the selected nodes and sources, one line each, exactly as `dbt ls`
 //! prints them (sorted by unique_id; names, paths, selectors or JSON).
 
-use crate::pyjson::python_json;
+use crate::base::pyjson::python_json;
 use serde_json::{Map, Value as Json};
 
 use super::Selection;

@@ -152,7 +152,7 @@ impl<'a> Member<'a> {
     }
 
     /// The manifest's JSON for this member (what dbt's `to_dict` gives).
-    pub fn to_json(&self) -> Json {
+    pub fn to_json(self) -> Json {
         match self {
             Member::Node(n) => serde_json::to_value(n),
             Member::Source(s) => serde_json::to_value(s),
@@ -175,8 +175,8 @@ pub struct Universe<'a> {
     pub manifest: &'a Manifest,
     pub members: Vec<Member<'a>>,
     pub root: Option<PathBuf>,
-    /// `--state`, for `state:` and `result:` (see crate::env::state).
-    pub state: Option<std::sync::Arc<crate::env::state::State>>,
+    /// `--state`, for `state:` and `result:` (see select::state).
+    pub state: Option<std::sync::Arc<crate::select::state::State>>,
 }
 
 impl<'a> Universe<'a> {

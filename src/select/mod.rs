@@ -6,6 +6,7 @@ pub mod list;
 pub mod methods;
 pub mod selectors;
 pub mod spec;
+pub mod state;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -36,7 +37,7 @@ pub struct Selection {
     /// there, as dbt's glob does. None matches on the paths alone.
     pub project_root: Option<PathBuf>,
     /// `--state`: an earlier run's artifacts, for `state:` and `result:`.
-    pub state: Option<std::sync::Arc<crate::env::state::State>>,
+    pub state: Option<std::sync::Arc<crate::select::state::State>>,
 }
 
 impl Selection {

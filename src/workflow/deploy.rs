@@ -6,6 +6,7 @@ use super::run::Reporter;
 use super::{Guard, ProjectRequest, SelectionRequest};
 use crate::adapter::postgres::PostgresAdapter;
 use crate::env::deploy::{self, Deploy, Swapped};
+pub use crate::env::deploy::{NEXT, PREV, schema_set};
 use crate::error::{Error, ErrorKind, Result};
 use crate::plan::{Plan, RetryPolicy};
 use crate::results::RunResults;
@@ -66,7 +67,7 @@ pub fn deploy(request: &DeployRequest, reporter: &dyn Reporter) -> Result<Deploy
         ..RunOptions::default()
     };
     let results = crate::runner::run(shadow, &plan, &options, &|e| reporter.event(e))?;
-    results.write(&shadow.project.target_dir())?;
+    crate::runner::artifacts::write_results(&results, &shadow.project.target_dir())?;
     let swapped = match results.has_failures() {
         true => None,
         false => Some(deploy::swap(&mut adapter, &deploy.schemas)?),
@@ -97,7 +98,7 @@ pub fn swap(request: &DeployRequest) -> Result<Vec<String>> {
 /// The deploy's live and shadow compiles, checked to be allowed here, and a connection.
 fn start(request: &DeployRequest) -> Result<(Deploy, PostgresAdapter)> {
     let deploy = Deploy::compile(&request.project.compile_options()?)?;
-    crate::env::protect::check_may_run(&deploy.live.target, request.allow_protected)?;
+    crate::target::protect::check_may_run(&deploy.live.target, request.allow_protected)?;
     let adapter = crate::adapter::connect(&deploy.live.target, &deploy.live.project.root)?;
     Ok((deploy, adapter))
 }
@@ -105,7 +106,7 @@ fn start(request: &DeployRequest) -> Result<(Deploy, PostgresAdapter)> {
 /// Swap the set the last deploy replaced back in; returns its schemas.
 pub fn rollback(request: &DeployRequest) -> Result<Vec<String>> {
     let compiled = crate::compile::Compiled::load(&request.project.compile_options()?)?;
-    crate::env::protect::check_may_run(&compiled.target, request.allow_protected)?;
+    crate::target::protect::check_may_run(&compiled.target, request.allow_protected)?;
     let schemas = deploy::schema_set(&compiled.manifest);
     let mut adapter = crate::adapter::connect(&compiled.target, &compiled.project.root)?;
     deploy::rollback(&mut adapter, &schemas)?;

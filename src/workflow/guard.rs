@@ -34,7 +34,7 @@ impl Guard {
         allow_protected: bool,
         store_failures: bool,
     ) -> Result<()> {
-        crate::env::protect::check_may_run(&compiled.target, allow_protected)?;
+        crate::target::protect::check_may_run(&compiled.target, allow_protected)?;
         crate::env::protect::check_writes(
             &compiled.manifest,
             plan,
@@ -60,7 +60,7 @@ impl Guard {
 
 /// A CI run (one with a schema suffix) records the schemas it will create.
 fn record_ci_schemas(compiled: &Compiled, plan: &Plan, store_failures: bool) -> Result<()> {
-    let Some(suffix) = crate::env::naming::schema_suffix(&compiled.target) else {
+    let Some(suffix) = crate::target::naming::schema_suffix(&compiled.target) else {
         return Ok(());
     };
     let schemas = crate::env::ci::plan_schemas(&compiled.manifest, plan, store_failures);

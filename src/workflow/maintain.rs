@@ -8,7 +8,7 @@ use crate::adapter::local::LocalCluster;
 use crate::env::ci::CiSchema;
 use crate::env::grants::Layout;
 use crate::error::Result;
-use crate::profile::Target;
+use crate::target::profile::Target;
 
 /// What `weir debug` found.
 #[derive(Debug)]
@@ -24,7 +24,7 @@ pub struct Debugged {
 pub fn debug(request: &ProjectRequest) -> Result<Debugged> {
     let options = request.compile_options()?;
     let project = crate::project::Project::load(&options.project_dir)?;
-    let target = crate::profile::load_target(
+    let target = crate::target::profile::load_target(
         options.profiles_dir.as_deref(),
         &project.root,
         &project.profile,
@@ -63,7 +63,7 @@ pub fn grants(
     let layout = crate::env::grants::layout(&compiled, developers)?;
     let statements = crate::env::grants::sql(&layout);
     if apply {
-        crate::env::protect::check_may_run(&compiled.target, allow_protected)?;
+        crate::target::protect::check_may_run(&compiled.target, allow_protected)?;
         let mut adapter = crate::adapter::connect(&compiled.target, &compiled.project.root)?;
         crate::adapter::in_transaction(&mut adapter, |a| {
             for statement in &statements {
@@ -111,7 +111,7 @@ pub fn clean(
     let suffix = request
         .schema_suffix
         .as_deref()
-        .map(crate::env::naming::sanitize);
+        .map(crate::target::naming::sanitize);
     let mut adapter = crate::adapter::connect(&compiled.target, &compiled.project.root)?;
     let recorded = crate::env::ci::recorded(&mut adapter)?;
     let kept_protected = recorded

@@ -24,6 +24,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{Manifest, Node, ResourceType};
 use crate::select::{IndirectSelection, Selection};
 
+pub use crate::target::side_effects::take_notes as take_side_effect_notes;
 pub use guard::Guard;
 
 /// Where the project is and how to compile it, as every command takes it.
@@ -56,20 +57,14 @@ impl ProjectRequest {
             profiles_dir: self.profiles_dir.clone(),
             target: self.target.clone(),
             vars: self.vars.clone(),
+            schema_suffix: self.schema_suffix.clone(),
+            shadow_suffix: self.shadow.then(|| crate::env::deploy::NEXT.to_string()),
         })
     }
 
     /// Compile without writing anything.
     pub fn compile(&self) -> Result<Compiled> {
-        let mut keys = Vec::new();
-        if let Some(suffix) = &self.schema_suffix {
-            keys.push((crate::env::naming::SUFFIX_KEY, Json::String(suffix.clone())));
-        }
-        if self.shadow {
-            let next = crate::env::deploy::NEXT.to_string();
-            keys.push((crate::env::naming::SHADOW_KEY, Json::String(next)));
-        }
-        crate::env::naming::compile_with(&self.compile_options()?, &keys)
+        Compiled::load(&self.compile_options()?)
     }
 
     /// Compile and write target/manifest.json (and weir_state.json beside
@@ -114,7 +109,7 @@ impl SelectionRequest {
             None => IndirectSelection::default(),
         };
         let state = match &self.state {
-            Some(dir) => Some(Arc::new(crate::env::state::State::load(dir, compiled)?)),
+            Some(dir) => Some(Arc::new(crate::select::state::State::load(dir, compiled)?)),
             None if self.defer || self.favor_state => {
                 return Err(Error::new(
                     ErrorKind::Usage,
@@ -136,13 +131,18 @@ impl SelectionRequest {
 
 /// target/manifest.json and weir_state.json, written at once.
 pub fn write_artifacts(compiled: &Compiled) -> Result<()> {
-    let (fingerprints, manifest) = crate::parallel::both(
-        || crate::env::state::write_fingerprints(compiled),
-        || compiled.manifest.write(&compiled.project.target_dir()),
+    let (fingerprints, manifest) = crate::base::parallel::both(
+        || crate::compile::artifacts::write_fingerprints(compiled),
+        || {
+            crate::compile::artifacts::write_manifest(
+                &compiled.manifest,
+                &compiled.project.target_dir(),
+            )
+        },
     );
     manifest?;
     fingerprints?;
-    crate::timing::phase("manifest and fingerprints written");
+    crate::base::timing::phase("manifest and fingerprints written");
     Ok(())
 }
 
@@ -167,14 +167,14 @@ pub fn parse_vars(text: Option<&str>) -> Result<Map<String, Json>> {
 pub fn compile(project: &ProjectRequest, selection: &SelectionRequest) -> Result<Compiled> {
     let compiled = project.compile_and_write()?;
     let selected = selection.resolve(&compiled)?.resolve(&compiled.manifest)?;
-    crate::timing::phase("selection");
+    crate::base::timing::phase("selection");
     let compiled_dir = compiled.project.target_dir().join("compiled");
     let models: Vec<&Node> = selected
         .iter()
         .map(|id| &compiled.manifest.nodes[id])
         .filter(|node| node.resource_type == ResourceType::Model)
         .collect();
-    let written = crate::parallel::map(&models, |node| {
+    let written = crate::base::parallel::map(&models, |node| {
         let path = compiled_dir
             .join(&node.package_name)
             .join(&node.original_file_path);
@@ -185,11 +185,11 @@ pub fn compile(project: &ProjectRequest, selection: &SelectionRequest) -> Result
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         }
-        let sql = crate::env::secrets::scrub(&node.compiled_code);
+        let sql = crate::base::secrets::scrub(&node.compiled_code);
         std::fs::write(&path, sql.as_bytes()).map_err(|e| Error::io(&path, e))
     });
     written.into_iter().collect::<Result<()>>()?;
-    crate::timing::phase("compiled files");
+    crate::base::timing::phase("compiled files");
     Ok(compiled)
 }
 

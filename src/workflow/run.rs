@@ -93,7 +93,7 @@ pub fn run(request: &RunRequest, reporter: &dyn Reporter) -> Result<Outcome> {
     if let Some(retry) = &request.retry {
         plan.tasks.retain(|t| retry.contains(&t.unique_id));
     }
-    crate::timing::phase("selection and plan");
+    crate::base::timing::phase("selection and plan");
     Guard::new().check(
         &compiled,
         &plan,
@@ -128,7 +128,7 @@ pub fn run(request: &RunRequest, reporter: &dyn Reporter) -> Result<Outcome> {
     } else {
         // The artifacts are written while the run starts: for one model of
         // a large project, writing them takes longer than running it.
-        let (written, outcome) = crate::parallel::both(
+        let (written, outcome) = crate::base::parallel::both(
             || super::write_artifacts(&compiled),
             || {
                 execute(
@@ -178,21 +178,21 @@ fn execute(
         // so that nothing reads the previous run's as this one's.
         let results = RunResults {
             invocation_id: compiled.manifest.metadata.invocation_id.clone(),
-            generated_at: crate::clock::now_rfc3339(),
+            generated_at: crate::base::clock::now_rfc3339(),
             elapsed_time: 0.0,
             args: run_args(request, compiled, &options),
             results: Vec::new(),
         };
-        results.write(&compiled.project.target_dir())?;
+        crate::runner::artifacts::write_results(&results, &compiled.project.target_dir())?;
         return Ok(Outcome::NothingToDo);
     }
     options.connections = warming.map(Warming::finish).unwrap_or_default();
-    crate::timing::phase("connections warmed");
+    crate::base::timing::phase("connections warmed");
     let mut results = crate::runner::run(compiled, &plan, &options, &|e| reporter.event(e))?;
-    crate::timing::phase("run");
+    crate::base::timing::phase("run");
     results.args = run_args(request, compiled, &options);
-    results.write(&compiled.project.target_dir())?;
-    crate::timing::phase("run_results.json written");
+    crate::runner::artifacts::write_results(&results, &compiled.project.target_dir())?;
+    crate::base::timing::phase("run_results.json written");
     Ok(Outcome::Ran(Box::new(Ran {
         plan,
         results,
@@ -242,7 +242,7 @@ fn run_args(request: &RunRequest, compiled: &Compiled, options: &RunOptions) -> 
 /// the parents this run does not build, and say which.
 fn defer_parents(
     compiled: &mut Compiled,
-    state: &crate::env::state::State,
+    state: &crate::select::state::State,
     plan: &Plan,
     favor_state: bool,
     reporter: &dyn Reporter,
@@ -260,7 +260,7 @@ fn defer_parents(
             .relation_kinds(&relation.schema, &[relation.identifier.as_str()])?
             .is_empty())
     };
-    let deferred = crate::env::state::defer(
+    let deferred = crate::select::state::defer(
         &mut compiled.manifest,
         state,
         &selected,

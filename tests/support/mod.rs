@@ -10,12 +10,9 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use weir::adapter::local::LocalCluster;
-use weir::adapter::postgres::PostgresAdapter;
-use weir::compile::{CompileOptions, Compiled};
-use weir::manifest::Relation;
-use weir::plan::{Plan, RetryPolicy};
-use weir::select::Selection;
+use weir::{
+    CompileOptions, Compiled, LocalCluster, Plan, PostgresAdapter, Relation, RetryPolicy, Selection,
+};
 
 /// A copy of `dags/dbt/<example>` in its own folder. Dropping it (also while
 /// a test panics) stops its cluster and deletes its files.
@@ -80,7 +77,7 @@ impl TestProject {
 
     /// A new connection to the project's cluster, started if need be.
     pub fn connect(&self, compiled: &Compiled) -> PostgresAdapter {
-        weir::adapter::connect(&compiled.target, &compiled.project.root).unwrap()
+        weir::connect(&compiled.target, &compiled.project.root).unwrap()
     }
 }
 

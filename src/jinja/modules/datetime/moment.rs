@@ -36,7 +36,7 @@ fn in_range(wall: civil::DateTime) -> Result<civil::DateTime, JinjaError> {
 
 /// Now, to the microsecond (all that Python's datetime holds).
 fn now_instant() -> Result<Timestamp, JinjaError> {
-    crate::compile::inputs::note_unrepeatable();
+    crate::base::env_vars::note_unrepeatable();
     Timestamp::from_microsecond(Timestamp::now().as_microsecond()).map_err(out_of_range)
 }
 

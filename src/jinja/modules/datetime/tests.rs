@@ -402,10 +402,10 @@ fn reading_the_clock_is_unrepeatable() {
         "{{ dt.datetime.utcnow() }}",
         "{{ dt.date.today() }}",
     ] {
-        let before = crate::compile::inputs::unrepeatable_count();
+        let before = crate::base::env_vars::unrepeatable_count();
         render(template).unwrap();
         assert!(
-            crate::compile::inputs::unrepeatable_count() > before,
+            crate::base::env_vars::unrepeatable_count() > before,
             "{template}"
         );
     }

@@ -83,7 +83,7 @@ impl TzInfo {
     /// The host's zone (the `TZ` variable, else /etc/localtime), as Python's
     /// local time. A compile that reads it is not reused.
     pub fn local() -> TzInfo {
-        crate::compile::inputs::note_unrepeatable();
+        crate::base::env_vars::note_unrepeatable();
         TzInfo {
             zone: TimeZone::system(),
             name: None,

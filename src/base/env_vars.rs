@@ -20,7 +20,7 @@ static UNREPEATABLE: AtomicU64 = AtomicU64::new(0);
 /// part of the cache key already.
 pub fn env_var(name: &str) -> Option<String> {
     let value = std::env::var(name).ok();
-    if name.starts_with(crate::jinja::SECRET_ENV_PREFIX) {
+    if name.starts_with(crate::base::secrets::SECRET_ENV_PREFIX) {
         return value;
     }
     // Schema naming asks for the same variable once per node, on every

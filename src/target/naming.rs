@@ -18,8 +18,8 @@
 
 use serde_json::{Map, Value as Json};
 
+use super::{Environment, Target};
 use crate::error::{Error, ErrorKind, Result};
-use crate::profile::Target;
 
 /// The key of `vars:` in dbt_project.yml under which weir's settings live.
 pub const SETTINGS_VAR: &str = "weir";
@@ -74,48 +74,29 @@ pub fn node_schema(
     let base = match project_macro {
         Some(schema) => schema,
         None => match Convention::from_vars(vars)? {
-            Convention::Dbt => crate::compile::default_schema_name(&target.schema, custom_schema),
+            Convention::Dbt => default_schema_name(&target.schema, custom_schema),
             Convention::Prefix => {
                 let schema = custom_schema.unwrap_or(&target.schema);
                 format!(
                     "{}_{schema}",
-                    env_prefix(target, crate::compile::inputs::env_var("USER"))
+                    env_prefix(target, crate::base::env_vars::env_var("USER"))
                 )
             }
         },
     };
-    let env_suffix = crate::compile::inputs::env_var(SUFFIX_ENV);
+    let env_suffix = crate::base::env_vars::env_var(SUFFIX_ENV);
     let schema = decorate(&base, target, env_suffix.as_deref());
     check_length(&schema)?;
     Ok(schema)
 }
 
-/// [`Compiled::load`] with extra keys set on the target first: how
-/// `--schema-suffix` and `weir deploy`'s shadow suffix reach the naming.
-pub fn compile_with(
-    options: &crate::compile::CompileOptions,
-    target_keys: &[(&str, Json)],
-) -> Result<crate::compile::Compiled> {
-    if target_keys.is_empty() {
-        return crate::compile::Compiled::load(options);
+/// dbt's default generate_schema_name: the target schema, or
+/// `<target schema>_<custom schema>` when the node sets one.
+pub fn default_schema_name(target_schema: &str, custom_schema: Option<&str>) -> String {
+    match custom_schema {
+        Some(custom) => format!("{target_schema}_{custom}"),
+        None => target_schema.to_string(),
     }
-    let project = crate::project::Project::load(&options.project_dir)?;
-    let mut target = crate::profile::load_target(
-        options.profiles_dir.as_deref(),
-        &project.root,
-        &project.profile,
-        options.target.as_deref(),
-    )?;
-    for (key, value) in target_keys {
-        target.extra.insert(key.to_string(), value.clone());
-    }
-    let manifest = crate::compile::compile(&project, &target, &options.vars)?;
-    Ok(crate::compile::Compiled {
-        project,
-        target,
-        manifest,
-        cli_vars: options.vars.clone(),
-    })
 }
 
 /// The prefix of the prefix convention for a target: its `schema_prefix`,
@@ -125,11 +106,11 @@ pub fn env_prefix(target: &Target, os_user: Option<String>) -> String {
     if let Some(prefix) = extra_text(target, PREFIX_KEY) {
         return sanitize(&prefix);
     }
-    match target.name.as_str() {
-        "prod" | "production" => return "prod".to_string(),
-        "staging" | "stage" => return "staging".to_string(),
-        "ci" => return "ci".to_string(),
-        _ => {}
+    match Environment::of(&target.name) {
+        Environment::Production => return "prod".to_string(),
+        Environment::Staging => return "staging".to_string(),
+        Environment::Ci => return "ci".to_string(),
+        Environment::Development => {}
     }
     // `postgres` is the superuser everyone shares (and what the embedded
     // cluster always uses): it names no one, so two developers would collide.
@@ -168,11 +149,35 @@ fn suffix_of(target: &Target, env_suffix: Option<&str>) -> Option<String> {
         Some(_) => extra_text(target, SUFFIX_KEY),
         None => env_suffix.map(str::to_string).or_else(|| {
             (target.name == "ci")
-                .then(|| crate::env::ci::suffix_from_ci_env(&crate::compile::inputs::env_var))
+                .then(|| suffix_from_ci_env(&crate::base::env_vars::env_var))
                 .flatten()
         }),
     };
     suffix.map(|s| sanitize(&s)).filter(|s| !s.is_empty())
+}
+
+/// The suffix a `ci` target takes from the CI system when none is given: the
+/// pull (merge) request, else the commit.
+pub fn suffix_from_ci_env(var: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    if let Some(iid) = var("CI_MERGE_REQUEST_IID") {
+        return Some(format!("mr_{iid}"));
+    }
+    // GitHub: refs/pull/<n>/merge on pull_request events.
+    if let Some(number) = var("GITHUB_REF").and_then(|r| {
+        r.strip_prefix("refs/pull/")
+            .and_then(|rest| rest.split('/').next().map(str::to_string))
+    }) {
+        return Some(format!("pr_{number}"));
+    }
+    [
+        "CI_COMMIT_SHORT_SHA",
+        "GITHUB_SHA",
+        "GIT_COMMIT",
+        "BUILDKITE_COMMIT",
+    ]
+    .iter()
+    .find_map(|key| var(key))
+    .map(|sha| sha.chars().take(8).collect())
 }
 
 /// Lower-case letters, digits and `_`: a pull request's `feature/PR-12` or a
@@ -217,6 +222,7 @@ fn check_length(schema: &str) -> Result<()> {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::collections::HashMap;
 
     fn target(name: &str, schema: &str, user: &str) -> Target {
         let mut t = Target::embedded_default("shop", Some(name));
@@ -234,7 +240,7 @@ mod tests {
 
     fn schema(t: &Target, vars: &Map<String, Json>, custom: Option<&str>) -> String {
         let base = match Convention::from_vars(vars).unwrap() {
-            Convention::Dbt => crate::compile::default_schema_name(&t.schema, custom),
+            Convention::Dbt => default_schema_name(&t.schema, custom),
             Convention::Prefix => format!(
                 "{}_{}",
                 env_prefix(t, Some("Alice".into())),
@@ -300,5 +306,26 @@ mod tests {
         assert_eq!(sanitize("feature/PR-12"), "feature_pr_12");
         assert_eq!(sanitize(" Jean.Dupont "), "jean_dupont");
         assert_eq!(sanitize("--"), "");
+    }
+
+    #[test]
+    fn ci_env_names_the_pull_request_or_commit() {
+        let env = |pairs: &[(&str, &str)]| {
+            let map: HashMap<String, String> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            move |key: &str| map.get(key).cloned()
+        };
+        let github_pr = env(&[("GITHUB_REF", "refs/pull/42/merge"), ("GITHUB_SHA", "abc")]);
+        assert_eq!(suffix_from_ci_env(&github_pr).as_deref(), Some("pr_42"));
+        let gitlab = env(&[("CI_MERGE_REQUEST_IID", "7")]);
+        assert_eq!(suffix_from_ci_env(&gitlab).as_deref(), Some("mr_7"));
+        let push = env(&[
+            ("GITHUB_REF", "refs/heads/main"),
+            ("GITHUB_SHA", "0123456789abcdef"),
+        ]);
+        assert_eq!(suffix_from_ci_env(&push).as_deref(), Some("01234567"));
+        assert_eq!(suffix_from_ci_env(&env(&[])), None);
     }
 }

@@ -14,10 +14,8 @@ use std::sync::Mutex;
 
 use serde_json::{Map, Value as Json};
 
-use crate::profile::Target;
-
-/// What `side_effect()` renders: a mark the gate finds and removes.
-pub const MARK: &str = "/*\u{1}weir:side-effect\u{1}*/";
+use super::Target;
+use crate::jinja::SIDE_EFFECT_MARK as MARK;
 
 static NOTES: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
@@ -64,7 +62,7 @@ impl Policy {
         note(format!(
             "[{}] would run: {}",
             self.target_name,
-            crate::env::secrets::scrub(&one_line.join(" "))
+            crate::base::secrets::scrub(&one_line.join(" "))
         ));
         String::new()
     }

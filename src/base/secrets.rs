@@ -9,8 +9,8 @@ use std::borrow::Cow;
 use std::io::{self, Write};
 use std::sync::Mutex;
 
-use crate::jinja::SECRET_ENV_PREFIX;
-
+/// Environment variables whose values are secrets, as dbt names them.
+pub const SECRET_ENV_PREFIX: &str = "DBT_ENV_SECRET_";
 /// What secrets are replaced with.
 pub const MASK: &str = "*****";
 /// Shorter values are not worth hiding and would mangle unrelated text.

@@ -91,7 +91,7 @@ impl Target {
             .iter()
             .map(|p| p.expose().to_string())
             .collect();
-        secrets.extend(crate::env::secrets::env_secrets());
+        secrets.extend(crate::base::secrets::env_secrets());
         secrets
     }
 }
@@ -285,7 +285,7 @@ pub fn target_of(
     // Known process-wide from now on, so that every writer and printer scrubs it.
     // A password equal to the user or database name (a local `postgres`)
     // hides nothing, and masking it would mangle every relation name.
-    crate::env::secrets::register(
+    crate::base::secrets::register(
         password
             .iter()
             .map(|p| p.expose().to_string())
