@@ -409,7 +409,7 @@ fn compile_command(args: &ProjectArgs) -> Result<i32> {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         }
         let sql = scrub(&node.compiled_code);
-        std::fs::write(&path, sql.as_bytes()).map_err(|e| Error::io(&path, e))
+        crate::atomic_file::write(&path, sql.as_bytes()).map_err(|e| Error::io(&path, e))
     });
     written.into_iter().collect::<Result<()>>()?;
     crate::timing::phase("compiled files");
@@ -638,16 +638,7 @@ fn run_plan(
             .unwrap_or_default(),
     };
     crate::timing::phase("connections warmed");
-    let cancel = options.cancel.clone();
-    // Ctrl-C cancels the running queries; a second one ends weir at once.
-    // Only one handler per process: a second run in the same process (tests)
-    // keeps the first's, which is fine for a CLI.
-    let _ = ctrlc::set_handler(move || {
-        if cancel.is_cancelled() {
-            std::process::exit(130);
-        }
-        cancel.cancel();
-    });
+    options.cancel.cancel_on_signals();
     let json_log = args.log_format == LogFormat::Json;
     let progress = crate::progress::wanted(json_log).then(|| Progress::start(plan.tasks.len()));
     // Asked once: the lines are printed under the scheduler's lock.
@@ -1230,6 +1221,7 @@ fn deploy_command(args: &DeployArgs) -> Result<i32> {
             .join(", ")
     );
     let mut adapter = crate::adapter::connect(&shadow.target, &shadow.project.root)?;
+    deploy::lock(&mut adapter, &shadow.target.name, &deploy.schemas)?;
     for warning in deploy::prepare(&mut adapter, &deploy)? {
         println!("note: {warning}");
     }
@@ -1272,6 +1264,7 @@ fn rollback_command(args: &DeployArgs) -> Result<i32> {
     crate::env::protect::check_may_run(&compiled.target, args.allow_protected)?;
     let schemas = crate::env::deploy::schema_set(&compiled.manifest);
     let mut adapter = crate::adapter::connect(&compiled.target, &compiled.project.root)?;
+    crate::env::deploy::lock(&mut adapter, &compiled.target.name, &schemas)?;
     crate::env::deploy::rollback(&mut adapter, &schemas)?;
     println!(
         "Rolled back {} schema(s): {} are the previous set again; the replaced set is kept as \
@@ -1427,8 +1420,8 @@ fn local_command(args: &LocalArgs) -> Result<i32> {
         LocalAction::Start => {
             let cluster = LocalCluster::ensure_running(&dir)?;
             println!(
-                "embedded PostgreSQL running on 127.0.0.1:{} ({})",
-                cluster.port(),
+                "embedded PostgreSQL running: {} (data in {})",
+                cluster.describe(),
                 cluster.data_dir().display()
             );
         }
@@ -1441,8 +1434,8 @@ fn local_command(args: &LocalArgs) -> Result<i32> {
         }
         LocalAction::Status => match LocalCluster::status(&dir)? {
             Some(cluster) => println!(
-                "running on 127.0.0.1:{} ({})",
-                cluster.port(),
+                "running: {} (data in {})",
+                cluster.describe(),
                 cluster.data_dir().display()
             ),
             None => println!("not running"),

@@ -8,6 +8,7 @@
 //! are thin shells over these functions.
 
 pub mod adapter;
+pub mod atomic_file;
 pub mod cli;
 pub mod clock;
 pub mod compile;

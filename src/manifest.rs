@@ -406,20 +406,22 @@ impl Manifest {
             cache::note_artifact(&path, Some(key));
             return Ok(());
         }
-        let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
-        // Secrets are masked on the way out, whatever put them in a node.
-        let scrub = crate::env::secrets::ScrubWriter::new(file);
-        let mut writer = std::io::BufWriter::with_capacity(1 << 20, scrub);
-        serde_json::to_writer(
-            &mut writer,
-            &ManifestOut::new(self, ParallelNodes(&self.nodes)),
-        )
-        .map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
-        let (_, masked) = writer
-            .into_inner()
-            .map_err(|e| Error::io(&path, e.into_error()))?
-            .finish_reporting()
-            .map_err(|e| Error::io(&path, e))?;
+        let masked = crate::atomic_file::write_with(&path, |file| {
+            // Secrets are masked on the way out, whatever put them in a node.
+            let scrub = crate::env::secrets::ScrubWriter::new(file);
+            let mut writer = std::io::BufWriter::with_capacity(1 << 20, scrub);
+            serde_json::to_writer(
+                &mut writer,
+                &ManifestOut::new(self, ParallelNodes(&self.nodes)),
+            )
+            .map_err(std::io::Error::other)?;
+            let (_, masked) = writer
+                .into_inner()
+                .map_err(|e| e.into_error())?
+                .finish_reporting()?;
+            Ok(masked)
+        })
+        .map_err(|e| Error::io(&path, e))?;
         // A masked file differs from what the compile holds: never patched.
         cache::note_artifact(&path, key.filter(|_| !masked));
         Ok(())

@@ -208,17 +208,14 @@ impl RunResults {
     pub fn write(&self, target_dir: &Path) -> Result<()> {
         std::fs::create_dir_all(target_dir).map_err(|e| Error::io(target_dir, e))?;
         let path = target_dir.join("run_results.json");
-        let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
-        let scrub = crate::env::secrets::ScrubWriter::new(file);
-        let mut writer = std::io::BufWriter::with_capacity(1 << 16, scrub);
-        serde_json::to_writer(&mut writer, &self.out())
-            .map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
-        writer
-            .into_inner()
-            .map_err(|e| Error::io(&path, e.into_error()))?
-            .finish()
-            .map(drop)
-            .map_err(|e| Error::io(&path, e))
+        crate::atomic_file::write_with(&path, |file| {
+            let scrub = crate::env::secrets::ScrubWriter::new(file);
+            let mut writer = std::io::BufWriter::with_capacity(1 << 16, scrub);
+            serde_json::to_writer(&mut writer, &self.out()).map_err(std::io::Error::other)?;
+            writer.into_inner().map_err(|e| e.into_error())?.finish()?;
+            Ok(())
+        })
+        .map_err(|e| Error::io(&path, e))
     }
 }
 

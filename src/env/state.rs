@@ -482,7 +482,7 @@ pub fn write_fingerprints(compiled: &Compiled) -> Result<()> {
         nodes: &fingerprints.nodes,
     })
     .expect("fingerprints serialize");
-    std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
+    crate::atomic_file::write(&path, text.as_bytes()).map_err(|e| Error::io(&path, e))
 }
 
 /// What a text calls: macros by name, and `var`/`env_var` with a literal name

@@ -30,7 +30,8 @@ fn start(
 ) -> crate::Result<(Deploy, crate::adapter::postgres::PostgresAdapter)> {
     let deploy = Deploy::compile(options)?;
     crate::env::protect::check_may_run(&deploy.live.target, false)?;
-    let adapter = crate::adapter::connect(&deploy.live.target, &deploy.live.project.root)?;
+    let mut adapter = crate::adapter::connect(&deploy.live.target, &deploy.live.project.root)?;
+    deploy::lock(&mut adapter, &deploy.live.target.name, &deploy.schemas)?;
     Ok((deploy, adapter))
 }
 
