@@ -278,6 +278,123 @@ fn another_os_user_cannot_reach_the_embedded_cluster_nor_read_its_files() {
     assert_eq!(stdout(&owner).trim(), "1", "{}", both(&owner));
 }
 
+/// pg_ctl of the installed server, as the cluster's OS user runs it.
+fn pg_ctl_as_server_user(args: &[&str]) -> Output {
+    let pg_ctl = psql().with_file_name("pg_ctl");
+    let pg_ctl = if pg_ctl.is_file() {
+        pg_ctl
+    } else {
+        std::fs::read_dir("/usr/lib/postgresql")
+            .unwrap()
+            .flatten()
+            .map(|e| e.path().join("bin/pg_ctl"))
+            .find(|p| p.is_file())
+            .expect("pg_ctl is installed")
+    };
+    Command::new("runuser")
+        .args(["-u", "postgres", "--"])
+        .arg(pg_ctl)
+        .args(args)
+        .current_dir("/")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_cluster_an_older_weir_left_open_on_tcp_is_closed_on_first_use() {
+    require_root("a_cluster_an_older_weir_left_open_on_tcp_is_closed_on_first_use");
+    let project = TestProject::copy_of("shop", "rel_upgrade");
+    let cluster = LocalCluster::ensure_running(&project.root).unwrap();
+    assert!(LocalCluster::stop(&project.root).unwrap());
+    // What an older weir wrote: trust on 127.0.0.1, no socket.
+    let data_dir = cluster.data_dir().display().to_string();
+    let port = cluster.port();
+    std::fs::write(
+        cluster.data_dir().join("weir.conf"),
+        format!("port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        cluster.data_dir().join("pg_hba.conf"),
+        "host all all 127.0.0.1/32 trust\n",
+    )
+    .unwrap();
+    let log = cluster.data_dir().parent().unwrap().join("postgres.log");
+    let started = pg_ctl_as_server_user(&[
+        "-D",
+        &data_dir,
+        "-l",
+        &log.display().to_string(),
+        "-w",
+        "start",
+    ]);
+    assert!(started.status.success(), "{}", both(&started));
+    let open = format!("host=127.0.0.1 port={port} user=postgres dbname=postgres");
+    assert!(
+        postgres::Client::connect(&open, postgres::NoTls).is_ok(),
+        "the old cluster lets anyone in over TCP"
+    );
+
+    assert_eq!(LocalCluster::status(&project.root).unwrap(), None);
+    let closed = LocalCluster::ensure_running(&project.root).unwrap();
+    assert_eq!(closed.socket_dir(), cluster.socket_dir());
+    assert!(!closed.tcp());
+    assert!(postgres::Client::connect(&open, postgres::NoTls).is_err());
+    let compiled = project.compile();
+    project
+        .connect(&compiled)
+        .client()
+        .batch_execute("select 1")
+        .unwrap();
+}
+
+#[test]
+fn a_socket_folder_made_by_another_user_stops_the_start() {
+    require_root("a_socket_folder_made_by_another_user_stops_the_start");
+    // Deep enough that a socket in the data directory would pass the length
+    // limit: the socket goes to this project's private folder in the temp dir.
+    let project = TestProject::copy_of("shop", "rel_socket_folder_of_a_deeply_nested_project");
+    let root = std::fs::canonicalize(&project.root).unwrap();
+    assert!(root.join(".weir/pgdata").as_os_str().len() + 15 > 107);
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(root.as_os_str().as_encoded_bytes());
+    let private = std::env::temp_dir().join(format!("weir-{}", weir::compile::hex(&digest[..6])));
+    let _ = std::fs::remove_dir_all(&private);
+
+    // The intruder makes it first, hoping to reach (or replace) the socket.
+    let made = as_intruder(
+        Path::new("/bin/mkdir"),
+        &["-m", "0777", &private.display().to_string()],
+        &[],
+    );
+    assert!(made.status.success(), "{}", both(&made));
+    let err = LocalCluster::ensure_running(&project.root).unwrap_err();
+    let shown = err.to_string();
+    assert!(
+        shown.contains(&format!(
+            "{} should be a folder of the OS user running the local PostgreSQL (`postgres`)",
+            private.display()
+        )),
+        "{shown}"
+    );
+    assert!(shown.contains("another user may have made it"), "{shown}");
+    assert_eq!(LocalCluster::status(&project.root).unwrap(), None);
+
+    std::fs::remove_dir_all(&private).unwrap();
+    let cluster = LocalCluster::ensure_running(&project.root).unwrap();
+    assert_eq!(cluster.socket_dir(), private.join("socket"));
+    for folder in [&private, &private.join("socket")] {
+        assert_eq!(mode(folder), 0o700, "{}", folder.display());
+    }
+    let compiled = project.compile();
+    project
+        .connect(&compiled)
+        .client()
+        .batch_execute("select 1")
+        .unwrap();
+    drop(project);
+    assert!(!private.exists(), "destroy removes the private folder");
+}
+
 /// Write a postmaster.pid into `data_dir` naming `pid` as a ready postmaster.
 fn fake_pid_file(data_dir: &Path, pid: u32) {
     std::fs::write(
