@@ -1230,6 +1230,7 @@ fn deploy_command(args: &DeployArgs) -> Result<i32> {
         threads: args.threads.unwrap_or(shadow.target.threads).max(1),
         ..RunOptions::default()
     };
+    options.cancel.cancel_on_signals();
     let secrets = crate::env::secrets::known();
     let results = crate::runner::run(shadow, &plan, &options, &|e| print_event(e, &secrets))?;
     results.write(&shadow.project.target_dir())?;

@@ -449,9 +449,9 @@ fn a_stale_postmaster_pid_naming_another_live_process_is_not_running() {
     );
 }
 
-/// The shop project deploying a version into two tables, one of them slow
-/// to build, so that a second deploy starts while the first builds.
-fn deploy_project(test: &str, slow_seconds: u32) -> TestProject {
+/// The shop project deploying a version (`--vars {version: n}`) into two
+/// tables, one of them as slow to build as `--vars {sleep: seconds}` says.
+fn deploy_project(test: &str) -> TestProject {
     let project = TestProject::copy_of("shop", test);
     project.write("profiles.yml", &embedded_profiles(""));
     project.write(
@@ -460,18 +460,16 @@ fn deploy_project(test: &str, slow_seconds: u32) -> TestProject {
     );
     project.write(
         "models/staging/version_b.sql",
-        &format!(
-            "{{{{ config(materialized='table') }}}}\nselect {{{{ var('version', 1) }}}} as v \
-             from (select pg_sleep({slow_seconds})) s\n"
-        ),
+        "{{ config(materialized='table') }}\nselect {{ var('version', 1) }} as v \
+         from (select pg_sleep({{ var('sleep', 0) }})) s\n",
     );
     project
 }
 
-fn deploy_child(project: &TestProject, version: u32) -> std::process::Child {
+fn deploy_child(project: &TestProject, version: u32, sleep: u32) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_weir"))
         .args(["deploy", "--target", "prod", "--vars"])
-        .arg(format!("{{version: {version}}}"))
+        .arg(format!("{{version: {version}, sleep: {sleep}}}"))
         .arg("--project-dir")
         .arg(&project.root)
         .env("CI", "true")
@@ -488,10 +486,10 @@ fn superuser(project: &TestProject) -> PostgresAdapter {
 
 #[test]
 fn two_concurrent_deploys_one_wins_the_other_is_told_and_prod_holds_one_version() {
-    let project = deploy_project("rel_deploys", 4);
+    let project = deploy_project("rel_deploys");
     // The cluster is up before the race: both deploys only connect.
     LocalCluster::ensure_running(&project.root).unwrap();
-    let children = [deploy_child(&project, 2), deploy_child(&project, 3)];
+    let children = [deploy_child(&project, 2, 4), deploy_child(&project, 3, 4)];
     let pids: Vec<u32> = children.iter().map(|c| c.id()).collect();
     let outputs: Vec<Output> = children
         .into_iter()
@@ -556,7 +554,7 @@ fn two_concurrent_deploys_one_wins_the_other_is_told_and_prod_holds_one_version(
 
 #[test]
 fn a_developers_shadow_schema_stops_a_deploy_with_what_to_do() {
-    let project = deploy_project("rel_shadow", 0);
+    let project = deploy_project("rel_shadow");
     let cluster = LocalCluster::ensure_running(&project.root).unwrap();
     let mut db = superuser(&project);
     db.client()
@@ -612,6 +610,42 @@ fn a_developers_shadow_schema_stops_a_deploy_with_what_to_do() {
         .unwrap();
     let output = deploy();
     assert_eq!(output.status.code(), Some(0), "{}", both(&output));
+}
+
+#[test]
+fn sigterm_stops_a_deploy_before_the_swap_and_cancels_its_queries() {
+    let project = deploy_project("rel_deploy_sigterm");
+    let output = weir(
+        &project.root,
+        &["deploy", "--target", "prod", "--vars", "{version: 1}"],
+        &[("CI", "true")],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", both(&output));
+    let mut db = superuser(&project);
+
+    let child = deploy_child(&project, 2, 600);
+    wait_until(&mut db, SLEEPING, |n| n > 0, "the deploy builds");
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", both(&output));
+    assert!(
+        stdout(&output).contains("Deploy stopped before the swap: production is unchanged"),
+        "{}",
+        both(&output)
+    );
+    wait_until(&mut db, SLEEPING, |n| n == 0, "the query is cancelled");
+    let row = db
+        .client()
+        .query_one(
+            "select (select v from analytics_marts.version_a), (select v from analytics.version_b)",
+            &[],
+        )
+        .unwrap();
+    assert_eq!((row.get::<_, i32>(0), row.get::<_, i32>(1)), (1, 1));
 }
 
 /// Wait until `sql` (a count) returns a number matching `done`.

@@ -185,11 +185,12 @@ impl LocalCluster {
         &self.password_file
     }
 
-    /// Where and how to connect, for people and other tools.
+    /// Where and how to connect, for people and other tools: a libpq
+    /// connection string (`psql "<it>"`), then the TCP listener if any.
     pub fn describe(&self) -> String {
         let mut out = format!(
             "host={} port={} user={OS_USER}",
-            self.socket_dir.display(),
+            conninfo_value(&self.socket_dir.to_string_lossy()),
             self.port
         );
         if self.tcp {
@@ -200,6 +201,16 @@ impl LocalCluster {
             ));
         }
         out
+    }
+}
+
+/// A value of a libpq connection string: quoted when it holds a space, a
+/// quote or a backslash.
+fn conninfo_value(value: &str) -> String {
+    if value.is_empty() || value.contains([' ', '\'', '\\']) {
+        format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
+    } else {
+        value.to_string()
     }
 }
 
@@ -1083,6 +1094,15 @@ mod tests {
         let tail = log_tail(&path, 4, 2);
         fs::remove_file(&path).unwrap();
         assert_eq!(tail, "line b\nline c");
+    }
+
+    #[test]
+    fn connection_values_are_quoted_only_when_they_must_be() {
+        assert_eq!(
+            conninfo_value("/srv/shop/.weir/pgdata"),
+            "/srv/shop/.weir/pgdata"
+        );
+        assert_eq!(conninfo_value("/home/a b/it's"), r"'/home/a b/it\'s'");
     }
 
     #[test]
