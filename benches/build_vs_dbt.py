@@ -42,7 +42,7 @@ bench:
   outputs:
     dev:
       type: postgres
-      host: 127.0.0.1
+      host: {host}
       port: {port}
       user: postgres
       password: ""
@@ -69,17 +69,18 @@ def run(command: list[str], env: dict[str, str] | None = None) -> float:
     return wall
 
 
-def start_cluster(weir: Path, project: Path) -> int:
+def start_cluster(weir: Path, project: Path) -> tuple[str, int]:
+    """The embedded cluster's socket folder and port (it has no TCP listener)."""
     out = subprocess.run(
         [str(weir), "local", "start", "--project-dir", str(project)],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    match = re.search(r"127\.0\.0\.1:(\d+)", out)
+    match = re.search(r"host=(\S+) port=(\d+)", out)
     if not match:
-        raise SystemExit(f"cannot read the cluster's port from: {out}")
-    return int(match.group(1))
+        raise SystemExit(f"cannot read the cluster's socket and port from: {out}")
+    return match.group(1), int(match.group(2))
 
 
 def around_sql(project: Path, wall: float, threads: int) -> dict[str, float]:
@@ -133,10 +134,10 @@ def per_node(weir: Path, dbt: Path, models: int, runs: int) -> None:
     if not (project / ".generated").exists():
         generate(project, models)
         (project / ".generated").write_text(f"{models}\n")
-    port = start_cluster(weir, project)
+    host, port = start_cluster(weir, project)
     profiles = BENCH_DIR / f"dbt_profiles_{models}"
     profiles.mkdir(parents=True, exist_ok=True)
-    (profiles / "profiles.yml").write_text(DBT_PROFILES.format(port=port))
+    (profiles / "profiles.yml").write_text(DBT_PROFILES.format(host=host, port=port))
     model = "m00_00000"
     weir_cmd = [str(weir), "run", "--project-dir", str(project), "--select", model]
     dbt_cmd = [
@@ -197,10 +198,10 @@ def main() -> None:
             text = text.replace("+materialized: view", "+materialized: table")
             path.write_text(text.replace("materialized='view'", "materialized='table'"))
         (project / ".generated").write_text(f"{args.models}\n")
-    port = start_cluster(args.weir, project)
+    host, port = start_cluster(args.weir, project)
     profiles = BENCH_DIR / "dbt_profiles"
     profiles.mkdir(parents=True, exist_ok=True)
-    (profiles / "profiles.yml").write_text(DBT_PROFILES.format(port=port))
+    (profiles / "profiles.yml").write_text(DBT_PROFILES.format(host=host, port=port))
 
     threads = str(args.threads)
     weir_cmd = [str(args.weir), "build", "--project-dir", str(project), "--threads", threads]
@@ -218,7 +219,7 @@ def main() -> None:
         f"== build: {args.models} models, 5 seeds of {args.rows} rows, {tests} data tests,"
         f" --threads {threads}"
     )
-    print(f"   one cluster on 127.0.0.1:{port}; weir into `bench`, dbt into `bench_dbt`")
+    print(f"   one cluster on {host} port {port}; weir into `bench`, dbt into `bench_dbt`")
     run(weir_cmd)
     if have_dbt:
         shutil.rmtree(dbt_target, ignore_errors=True)

@@ -10,10 +10,11 @@ use support::TestProject;
 use support::cli::{both, stdout, weir};
 use weir::{LocalCluster, PostgresAdapter};
 
-fn profiles(port: u16) -> String {
+fn profiles(host: &Path, port: u16) -> String {
+    let host = host.display();
     let target = |name: &str, user: &str, schema: &str, extra: &str| {
         format!(
-            "    {name}:\n      type: postgres\n      host: 127.0.0.1\n      port: {port}\n      \
+            "    {name}:\n      type: postgres\n      host: {host}\n      port: {port}\n      \
              user: {user}\n      dbname: postgres\n      schema: {schema}\n      threads: 2\n{extra}"
         )
     };
@@ -52,8 +53,11 @@ fn sqlstate(db: &mut PostgresAdapter, sql: &str) -> Option<String> {
 fn a_developers_write_into_prod_fails_in_the_database() {
     let project = TestProject::copy_of("shop", "grants");
     let root = &project.root;
-    let port = LocalCluster::ensure_running(root).unwrap().port();
-    project.write("profiles.yml", &profiles(port));
+    let cluster = LocalCluster::ensure_running(root).unwrap();
+    project.write(
+        "profiles.yml",
+        &profiles(cluster.socket_dir(), cluster.port()),
+    );
     let dbt_project = std::fs::read_to_string(root.join("dbt_project.yml")).unwrap();
     project.write(
         "dbt_project.yml",

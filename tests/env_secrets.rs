@@ -45,17 +45,18 @@ fn assert_no_secret(what: &str, text: &str) {
 #[test]
 fn no_secret_reaches_output_artifacts_or_compiled_files() {
     let project = TestProject::copy_of("shop", "secrets");
-    // A target that really connects over TCP with the password (the cluster
-    // trusts any password) and hands a secret token to models.
-    let port = LocalCluster::ensure_running(&project.root).unwrap().port();
+    // A target with a `host` (the cluster's socket, where it asks no
+    // password) and a password, which hands a secret token to models.
+    let cluster = LocalCluster::ensure_running(&project.root).unwrap();
+    let (host, port) = (cluster.socket_dir().display(), cluster.port());
     project.write(
         "profiles.yml",
         &format!(
-            "shop:\n  target: dev\n  outputs:\n    dev:\n      type: postgres\n      host: 127.0.0.1\n      \
+            "shop:\n  target: dev\n  outputs:\n    dev:\n      type: postgres\n      host: {host}\n      \
              port: {port}\n      user: postgres\n      password: \"{{{{ env_var('DBT_ENV_SECRET_PG_PASSWORD') }}}}\"\n      \
              dbname: postgres\n      schema: dev\n      threads: 2\n      \
              api_token: \"{{{{ env_var('DBT_ENV_SECRET_API_TOKEN') }}}}\"\n    \
-             literal:\n      type: postgres\n      host: 127.0.0.1\n      port: {port}\n      user: postgres\n      \
+             literal:\n      type: postgres\n      host: {host}\n      port: {port}\n      user: postgres\n      \
              password: {PASSWORD}\n      dbname: postgres\n      schema: dev_literal\n      threads: 2\n"
         ),
     );

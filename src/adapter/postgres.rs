@@ -81,7 +81,8 @@ impl ConnectionSettings {
                 }
             };
             return Ok(Some(ConnectionSettings {
-                host: "127.0.0.1".to_string(),
+                // Its Unix socket: the cluster admits only its owner there.
+                host: cluster.socket_dir().to_string_lossy().into_owned(),
                 port: cluster.port(),
                 // initdb made `postgres` the cluster's only role.
                 user: "postgres".to_string(),

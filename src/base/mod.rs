@@ -2,6 +2,7 @@
 //! error type: digests, environment-variable reads, secrets and scrubbing,
 //! SQL quoting, the clock, phase timings, work on all cores, Python-style JSON.
 
+pub mod atomic_file;
 pub mod clock;
 pub mod env_vars;
 pub mod hash;

@@ -212,6 +212,7 @@ impl DeployArgs {
             selection: self.project.selection(),
             threads: self.threads,
             allow_protected: self.allow_protected,
+            ..DeployRequest::default()
         })
     }
 }

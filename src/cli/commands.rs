@@ -13,6 +13,7 @@ use super::args::{
 };
 use super::output::{print_event, print_skipped_side_effects, print_summary, unmatched_message};
 use weir::Compiled;
+use weir::Event;
 use weir::Plan;
 use weir::Result;
 use weir::logs::progress::Progress;
@@ -22,7 +23,6 @@ use weir::workflow::maintain::{self, LocalState};
 use weir::workflow::retry::LastRun;
 use weir::workflow::run::{Outcome, Reporter, RunRequest};
 use weir::workflow::{self, found_summary};
-use weir::{CancelHandle, Event};
 use weir::{ListOptions, ListOutput};
 use weir::{Relation, ResourceType};
 
@@ -101,7 +101,8 @@ pub fn run(args: &RunArgs, only: Option<ResourceType>) -> Result<i32> {
 
 fn run_request(request: RunRequest, json_log: bool) -> Result<i32> {
     weir::logs::set_json(json_log);
-    cancel_on_signals(&request.cancel);
+    // Ctrl-C and SIGTERM cancel the running queries; a second one ends weir.
+    request.cancel.cancel_on_signals();
     let printer = RunPrinter {
         json_log,
         progress: OnceLock::new(),
@@ -136,19 +137,6 @@ fn run_request(request: RunRequest, json_log: bool) -> Result<i32> {
         }
     };
     Ok(code)
-}
-
-/// Ctrl-C cancels the running queries; a second one ends weir at once.
-/// Only one handler per process: a second run in the same process (tests)
-/// keeps the first's, which is fine for a CLI.
-fn cancel_on_signals(cancel: &CancelHandle) {
-    let cancel = cancel.clone();
-    let _ = ctrlc::set_handler(move || {
-        if cancel.is_cancelled() {
-            std::process::exit(130);
-        }
-        cancel.cancel();
-    });
 }
 
 /// Prints a run as dbt does: a header, one line per node (a progress bar
@@ -276,7 +264,9 @@ pub fn deploy(args: &DeployArgs) -> Result<i32> {
     let printer = DeployPrinter {
         secrets: weir::secrets::known(),
     };
-    let deployed = workflow::deploy::deploy(&args.request()?, &printer)?;
+    let request = args.request()?;
+    request.cancel.cancel_on_signals();
+    let deployed = workflow::deploy::deploy(&request, &printer)?;
     print_summary(&deployed.plan, &deployed.results);
     print_skipped_side_effects();
     let Some(swapped) = deployed.swapped else {
@@ -444,13 +434,13 @@ pub fn local(args: &super::args::LocalArgs) -> Result<i32> {
     };
     match (args.action, maintain::local(&dir, action)?) {
         (LocalAction::Start, LocalState::Running(cluster)) => println!(
-            "embedded PostgreSQL running on 127.0.0.1:{} ({})",
-            cluster.port(),
+            "embedded PostgreSQL running: {} (data in {})",
+            cluster.describe(),
             cluster.data_dir().display()
         ),
         (_, LocalState::Running(cluster)) => println!(
-            "running on 127.0.0.1:{} ({})",
-            cluster.port(),
+            "running: {} (data in {})",
+            cluster.describe(),
             cluster.data_dir().display()
         ),
         (_, LocalState::Stopped) => println!("embedded PostgreSQL stopped"),

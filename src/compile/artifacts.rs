@@ -24,18 +24,20 @@ pub fn write_manifest(manifest: &Manifest, target_dir: &Path) -> Result<()> {
         cache::note_artifact(&path, Some(key));
         return Ok(());
     }
-    let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
-    // Secrets are masked on the way out, whatever put them in a node.
-    let scrub = crate::base::secrets::ScrubWriter::new(file);
-    let mut writer = std::io::BufWriter::with_capacity(1 << 20, scrub);
-    manifest
-        .to_writer(&mut writer)
-        .map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
-    let (_, masked) = writer
-        .into_inner()
-        .map_err(|e| Error::io(&path, e.into_error()))?
-        .finish_reporting()
-        .map_err(|e| Error::io(&path, e))?;
+    let masked = crate::base::atomic_file::write_with(&path, |file| {
+        // Secrets are masked on the way out, whatever put them in a node.
+        let scrub = crate::base::secrets::ScrubWriter::new(file);
+        let mut writer = std::io::BufWriter::with_capacity(1 << 20, scrub);
+        manifest
+            .to_writer(&mut writer)
+            .map_err(std::io::Error::other)?;
+        let (_, masked) = writer
+            .into_inner()
+            .map_err(|e| e.into_error())?
+            .finish_reporting()?;
+        Ok(masked)
+    })
+    .map_err(|e| Error::io(&path, e))?;
     // A masked file differs from what the compile holds: never patched.
     cache::note_artifact(&path, key.filter(|_| !masked));
     Ok(())
@@ -48,7 +50,7 @@ pub fn write_fingerprints(compiled: &Compiled) -> Result<()> {
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let path = dir.join(FINGERPRINTS_FILE);
     let text = Fingerprints::of(compiled).to_json(&compiled.target.name);
-    std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
+    crate::base::atomic_file::write(&path, text.as_bytes()).map_err(|e| Error::io(&path, e))
 }
 
 /// Overwrite `generated_at` and `invocation_id` in the manifest at `path`,

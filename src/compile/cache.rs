@@ -304,33 +304,27 @@ fn holds_secret(frames: &[Vec<u8>]) -> bool {
     })
 }
 
-/// Write through a temporary file and a rename: a reader sees the old file or
-/// the new one, never half of one.
+/// Write through a temporary file and a rename (see [`crate::base::atomic_file`]),
+/// creating the folder first.
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     write_atomically_with(path, |file| file.write_all(bytes))
 }
 
-/// [`write_atomically`] of what `write` writes.
+/// [`write_atomically`] of what `write` writes, buffered.
 fn write_atomically_with(
     path: &Path,
-    write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
+    write: impl FnOnce(&mut std::io::BufWriter<&mut std::fs::File>) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let temporary = path.with_extension(format!("{}.tmp", std::process::id()));
-    let written = std::fs::File::create(&temporary).and_then(|file| {
+    crate::base::atomic_file::write_with(path, |file| {
         let mut file = std::io::BufWriter::new(file);
         write(&mut file)?;
         // No fsync: after a crash a torn file fails to decode, and the
         // next compile starts from scratch.
         file.flush()
-    });
-    written
-        .and_then(|()| std::fs::rename(&temporary, path))
-        .inspect_err(|_| {
-            let _ = std::fs::remove_file(&temporary);
-        })
+    })
 }
 
 fn wrap_values<'a, T, W>(

@@ -317,8 +317,19 @@ fn source_location(
         if !(value.contains("{{") || value.contains("{%")) {
             return Ok(value.to_string());
         }
-        crate::jinja::render_standalone(value)
-            .map_err(|e| e.in_file(project.root.join(&definition.file)).at_line(line))
+        crate::jinja::render_standalone(value).map_err(|e| {
+            // The template's own line 1 is not the user's: point at the value
+            // in the properties file, read again only for this error.
+            let path = project.root.join(&definition.file);
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let moved = Error::new(e.kind(), e.message())
+                .in_file(&path)
+                .at_line_of(&text, line);
+            match e.hint() {
+                Some(hint) => moved.with_hint(hint),
+                None => moved,
+            }
+        })
     };
     let database = match &definition.database {
         Some(database) => Some(render(database, definition.database_line)?),

@@ -26,6 +26,9 @@ pub const PREV: &str = "__prev";
 /// trying again: far below deadlock_timeout, so a reader is never the victim.
 const SWAP_LOCK_TIMEOUT_MS: u64 = 250;
 const SWAP_ATTEMPTS: u32 = 40;
+/// The first int of a deploy's advisory lock on one schema (`wdpl` in ASCII;
+/// the runner's per-relation locks use `weir`), the schema's hash the second.
+const DEPLOY_LOCK_CLASS: i32 = 0x7764_706c;
 
 /// The project compiled for its live schemas and for the shadow set.
 pub struct Deploy {
@@ -64,6 +67,99 @@ pub fn schema_set(manifest: &Manifest) -> Vec<String> {
     set.into_iter().collect()
 }
 
+/// Take the deploy lock of every schema of `schemas` on `adapter`'s session:
+/// two deploys (or a deploy and a rollback) of one schema set never run at
+/// once, whichever machine they run on. Held until the session ends, so a
+/// deploy holds it from `prepare` through the build to `swap` on the one
+/// connection it keeps, and a deploy that dies releases it with its
+/// connection. The second deployer fails at once, naming the first: a wait
+/// would hold a CI runner for a whole build only to swap prod a second time,
+/// and schedulers queue or retry their own jobs (the error is transient).
+pub fn lock(adapter: &mut dyn Adapter, target: &str, schemas: &[String]) -> Result<()> {
+    let me = format!(
+        "weir deploy {target}: pid {} on {}",
+        std::process::id(),
+        hostname()
+    );
+    // What the second deployer is shown (PostgreSQL keeps 63 bytes).
+    let me: String = me
+        .char_indices()
+        .take_while(|(i, c)| i + c.len_utf8() <= 63)
+        .map(|(_, c)| c)
+        .collect();
+    adapter.execute(&format!("set application_name = {}", quote_literal(&me)))?;
+    let mut sorted: Vec<&String> = schemas.iter().collect();
+    sorted.sort();
+    let mut taken = Vec::new();
+    for schema in sorted {
+        let key = format!("{DEPLOY_LOCK_CLASS}, hashtext({})", quote_literal(schema));
+        let rows = adapter.query_text(&format!("select pg_try_advisory_lock({key})"))?;
+        if rows
+            .first()
+            .and_then(|r| r.first())
+            .and_then(|v| v.as_deref())
+            == Some("t")
+        {
+            taken.push(key);
+            continue;
+        }
+        let holder = lock_holder(adapter, schema)?;
+        for key in taken {
+            adapter.execute(&format!("select pg_advisory_unlock({key})"))?;
+        }
+        return Err(Error::new(
+            ErrorKind::Transient,
+            format!(
+                "another weir deploy of target `{target}` is running ({holder}); it holds the \
+                 deploy lock of schema `{schema}`. Nothing was changed."
+            ),
+        )
+        .with_hint(
+            "wait for it to finish, then deploy again; a deploy whose process died releases \
+             the lock with its connection",
+        ));
+    }
+    Ok(())
+}
+
+/// Who holds the deploy lock of `schema`: its session's application name
+/// (a weir deploy sets it to its pid and host), since when it is connected,
+/// and its server process.
+fn lock_holder(adapter: &mut dyn Adapter, schema: &str) -> Result<String> {
+    let rows = adapter.query_text(&format!(
+        "select a.application_name, to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), \
+         a.pid::text from pg_locks l join pg_stat_activity a on a.pid = l.pid \
+         where l.locktype = 'advisory' and l.granted and l.objsubid = 2 \
+         and l.classid = {DEPLOY_LOCK_CLASS}::oid and l.objid = hashtext({})::oid \
+         and l.database = (select oid from pg_database where datname = current_database())",
+        quote_literal(schema)
+    ))?;
+    Ok(match rows.first().map(|r| r.as_slice()) {
+        Some([name, started, pid]) => format!(
+            "{}, started at {}, database process {}",
+            name.as_deref()
+                .filter(|n| !n.is_empty())
+                .unwrap_or("a session with no application name"),
+            started.as_deref().unwrap_or("an unknown time"),
+            pid.as_deref().unwrap_or("unknown")
+        ),
+        // It finished between the two questions.
+        _ => "it has just finished".to_string(),
+    })
+}
+
+fn hostname() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|path| {
+            std::fs::read_to_string(path)
+                .ok()
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+        })
+        .unwrap_or_else(|| "an unknown host".to_string())
+}
+
 fn with(schema: &str, suffix: &str) -> String {
     format!("{schema}{suffix}")
 }
@@ -77,12 +173,27 @@ fn schema_exists(adapter: &mut dyn Adapter, schema: &str) -> Result<bool> {
 /// incremental models start from a copy of their live table (their history
 /// may not be rebuildable from sources). Returns warnings to show.
 pub fn prepare(adapter: &mut dyn Adapter, deploy: &Deploy) -> Result<Vec<String>> {
+    check_shadow_droppable(adapter, &deploy.schemas)?;
     for schema in &deploy.schemas {
         let next = with(schema, NEXT);
-        adapter.execute(&format!(
-            "drop schema if exists {} cascade",
-            quote_identifier(&next)
-        ))?;
+        adapter
+            .execute(&format!(
+                "drop schema if exists {} cascade",
+                quote_identifier(&next)
+            ))
+            .map_err(|e| {
+                Error::new(
+                    e.kind(),
+                    format!(
+                        "cannot drop schema `{next}`, which weir deploy rebuilds the shadow set \
+                         in: {}. Nothing was changed.",
+                        e.message()
+                    ),
+                )
+                .with_hint(format!(
+                    "drop `{next}` yourself (as its owner or a superuser), then deploy again"
+                ))
+            })?;
     }
     check_prev_droppable(adapter, &deploy.schemas)?;
     let mut warnings = Vec::new();
@@ -133,6 +244,42 @@ pub fn prepare(adapter: &mut dyn Adapter, deploy: &Deploy) -> Result<Vec<String>
             }),
     );
     Ok(warnings)
+}
+
+/// A deploy drops and rebuilds `<schema>__next`; one the deploy's role may
+/// not drop (a developer made it, say) would fail the drop with a bare
+/// permission error. Say whose it is and what to do instead.
+fn check_shadow_droppable(adapter: &mut dyn Adapter, schemas: &[String]) -> Result<()> {
+    if schemas.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = schemas
+        .iter()
+        .map(|s| quote_literal(&with(s, NEXT)))
+        .collect();
+    let rows = adapter.query_text(&format!(
+        "select n.nspname, pg_get_userbyid(n.nspowner), current_user::text from pg_namespace n \
+         where n.nspname in ({}) and not pg_has_role(current_user, n.nspowner, 'USAGE') \
+         order by 1",
+        list.join(", ")
+    ))?;
+    let Some([Some(next), Some(owner), Some(me)]) = rows.first().map(|r| r.as_slice()) else {
+        return Ok(());
+    };
+    Err(Error::new(
+        ErrorKind::Usage,
+        format!(
+            "schema `{next}` exists and belongs to `{owner}`, not to `{me}`, the role this \
+             deploy connects as: weir deploy builds its shadow set in `{next}` and must drop \
+             it first. Nothing was changed."
+        ),
+    )
+    .with_hint(format!(
+        "if what is in it is not needed, drop it as `{owner}` or a superuser \
+         (`drop schema {} cascade`), else rename it; then deploy again. `<schema>{NEXT}` \
+         and `<schema>{PREV}` are weir deploy's: keep other work out of them",
+        quote_identifier(next)
+    )))
 }
 
 /// Views and other objects outside `schemas` that depend on relations in

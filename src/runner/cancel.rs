@@ -1,6 +1,7 @@
 //! Stopping queries that are no longer wanted: a watchdog thread sends
 //! PostgreSQL's cancel request (what pg_cancel_backend does) to the nodes
-//! running on Ctrl-C, after a --fail-fast failure, or past a node's timeout.
+//! running on Ctrl-C or SIGTERM, after a --fail-fast failure, or past a
+//! node's timeout.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -27,6 +28,21 @@ impl CancelHandle {
 
     pub fn is_cancelled(&self) -> bool {
         self.0.load(Ordering::SeqCst)
+    }
+
+    /// Cancel on Ctrl-C, SIGTERM and SIGHUP alike (an orchestrator stops a
+    /// task with SIGTERM): the running queries are cancelled, their advisory
+    /// locks released, and the run reports them as errors for `weir retry`.
+    /// A second signal ends the process at once. One handler per process: a
+    /// later call (a second run in one process, as in tests) keeps the first.
+    pub fn cancel_on_signals(&self) {
+        let cancel = self.clone();
+        let _ = ctrlc::set_handler(move || {
+            if cancel.is_cancelled() {
+                std::process::exit(130);
+            }
+            cancel.cancel();
+        });
     }
 }
 

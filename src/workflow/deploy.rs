@@ -22,6 +22,8 @@ pub struct DeployRequest {
     /// How many nodes at once; None is the target's threads.
     pub threads: Option<usize>,
     pub allow_protected: bool,
+    /// Stops the build from another thread (a signal handler): no swap.
+    pub cancel: crate::runner::CancelHandle,
 }
 
 /// What a deploy did.
@@ -59,16 +61,19 @@ pub fn deploy(request: &DeployRequest, reporter: &dyn Reporter) -> Result<Deploy
     Guard::new().check(shadow, &plan, request.allow_protected, false)?;
     reporter.started(shadow, &plan, &[]);
     let mut adapter = crate::adapter::connect(&shadow.target, &shadow.project.root)?;
+    // One deploy of a target at a time, from prepare to swap.
+    deploy::lock(&mut adapter, &shadow.target.name, &deploy.schemas)?;
     for warning in deploy::prepare(&mut adapter, &deploy)? {
         reporter.note(&warning);
     }
     let options = RunOptions {
         threads: request.threads.unwrap_or(shadow.target.threads).max(1),
+        cancel: request.cancel.clone(),
         ..RunOptions::default()
     };
     let results = crate::runner::run(shadow, &plan, &options, &|e| reporter.event(e))?;
     crate::runner::artifacts::write_results(&results, &shadow.project.target_dir())?;
-    let swapped = match results.has_failures() {
+    let swapped = match results.has_failures() || request.cancel.is_cancelled() {
         true => None,
         false => Some(deploy::swap(&mut adapter, &deploy.schemas)?),
     };
@@ -99,7 +104,8 @@ pub fn swap(request: &DeployRequest) -> Result<Vec<String>> {
 fn start(request: &DeployRequest) -> Result<(Deploy, PostgresAdapter)> {
     let deploy = Deploy::compile(&request.project.compile_options()?)?;
     crate::target::protect::check_may_run(&deploy.live.target, request.allow_protected)?;
-    let adapter = crate::adapter::connect(&deploy.live.target, &deploy.live.project.root)?;
+    let mut adapter = crate::adapter::connect(&deploy.live.target, &deploy.live.project.root)?;
+    deploy::lock(&mut adapter, &deploy.live.target.name, &deploy.schemas)?;
     Ok((deploy, adapter))
 }
 
@@ -109,6 +115,7 @@ pub fn rollback(request: &DeployRequest) -> Result<Vec<String>> {
     crate::target::protect::check_may_run(&compiled.target, request.allow_protected)?;
     let schemas = deploy::schema_set(&compiled.manifest);
     let mut adapter = crate::adapter::connect(&compiled.target, &compiled.project.root)?;
+    deploy::lock(&mut adapter, &compiled.target.name, &schemas)?;
     deploy::rollback(&mut adapter, &schemas)?;
     Ok(schemas)
 }

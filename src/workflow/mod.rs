@@ -186,7 +186,7 @@ pub fn compile(project: &ProjectRequest, selection: &SelectionRequest) -> Result
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         }
         let sql = crate::base::secrets::scrub(&node.compiled_code);
-        std::fs::write(&path, sql.as_bytes()).map_err(|e| Error::io(&path, e))
+        crate::base::atomic_file::write(&path, sql.as_bytes()).map_err(|e| Error::io(&path, e))
     });
     written.into_iter().collect::<Result<()>>()?;
     crate::base::timing::phase("compiled files");

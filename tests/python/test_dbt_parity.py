@@ -47,10 +47,10 @@ def normalise_sql(sql: str | None) -> str:
     return re.sub(r"\s+", " ", sql or "").strip()
 
 
-def profiles(project_name: str, port: int) -> str:
+def profiles(project_name: str, host: str, port: int) -> str:
     return (
         f"{project_name}:\n  target: dev\n  outputs:\n    dev:\n"
-        f"      type: postgres\n      host: 127.0.0.1\n      port: {port}\n"
+        f"      type: postgres\n      host: {host}\n      port: {port}\n"
         "      user: postgres\n      password: unused\n      dbname: postgres\n"
         "      schema: dev_parity\n      threads: 2\n"
     )
@@ -72,11 +72,12 @@ def manifests(request, tmp_path_factory) -> tuple[dict, dict]:
         [str(WEIR), "local", "start", "--project-dir", str(dbt_dir)], capture_output=True, text=True
     )
     assert started.returncode == 0, started.stdout + started.stderr
-    port = int(re.search(r"127\.0\.0\.1:(\d+)", started.stdout).group(1))
+    # The cluster's Unix socket: it admits only its owner, and asks no password.
+    host, port = re.search(r"host=(\S+) port=(\d+)", started.stdout).groups()
     try:
         project_yml = (dbt_dir / "dbt_project.yml").read_text()
         profile_name = re.search(r"^profile:\s*(\S+)", project_yml, re.M)
-        text = profiles(profile_name.group(1), port)
+        text = profiles(profile_name.group(1), host, int(port))
         for copy in (dbt_dir, weir_dir):
             (copy / "profiles.yml").write_text(text)
         env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}

@@ -37,10 +37,11 @@ MORE_ROWS = {
 SECOND_VARS = "{v2: true}"
 
 
-def profiles(profile: str, port: int, schema: str) -> str:
+def profiles(profile: str, server: tuple[str, int], schema: str) -> str:
+    host, port = server
     return (
         f"{profile}:\n  target: dev\n  outputs:\n    dev:\n"
-        f"      type: postgres\n      host: 127.0.0.1\n      port: {port}\n"
+        f"      type: postgres\n      host: {host}\n      port: {port}\n"
         "      user: postgres\n      password: unused\n      dbname: postgres\n"
         f"      schema: {schema}\n      threads: 4\n"
     )
@@ -75,9 +76,10 @@ def relation_names(project: Path) -> dict[str, str]:
     }
 
 
-def query(port: int, sql: str) -> list[str]:
+def query(server: tuple[str, int], sql: str) -> list[str]:
+    host, port = server
     done = subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", "postgres",
+        ["psql", "-h", host, "-p", str(port), "-U", "postgres", "-d", "postgres",
          "-AtX", "-v", "ON_ERROR_STOP=1", "-c", sql],
         capture_output=True, text=True,
     )  # fmt: skip
@@ -85,7 +87,7 @@ def query(port: int, sql: str) -> list[str]:
     return done.stdout.splitlines()
 
 
-def contents(port: int, relation: str) -> tuple[int, str, str]:
+def contents(server: tuple[str, int], relation: str) -> tuple[int, str, str]:
     """Row count, ordered checksum of the rows, and the column list of a relation."""
     sql = (
         f"select count(*), md5(coalesce(string_agg(t::text, '|' order by t::text), '')) "
@@ -94,14 +96,15 @@ def contents(port: int, relation: str) -> tuple[int, str, str]:
         f"order by attnum) from pg_attribute where attrelid = '{relation}'::regclass "
         f"and attnum > 0 and not attisdropped"
     )
-    first, columns = query(port, sql)
+    first, columns = query(server, sql)
     rows, checksum = first.split("|")
     return int(rows), checksum, columns
 
 
 @pytest.fixture(scope="module", params=sorted(PROJECTS))
 def parity(request, tmp_path_factory):
-    """dbt's and weir's run_results per build, the cluster's port, the project copies."""
+    """dbt's and weir's run_results per build, the cluster's (socket folder, port), the
+    project copies."""
     assert DBT.exists(), f"dbt is not installed at {DBT}: run `make test`, which installs it"
     assert WEIR.exists(), f"the weir binary is not built at {WEIR}: run `cargo build`"
     name = request.param
@@ -115,13 +118,15 @@ def parity(request, tmp_path_factory):
         text=True,
     )
     assert started.returncode == 0, started.stdout + started.stderr
-    port = int(re.search(r"127\.0\.0\.1:(\d+)", started.stdout).group(1))
+    # The cluster's Unix socket: it admits only its owner, and asks no password.
+    host, port = re.search(r"host=(\S+) port=(\d+)", started.stdout).groups()
+    server = (host, int(port))
     try:
         profile = re.search(
             r"^profile:\s*(\S+)", (copies["dbt"] / "dbt_project.yml").read_text(), re.M
         )
         for tool, copy in copies.items():
-            (copy / "profiles.yml").write_text(profiles(profile.group(1), port, f"{tool}_parity"))
+            (copy / "profiles.yml").write_text(profiles(profile.group(1), server, f"{tool}_parity"))
         runs = {"dbt": [], "weir": []}
         for tool, copy in copies.items():
             runs[tool].append(build(tool, copy, []))
@@ -130,7 +135,7 @@ def parity(request, tmp_path_factory):
             with open(copy / seed, "a") as f:
                 f.write(rows)
             runs[tool].append(build(tool, copy, ["--vars", SECOND_VARS]))
-        yield runs["dbt"], runs["weir"], port, copies
+        yield runs["dbt"], runs["weir"], server, copies
     finally:
         subprocess.run(
             [str(WEIR), "local", "stop", "--project-dir", str(copies["dbt"])], capture_output=True
@@ -168,14 +173,14 @@ def test_run_results_name_a_relation_where_dbt_does(parity):
 
 
 def test_every_relation_holds_the_same_rows(parity):
-    _, weir_runs, port, copies = parity
+    _, weir_runs, server, copies = parity
     ours, theirs = relation_names(copies["weir"]), relation_names(copies["dbt"])
     assert sorted(ours) == sorted(theirs)
     different = {}
     for unique_id, relation in sorted(ours.items()):
         if statuses(weir_runs[-1]).get(unique_id) == "skipped":
             continue
-        mine, other = contents(port, relation), contents(port, theirs[unique_id])
+        mine, other = contents(server, relation), contents(server, theirs[unique_id])
         if mine != other:
             different[unique_id] = (mine, other)
     shown = "\n".join(f"{k}:\n  weir {m}\n  dbt  {o}" for k, (m, o) in different.items())
@@ -186,15 +191,15 @@ def test_every_relation_holds_the_same_rows(parity):
 def test_on_run_end_hooks_see_the_same_results_and_schemas(parity):
     """run_parity's on-run-end hook writes a row per entry of `results` and
     per entry of `schemas`: the same rows, build by build, from both tools."""
-    _, _, port, _ = parity
+    _, _, server, _ = parity
     seen = {}
     for tool in ("dbt", "weir"):
         results = query(
-            port,
+            server,
             f"select build, unique_id, status, resource_type, name, rows_affected, failures, "
             f"has_message from {tool}_parity_results order by 1, 2",
         )
-        schemas = query(port, f"select * from {tool}_parity_schemas order by 1, 2")
+        schemas = query(server, f"select * from {tool}_parity_schemas order by 1, 2")
         seen[tool] = (results, schemas)
     # Both builds recorded something: the hooks ran and saw results.
     assert {row.split("|")[0] for row in seen["dbt"][0]} == {"1", "2"}
@@ -205,11 +210,13 @@ def test_on_run_end_hooks_see_the_same_results_and_schemas(parity):
         assert ours == theirs, f"weir only:\n  {only_ours}\ndbt only:\n  {only_theirs}"
 
 
-def outcome_of_empty_selection(tool: str, project: Path, args: list[str], port: int) -> tuple:
+def outcome_of_empty_selection(
+    tool: str, project: Path, args: list[str], server: tuple[str, int]
+) -> tuple:
     """What a user sees when the selection matches nothing: exit status,
     warnings, run_results.json, and whether the project's hooks ran."""
     runs_table = f"{tool}_parity_runs"  # on-run-start creates it, on-run-end adds a row
-    before = query(port, f"select count(*) from {runs_table}")
+    before = query(server, f"select count(*) from {runs_table}")
     binary = DBT if tool == "dbt" else WEIR
     command = [str(binary), *args, "--project-dir", str(project), "--profiles-dir", str(project)]
     env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
@@ -224,7 +231,7 @@ def outcome_of_empty_selection(tool: str, project: Path, args: list[str], port: 
         results["results"],
         results["elapsed_time"],
         results["args"]["which"],
-        query(port, f"select count(*) from {runs_table}") == before,
+        query(server, f"select count(*) from {runs_table}") == before,
     )
 
 
@@ -233,13 +240,13 @@ def test_a_selection_of_nothing_runs_no_hook_and_records_an_empty_run(parity):
     """As dbt-core 1.11: a warning per criterion that matches nothing, then
     `Nothing to do`; no on-run-start or on-run-end hook; exit 0; and a
     run_results.json with no results, replacing the previous run's."""
-    _, _, port, copies = parity
+    _, _, server, copies = parity
     for args in (
         ["run", "-s", "tag:nothing", "-s", "orders_nothing,tag:none"],
         ["build", "--exclude", "run_parity"],
     ):
         seen = {
-            tool: outcome_of_empty_selection(tool, copy, args, port)
+            tool: outcome_of_empty_selection(tool, copy, args, server)
             for tool, copy in copies.items()
         }
         assert seen["weir"] == seen["dbt"], args

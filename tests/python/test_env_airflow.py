@@ -207,7 +207,10 @@ def test_no_secret_in_airflow_logs_xcoms_or_exceptions(
     airflow_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture
 ) -> None:
     project_dir = copy_shop(tmp_path / "shop")
-    [[port]] = weir.Project(project_dir, target="dev").query("select inet_server_port()")
+    # The embedded cluster's Unix socket: it admits only its owner, and asks no password.
+    [[host, port]] = weir.Project(project_dir, target="dev").query(
+        "select current_setting('unix_socket_directories'), current_setting('port')"
+    )
     monkeypatch.setenv("DBT_ENV_SECRET_PG_PASSWORD", PASSWORD)
     monkeypatch.setenv("DBT_ENV_SECRET_API_TOKEN", TOKEN)
     profiles = (project_dir / "profiles.yml").read_text()
@@ -216,7 +219,7 @@ def test_no_secret_in_airflow_logs_xcoms_or_exceptions(
             f"""
             secret:
               type: postgres
-              host: 127.0.0.1
+              host: {host}
               port: {port}
               user: postgres
               password: "{{{{ env_var('DBT_ENV_SECRET_PG_PASSWORD') }}}}"
