@@ -245,7 +245,24 @@ pub fn parse_target(
             })
         })
         .transpose()?;
-    let threads = number_field("threads")?.unwrap_or(1).max(1) as usize;
+    let threads = number_field("threads")?.unwrap_or(1).max(1);
+    if threads > crate::runner::MAX_THREADS as u64 {
+        let outputs = crate::project::yaml::line_of_key(text, "outputs", 1);
+        let entry = crate::project::yaml::line_of_key(text, name, outputs.max(1));
+        let line = crate::project::yaml::line_of_key(text, "threads", entry.max(1));
+        return Err(Error::new(
+            ErrorKind::Profile,
+            format!(
+                "target `{name}`: `threads: {threads}` is more than weir runs at once (at most {}): \
+                 each thread holds a connection of its own",
+                crate::runner::MAX_THREADS
+            ),
+        )
+        .in_file(path)
+        .at_line_of(text, line)
+        .with_hint("PostgreSQL accepts 100 connections unless its max_connections says more"));
+    }
+    let threads = threads as usize;
     let connect_timeout_seconds = number_field("connect_timeout")?;
     let user = text_field("user").unwrap_or_else(|| "postgres".to_string());
     let password = text_field("password")

@@ -29,6 +29,11 @@ use crate::results::{NodeResult, RunResults, Status};
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
 
+/// The most nodes a run builds at once: each has a thread and a connection
+/// of its own, and far more than a server's connections (PostgreSQL allows
+/// 100 by default) only fail to connect.
+pub const MAX_THREADS: usize = 256;
+
 /// How a plan is run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunOptions {
@@ -98,6 +103,16 @@ pub fn run(
     options: &RunOptions,
     on_event: &(dyn Fn(&Event) + Sync),
 ) -> Result<RunResults> {
+    if options.threads > MAX_THREADS {
+        return Err(Error::new(
+            ErrorKind::Usage,
+            format!(
+                "--threads {}: weir builds at most {MAX_THREADS} nodes at once, each with a \
+                 connection of its own",
+                options.threads
+            ),
+        ));
+    }
     let clock = Instant::now();
     let secrets = compiled.target.secrets();
     let settings = if plan.tasks.is_empty() {

@@ -307,6 +307,7 @@ pub fn invoke(
     args: &[Value],
     ctx: Value,
 ) -> std::result::Result<Value, minijinja::Error> {
+    let _call = NestedCall::enter(template_name)?;
     let template = env.get_template(template_name)?;
     let module = template.render_captured(ctx)?;
     // A `return()` outside any macro leaves its value behind: drop it, or
@@ -326,6 +327,74 @@ pub fn invoke(
             None => Err(err),
         },
     }
+}
+
+/// How deep macro calls may nest. Every call evaluates its macro's template
+/// anew, so minijinja's own recursion limit (per evaluation) never sees a
+/// macro that calls another that calls it back: without this bound that
+/// recursion overflows the thread's stack and aborts the process (the
+/// Python interpreter with it). A level takes ~20 KiB of stack in a debug
+/// build, so 64 fit with room to spare in the 2 MiB of a spawned thread;
+/// dbt's own macros nest under 20 deep, and dbt itself (Python's limit of
+/// 1,000 frames, ~15 per macro call) stops not far above 64.
+pub const MAX_MACRO_DEPTH: usize = 64;
+
+thread_local! {
+    /// The templates of the macro calls in progress on this thread, outermost first.
+    static CALLS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+/// One macro call in progress: entered in [`invoke`], left on drop.
+struct NestedCall;
+
+impl NestedCall {
+    fn enter(template_name: &str) -> std::result::Result<NestedCall, minijinja::Error> {
+        CALLS.with(|calls| {
+            let mut calls = calls.borrow_mut();
+            if calls.len() >= MAX_MACRO_DEPTH {
+                return Err(minijinja::Error::new(
+                    minijinja::ErrorKind::InvalidOperation,
+                    format!(
+                        "macro calls nested more than {MAX_MACRO_DEPTH} deep: {}",
+                        describe_cycle(&calls, template_name)
+                    ),
+                ));
+            }
+            calls.push(template_name.to_string());
+            Ok(NestedCall)
+        })
+    }
+}
+
+impl Drop for NestedCall {
+    fn drop(&mut self) {
+        CALLS.with(|calls| calls.borrow_mut().pop());
+    }
+}
+
+/// The macros that keep calling each other, as `a → b → a`: the calls since
+/// the last one to `next`'s macro, else the innermost few.
+fn describe_cycle(calls: &[String], next: &str) -> String {
+    let start = match calls.iter().rposition(|t| t == next) {
+        Some(at) => at,
+        None => calls.len().saturating_sub(5),
+    };
+    let name = |template: &str| {
+        let (package_file, name) = template.rsplit_once('#').unwrap_or(("", template));
+        let file = package_file
+            .split_once('/')
+            .map_or(package_file, |(_, f)| f);
+        format!("{name} ({file})")
+    };
+    let chain: Vec<String> = calls[start..]
+        .iter()
+        .map(|t| name(t))
+        .chain([name(next)])
+        .collect();
+    format!(
+        "{} (a macro that calls itself, directly or through others, without end)",
+        chain.join(" → ")
+    )
 }
 
 /// Jinja instructions one render may execute, in the node's template and

@@ -542,8 +542,12 @@ fn convert_error(
         .with_hint(
             "the line shown is where it stopped; look for the loop or the macro that calls itself",
         ),
-        _ if message.contains("recursion limit exceeded") => Error::new(kind, message.clone())
-            .with_hint("a macro calls itself (or another that calls it back) without end"),
+        _ if message.contains("recursion limit exceeded")
+            || message.contains("macro calls nested more than") =>
+        {
+            Error::new(kind, message.clone())
+                .with_hint("a macro calls itself (or another that calls it back) without end")
+        }
         _ => Error::new(kind, message.clone()),
     };
     if undefined_call {
