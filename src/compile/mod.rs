@@ -8,7 +8,7 @@ mod exposures;
 pub mod generic_tests;
 pub mod inputs;
 mod nodes;
-mod validate;
+pub(crate) mod validate;
 mod versions;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

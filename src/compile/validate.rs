@@ -144,7 +144,7 @@ fn misfit(node: &Node) -> Option<(&'static str, Shape, &Json)> {
 /// The file (with its line and text) most likely to set `key` for `node`:
 /// the node's own file when it mentions the key, else its properties YAML,
 /// else dbt_project.yml, else the node's file.
-fn where_set(project: &Project, node: &Node, key: &str) -> (PathBuf, usize, String) {
+pub(crate) fn where_set(project: &Project, node: &Node, key: &str) -> (PathBuf, usize, String) {
     let package = project
         .all_projects()
         .find(|p| p.name == node.package_name)
