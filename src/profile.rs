@@ -299,7 +299,7 @@ pub fn parse_target(
             .map(|p| p.expose().to_string())
             .filter(|p| *p != user && *p != dbname && *p != schema),
     );
-    Ok(Target {
+    let target = Target {
         profile_name: profile_name.to_string(),
         name: name.to_string(),
         adapter_type,
@@ -313,7 +313,9 @@ pub fn parse_target(
         connect_timeout_seconds,
         extra,
         profiles_file: Some(path.to_path_buf()),
-    })
+    };
+    crate::env::protect::check_protected_setting(&target, text)?;
+    Ok(target)
 }
 
 /// Render a profiles.yml value: strings go through Jinja (for `env_var`).

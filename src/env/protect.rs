@@ -26,10 +26,48 @@ const PRODUCTION_NAMES: &[&str] = &["prod", "production"];
 
 /// True when `target` is protected.
 pub fn is_protected(target: &Target) -> bool {
-    match target.extra.get(PROTECTED_KEY).and_then(truthy) {
+    match target.extra.get(PROTECTED_KEY).and_then(protected_value) {
         Some(explicit) => explicit,
         None => PRODUCTION_NAMES.contains(&target.name.as_str()),
     }
+}
+
+/// `protected:` as written: true or false (a YAML bool, or the string an
+/// `env_var` renders). Anything else is None.
+fn protected_value(value: &Json) -> Option<bool> {
+    match value {
+        Json::Bool(b) => Some(*b),
+        Json::String(s) if s.trim().eq_ignore_ascii_case("true") => Some(true),
+        Json::String(s) if s.trim().eq_ignore_ascii_case("false") => Some(false),
+        _ => None,
+    }
+}
+
+/// A `protected:` that is neither true nor false is an error: read as
+/// "not protected", a typo (`protected: enabled`) would open prod.
+pub fn check_protected_setting(target: &Target, profiles_text: &str) -> Result<()> {
+    let Some(value) = target.extra.get(PROTECTED_KEY) else {
+        return Ok(());
+    };
+    if protected_value(value).is_some() {
+        return Ok(());
+    }
+    let outputs = crate::project::yaml::line_of_key(profiles_text, "outputs", 1);
+    let entry = crate::project::yaml::line_of_key(profiles_text, &target.name, outputs.max(1));
+    let line = crate::project::yaml::line_of_key(profiles_text, PROTECTED_KEY, entry.max(1));
+    let mut error = Error::new(
+        ErrorKind::Profile,
+        format!(
+            "target `{}`: `{PROTECTED_KEY}` must be true or false, got `{}`",
+            target.name,
+            crate::env::secrets::scrub(&value.as_str().map_or(value.to_string(), str::to_string))
+        ),
+    )
+    .with_hint("weir will not guess whether a target is protected");
+    if let Some(file) = &target.profiles_file {
+        error = error.in_file(file).at_line_of(profiles_text, line);
+    }
+    Err(error)
 }
 
 /// `true`, `yes`, `1` (and their opposites) as a YAML bool or a rendered string.
@@ -264,10 +302,23 @@ pub fn other_targets(target: &Target) -> Result<Vec<Target>> {
             Yaml::from(target.profile_name.as_str()),
             Yaml::Mapping(profile),
         );
-        let text = serde_yaml::to_string(&doc).unwrap_or_default();
-        let mut other = crate::profile::parse_target(&text, file, &target.profile_name, Some(name))
-            .map_err(|e| {
-                Error::new(
+        let naming_text = serde_yaml::to_string(&doc).unwrap_or_default();
+        let mut other =
+            crate::profile::parse_target(&naming_text, file, &target.profile_name, Some(name))
+                .map_err(|e| {
+                    let outputs = crate::project::yaml::line_of_key(&text, "outputs", 1);
+                    let entry = crate::project::yaml::line_of_key(&text, name, outputs.max(1));
+                    let (line, hint) = match e.message().contains(&format!("`{PROTECTED_KEY}`")) {
+                        true => (
+                            crate::project::yaml::line_of_key(&text, PROTECTED_KEY, entry.max(1)),
+                            "write `protected: true` or `protected: false`",
+                        ),
+                        false => (
+                            entry,
+                            "give the env_var in its `schema:` a default, or set it",
+                        ),
+                    };
+                    Error::new(
                     e.kind(),
                     format!(
                         "cannot tell which schemas target `{name}` owns, so no run can be checked \
@@ -276,8 +327,9 @@ pub fn other_targets(target: &Target) -> Result<Vec<Target>> {
                     ),
                 )
                 .in_file(file)
-                .with_hint("give the env_var in its `schema:` a default, or set it")
-            })?;
+                .at_line_of(&text, line)
+                .with_hint(hint)
+                })?;
         other
             .extra
             .entry(crate::env::naming::SUFFIX_KEY.to_string())
@@ -463,6 +515,9 @@ mod tests {
         let mut prod = target("prod");
         prod.extra.insert(PROTECTED_KEY.into(), json!(false));
         assert!(!is_protected(&prod));
+        prod.extra.insert(PROTECTED_KEY.into(), json!("enabled"));
+        assert!(is_protected(&prod), "a bad value never opens prod");
+        assert!(check_protected_setting(&prod, "").is_err());
         let mut staging = target("staging");
         staging.extra.insert(PROTECTED_KEY.into(), json!("true"));
         assert!(is_protected(&staging));
