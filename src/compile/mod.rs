@@ -221,6 +221,7 @@ fn compile_project(
                 .as_ref()
                 .is_some_and(|t| disabled_ids.contains(&t.attached_node))
     });
+    validate::relations(project, &nodes)?;
     let docs = docs::doc_blocks(project);
     let mut sources = sources;
     let descriptions = docs::Descriptions::new(&docs, &project.name);
