@@ -54,6 +54,9 @@ pub struct Target {
     pub connect_timeout_seconds: Option<u64>,
     /// Every other key of the target, rendered, for `target.<key>` in Jinja.
     pub extra: BTreeMap<String, serde_json::Value>,
+    /// Keys whose values read a `DBT_ENV_SECRET_*` variable: models may not
+    /// read them as `target.<key>`.
+    pub secret_keys: std::collections::BTreeSet<String>,
     /// Where the target came from (None for the built-in default).
     pub profiles_file: Option<PathBuf>,
 }
@@ -74,6 +77,7 @@ impl Target {
             threads: 4,
             connect_timeout_seconds: None,
             extra: BTreeMap::new(),
+            secret_keys: Default::default(),
             profiles_file: None,
         }
     }
@@ -193,9 +197,13 @@ pub fn parse_target(
         })?;
 
     let mut fields = BTreeMap::new();
+    let mut secret_keys = std::collections::BTreeSet::new();
     for (key, value) in output {
         let Some(key) = key.as_str() else { continue };
-        let value = render_value(value).map_err(|e| e.in_file(path))?;
+        let (value, secret) = render_value(value).map_err(|e| e.in_file(path))?;
+        if secret {
+            secret_keys.insert(key.to_string());
+        }
         fields.insert(key.to_string(), value);
     }
     let text_field = |key: &str| -> Option<String> {
@@ -312,6 +320,7 @@ pub fn parse_target(
         threads,
         connect_timeout_seconds,
         extra,
+        secret_keys,
         profiles_file: Some(path.to_path_buf()),
     };
     crate::env::protect::check_protected_setting(&target, text)?;
@@ -319,17 +328,25 @@ pub fn parse_target(
 }
 
 /// Render a profiles.yml value: strings go through Jinja (for `env_var`).
-fn render_value(value: &Yaml) -> Result<serde_json::Value> {
-    Ok(match value {
-        Yaml::String(s) if s.contains("{{") || s.contains("{%") => {
-            serde_json::Value::String(crate::jinja::render_profile_value(s)?)
-        }
+/// True beside it when it read a secret env var.
+fn render_value(value: &Yaml) -> Result<(serde_json::Value, bool)> {
+    if let Yaml::String(s) = value
+        && (s.contains("{{") || s.contains("{%"))
+    {
+        let (rendered, secret) = crate::jinja::render_profile_value(s)?;
+        return Ok((serde_json::Value::String(rendered), secret));
+    }
+    Ok((plain_value(value), false))
+}
+
+fn plain_value(value: &Yaml) -> serde_json::Value {
+    match value {
         Yaml::String(s) => serde_json::Value::String(s.clone()),
         Yaml::Bool(b) => serde_json::Value::Bool(*b),
         Yaml::Number(n) => serde_json::to_value(n).unwrap_or(serde_json::Value::Null),
         Yaml::Null => serde_json::Value::Null,
         other => serde_json::to_value(other).unwrap_or(serde_json::Value::Null),
-    })
+    }
 }
 
 #[cfg(test)]

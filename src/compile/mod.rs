@@ -314,6 +314,7 @@ fn compile_scope(
         vars,
         package_vars,
         target: target_context(target),
+        target_secrets: target.secret_keys.clone(),
         invocation_id: crate::clock::invocation_id(),
         run_started_at: std::time::SystemTime::now(),
     }

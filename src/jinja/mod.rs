@@ -38,6 +38,9 @@ pub struct CompileScope {
     pub package_vars: HashMap<String, Map<String, Json>>,
     /// `target` as models see it (never the password).
     pub target: Map<String, Json>,
+    /// Keys of `target` whose values came from a secret env var: reading
+    /// one is an error.
+    pub target_secrets: std::collections::BTreeSet<String>,
     pub invocation_id: String,
     /// When the run started: `run_started_at`, a UTC datetime as in dbt.
     pub run_started_at: std::time::SystemTime,
@@ -190,7 +193,7 @@ impl JinjaEnv {
         env.add_global("adapter", Value::from_object(builtins::Adapter { index }));
         Ok(JinjaEnv {
             env,
-            target: Value::from_serialize(&scope.target),
+            target: target_value(&scope),
             root: project.root.clone(),
             macros,
             scope: Arc::new(scope),
@@ -496,12 +499,50 @@ pub fn render_standalone(text: &str) -> Result<String> {
         .map_err(|e| convert_error(&e, &Macros::default(), Path::new(""), Some(text)))
 }
 
-/// Render a profiles.yml value: `env_var` may read secrets there.
-pub fn render_profile_value(text: &str) -> Result<String> {
+/// Render a profiles.yml value: `env_var` may read secrets there. Also says
+/// whether it read one: models may not see such a value (see [`CompileScope::target_secrets`]).
+pub fn render_profile_value(text: &str) -> Result<(String, bool)> {
     let mut env = base_environment();
-    env.add_function("env_var", env_var_value);
-    env.render_str(text, minijinja::context! {})
-        .map_err(|e| convert_error(&e, &Macros::default(), Path::new(""), Some(text)))
+    let read_secret = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&read_secret);
+    env.add_function("env_var", move |name: String, default: Option<Value>| {
+        if name.starts_with(SECRET_ENV_PREFIX) {
+            flag.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        env_var_value(name, default)
+    });
+    let rendered = env
+        .render_str(text, minijinja::context! {})
+        .map_err(|e| convert_error(&e, &Macros::default(), Path::new(""), Some(text)))?;
+    Ok((
+        rendered,
+        read_secret.load(std::sync::atomic::Ordering::Relaxed),
+    ))
+}
+
+/// `target` as templates see it: a key whose value came from a secret env
+/// var fails when read, as dbt refuses a secret outside profiles.yml (a
+/// model could otherwise put a reversed or spaced copy, which no scrub
+/// recognises, into SQL, artifacts and the database).
+fn target_value(scope: &CompileScope) -> Value {
+    scope
+        .target
+        .iter()
+        .map(|(key, value)| {
+            let value = match scope.target_secrets.contains(key) {
+                true => Value::from(minijinja::Error::new(
+                    minijinja::ErrorKind::InvalidOperation,
+                    format!(
+                        "`target.{key}` is read from a secret env var ({SECRET_ENV_PREFIX}*) in \
+                         profiles.yml: secret env vars are allowed only in profiles.yml or \
+                         packages.yml, never where they could end up in SQL, artifacts or logs"
+                    ),
+                )),
+                false => Value::from_serialize(value),
+            };
+            (key.clone(), value)
+        })
+        .collect()
 }
 
 /// Turn a minijinja error into a weir error that names the file and line

@@ -194,7 +194,7 @@ impl Project {
 
     /// The manifest as dbt's manifest.json (v12) text.
     fn manifest_json(&self) -> String {
-        self.compiled.manifest.to_json().to_string()
+        crate::env::secrets::scrub_json(&self.compiled.manifest.to_json().to_string())
     }
 
     /// Write `<project>/<target-path>/manifest.json`.
@@ -271,7 +271,7 @@ impl Node {
             original_file_path: node.original_file_path.clone(),
             fqn: node.fqn.clone(),
             description: node.description.clone(),
-            compiled_code: node.compiled_code.clone(),
+            compiled_code: crate::env::secrets::scrub(&node.compiled_code).into_owned(),
         }
     }
 }
