@@ -165,20 +165,36 @@ impl Project {
             .in_file(&project_file)
             .at_line(yaml::line_of_key(&text, "name", 1)));
         }
-        let paths = |key: &str, default: &str| -> Vec<String> {
-            let list = yaml::string_list(doc.get(key));
-            if list.is_empty() {
+        let paths = |key: &str, default: &str| -> Result<Vec<String>> {
+            let value = doc.get(key);
+            let strings = |items: &[serde_yaml::Value]| items.iter().all(|i| i.is_string());
+            match value {
+                None | Some(serde_yaml::Value::Null) => {}
+                Some(serde_yaml::Value::String(_)) => {}
+                Some(serde_yaml::Value::Sequence(items)) if strings(items) => {}
+                Some(_) => {
+                    let line = yaml::line_of_key(&text, key, 1);
+                    return Err(Error::new(
+                        ErrorKind::Project,
+                        format!("`{key}` must be a list of folders, like [\"{default}\"]"),
+                    )
+                    .in_file(&project_file)
+                    .at_line_of(&text, line));
+                }
+            }
+            let list = yaml::string_list(value);
+            Ok(if list.is_empty() {
                 vec![default.to_string()]
             } else {
                 list
-            }
+            })
         };
-        let model_paths = paths("model-paths", "models");
-        let seed_paths = paths("seed-paths", "seeds");
-        let macro_paths = paths("macro-paths", "macros");
-        let snapshot_paths = paths("snapshot-paths", "snapshots");
-        let analysis_paths = paths("analysis-paths", "analyses");
-        let test_paths = paths("test-paths", "tests");
+        let model_paths = paths("model-paths", "models")?;
+        let seed_paths = paths("seed-paths", "seeds")?;
+        let macro_paths = paths("macro-paths", "macros")?;
+        let snapshot_paths = paths("snapshot-paths", "snapshots")?;
+        let analysis_paths = paths("analysis-paths", "analyses")?;
+        let test_paths = paths("test-paths", "tests")?;
         let vars = match doc.get("vars").map(yaml::to_json) {
             Some(Json::Object(map)) => map,
             Some(Json::Null) | None => Map::new(),

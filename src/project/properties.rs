@@ -310,25 +310,26 @@ fn model_properties(
             .at_line_of(&file.text, at));
         }
     }
+    for key in ["data_tests", "tests"] {
+        sequence(entry, key, file, path, line)?;
+    }
     for test in tests_of(entry) {
         props.tests.push((None, yaml::to_json(test)));
     }
-    if let Some(Yaml::Sequence(columns)) = entry.get("columns") {
-        for column in columns {
-            let Some(column_name) = str_field(column, "name") else {
-                return Err(Error::new(
-                    ErrorKind::Project,
-                    format!("a column of `{name}` has no `name:`"),
-                )
-                .in_file(path)
-                .at_line(line));
-            };
-            props.columns.push(column_of(column, column_name));
-            for test in tests_of(column) {
-                props
-                    .tests
-                    .push((Some(column_name.to_string()), yaml::to_json(test)));
-            }
+    for (column, column_at) in sequence(entry, "columns", file, path, line)? {
+        let Some(column_name) = str_field(column, "name") else {
+            return Err(Error::new(
+                ErrorKind::Project,
+                format!("a column of `{name}` has no `name:`"),
+            )
+            .in_file(path)
+            .at_line_of(&file.text, column_at));
+        };
+        props.columns.push(column_of(column, column_name));
+        for test in tests_of(column) {
+            props
+                .tests
+                .push((Some(column_name.to_string()), yaml::to_json(test)));
         }
     }
     Ok((name, props))
@@ -362,15 +363,13 @@ fn source_definition(
             let table_name = required_name(table, "source table", file, path, table_at)?;
             let mut tests: Vec<(Option<String>, Json)> =
                 tests_of(table).map(|t| (None, yaml::to_json(t))).collect();
-            if let Some(Yaml::Sequence(columns)) = table.get("columns") {
-                for column in columns {
-                    let Some(column_name) = str_field(column, "name") else {
-                        continue;
-                    };
-                    tests.extend(
-                        tests_of(column).map(|t| (Some(column_name.to_string()), yaml::to_json(t))),
-                    );
-                }
+            for (column, _) in sequence(table, "columns", file, path, table_at)? {
+                let Some(column_name) = str_field(column, "name") else {
+                    continue;
+                };
+                tests.extend(
+                    tests_of(column).map(|t| (Some(column_name.to_string()), yaml::to_json(t))),
+                );
             }
             let table_line = table_at;
             let (tags, meta, config) =
