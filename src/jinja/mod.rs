@@ -442,6 +442,7 @@ fn base_environment() -> Environment<'static> {
     env.set_undefined_behavior(UndefinedBehavior::Lenient);
     env.set_keep_trailing_newline(false);
     env.set_fuel(Some(macros::FUEL));
+    env.set_formatter(macros::counting_formatter);
     env.add_function("env_var", env_var);
     env.add_function("is_incremental", || false);
     // Marks a hook or macro as a side effect: see env::side_effects.
@@ -494,6 +495,7 @@ fn env_var_value(name: String, default: Option<Value>) -> Result<String, minijin
 
 /// Render a string that only needs `env_var` (profiles.yml, source schemas).
 pub fn render_standalone(text: &str) -> Result<String> {
+    macros::refuel();
     let env = base_environment();
     env.render_str(text, minijinja::context! {})
         .map_err(|e| convert_error(&e, &Macros::default(), Path::new(""), Some(text)))
@@ -502,6 +504,7 @@ pub fn render_standalone(text: &str) -> Result<String> {
 /// Render a profiles.yml value: `env_var` may read secrets there. Also says
 /// whether it read one: models may not see such a value (see [`CompileScope::target_secrets`]).
 pub fn render_profile_value(text: &str) -> Result<(String, bool)> {
+    macros::refuel();
     let mut env = base_environment();
     let read_secret = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = std::sync::Arc::clone(&read_secret);
