@@ -389,8 +389,8 @@ pub fn check_writes(
 /// Sources are a project's inputs: no relation of `plan` may land in a
 /// schema that holds a declared source (on every target, prod included),
 /// but for the target's own `schema:`, where a project keeps the sources it
-/// loads itself (`schema: "{{ target.schema }}"`). There, only a seed may
-/// be a source's very relation (a seed declared as a source).
+/// loads itself. There, only a seed may be a source's very relation (a
+/// seed declared as a source).
 pub fn check_source_schemas(compiled: &Compiled, plan: &Plan, store_failures: bool) -> Result<()> {
     let manifest = &compiled.manifest;
     let target = &compiled.target;
@@ -454,8 +454,8 @@ pub fn check_source_schemas(compiled: &Compiled, plan: &Plan, store_failures: bo
         .at_line_of(&config_text, config_line)
         .with_hint(
             "give the node a schema of its own (its `schema`/`alias`/`database` config and the \
-             project's generate_schema_name); a source the project loads itself belongs in the \
-             target's schema: `schema: \"{{ target.schema }}\"`",
+             project's generate_schema_name); a source the project loads itself (a seed) \
+             belongs in the target's own schema",
         ));
     }
     Ok(())
