@@ -305,31 +305,7 @@ pub fn other_targets(target: &Target) -> Result<Vec<Target>> {
         let naming_text = serde_yaml::to_string(&doc).unwrap_or_default();
         let mut other =
             crate::profile::parse_target(&naming_text, file, &target.profile_name, Some(name))
-                .map_err(|e| {
-                    let outputs = crate::project::yaml::line_of_key(&text, "outputs", 1);
-                    let entry = crate::project::yaml::line_of_key(&text, name, outputs.max(1));
-                    let (line, hint) = match e.message().contains(&format!("`{PROTECTED_KEY}`")) {
-                        true => (
-                            crate::project::yaml::line_of_key(&text, PROTECTED_KEY, entry.max(1)),
-                            "write `protected: true` or `protected: false`",
-                        ),
-                        false => (
-                            entry,
-                            "give the env_var in its `schema:` a default, or set it",
-                        ),
-                    };
-                    Error::new(
-                    e.kind(),
-                    format!(
-                        "cannot tell which schemas target `{name}` owns, so no run can be checked \
-                         against it: {}",
-                        e.message()
-                    ),
-                )
-                .in_file(file)
-                .at_line_of(&text, line)
-                .with_hint(hint)
-                })?;
+                .map_err(|e| unreadable_target(e, &text, file, name))?;
         other
             .extra
             .entry(crate::env::naming::SUFFIX_KEY.to_string())
@@ -338,6 +314,35 @@ pub fn other_targets(target: &Target) -> Result<Vec<Target>> {
         targets.push(other);
     }
     Ok(targets)
+}
+
+/// Why another target's schemas cannot be known, at its line of profiles.yml
+/// (`text`, the file as written: what was parsed is only its naming keys).
+fn unreadable_target(error: Error, text: &str, file: &Path, name: &str) -> Error {
+    let outputs = crate::project::yaml::line_of_key(text, "outputs", 1);
+    let entry = crate::project::yaml::line_of_key(text, name, outputs.max(1));
+    let (line, hint) = if error.message().contains(&format!("`{PROTECTED_KEY}`")) {
+        (
+            crate::project::yaml::line_of_key(text, PROTECTED_KEY, entry.max(1)),
+            "write `protected: true` or `protected: false`",
+        )
+    } else {
+        (
+            entry,
+            "give the env_var in its `schema:` a default, or set it",
+        )
+    };
+    Error::new(
+        error.kind(),
+        format!(
+            "cannot tell which schemas target `{name}` owns, so no run can be checked against \
+             it: {}",
+            error.message()
+        ),
+    )
+    .in_file(file)
+    .at_line_of(text, line)
+    .with_hint(hint)
 }
 
 /// Every relation `plan` would create, replace or drop, checked against the
