@@ -31,6 +31,8 @@ use crate::results::{NodeResult, RunResults, Status};
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
 
+pub use crate::target::MAX_THREADS;
+
 /// How a plan is run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunOptions {
@@ -100,6 +102,16 @@ pub fn run(
     options: &RunOptions,
     on_event: &(dyn Fn(&Event) + Sync),
 ) -> Result<RunResults> {
+    if options.threads > MAX_THREADS {
+        return Err(Error::new(
+            ErrorKind::Usage,
+            format!(
+                "--threads {}: weir builds at most {MAX_THREADS} nodes at once, each with a \
+                 connection of its own",
+                options.threads
+            ),
+        ));
+    }
     let clock = Instant::now();
     let secrets = compiled.target.secrets();
     let settings = if plan.tasks.is_empty() {

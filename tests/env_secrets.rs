@@ -1,6 +1,6 @@
 //! Secrets never leave weir: after runs that use a profiles.yml password and
-//! `DBT_ENV_SECRET_*` values (one even reaching a model through a target
-//! key), neither stdout, stderr, manifest.json, run_results.json nor the
+//! `DBT_ENV_SECRET_*` values (one even written in a model's SQL), neither
+//! stdout, stderr, manifest.json, run_results.json nor the
 //! compiled SQL files hold them.
 
 mod support;
@@ -60,14 +60,16 @@ fn no_secret_reaches_output_artifacts_or_compiled_files() {
              password: {PASSWORD}\n      dbname: postgres\n      schema: dev_literal\n      threads: 2\n"
         ),
     );
-    // One model carries the token in its SQL; one fails with it in the error.
+    // One model carries the token in its SQL; one fails with it in the
+    // error. (Through `target.api_token` a model may not read it at all:
+    // tests/reliability_guard.rs.)
     project.write(
         "models/uses_token.sql",
-        "select '{{ target.api_token }}' as token\n",
+        &format!("select '{TOKEN}' as token\n"),
     );
     project.write(
         "models/fails_with_token.sql",
-        "select '{{ target.api_token }}'::integer as token\n",
+        &format!("select '{TOKEN}'::integer as token\n"),
     );
 
     let mut outputs = Vec::new();

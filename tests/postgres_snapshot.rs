@@ -132,6 +132,13 @@ fn snapshots_keep_the_history_of_changed_and_deleted_rows() {
 #[test]
 fn snapshot_blocks_run_with_weir_snapshot_and_in_build() {
     let project = TestProject::copy_of("shop", "snapshot_blocks");
+    // No protected target: beside prod, whose snapshots land in this same
+    // `snapshots` schema, a dev snapshot is refused (tests/reliability_guard.rs).
+    project.write(
+        "profiles.yml",
+        "shop:\n  target: dev\n  outputs:\n    dev:\n      type: postgres\n      user: postgres\n      \
+         dbname: postgres\n      schema: dev\n      threads: 4\n",
+    );
     project.write(
         "snapshots/customers_snapshot.sql",
         "{% snapshot customers_snapshot %}\n\

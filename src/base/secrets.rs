@@ -68,6 +68,16 @@ pub fn scrub_with<'t>(text: &'t str, secrets: &[String]) -> Cow<'t, str> {
     out
 }
 
+/// JSON `text` with every known secret masked, raw or JSON-escaped, as the
+/// artifacts weir writes are.
+pub fn scrub_json(text: &str) -> String {
+    let mut writer = ScrubWriter::new(Vec::with_capacity(text.len()));
+    // Writing to a Vec cannot fail.
+    let _ = writer.write_all(text.as_bytes());
+    let bytes = writer.finish().unwrap_or_default();
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
 /// A writer that masks secrets in what passes through it, also when a secret
 /// is split across two writes, and a secret's JSON-escaped form too (for
 /// artifacts). [`ScrubWriter::finish`] writes the held-back tail.

@@ -9,7 +9,7 @@ mod exposures;
 pub mod fingerprints;
 pub mod generic_tests;
 mod nodes;
-mod validate;
+pub(crate) mod validate;
 mod versions;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -238,6 +238,7 @@ fn compile_project(
                 .as_ref()
                 .is_some_and(|t| disabled_ids.contains(&t.attached_node))
     });
+    validate::relations(project, &nodes)?;
     let docs = docs::doc_blocks(project);
     let mut sources = sources;
     let descriptions = docs::Descriptions::new(&docs, &project.name);
@@ -330,6 +331,7 @@ fn compile_scope(
         vars,
         package_vars,
         target: target_context(target),
+        target_secrets: target.secret_keys.clone(),
         invocation_id: crate::base::clock::invocation_id(),
         run_started_at: std::time::SystemTime::now(),
     }

@@ -132,6 +132,87 @@ pub fn configs(project: &Project, nodes: &BTreeMap<String, Node>) -> Result<()> 
     Err(err.with_hint("configs come from config(), properties YAML and dbt_project.yml"))
 }
 
+/// PostgreSQL's longest identifier (NAMEDATALEN - 1): longer ones are cut.
+const MAX_IDENTIFIER_BYTES: usize = 63;
+
+/// The relations the nodes build can be built: no two nodes build the same
+/// one (dbt's check, with its message: the one that runs second would
+/// silently replace the other), and no schema or name is longer than
+/// PostgreSQL keeps (it cuts them, so the first run works and every later
+/// one, looking for the full name, fails with "relation already exists").
+pub fn relations(project: &Project, nodes: &BTreeMap<String, Node>) -> Result<()> {
+    let mut seen: std::collections::HashMap<String, &Node> = std::collections::HashMap::new();
+    for node in nodes.values().filter(|n| n.is_relational()) {
+        let relation = &node.relation;
+        // dbt-postgres checks the names of tables, views and seeds, not of
+        // test audit tables (it cuts those to fit itself).
+        if node.resource_type != ResourceType::Test {
+            for (what, name, key) in [
+                ("relation name", &relation.identifier, "alias"),
+                ("schema name", &relation.schema, "schema"),
+            ] {
+                if name.len() <= MAX_IDENTIFIER_BYTES {
+                    continue;
+                }
+                let (file, line, text) = where_set(project, node, key);
+                return Err(Error::new(
+                    ErrorKind::Project,
+                    format!(
+                        "{what} '{name}' of `{}` is {} bytes long, more than the \
+                         {MAX_IDENTIFIER_BYTES} PostgreSQL keeps: it would cut it to '{}', so \
+                         every run after the first would fail",
+                        node.name,
+                        name.len(),
+                        cut(name)
+                    ),
+                )
+                .in_file(file)
+                .at_line_of(&text, line)
+                .with_hint(format!(
+                    "give it a shorter name, or a shorter `{key}` config (at most \
+                     {MAX_IDENTIFIER_BYTES} bytes)"
+                )));
+            }
+        }
+        let key = relation.to_string();
+        let Some(first) = seen.insert(key.clone(), node) else {
+            continue;
+        };
+        // Point at the node that names its relation itself, if one does.
+        let (file, line, text) = [node, first]
+            .map(|n| where_set(project, n, "alias"))
+            .into_iter()
+            .find(|(_, line, _)| *line > 0)
+            .unwrap_or_else(|| where_set(project, node, "alias"));
+        return Err(Error::new(
+            ErrorKind::Project,
+            format!(
+                "found two resources with the database representation \"{key}\".\n\
+                 weir cannot create two resources with identical database representations. \
+                 To fix this,\nchange the configuration of one of these resources:\n\
+                 - {} ({})\n- {} ({})",
+                first.unique_id,
+                first.original_file_path,
+                node.unique_id,
+                node.original_file_path,
+            ),
+        )
+        .in_file(file)
+        .at_line_of(&text, line)
+        .with_hint("their `alias`, `schema` or `database` configs (or generate_alias_name) name one relation"));
+    }
+    Ok(())
+}
+
+/// `name` cut as PostgreSQL cuts identifiers: to 63 bytes, at a character boundary.
+fn cut(name: &str) -> &str {
+    let mut end = MAX_IDENTIFIER_BYTES.min(name.len());
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    &name[..end]
+}
+
 /// The first config key of `node` (in [`SHAPES`] order) whose value has the
 /// wrong type.
 fn misfit(node: &Node) -> Option<(&'static str, Shape, &Json)> {
@@ -144,7 +225,7 @@ fn misfit(node: &Node) -> Option<(&'static str, Shape, &Json)> {
 /// The file (with its line and text) most likely to set `key` for `node`:
 /// the node's own file when it mentions the key, else its properties YAML,
 /// else dbt_project.yml, else the node's file.
-fn where_set(project: &Project, node: &Node, key: &str) -> (PathBuf, usize, String) {
+pub(crate) fn where_set(project: &Project, node: &Node, key: &str) -> (PathBuf, usize, String) {
     let package = project
         .all_projects()
         .find(|p| p.name == node.package_name)

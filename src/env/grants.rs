@@ -16,7 +16,9 @@
 //!
 //! PostgreSQL cannot limit which schema names a role creates; the guarantee
 //! is that nobody but a protected target's own role can create, replace or
-//! drop anything in that target's schemas.
+//! drop anything in that target's schemas. The schemas holding the
+//! project's sources stay their loader's: the reader role may read them,
+//! developers and CI may not write them.
 
 use std::collections::BTreeMap;
 
@@ -41,6 +43,9 @@ pub struct Layout {
     pub developers: Vec<String>,
     /// Login roles of `ci` targets, given the CI role.
     pub ci_users: Vec<String>,
+    /// Schemas holding the project's sources (and no protected target's
+    /// relations): read-only for the reader role, never written by weir.
+    pub source_schemas: Vec<String>,
 }
 
 /// The layout of `compiled`'s profile: every protected target (this one
@@ -74,6 +79,8 @@ pub fn layout(compiled: &Compiled, extra_developers: &[String]) -> Result<Layout
     targets.push(compiled.target.clone());
     let mut owners: BTreeMap<String, String> = BTreeMap::new();
     let mut ci_users = Vec::new();
+    let database = &compiled.target.dbname;
+    let mut source_schemas = source_schemas_of(&compiled.manifest, database);
     for target in &targets {
         if target.name == "ci" {
             ci_users.push(target.user.clone());
@@ -86,6 +93,7 @@ pub fn layout(compiled: &Compiled, extra_developers: &[String]) -> Result<Layout
         } else {
             crate::compile::compile(project, target, &compiled.cli_vars)?
         };
+        source_schemas.extend(source_schemas_of(&manifest, database));
         let mut schemas = vec![target.schema.clone()];
         // Its audit schemas too, whether or not its runs pass
         // --store-failures: owned by its role from the start, no developer
@@ -114,6 +122,11 @@ pub fn layout(compiled: &Compiled, extra_developers: &[String]) -> Result<Layout
     }
     ci_users.sort();
     ci_users.dedup();
+    source_schemas.sort();
+    source_schemas.dedup();
+    // A source in a schema a protected target builds (a seed declared as a
+    // source) is that target's; the admin target's own schema is no input.
+    source_schemas.retain(|s| !owners.contains_key(s) && *s != compiled.target.schema);
     Ok(Layout {
         database: compiled.target.dbname.clone(),
         owners,
@@ -122,7 +135,18 @@ pub fn layout(compiled: &Compiled, extra_developers: &[String]) -> Result<Layout
         ci_role: role("ci_role", format!("{}_ci", project.name)),
         developers,
         ci_users,
+        source_schemas,
     })
+}
+
+/// The schemas of `database` that hold a source of `manifest`.
+fn source_schemas_of(manifest: &crate::manifest::Manifest, database: &str) -> Vec<String> {
+    manifest
+        .sources
+        .values()
+        .filter(|s| s.relation.database == database)
+        .map(|s| s.relation.schema.clone())
+        .collect()
 }
 
 /// Idempotent SQL setting up `layout`: run as a role that may create roles
@@ -206,6 +230,30 @@ pub fn sql(layout: &Layout) -> Vec<String> {
             q(&layout.reader_role)
         ));
     }
+    // Sources are inputs: readers (developers and CI among them) may read
+    // them and nothing more; their loader keeps owning them. Skipped while
+    // a schema does not exist yet (nothing loaded it).
+    let writers = format!(
+        "public, {}, {}",
+        q(&layout.developer_role),
+        q(&layout.ci_role)
+    );
+    let reader = q(&layout.reader_role);
+    for schema in &layout.source_schemas {
+        let s = q(schema);
+        out.push(format!(
+            "do $$ declare owner name; begin\n  select r.rolname into owner from pg_namespace n \
+             join pg_roles r on r.oid = n.nspowner where n.nspname = {name};\n  if owner is null then return; end if;\n  \
+             revoke create on schema {s} from {writers};\n  \
+             revoke insert, update, delete, truncate, references, trigger on all tables in schema \
+             {s} from {writers};\n  grant usage on schema {s} to {reader};\n  \
+             grant select on all tables in schema {s} to {reader};\n  \
+             execute format('alter default privileges for role %I in schema %I grant select on \
+             tables to %I', owner, {name}, {reader_name});\nend $$",
+            name = quote_literal(schema),
+            reader_name = quote_literal(&layout.reader_role),
+        ));
+    }
     // The CI role records the schemas it creates, for `weir clean`.
     out.extend(super::ci::create_meta_sql());
     out.push(format!(
@@ -236,6 +284,7 @@ mod tests {
             ci_role: "shop_ci".into(),
             developers: vec!["alice".into()],
             ci_users: vec!["runner".into()],
+            source_schemas: vec!["raw".into()],
         };
         let sql = sql(&layout).join(";\n");
         for expected in [
@@ -247,6 +296,8 @@ mod tests {
             "alter schema \"analytics_marts\" owner to \"shop_prod\"",
             "revoke all on schema \"analytics\" from public",
             "alter default privileges for role \"shop_prod\" in schema \"analytics\" grant select on tables to \"shop_reader\"",
+            "revoke create on schema \"raw\" from public, \"shop_developer\", \"shop_ci\"",
+            "grant select on all tables in schema \"raw\" to \"shop_reader\"",
         ] {
             assert!(sql.contains(expected), "{expected}\n{sql}");
         }

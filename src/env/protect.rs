@@ -3,14 +3,16 @@
 //! protected target owns, the project compiled for each of those targets.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value as Json};
 
+use crate::compile::Compiled;
 use crate::error::{Error, ErrorKind, Result};
-use crate::manifest::{Manifest, Node, ResourceType};
+use crate::manifest::{Manifest, Node, ResourceType, SourceNode};
 use crate::plan::Plan;
 use crate::project::Project;
+use crate::project::yaml::Yaml;
 use crate::target::Target;
 use crate::target::protect::protected_targets;
 
@@ -106,13 +108,14 @@ fn fallback_prefixes(project: &Project, target: &Target) -> Vec<String> {
     prefixes
 }
 
-/// Nodes that create, replace or drop a relation when they run, in a run
-/// given --store-failures or not (`store_failures`).
+/// Nodes that create, replace or drop a relation when they run (models,
+/// seeds, snapshots, tests storing failures), in a run given
+/// --store-failures or not (`store_failures`).
 fn writes_relation(node: &Node, store_failures: bool) -> bool {
     crate::manifest::builds_relation(node, store_failures)
         && matches!(
             node.resource_type,
-            ResourceType::Model | ResourceType::Seed | ResourceType::Test
+            ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot | ResourceType::Test
         )
 }
 
@@ -150,13 +153,117 @@ pub fn check_writes(
                 ),
             )
             .in_file(project_root.join(&node.original_file_path))
-            .with_hint(
+            .with_hint(if node.config.contains_key("target_schema") {
+                "a snapshot's `target_schema` names one schema on every target: configure \
+                 `schema` instead (dbt 1.9+), which generate_schema_name names per target"
+            } else {
                 "check the node's `schema`/`alias`/`database` config and the project's \
-                 generate_schema_name: on this target it must name a schema of its own",
-            ));
+                 generate_schema_name: on this target it must name a schema of its own"
+            }));
         }
     }
     Ok(())
+}
+
+/// Sources are a project's inputs: no relation of `plan` may land in a
+/// schema that holds a declared source (on every target, prod included),
+/// but for the target's own `schema:`, where a project keeps the sources it
+/// loads itself. There, only a seed may be a source's very relation (a
+/// seed declared as a source).
+pub fn check_source_schemas(compiled: &Compiled, plan: &Plan, store_failures: bool) -> Result<()> {
+    let manifest = &compiled.manifest;
+    let target = &compiled.target;
+    let mut by_schema: BTreeMap<(&str, &str), Vec<&SourceNode>> = BTreeMap::new();
+    for source in manifest.sources.values() {
+        let relation = &source.relation;
+        by_schema
+            .entry((relation.database.as_str(), relation.schema.as_str()))
+            .or_default()
+            .push(source);
+    }
+    if by_schema.is_empty() {
+        return Ok(());
+    }
+    for task in &plan.tasks {
+        let Some(node) = manifest.nodes.get(&task.unique_id) else {
+            continue;
+        };
+        if !writes_relation(node, store_failures) {
+            continue;
+        }
+        let relation = &node.relation;
+        let Some(sources) = by_schema.get(&(relation.database.as_str(), relation.schema.as_str()))
+        else {
+            continue;
+        };
+        let same = sources.iter().find(|s| s.relation == *relation);
+        let own_schema = relation.database == target.dbname && relation.schema == target.schema;
+        let source = match same {
+            _ if own_schema && (same.is_none() || node.resource_type == ResourceType::Seed) => {
+                continue;
+            }
+            Some(source) => source,
+            None => sources[0],
+        };
+        let (source_file, source_line) = source_location(&compiled.project, source);
+        let what = match same {
+            Some(_) => format!(
+                "it is source `{}.{}` itself",
+                source.source_name, source.name
+            ),
+            None => format!(
+                "schema `{}` holds source `{}.{}`",
+                relation.schema, source.source_name, source.name
+            ),
+        };
+        let (config_file, config_line, config_text) =
+            crate::compile::validate::where_set(&compiled.project, node, "schema");
+        return Err(Error::new(
+            ErrorKind::Usage,
+            format!(
+                "`{}` would write {relation}, but {what} (declared in {}:{source_line}): sources \
+                 are the project's inputs, and no run writes into their schemas (except the \
+                 target's own, `{}`). Nothing was sent to the database.",
+                node.name,
+                source_file.display(),
+                target.schema,
+            ),
+        )
+        .in_file(config_file)
+        .at_line_of(&config_text, config_line)
+        .with_hint(
+            "give the node a schema of its own (its `schema`/`alias`/`database` config and the \
+             project's generate_schema_name); a source the project loads itself (a seed) \
+             belongs in the target's own schema",
+        ));
+    }
+    Ok(())
+}
+
+/// The properties file declaring `source` (project-relative) and the line of
+/// its table there (0 when it cannot be read again).
+fn source_location(project: &Project, source: &SourceNode) -> (PathBuf, usize) {
+    let package = project
+        .all_projects()
+        .find(|p| p.name == source.package_name)
+        .unwrap_or(project);
+    let file = PathBuf::from(&source.original_file_path);
+    let path = package.root.join(&file);
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let named = |entries: Option<&Yaml>, name: &str| -> Option<Yaml> {
+        entries?
+            .as_sequence()?
+            .iter()
+            .find(|entry| crate::project::yaml::str_field(entry, "name") == Some(name))
+            .cloned()
+    };
+    let line = crate::project::yaml::parse(&text, &path)
+        .ok()
+        .and_then(|doc| named(doc.get("sources"), &source.source_name))
+        .map_or(0, |declared| {
+            named(declared.get("tables"), &source.name).map_or(declared.line(), |t| t.line())
+        });
+    (file, line)
 }
 
 #[cfg(test)]

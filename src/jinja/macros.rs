@@ -240,6 +240,7 @@ thread_local! {
 
 /// `return(value)`: end the macro and hand `value` to its caller.
 pub fn return_value(value: Value) -> std::result::Result<Value, minijinja::Error> {
+    check_text(&value, "what this macro returns")?;
     RETURNED.with(|slot| *slot.borrow_mut() = Some(value));
     Err(minijinja::Error::new(
         minijinja::ErrorKind::InvalidOperation,
@@ -307,6 +308,10 @@ pub fn invoke(
     args: &[Value],
     ctx: Value,
 ) -> std::result::Result<Value, minijinja::Error> {
+    let _call = NestedCall::enter(template_name)?;
+    for arg in args {
+        check_text(arg, "an argument of this macro call")?;
+    }
     let template = env.get_template(template_name)?;
     let module = template.render_captured(ctx)?;
     // A `return()` outside any macro leaves its value behind: drop it, or
@@ -319,13 +324,83 @@ pub fn invoke(
             .fuel_levels()
             .map_or(0, |(consumed, _)| consumed),
     )?;
-    match result {
-        Ok(output) => Ok(Value::from_safe_string(output)),
+    let value = match result {
+        Ok(output) => Value::from_safe_string(output),
         Err(err) => match RETURNED.with(|slot| slot.borrow_mut().take()) {
-            Some(value) => Ok(value),
-            None => Err(err),
+            Some(value) => value,
+            None => return Err(err),
         },
+    };
+    check_text(&value, "what this macro returns")?;
+    Ok(value)
+}
+
+/// How deep macro calls may nest. Every call evaluates its macro's template
+/// anew, so minijinja's own recursion limit (per evaluation) never sees a
+/// macro that calls another that calls it back: without this bound that
+/// recursion overflows the thread's stack and aborts the process (the
+/// Python interpreter with it). A level takes ~20 KiB of stack in a debug
+/// build, so 64 fit with room to spare in the 2 MiB of a spawned thread;
+/// dbt's own macros nest under 20 deep, and dbt itself (Python's limit of
+/// 1,000 frames, ~15 per macro call) stops not far above 64.
+pub const MAX_MACRO_DEPTH: usize = 64;
+
+thread_local! {
+    /// The templates of the macro calls in progress on this thread, outermost first.
+    static CALLS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+/// One macro call in progress: entered in [`invoke`], left on drop.
+struct NestedCall;
+
+impl NestedCall {
+    fn enter(template_name: &str) -> std::result::Result<NestedCall, minijinja::Error> {
+        CALLS.with(|calls| {
+            let mut calls = calls.borrow_mut();
+            if calls.len() >= MAX_MACRO_DEPTH {
+                return Err(minijinja::Error::new(
+                    minijinja::ErrorKind::InvalidOperation,
+                    format!(
+                        "macro calls nested more than {MAX_MACRO_DEPTH} deep: {}",
+                        describe_cycle(&calls, template_name)
+                    ),
+                ));
+            }
+            calls.push(template_name.to_string());
+            Ok(NestedCall)
+        })
     }
+}
+
+impl Drop for NestedCall {
+    fn drop(&mut self) {
+        CALLS.with(|calls| calls.borrow_mut().pop());
+    }
+}
+
+/// The macros that keep calling each other, as `a → b → a`: the calls since
+/// the last one to `next`'s macro, else the innermost few.
+fn describe_cycle(calls: &[String], next: &str) -> String {
+    let start = match calls.iter().rposition(|t| t == next) {
+        Some(at) => at,
+        None => calls.len().saturating_sub(5),
+    };
+    let name = |template: &str| {
+        let (package_file, name) = template.rsplit_once('#').unwrap_or(("", template));
+        let file = package_file
+            .split_once('/')
+            .map_or(package_file, |(_, f)| f);
+        format!("{name} ({file})")
+    };
+    let chain: Vec<String> = calls[start..]
+        .iter()
+        .map(|t| name(t))
+        .chain([name(next)])
+        .collect();
+    format!(
+        "{} (a macro that calls itself, directly or through others, without end)",
+        chain.join(" → ")
+    )
 }
 
 /// Jinja instructions one render may execute, in the node's template and
@@ -346,6 +421,59 @@ thread_local! {
 /// A new render starts with the whole budget.
 pub fn refuel() {
     SPENT.with(|spent| spent.set(0));
+    EMITTED.with(|emitted| emitted.set(0));
+}
+
+/// The most text one render may produce, and the longest string a macro
+/// call may take or return. The instruction budget does not bound memory:
+/// a string doubled 40 times takes a few hundred instructions and ~1 TB.
+/// The largest SQL of the benchmark and fixture projects is a few KiB;
+/// models that union thousands of relations reach a few MiB.
+pub const MAX_TEXT_BYTES: usize = 64 << 20;
+
+thread_local! {
+    /// Bytes the `{{ ... }}` of the current render have written.
+    static EMITTED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// The error for text over [`MAX_TEXT_BYTES`].
+fn too_large(what: &str, bytes: usize) -> minijinja::Error {
+    minijinja::Error::new(
+        minijinja::ErrorKind::InvalidOperation,
+        format!(
+            "{what} is {} MiB, more than the {} MiB one render may produce (a string that keeps \
+             doubling, or a loop that never ends?)",
+            bytes >> 20,
+            MAX_TEXT_BYTES >> 20
+        ),
+    )
+}
+
+/// A macro's argument or result: refused when it is a string over the limit.
+fn check_text(value: &Value, what: &str) -> std::result::Result<(), minijinja::Error> {
+    match value.as_str() {
+        Some(text) if text.len() > MAX_TEXT_BYTES => Err(too_large(what, text.len())),
+        _ => Ok(()),
+    }
+}
+
+/// Writes what a `{{ ... }}` renders, as minijinja would, counting it
+/// against the render's [`MAX_TEXT_BYTES`].
+pub fn counting_formatter(
+    out: &mut minijinja::Output,
+    state: &State,
+    value: &Value,
+) -> std::result::Result<(), minijinja::Error> {
+    let bytes = value.as_str().map_or(0, str::len);
+    let total = EMITTED.with(|emitted| {
+        let total = emitted.get().saturating_add(bytes);
+        emitted.set(total);
+        total
+    });
+    if total > MAX_TEXT_BYTES {
+        return Err(too_large("the text this template renders", total));
+    }
+    minijinja::escape_formatter(out, state, value)
 }
 
 fn spend_fuel(consumed: u64) -> std::result::Result<(), minijinja::Error> {

@@ -39,6 +39,9 @@ pub struct CompileScope {
     pub package_vars: HashMap<String, Map<String, Json>>,
     /// `target` as models see it (never the password).
     pub target: Map<String, Json>,
+    /// Keys of `target` whose values came from a secret env var: reading
+    /// one is an error.
+    pub target_secrets: std::collections::BTreeSet<String>,
     pub invocation_id: String,
     /// When the run started: `run_started_at`, a UTC datetime as in dbt.
     pub run_started_at: std::time::SystemTime,
@@ -194,7 +197,7 @@ impl JinjaEnv {
         env.add_global("adapter", Value::from_object(builtins::Adapter { index }));
         Ok(JinjaEnv {
             env,
-            target: Value::from_serialize(&scope.target),
+            target: target_value(&scope),
             root: project.root.clone(),
             macros,
             scope: Arc::new(scope),
@@ -442,6 +445,7 @@ fn base_environment() -> Environment<'static> {
     env.set_undefined_behavior(UndefinedBehavior::Lenient);
     env.set_keep_trailing_newline(false);
     env.set_fuel(Some(macros::FUEL));
+    env.set_formatter(macros::counting_formatter);
     env.add_function("env_var", env_var);
     env.add_function("is_incremental", || false);
     // Marks a hook or macro as a side effect: see target::side_effects.
@@ -490,17 +494,57 @@ fn env_var_value(name: String, default: Option<Value>) -> Result<String, minijin
 
 /// Render a string that only needs `env_var` (profiles.yml, source schemas).
 pub fn render_standalone(text: &str) -> Result<String> {
+    macros::refuel();
     let env = base_environment();
     env.render_str(text, minijinja::context! {})
         .map_err(|e| convert_error(&e, &Macros::default(), Path::new(""), Some(text)))
 }
 
-/// Render a profiles.yml value: `env_var` may read secrets there.
-pub fn render_profile_value(text: &str) -> Result<String> {
+/// Render a profiles.yml value: `env_var` may read secrets there. Also says
+/// whether it read one: models may not see such a value (see [`CompileScope::target_secrets`]).
+pub fn render_profile_value(text: &str) -> Result<(String, bool)> {
+    macros::refuel();
     let mut env = base_environment();
-    env.add_function("env_var", env_var_value);
-    env.render_str(text, minijinja::context! {})
-        .map_err(|e| convert_error(&e, &Macros::default(), Path::new(""), Some(text)))
+    let read_secret = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&read_secret);
+    env.add_function("env_var", move |name: String, default: Option<Value>| {
+        if name.starts_with(SECRET_ENV_PREFIX) {
+            flag.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        env_var_value(name, default)
+    });
+    let rendered = env
+        .render_str(text, minijinja::context! {})
+        .map_err(|e| convert_error(&e, &Macros::default(), Path::new(""), Some(text)))?;
+    Ok((
+        rendered,
+        read_secret.load(std::sync::atomic::Ordering::Relaxed),
+    ))
+}
+
+/// `target` as templates see it: a key whose value came from a secret env
+/// var fails when read, as dbt refuses a secret outside profiles.yml (a
+/// model could otherwise put a reversed or spaced copy, which no scrub
+/// recognises, into SQL, artifacts and the database).
+fn target_value(scope: &CompileScope) -> Value {
+    scope
+        .target
+        .iter()
+        .map(|(key, value)| {
+            let value = match scope.target_secrets.contains(key) {
+                true => Value::from(minijinja::Error::new(
+                    minijinja::ErrorKind::InvalidOperation,
+                    format!(
+                        "`target.{key}` is read from a secret env var ({SECRET_ENV_PREFIX}*) in \
+                         profiles.yml: secret env vars are allowed only in profiles.yml or \
+                         packages.yml, never where they could end up in SQL, artifacts or logs"
+                    ),
+                )),
+                false => Value::from_serialize(value),
+            };
+            (key.clone(), value)
+        })
+        .collect()
 }
 
 /// A `+` or `-` that minijinja refused between objects: most likely
@@ -554,8 +598,12 @@ fn convert_error(
         .with_hint(
             "the line shown is where it stopped; look for the loop or the macro that calls itself",
         ),
-        _ if message.contains("recursion limit exceeded") => Error::new(kind, message.clone())
-            .with_hint("a macro calls itself (or another that calls it back) without end"),
+        _ if message.contains("recursion limit exceeded")
+            || message.contains("macro calls nested more than") =>
+        {
+            Error::new(kind, message.clone())
+                .with_hint("a macro calls itself (or another that calls it back) without end")
+        }
         _ => Error::new(kind, message.clone()),
     };
     if undefined_call {

@@ -151,6 +151,7 @@ impl SeedTable {
     }
 
     fn parse(bytes: &[u8], options: &SeedOptions) -> Result<SeedTable> {
+        check_quotes(bytes, options.delimiter)?;
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(options.delimiter)
             .from_reader(bytes);
@@ -260,6 +261,53 @@ fn column_names(header: &csv::StringRecord) -> Result<Vec<String>> {
         return Err(Error::new(ErrorKind::Project, "the seed has no header row").at_line(1));
     }
     Ok(names)
+}
+
+/// A quoted field still open at the end of the file is an error: the CSV
+/// reader would take the rest of the file, every line of it, as one field.
+/// Reads fields as the reader does: a quote opens a field only at its start,
+/// and `""` inside one is a quote.
+fn check_quotes(bytes: &[u8], delimiter: u8) -> Result<()> {
+    #[derive(Clone, Copy)]
+    enum State {
+        FieldStart,
+        Unquoted,
+        Quoted,
+        /// A quote inside a quoted field: its end, or the first of `""`.
+        QuoteInQuoted,
+    }
+    let mut state = State::FieldStart;
+    let mut line = 1;
+    let mut opened_on = 0;
+    for &byte in bytes {
+        state = match (state, byte) {
+            (State::Quoted, b'"') => State::QuoteInQuoted,
+            (State::Quoted, _) => State::Quoted,
+            (State::QuoteInQuoted, b'"') => State::Quoted,
+            (_, b'\n') => State::FieldStart,
+            (_, b) if b == delimiter => State::FieldStart,
+            (State::FieldStart, b'"') => {
+                opened_on = line;
+                State::Quoted
+            }
+            _ => State::Unquoted,
+        };
+        if byte == b'\n' {
+            line += 1;
+        }
+    }
+    match state {
+        State::Quoted => Err(Error::new(
+            ErrorKind::Project,
+            format!(
+                "the quote opened on line {opened_on} is never closed: the rest of the file \
+                 would load as one field"
+            ),
+        )
+        .at_line(opened_on)
+        .with_hint("close the quote, or double a quote meant inside a field (\"\")")),
+        _ => Ok(()),
+    }
 }
 
 fn csv_error(err: csv::Error) -> Error {
@@ -547,6 +595,19 @@ int,big,num,flag,day,at,at_tz,word,nothing,mixed_day
         assert_eq!(err.message(), "column 2 of the header has no name");
         let err = SeedTable::parse(b"a,b,a\n", &SeedOptions::default()).unwrap_err();
         assert_eq!(err.message(), "column `a` appears twice in the header");
+    }
+
+    #[test]
+    fn a_quote_never_closed_names_the_line_it_opened() {
+        let csv = b"id,note\n1,\"fine\"\n2,\"open\n3,x\n4,y\n";
+        let err = SeedTable::parse(csv, &SeedOptions::default()).unwrap_err();
+        assert_eq!(err.line(), Some(3), "{err}");
+        assert!(err.message().contains("never closed"), "{err}");
+        // Quotes inside an unquoted field, doubled quotes and a quoted
+        // field across lines are all well formed.
+        let fine = b"id,note\n1,5\" screen\n2,\"say \"\"hi\"\"\"\n3,\"two\nlines\"\n";
+        let table = SeedTable::parse(fine, &SeedOptions::default()).unwrap();
+        assert_eq!(table.data.iter().filter(|b| **b == b'\n').count(), 4);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::ProjectFile;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 /// A file found under one of the project's folders.
 pub struct Found {
@@ -57,23 +57,59 @@ impl Folders {
     }
 }
 
-/// Every file under `base`, following symlinked folders.
+/// Every file under `base`, following symlinked folders. Only regular files
+/// count: a FIFO or a socket would block the read that follows. A symlink
+/// to a folder the walk is inside of is an error: following it never ends.
 fn walk_folder(base: &Path) -> Result<Vec<PathBuf>> {
     let mut found = Vec::new();
     if !base.is_dir() {
         return Ok(found);
     }
-    let mut stack = vec![base.to_path_buf()];
-    while let Some(dir) = stack.pop() {
+    let real_base = std::fs::canonicalize(base).map_err(|e| Error::io(base, e))?;
+    // Each folder to walk with the real paths of the folders it is inside
+    // of (itself last), as the walk reached it.
+    let mut stack = vec![(base.to_path_buf(), vec![real_base])];
+    while let Some((dir, inside)) = stack.pop() {
         let entries = std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))?;
         for entry in entries {
             let entry = entry.map_err(|e| Error::io(&dir, e))?;
             let path = entry.path();
             let file_type = entry.file_type().map_err(|e| Error::io(&path, e))?;
-            if file_type.is_dir() || (file_type.is_symlink() && path.is_dir()) {
-                stack.push(path);
-            } else {
+            let real = |parent: &[PathBuf]| parent.last().map(|p| p.join(entry.file_name()));
+            if file_type.is_dir() {
+                let mut inside = inside.clone();
+                inside.extend(real(&inside));
+                stack.push((path, inside));
+            } else if file_type.is_file() {
                 found.push(path);
+            } else if file_type.is_symlink() {
+                match std::fs::metadata(&path) {
+                    Ok(target) if target.is_dir() => {
+                        let real = std::fs::canonicalize(&path).map_err(|e| Error::io(&path, e))?;
+                        if inside.iter().any(|folder| folder.starts_with(&real)) {
+                            return Err(Error::new(
+                                ErrorKind::Project,
+                                format!(
+                                    "a symlink to {}, a folder the walk is already inside of: \
+                                     following it would never end",
+                                    real.display()
+                                ),
+                            )
+                            .in_file(&path)
+                            .with_hint(
+                                "remove the symlink, or point it at a folder outside this one",
+                            ));
+                        }
+                        let mut inside = inside.clone();
+                        inside.push(real);
+                        stack.push((path, inside));
+                    }
+                    Ok(target) if target.is_file() => found.push(path),
+                    // A FIFO, socket or device: not a project file.
+                    Ok(_) => {}
+                    // Dangling: reading it says so, if it is a file weir reads.
+                    Err(_) => found.push(path),
+                }
             }
         }
     }

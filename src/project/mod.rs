@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use serde_json::{Map, Value as Json};
-use yaml::Yaml;
+use yaml::{Kind, Yaml};
 
 use crate::error::{Error, ErrorKind, Result};
 pub use blocks::Block;
@@ -179,20 +179,37 @@ impl Project {
             .in_file(&project_file)
             .at_line_of(&text, doc.get("name").map_or(0, Yaml::line)));
         }
-        let paths = |key: &str, default: &str| -> Vec<String> {
-            let list = yaml::string_list(doc.get(key));
-            if list.is_empty() {
+        let paths = |key: &str, default: &str| -> Result<Vec<String>> {
+            let value = doc.get(key);
+            if let Some(node) = value {
+                let folders = match node.kind() {
+                    Kind::Null | Kind::String(_) => true,
+                    Kind::Sequence(items) => items.iter().all(|i| i.as_str().is_some()),
+                    _ => false,
+                };
+                if !folders {
+                    return Err(yaml::value_error(
+                        ErrorKind::Project,
+                        format!("`{key}` must be a list of folders, like [\"{default}\"]"),
+                        &project_file,
+                        &text,
+                        node,
+                    ));
+                }
+            }
+            let list = yaml::string_list(value);
+            Ok(if list.is_empty() {
                 vec![default.to_string()]
             } else {
                 list
-            }
+            })
         };
-        let model_paths = paths("model-paths", "models");
-        let seed_paths = paths("seed-paths", "seeds");
-        let macro_paths = paths("macro-paths", "macros");
-        let snapshot_paths = paths("snapshot-paths", "snapshots");
-        let analysis_paths = paths("analysis-paths", "analyses");
-        let test_paths = paths("test-paths", "tests");
+        let model_paths = paths("model-paths", "models")?;
+        let seed_paths = paths("seed-paths", "seeds")?;
+        let macro_paths = paths("macro-paths", "macros")?;
+        let snapshot_paths = paths("snapshot-paths", "snapshots")?;
+        let analysis_paths = paths("analysis-paths", "analyses")?;
+        let test_paths = paths("test-paths", "tests")?;
         let vars = match doc.get("vars") {
             None => Map::new(),
             Some(value) => match yaml::to_json(value) {

@@ -326,6 +326,10 @@ fn model_properties(entry: &Yaml, at: &InFile) -> Result<(String, ModelPropertie
             }
         }
     }
+    // Tests written as anything but a list are an error, not left out.
+    for key in ["data_tests", "tests"] {
+        sequence(entry, key, at)?;
+    }
     props.tests = declared_tests(entry, None);
     for column in sequence(entry, "columns", at)? {
         let Some(column_name) = str_field(column, "name") else {

@@ -203,7 +203,7 @@ impl Project {
 
     /// The manifest as dbt's manifest.json (v12) text.
     fn manifest_json(&self) -> String {
-        self.compiled.manifest.to_json().to_string()
+        crate::base::secrets::scrub_json(&self.compiled.manifest.to_json().to_string())
     }
 
     /// Write `<project>/<target-path>/manifest.json`.
@@ -285,7 +285,7 @@ impl Node {
             original_file_path: node.original_file_path.clone(),
             fqn: node.fqn.clone(),
             description: node.description.clone(),
-            compiled_code: node.compiled_code.clone(),
+            compiled_code: crate::base::secrets::scrub(&node.compiled_code).into_owned(),
         }
     }
 }

@@ -50,6 +50,9 @@ impl std::fmt::Debug for Pool {
     }
 }
 
+/// The most connections opened ahead of a run.
+const WARM_UP_MAX: usize = 16;
+
 /// Connections being opened in the background.
 pub struct Warming {
     settings: ConnectionSettings,
@@ -80,7 +83,9 @@ impl Warming {
                 .ok()?;
         crate::target::protect::check_may_run(&target, allow_protected).ok()?;
         let settings = ConnectionSettings::for_running_target(&target, project_dir).ok()??;
-        let threads = (0..count(&target))
+        // The run needs no more than its nodes, unknown until it compiles:
+        // the rest are opened by the workers that need them.
+        let threads = (0..count(&target).min(WARM_UP_MAX))
             .map(|_| {
                 let settings = settings.clone();
                 // A failed connection is the run's to report, when it connects.

@@ -37,6 +37,11 @@ impl Environment {
     }
 }
 
+/// The most nodes a run builds at once: each has a thread and a connection
+/// of its own, and far more than a server's connections (PostgreSQL allows
+/// 100 by default) only fail to connect.
+pub const MAX_THREADS: usize = 256;
+
 #[cfg(test)]
 mod tests {
     use super::Environment;

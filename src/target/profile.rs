@@ -54,6 +54,9 @@ pub struct Target {
     pub connect_timeout_seconds: Option<u64>,
     /// Every other key of the target, rendered, for `target.<key>` in Jinja.
     pub extra: BTreeMap<String, serde_json::Value>,
+    /// Keys whose values read a `DBT_ENV_SECRET_*` variable: models may not
+    /// read them as `target.<key>`.
+    pub secret_keys: std::collections::BTreeSet<String>,
     /// Where the target came from (None for the built-in default).
     pub profiles_file: Option<PathBuf>,
 }
@@ -74,6 +77,7 @@ impl Target {
             threads: 4,
             connect_timeout_seconds: None,
             extra: BTreeMap::new(),
+            secret_keys: Default::default(),
             profiles_file: None,
         }
     }
@@ -210,10 +214,14 @@ pub fn target_of(
 
     let mut fields = BTreeMap::new();
     let mut lines = BTreeMap::new();
+    let mut secret_keys = std::collections::BTreeSet::new();
     for (key, value) in output {
         let Some(key) = key.as_str() else { continue };
-        let rendered = render_value(value)
+        let (rendered, secret) = render_value(value)
             .map_err(|e| crate::project::yaml::error_at(e, path, text, value))?;
+        if secret {
+            secret_keys.insert(key.to_string());
+        }
         fields.insert(key.to_string(), rendered);
         lines.insert(key.to_string(), value.line());
     }
@@ -254,7 +262,19 @@ pub fn target_of(
                 .map_err(|_| fail(format!("target `{name}`: port {p} is out of range"), "port"))
         })
         .transpose()?;
-    let threads = number_field("threads")?.unwrap_or(1).max(1) as usize;
+    let threads = number_field("threads")?.unwrap_or(1).max(1);
+    if threads > super::MAX_THREADS as u64 {
+        return Err(fail(
+            format!(
+                "target `{name}`: `threads: {threads}` is more than weir runs at once (at most {}): \
+                 each thread holds a connection of its own",
+                super::MAX_THREADS
+            ),
+            "threads",
+        )
+        .with_hint("PostgreSQL accepts 100 connections unless its max_connections says more"));
+    }
+    let threads = threads as usize;
     let connect_timeout_seconds = number_field("connect_timeout")?;
     let user = text_field("user").unwrap_or_else(|| "postgres".to_string());
     let password = text_field("password")
@@ -291,7 +311,7 @@ pub fn target_of(
             .map(|p| p.expose().to_string())
             .filter(|p| *p != user && *p != dbname && *p != schema),
     );
-    Ok(Target {
+    let target = Target {
         profile_name: profile_name.to_string(),
         name: name.to_string(),
         adapter_type,
@@ -304,18 +324,27 @@ pub fn target_of(
         threads,
         connect_timeout_seconds,
         extra,
+        secret_keys,
         profiles_file: Some(path.to_path_buf()),
-    })
+    };
+    let line = lines
+        .get(super::protect::PROTECTED_KEY)
+        .copied()
+        .unwrap_or(0);
+    super::protect::check_protected_setting(&target, text, line)?;
+    Ok(target)
 }
 
 /// Render a profiles.yml value: strings go through Jinja (for `env_var`).
-fn render_value(value: &Yaml) -> Result<serde_json::Value> {
-    Ok(match value.as_str() {
-        Some(s) if s.contains("{{") || s.contains("{%") => {
-            serde_json::Value::String(crate::jinja::render_profile_value(s)?)
-        }
-        _ => crate::project::yaml::to_json(value),
-    })
+/// True beside it when it read a secret env var.
+fn render_value(value: &Yaml) -> Result<(serde_json::Value, bool)> {
+    if let Some(s) = value.as_str()
+        && (s.contains("{{") || s.contains("{%"))
+    {
+        let (rendered, secret) = crate::jinja::render_profile_value(s)?;
+        return Ok((serde_json::Value::String(rendered), secret));
+    }
+    Ok((crate::project::yaml::to_json(value), false))
 }
 
 #[cfg(test)]

@@ -20,10 +20,49 @@ pub const PROTECTED_KEY: &str = "protected";
 /// True when `target` is protected: by its `protected:` key, else by being
 /// a production target.
 pub fn is_protected(target: &Target) -> bool {
-    match target.extra.get(PROTECTED_KEY).and_then(truthy) {
-        Some(explicit) => explicit,
+    match target.extra.get(PROTECTED_KEY) {
+        // A value that is neither true nor false never opens a target (and
+        // loading the profile refused it already: see check_protected_setting).
+        Some(value) => protected_value(value).unwrap_or(true),
         None => Environment::of(&target.name) == Environment::Production,
     }
+}
+
+/// `protected:` as written: true or false (a YAML bool, or the string an
+/// `env_var` renders). Anything else is None.
+fn protected_value(value: &Json) -> Option<bool> {
+    match value {
+        Json::Bool(b) => Some(*b),
+        Json::String(s) if s.trim().eq_ignore_ascii_case("true") => Some(true),
+        Json::String(s) if s.trim().eq_ignore_ascii_case("false") => Some(false),
+        _ => None,
+    }
+}
+
+/// A `protected:` that is neither true nor false is an error naming its line
+/// of profiles.yml (`line`): read as "not protected", a typo
+/// (`protected: enabled`) would open prod.
+pub fn check_protected_setting(target: &Target, profiles_text: &str, line: usize) -> Result<()> {
+    let Some(value) = target.extra.get(PROTECTED_KEY) else {
+        return Ok(());
+    };
+    if protected_value(value).is_some() {
+        return Ok(());
+    }
+    let shown = value.as_str().map_or(value.to_string(), str::to_string);
+    let mut error = Error::new(
+        ErrorKind::Profile,
+        format!(
+            "target `{}`: `{PROTECTED_KEY}` must be true or false, got `{}`",
+            target.name,
+            crate::base::secrets::scrub(&shown)
+        ),
+    )
+    .with_hint("weir will not guess whether a target is protected");
+    if let Some(file) = &target.profiles_file {
+        error = error.in_file(file).at_line_of(profiles_text, line);
+    }
+    Err(error)
 }
 
 /// `true`, `yes`, `1` (and their opposites) as a YAML bool or a rendered string.
@@ -246,6 +285,9 @@ mod tests {
         let mut prod = target("prod");
         prod.extra.insert(PROTECTED_KEY.into(), json!(false));
         assert!(!is_protected(&prod));
+        prod.extra.insert(PROTECTED_KEY.into(), json!("enabled"));
+        assert!(is_protected(&prod), "a bad value never opens prod");
+        assert!(check_protected_setting(&prod, "", 0).is_err());
         let mut staging = target("staging");
         staging.extra.insert(PROTECTED_KEY.into(), json!("true"));
         assert!(is_protected(&staging));

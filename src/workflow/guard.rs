@@ -1,7 +1,7 @@
 //! What must hold before a run sends SQL, for a whole plan (`weir run`) and
 //! for one orchestrator task (`run_node`) alike: a protected target runs only
 //! from CI or a production scheduler, no relation lands in a schema another
-//! protected target owns, and a CI run records its schemas before creating
+//! protected target owns or in a schema holding a declared source, and a CI run records its schemas before creating
 //! them, for `weir clean`.
 
 use std::sync::OnceLock;
@@ -35,6 +35,7 @@ impl Guard {
         store_failures: bool,
     ) -> Result<()> {
         crate::target::protect::check_may_run(&compiled.target, allow_protected)?;
+        crate::env::protect::check_source_schemas(compiled, plan, store_failures)?;
         crate::env::protect::check_writes(
             &compiled.manifest,
             plan,

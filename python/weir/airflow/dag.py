@@ -66,11 +66,36 @@ def _add_tasks(
             doc_md=descriptions.get(task.unique_id) or None,
             **operator_kwargs,
         )
-    for task in tasks:
-        for parent in task.upstream:
-            if parent in operators:  # a data test left out with tests=False
-                operators[parent] >> operators[task.unique_id]
+    _wire(operators, tasks)
     return operators
+
+
+def _wire(operators: dict[str, WeirNodeOperator], tasks: list[Any]) -> None:
+    """Set each task's upstream tasks, leaving out the edges a test between
+    them already implies (model -> test -> child makes model -> child
+    redundant). Airflow's ``>>`` hashes the whole DAG for every edge, which
+    made a 5,000-model DAG with its tests take close to a minute to build:
+    tasks of one DAG are linked through their id sets directly, as ``>>``
+    does once it has checked that they share a DAG."""
+    upstream = {
+        task.unique_id: [p for p in task.upstream if p in operators]  # tests=False drops some
+        for task in tasks
+    }
+    tests = {task.unique_id for task in tasks if task.resource_type == "test"}
+    dags = {id(op.dag) if op.has_dag() else None for op in operators.values()}
+    one_dag = len(dags) == 1 and None not in dags
+    for child, parents in upstream.items():
+        implied = {p for q in parents if q in tests for p in upstream[q]}
+        parents = [p for p in parents if p not in implied]
+        if not parents:
+            continue
+        operator = operators[child]
+        if one_dag:
+            operator.upstream_task_ids.update(operators[p].node_id for p in parents)
+            for parent in parents:
+                operators[parent].downstream_task_ids.add(operator.node_id)
+        else:
+            operator.set_upstream([operators[p] for p in parents])
 
 
 def WeirDag(
