@@ -125,10 +125,12 @@ fn sources_the_project_loads_itself_in_its_own_schema_build() {
 fn grants_make_source_schemas_read_only_for_developers() {
     let project = TestProject::copy_of("shop", "rel_guard_grants");
     let root = &project.root;
-    let port = LocalCluster::ensure_running(root).unwrap().port();
+    // The embedded cluster is reached through its owner-only socket.
+    let cluster = LocalCluster::ensure_running(root).unwrap();
+    let (host, port) = (cluster.socket_dir().display().to_string(), cluster.port());
     let target = |name: &str, user: &str, schema: &str| {
         format!(
-            "    {name}:\n      type: postgres\n      host: 127.0.0.1\n      port: {port}\n      \
+            "    {name}:\n      type: postgres\n      host: {host}\n      port: {port}\n      \
              user: {user}\n      dbname: postgres\n      schema: {schema}\n      threads: 2\n"
         )
     };
