@@ -809,3 +809,268 @@ fn a_write_failing_midway_keeps_the_previous_manifest_whole() {
     let after = std::fs::read_to_string(&manifest).unwrap();
     assert!(after.contains("model.shop.another"));
 }
+
+// Faults in the middle of a run: whatever stops a model's build, the old
+// relation stays whole (the build is one transaction, swapped in at its
+// commit), and `weir retry` finishes the job.
+
+/// A table model (`victim`, `--vars {v: n}`) whose build waits at a gate:
+/// `public.weir_gate()` sleeps while `public.gate.open` is false, and
+/// raises while `public.gate.broken` is true. Built once, with `v = 1`.
+fn gated_project(test: &str) -> (TestProject, PostgresAdapter) {
+    let project = TestProject::copy_of("shop", test);
+    project.write(
+        "models/victim.sql",
+        "{{ config(materialized='table') }}\n\
+         select {{ var('v', 1) }} as v from (select public.weir_gate()) g\n",
+    );
+    LocalCluster::ensure_running(&project.root).unwrap();
+    let mut db = superuser(&project);
+    db.client()
+        .batch_execute(
+            "create table public.gate (open boolean not null, broken boolean not null); \
+             insert into public.gate values (true, false); \
+             create function public.weir_gate() returns int language plpgsql as $$ \
+             begin \
+               if (select broken from public.gate) then raise exception 'the gate is broken'; end if; \
+               while not (select open from public.gate) loop perform pg_sleep(0.02); end loop; \
+               return 1; \
+             end $$",
+        )
+        .unwrap();
+    let output = weir(&project.root, &["run", "-s", "victim"], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", both(&output));
+    assert_eq!(values_of(&mut db, "victim"), vec![1]);
+    (project, db)
+}
+
+fn set_gate(db: &mut PostgresAdapter, open: bool, broken: bool) {
+    db.client()
+        .execute(
+            "update public.gate set open = $1, broken = $2",
+            &[&open, &broken],
+        )
+        .unwrap();
+}
+
+/// Backends sleeping at the gate.
+const AT_THE_GATE: &str = "select count(*) from pg_stat_activity \
+                           where wait_event = 'PgSleep' and pid <> pg_backend_pid()";
+
+/// The `v` of every row of the one table named `name`, sorted; and no
+/// half-built relation of that name (`<name>__weir_tmp`) is left.
+fn values_of(db: &mut PostgresAdapter, name: &str) -> Vec<i32> {
+    let tables: Vec<String> = db
+        .client()
+        .query(
+            "select format('%I.%I', n.nspname, c.relname) from pg_class c \
+             join pg_namespace n on n.oid = c.relnamespace \
+             where c.relname like $1 and c.relkind in ('r', 'v') order by 1",
+            &[&format!("{name}%")],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(tables.len(), 1, "one relation named {name}: {tables:?}");
+    db.client()
+        .query(&format!("select v from {} order by v", tables[0]), &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// `weir` with these arguments, started and left running.
+fn spawn(project: &TestProject, args: &[&str]) -> std::process::Child {
+    support::cli::command(&project.root, args, &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// The child's output once it exits; killed and failed after 30 s.
+fn finished(mut child: std::process::Child) -> Output {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!(
+                "weir did not stop: {}",
+                both(&child.wait_with_output().unwrap())
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn signal(child: &std::process::Child, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// `weir retry` finishes what the interrupted run left.
+fn retry_finishes(project: &TestProject) {
+    let output = weir(&project.root, &["retry"], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", both(&output));
+    assert!(stdout(&output).contains("PASS=1"), "{}", both(&output));
+}
+
+#[test]
+fn a_backend_terminated_mid_model_leaves_the_old_table_and_retry_finishes() {
+    let (project, mut db) = gated_project("rel_terminated");
+    set_gate(&mut db, false, false);
+    let child = spawn(&project, &["run", "-s", "victim", "--vars", "{v: 2}"]);
+    wait_until(&mut db, AT_THE_GATE, |n| n > 0, "the model builds");
+    db.client()
+        .batch_execute(
+            "select pg_terminate_backend(pid) from pg_stat_activity \
+             where wait_event = 'PgSleep' and pid <> pg_backend_pid()",
+        )
+        .unwrap();
+    let output = finished(child);
+    assert_eq!(output.status.code(), Some(1), "{}", both(&output));
+    assert!(stdout(&output).contains("ERROR=1"), "{}", both(&output));
+    assert_eq!(values_of(&mut db, "victim"), vec![1]);
+
+    set_gate(&mut db, true, false);
+    retry_finishes(&project);
+    assert_eq!(values_of(&mut db, "victim"), vec![2]);
+}
+
+#[test]
+fn sigint_mid_model_leaves_the_old_table_and_retry_finishes() {
+    let (project, mut db) = gated_project("rel_sigint");
+    set_gate(&mut db, false, false);
+    let child = spawn(&project, &["run", "-s", "victim", "--vars", "{v: 2}"]);
+    wait_until(&mut db, AT_THE_GATE, |n| n > 0, "the model builds");
+    signal(&child, "INT");
+    let output = finished(child);
+    assert_eq!(output.status.code(), Some(130), "{}", both(&output));
+    // Ctrl-C cancels the query: nothing waits at the gate any more.
+    wait_until(&mut db, AT_THE_GATE, |n| n == 0, "the query is cancelled");
+    assert_eq!(values_of(&mut db, "victim"), vec![1]);
+
+    set_gate(&mut db, true, false);
+    retry_finishes(&project);
+    assert_eq!(values_of(&mut db, "victim"), vec![2]);
+}
+
+#[test]
+fn a_cluster_stopped_mid_model_leaves_the_old_table_and_retry_finishes() {
+    let (project, mut db) = gated_project("rel_stopped");
+    set_gate(&mut db, false, false);
+    let child = spawn(&project, &["run", "-s", "victim", "--vars", "{v: 2}"]);
+    wait_until(&mut db, AT_THE_GATE, |n| n > 0, "the model builds");
+    local(&project, "stop", &[]);
+    let output = finished(child);
+    assert_eq!(output.status.code(), Some(1), "{}", both(&output));
+    assert!(stdout(&output).contains("ERROR=1"), "{}", both(&output));
+
+    LocalCluster::ensure_running(&project.root).unwrap();
+    let mut db = superuser(&project);
+    assert_eq!(values_of(&mut db, "victim"), vec![1]);
+    set_gate(&mut db, true, false);
+    retry_finishes(&project);
+    assert_eq!(values_of(&mut db, "victim"), vec![2]);
+}
+
+#[test]
+fn sigkill_of_weir_mid_model_leaves_the_old_table_and_retry_finishes() {
+    let (project, mut db) = gated_project("rel_sigkill");
+    // A failed run: what `weir retry` replays.
+    set_gate(&mut db, true, true);
+    let output = weir(
+        &project.root,
+        &["run", "-s", "victim", "--vars", "{v: 2}"],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", both(&output));
+    let run_results = project.root.join("target/run_results.json");
+    let failed_run = std::fs::read(&run_results).unwrap();
+
+    // The retry is killed outright mid-model: no handler runs, no results
+    // are written, its server process is orphaned mid-transaction.
+    set_gate(&mut db, false, false);
+    let mut child = spawn(&project, &["retry"]);
+    wait_until(&mut db, AT_THE_GATE, |n| n > 0, "the model builds");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(values_of(&mut db, "victim"), vec![1]);
+    assert_eq!(std::fs::read(&run_results).unwrap(), failed_run);
+
+    // Once through the gate, the orphan finds its client gone and rolls back.
+    set_gate(&mut db, true, false);
+    wait_until(
+        &mut db,
+        "select count(*) from pg_stat_activity \
+         where query like '%weir_gate()%' and pid <> pg_backend_pid()",
+        |n| n == 0,
+        "the orphaned server process ends",
+    );
+    assert_eq!(values_of(&mut db, "victim"), vec![1]);
+    retry_finishes(&project);
+    assert_eq!(values_of(&mut db, "victim"), vec![2]);
+}
+
+#[test]
+fn an_incremental_model_terminated_mid_merge_keeps_its_rows_and_retry_finishes() {
+    let (project, mut db) = gated_project("rel_merge");
+    project.write(
+        "models/grows.sql",
+        "{{ config(materialized='incremental', unique_key='id') }}\n\
+         select id, {{ var('v', 1) }} as v from generate_series(1, {{ var('n', 100) }}) id\n",
+    );
+    let output = weir(&project.root, &["run", "-s", "grows"], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", both(&output));
+    let rows = |db: &mut PostgresAdapter| -> (i64, i32, i32) {
+        let values = values_of(db, "grows");
+        let n = values.len() as i64;
+        (n, values[0], values[values.len() - 1])
+    };
+    assert_eq!(rows(&mut db), (100, 1, 1));
+    // The new rows reach the table through the gate: the merge stops
+    // inside its insert, after the rows it replaces were deleted.
+    let table: String = db
+        .client()
+        .query_one(
+            "select format('%I.%I', n.nspname, c.relname) from pg_class c \
+             join pg_namespace n on n.oid = c.relnamespace where c.relname = 'grows'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    db.client()
+        .batch_execute(&format!(
+            "create function public.gate_trigger() returns trigger language plpgsql as $$ \
+             begin perform public.weir_gate(); return null; end $$; \
+             create trigger gate before insert or update on {table} \
+             for each statement execute function public.gate_trigger()"
+        ))
+        .unwrap();
+
+    set_gate(&mut db, false, false);
+    let child = spawn(
+        &project,
+        &["run", "-s", "grows", "--vars", "{v: 2, n: 150}"],
+    );
+    wait_until(&mut db, AT_THE_GATE, |n| n > 0, "the merge runs");
+    db.client()
+        .batch_execute(
+            "select pg_terminate_backend(pid) from pg_stat_activity \
+             where wait_event = 'PgSleep' and pid <> pg_backend_pid()",
+        )
+        .unwrap();
+    let output = finished(child);
+    assert_eq!(output.status.code(), Some(1), "{}", both(&output));
+    assert_eq!(rows(&mut db), (100, 1, 1), "every old row, unchanged");
+
+    set_gate(&mut db, true, false);
+    retry_finishes(&project);
+    assert_eq!(rows(&mut db), (150, 2, 2));
+}

@@ -7,6 +7,11 @@ use std::process::{Command, Output};
 /// itself run in CI) and $USER set to `alice` (the shop project's dev schema
 /// is `dev_<user>`), plus `env`.
 pub fn weir(project: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    command(project, args, env).output().expect("weir runs")
+}
+
+/// The command [`weir`] runs, to spawn it instead (and signal it).
+pub fn command(project: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_weir"));
     command
         .args(args)
@@ -25,7 +30,7 @@ pub fn weir(project: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     for (key, value) in env {
         command.env(key, value);
     }
-    command.output().expect("weir runs")
+    command
 }
 
 pub fn stdout(output: &Output) -> String {
