@@ -1,14 +1,14 @@
 //! Secrets never leave weir: after runs that use a profiles.yml password and
 //! `DBT_ENV_SECRET_*` values (one even written in a model's SQL), neither
-//! stdout, stderr, manifest.json, run_results.json nor the
-//! compiled SQL files hold them.
+//! stdout, stderr, manifest.json, run_results.json, the compiled SQL files,
+//! the compile cache nor logs/dbt.log hold them.
 
 mod support;
 
 use std::path::Path;
 
 use support::TestProject;
-use support::cli::{both, stderr, weir};
+use support::cli::{both, stderr, stdout, weir};
 use weir::LocalCluster;
 
 const PASSWORD: &str = "pw-Hunter2-0xC0FFEE";
@@ -103,8 +103,10 @@ fn no_secret_reaches_output_artifacts_or_compiled_files() {
     for (command, text, _) in &outputs {
         assert_no_secret(&format!("output of `weir {command}`"), text);
     }
-    let artifacts = files_under(&project.root.join("target"));
+    let mut artifacts = files_under(&project.root.join("target"));
+    artifacts.extend(files_under(&project.root.join("logs")));
     assert!(artifacts.iter().any(|(p, _)| p.ends_with("manifest.json")));
+
     assert!(
         artifacts
             .iter()
@@ -114,6 +116,41 @@ fn no_secret_reaches_output_artifacts_or_compiled_files() {
     for (path, text) in &artifacts {
         assert_no_secret(path, text);
     }
+    // A model that logs the token (a compile that logs is never cached).
+    project.write(
+        "models/logs_token.sql",
+        &format!("{{{{ log('the token is {TOKEN}', info=True) }}}}\nselect 1 as id\n"),
+    );
+    let output = weir(&project.root, &["run", "-s", "logs_token"], &ENV);
+    assert_eq!(output.status.code(), Some(0), "{}", both(&output));
+    assert!(
+        stdout(&output).contains("the token is *****"),
+        "{}",
+        both(&output)
+    );
+    assert_no_secret("output of `weir run -s logs_token`", &both(&output));
+    let log = std::fs::read_to_string(project.root.join("logs/dbt.log")).unwrap();
+    assert!(log.contains("the token is *****"), "{log}");
+    // A compile holding a secret's value is never cached; without those
+    // models the compile is, and its cache holds the profile's target.
+    for model in ["uses_token", "fails_with_token", "logs_token"] {
+        std::fs::remove_file(project.root.join(format!("models/{model}.sql"))).unwrap();
+    }
+    let output = weir(&project.root, &["compile"], &ENV);
+    assert_eq!(output.status.code(), Some(0), "{}", both(&output));
+    assert!(
+        files_under(&project.root.join("target"))
+            .iter()
+            .any(|(p, _)| p.contains("/weir_cache/")),
+        "the compile cache is checked too"
+    );
+    for (path, text) in files_under(&project.root.join("logs"))
+        .into_iter()
+        .chain(files_under(&project.root.join("target")))
+    {
+        assert_no_secret(&path, &text);
+    }
+
     // The model itself ran with the real value: only what weir writes is masked.
     let target = weir::Target::embedded_default("shop", None);
     let mut db = weir::connect(&target, &project.root).unwrap();

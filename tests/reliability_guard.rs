@@ -493,3 +493,223 @@ fn a_fifo_and_a_symlink_loop_in_models_do_not_hang_the_walk() {
         "{err}"
     );
 }
+
+/// Billion laughs: ten anchors, each a list of ten aliases of the one
+/// before (10^10 values once expanded), under `key`, indented by `indent`.
+fn laughs(key: &str, indent: &str) -> String {
+    let mut out = format!(
+        "{indent}{key}:\n{indent}  a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+    );
+    for i in 1..10 {
+        let aliases = vec![format!("*a{}", i - 1); 10].join(", ");
+        out.push_str(&format!("{indent}  a{i}: &a{i} [{aliases}]\n"));
+    }
+    out
+}
+
+/// The line an error names in `file` (`<...>/file:<line>: `).
+fn line_named(err: &str, file: &str) -> usize {
+    let at = err
+        .find(&format!("{file}:"))
+        .unwrap_or_else(|| panic!("no {file}: in {err}"));
+    err[at + file.len() + 1..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap_or_else(|_| panic!("no line after {file}: in {err}"))
+}
+
+#[test]
+fn a_yaml_bomb_in_any_project_file_is_an_error_naming_its_line() {
+    let project = TestProject::copy_of("shop", "rel_guard_bomb");
+    let dbt_project = std::fs::read_to_string(project.root.join("dbt_project.yml")).unwrap();
+    let profiles = std::fs::read_to_string(project.root.join("profiles.yml")).unwrap();
+    let bombed = [
+        (
+            "models/bomb.yml",
+            format!(
+                "version: 2\n{}models:\n  - name: stg_orders\n",
+                laughs("x", "")
+            ),
+        ),
+        (
+            "dbt_project.yml",
+            dbt_project.replacen(
+                "\nvars:\n",
+                &format!("\nvars:\n{}", laughs("laughs", "  ")),
+                1,
+            ),
+        ),
+        (
+            "profiles.yml",
+            format!("{}{profiles}", laughs("laughs", "")),
+        ),
+    ];
+    for (file, text) in bombed {
+        project.write(file, &text);
+        let first = text.lines().position(|l| l.contains("a0: &a0")).unwrap() + 1;
+        let output = weir_within(&project.root, &["compile"], Duration::from_secs(20))
+            .unwrap_or_else(|| panic!("a bomb in {file} must not take the compile's time"));
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{file}: {}", both(&output));
+        assert!(err.contains("(is this a YAML bomb?)"), "{file}: {err}");
+        let line = line_named(&err, file);
+        assert!(
+            (first..first + 10).contains(&line),
+            "{file}: line {line} is not one of the bomb's ({first}..): {err}"
+        );
+        // Put the file back for the next one.
+        match file {
+            "dbt_project.yml" => project.write(file, &dbt_project),
+            "profiles.yml" => project.write(file, &profiles),
+            _ => std::fs::remove_file(project.root.join(file)).unwrap(),
+        }
+    }
+    let output = weir(&project.root, &["compile"], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", both(&output));
+}
+
+#[test]
+fn names_with_quotes_and_semicolons_are_quoted_never_run() {
+    let project = TestProject::copy_of("shop", "rel_guard_names");
+    project.write("seeds/o'brien;x.csv", "id,\"na\"\"me;--\"\n1,a\n");
+    project.write(
+        "models/a\"b;c.sql",
+        "select * from {{ ref(\"o'brien;x\") }}\n",
+    );
+    project.write(
+        "models/injected.sql",
+        "{{ config(materialized='table', schema=\"s'; drop schema dev_alice cascade; --\") }}\n\
+         select * from {{ ref('a\"b;c') }}\n",
+    );
+    let output = weir(&project.root, &["build"], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", both(&output));
+    let target = weir::Target::embedded_default("shop", None);
+    let mut db = weir::connect(&target, &project.root).unwrap();
+    let rows = db
+        .client()
+        .query(
+            "select n.nspname::text, c.relname::text from pg_class c \
+             join pg_namespace n on n.oid = c.relnamespace \
+             where c.relname in ('o''brien;x', 'a\"b;c', 'injected') order by 2",
+            &[],
+        )
+        .unwrap();
+    let relations: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(
+        relations,
+        [
+            ("dev_alice".to_string(), "a\"b;c".to_string()),
+            (
+                "dev_alice_s'; drop schema dev_alice cascade; --".to_string(),
+                "injected".to_string()
+            ),
+            ("dev_alice".to_string(), "o'brien;x".to_string()),
+        ]
+    );
+    let row = db
+        .client()
+        .query_one(
+            "select \"na\"\"me;--\" from \"dev_alice_s'; drop schema dev_alice cascade; --\".injected",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "a");
+    // The rest of the dev schema is there: nothing was dropped.
+    let orders: i64 = db
+        .client()
+        .query_one("select count(*) from dev_alice_marts.orders", &[])
+        .unwrap()
+        .get(0);
+    assert!(orders > 0);
+
+    // A ref to such a name is looked up, never spliced into SQL.
+    project.write(
+        "models/badref.sql",
+        "select 1 as id\nunion all select * from {{ ref('nope\"; drop table x; --') }}\n",
+    );
+    let output = weir(&project.root, &["build"], &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", both(&output));
+    assert!(
+        stderr(&output).contains(
+            "models/badref.sql:2: model `nope\"; drop table x; --` not found: nothing in the \
+             project or its packages is named `nope\"; drop table x; --`"
+        ),
+        "{}",
+        both(&output)
+    );
+}
+
+#[test]
+fn seed_garbage_is_an_error_naming_the_seed_and_the_line() {
+    let project = TestProject::copy_of("shop", "rel_guard_seed_garbage");
+    project.write(
+        "seeds/garbage.yml",
+        "version: 2\nseeds:\n  - name: garbage\n    config:\n      column_types: {amount: integer}\n",
+    );
+    let garbage: [(&[u8], i32, &str); 4] = [
+        (
+            b"id,amount\n1,2\n2,\xff\xfe\n",
+            2,
+            "seeds/garbage.csv:3: not UTF-8 text: byte 0xff on this line is not valid UTF-8",
+        ),
+        (
+            b"id,amount\n1,2\n2,3,4\n",
+            1,
+            "seeds/garbage.csv:3: cannot read the CSV",
+        ),
+        (
+            b"id,amount\n1,2\n2,a\x00b\n",
+            1,
+            "seeds/garbage.csv: invalid byte sequence for encoding \"UTF8\": 0x00",
+        ),
+        (
+            b"id,amount\n1,2\n2,abc\n",
+            1,
+            "seeds/garbage.csv: invalid input syntax for type integer: \"abc\"",
+        ),
+    ];
+    for (bytes, code, expected) in garbage {
+        std::fs::write(project.root.join("seeds/garbage.csv"), bytes).unwrap();
+        let output = weir(&project.root, &["seed"], &[]);
+        assert_eq!(output.status.code(), Some(code), "{}", both(&output));
+        assert!(
+            both(&output).contains(expected),
+            "{expected}:\n{}",
+            both(&output)
+        );
+        if code == 1 {
+            // The other seeds loaded: one bad file spoils nothing else.
+            assert!(both(&output).contains("PASS=3"), "{}", both(&output));
+        }
+    }
+}
+
+#[test]
+fn a_million_row_seed_loads_whole() {
+    let project = TestProject::copy_of("shop", "rel_guard_big_seed");
+    let mut csv = String::with_capacity(24_000_000);
+    csv.push_str("id,name,amount\n");
+    for i in 1..=1_000_000u64 {
+        csv.push_str(&format!("{i},name {i},{}.25\n", i % 1000));
+    }
+    project.write("seeds/big.csv", &csv);
+    let output = weir(&project.root, &["seed", "-s", "big"], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", both(&output));
+    let target = weir::Target::embedded_default("shop", None);
+    let mut db = weir::connect(&target, &project.root).unwrap();
+    let row = db
+        .client()
+        .query_one(
+            "select count(*), sum(id)::text, count(distinct name), round(sum(amount)::numeric, 2)::text \
+             from dev_alice.big",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 1_000_000);
+    assert_eq!(row.get::<_, String>(1), "500000500000");
+    assert_eq!(row.get::<_, i64>(2), 1_000_000);
+    // 1000 times 0..999 plus .25 per row.
+    assert_eq!(row.get::<_, String>(3), "499750000.00");
+}

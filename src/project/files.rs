@@ -116,6 +116,23 @@ fn walk_folder(base: &Path) -> Result<Vec<PathBuf>> {
     Ok(found)
 }
 
+/// A project file that is not UTF-8 text: the line of its first bad byte.
+fn not_utf8(path: &Path, err: std::string::FromUtf8Error) -> Error {
+    let valid = err.utf8_error().valid_up_to();
+    let bytes = err.as_bytes();
+    let line = bytes[..valid].iter().filter(|&&b| b == b'\n').count() + 1;
+    Error::new(
+        ErrorKind::Project,
+        format!(
+            "not UTF-8 text: byte 0x{:02x} on this line is not valid UTF-8",
+            bytes[valid]
+        ),
+    )
+    .in_file(path)
+    .at_line(line)
+    .with_hint("save the file as UTF-8")
+}
+
 /// Read every group of files at once; each group comes back sorted by path.
 pub fn read<const N: usize>(root: &Path, groups: [Vec<Found>; N]) -> Result<[Vec<ProjectFile>; N]> {
     let tagged: Vec<(usize, Found)> = groups
@@ -124,7 +141,8 @@ pub fn read<const N: usize>(root: &Path, groups: [Vec<Found>; N]) -> Result<[Vec
         .flat_map(|(group, files)| files.into_iter().map(move |file| (group, file)))
         .collect();
     let read = |(group, found): (usize, Found)| -> Result<(usize, ProjectFile)> {
-        let text = std::fs::read_to_string(&found.path).map_err(|e| Error::io(&found.path, e))?;
+        let bytes = std::fs::read(&found.path).map_err(|e| Error::io(&found.path, e))?;
+        let text = String::from_utf8(bytes).map_err(|e| not_utf8(&found.path, e))?;
         let file = ProjectFile {
             original_file_path: relative(root, &found.path),
             path: relative(&found.base, &found.path),
