@@ -1074,3 +1074,251 @@ fn an_incremental_model_terminated_mid_merge_keeps_its_rows_and_retry_finishes()
     retry_finishes(&project);
     assert_eq!(rows(&mut db), (150, 2, 2));
 }
+
+// A blue-green deploy run as separate steps (an Airflow DAG run: prepare,
+// a task per node, swap) holds no connection from step to step: the deploy
+// lease carries the ownership of the shadow set between them.
+
+/// A deploy of `deploy_project` on target `blue` as an Airflow DAG run
+/// makes it: each step a library call of its own, under one deploy id.
+struct Steps {
+    request: weir::workflow::deploy::DeployRequest,
+    shadow: weir::Compiled,
+    id: String,
+}
+
+fn steps(project: &TestProject, id: &str, version: u32, sleep: u32) -> Steps {
+    let vars = serde_json::json!({"version": version, "sleep": sleep});
+    let project_request = weir::workflow::ProjectRequest {
+        project_dir: Some(project.root.clone()),
+        profiles_dir: Some(project.root.clone()),
+        target: Some("blue".into()),
+        vars: vars.as_object().unwrap().clone(),
+        ..Default::default()
+    };
+    let shadow = weir::workflow::ProjectRequest {
+        shadow: true,
+        ..project_request.clone()
+    }
+    .compile()
+    .unwrap();
+    Steps {
+        request: weir::workflow::deploy::DeployRequest {
+            project: project_request,
+            deploy_id: Some(id.to_string()),
+            ..Default::default()
+        },
+        shadow,
+        id: id.to_string(),
+    }
+}
+
+impl Steps {
+    fn prepare(&self) -> weir::Result<Vec<String>> {
+        weir::workflow::deploy::prepare(&self.request)
+    }
+
+    fn node(&self, name: &str) -> weir::Result<weir::NodeResult> {
+        let node = self.shadow.manifest.nodes.values().find(|n| n.name == name);
+        weir::workflow::node::run_node(
+            &self.shadow,
+            &weir::workflow::Guard::new(),
+            &node.unwrap().unique_id,
+            weir::workflow::node::NodeOptions {
+                deploy_id: Some(self.id.clone()),
+                ..Default::default()
+            },
+        )
+    }
+
+    /// Every node of the shadow set, each once its upstream tasks are done.
+    fn build(&self) -> weir::Result<()> {
+        let plan = support::plan(&self.shadow, &[]);
+        let mut done = std::collections::HashSet::new();
+        while done.len() < plan.tasks.len() {
+            for task in &plan.tasks {
+                if !done.contains(&task.unique_id) && task.upstream.iter().all(|u| done.contains(u))
+                {
+                    weir::workflow::node::run_node(
+                        &self.shadow,
+                        &weir::workflow::Guard::new(),
+                        &task.unique_id,
+                        weir::workflow::node::NodeOptions {
+                            deploy_id: Some(self.id.clone()),
+                            ..Default::default()
+                        },
+                    )?;
+                    done.insert(task.unique_id.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn swap(&self) -> weir::Result<Vec<String>> {
+        weir::workflow::deploy::swap(&self.request)
+    }
+}
+
+/// The version each of the two live tables holds.
+fn live_versions(db: &mut PostgresAdapter) -> (i32, i32) {
+    let row = db
+        .client()
+        .query_one(
+            "select (select v from analytics_marts.version_a), (select v from analytics.version_b)",
+            &[],
+        )
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+fn leases(db: &mut PostgresAdapter) -> Vec<(String, String)> {
+    db.client()
+        .query(
+            "select schema_name, deploy_id from weir_meta.deploy_leases order by 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+fn lapse(db: &mut PostgresAdapter, id: &str) {
+    db.client()
+        .execute(
+            "update weir_meta.deploy_leases set expires_at = now() - interval '1 second' \
+             where deploy_id = $1",
+            &[&id],
+        )
+        .unwrap();
+}
+
+#[test]
+fn two_deploys_run_as_steps_never_build_into_one_shadow_set() {
+    let project = deploy_project("rel_deploy_steps");
+    project.write(
+        "profiles.yml",
+        "shop:\n  target: blue\n  outputs:\n    blue:\n      type: postgres\n      user: postgres\n      \
+         dbname: postgres\n      schema: analytics\n      threads: 2\n",
+    );
+    LocalCluster::ensure_running(&project.root).unwrap();
+    let mut db = superuser(&project);
+    let first = steps(&project, "dag/run-1", 1, 0);
+    first.prepare().unwrap();
+    first.build().unwrap();
+    first.swap().unwrap();
+    assert_eq!(live_versions(&mut db), (1, 1));
+    assert_eq!(leases(&mut db), [], "the swap ended the lease");
+
+    // Two DAG runs deploy at once: the second is told, at its first step.
+    let (a, b) = (
+        steps(&project, "dag/run-2", 2, 0),
+        steps(&project, "dag/run-3", 3, 0),
+    );
+    a.prepare().unwrap();
+    let err = b.prepare().unwrap_err();
+    assert_eq!(err.kind(), weir::ErrorKind::Transient, "{err}");
+    assert!(
+        err.message().starts_with(
+            "deploy `dag/run-2` of target `blue` holds the deploy lease of schema `analytics` \
+             (taken at "
+        ),
+        "{err}"
+    );
+    assert!(err.message().ends_with("Nothing was changed."), "{err}");
+    assert!(
+        err.hint()
+            .unwrap()
+            .contains("delete from weir_meta.deploy_leases where deploy_id = 'dag/run-2'"),
+        "{err:?}"
+    );
+    a.node("version_a").unwrap();
+    // The second run's node tasks and swap are refused too, before any write.
+    for err in [b.node("version_b").unwrap_err(), b.swap().unwrap_err()] {
+        assert_eq!(err.kind(), weir::ErrorKind::Usage, "{err}");
+        assert!(
+            err.message().starts_with(
+                "deploy `dag/run-3` of target `blue` does not hold the deploy lease of schema \
+                 `analytics` (deploy `dag/run-2` holds it)"
+            ),
+            "{err}"
+        );
+    }
+    // So is a node of the shadow set built outside any deploy, and a CLI deploy.
+    let err = weir::workflow::node::run_node(
+        &a.shadow,
+        &weir::workflow::Guard::new(),
+        "model.shop.version_b",
+        Default::default(),
+    )
+    .unwrap_err();
+    assert!(
+        err.message()
+            .contains("`version_b` builds into `analytics__next`, a deploy's shadow set"),
+        "{err}"
+    );
+    let output = weir(&project.root, &["deploy", "--vars", "{version: 9}"], &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", both(&output));
+    assert!(
+        stderr(&output).contains("deploy `dag/run-2` of target `blue` holds the deploy lease"),
+        "{}",
+        both(&output)
+    );
+    let shadow: i32 = db
+        .client()
+        .query_one("select v from analytics_marts__next.version_a", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(shadow, 2, "the shadow set is the first run's alone");
+
+    // The first run stalls past its lease: the second takes the set over,
+    // and every later step of the first writes nothing.
+    lapse(&mut db, "dag/run-2");
+    b.prepare().unwrap();
+    for err in [a.node("version_b").unwrap_err(), a.swap().unwrap_err()] {
+        assert!(
+            err.message().contains(
+                "does not hold the deploy lease of schema `analytics` (deploy `dag/run-3` holds it)"
+            ),
+            "{err}"
+        );
+    }
+    assert_eq!(live_versions(&mut db), (1, 1));
+    b.build().unwrap();
+    b.swap().unwrap();
+    assert_eq!(live_versions(&mut db), (3, 3), "prod holds one version");
+    assert_eq!(leases(&mut db), []);
+
+    // A node task holds the shared deploy lock while it builds: even with its
+    // lease lapsed, no other deploy takes the set over under it.
+    let (c, d) = (
+        steps(&project, "dag/run-4", 4, 600),
+        steps(&project, "dag/run-5", 5, 0),
+    );
+    c.prepare().unwrap();
+    std::thread::scope(|scope| {
+        let building = scope.spawn(|| c.node("version_b"));
+        wait_until(&mut db, SLEEPING, |n| n > 0, "the node task builds");
+        lapse(&mut db, "dag/run-4");
+        let err = d.prepare().unwrap_err();
+        assert!(
+            err.message().contains(
+                "another weir deploy of target `blue` is running (weir deploy blue: step of \
+                 dag/run-4"
+            ),
+            "{err}"
+        );
+        db.client()
+            .batch_execute(
+                "select pg_cancel_backend(pid) from pg_stat_activity \
+                 where query like '%pg_sleep(600)%' and pid <> pg_backend_pid()",
+            )
+            .unwrap();
+        assert!(building.join().unwrap().is_err());
+    });
+    d.prepare().unwrap();
+    d.build().unwrap();
+    d.swap().unwrap();
+    assert_eq!(live_versions(&mut db), (5, 5));
+}

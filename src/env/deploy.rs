@@ -81,6 +81,45 @@ pub fn lock(adapter: &mut dyn Adapter, target: &str, schemas: &[String]) -> Resu
         std::process::id(),
         hostname()
     );
+    take_locks(adapter, target, &me, "pg_try_advisory_lock", schemas)
+}
+
+/// This process as a deploy in one process names itself (its lease's id):
+/// target, pid, host and start time, so no two are alike.
+pub fn process_name(target: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format!(
+        "weir deploy {target}: pid {} on {} at {}.{:09}",
+        std::process::id(),
+        hostname(),
+        now.as_secs(),
+        now.subsec_nanos()
+    )
+}
+
+/// The deploy lock of every schema of `schemas`, shared: what a node task of
+/// a deploy run as separate steps holds while it builds into the shadow set.
+/// Tasks of one deploy share it; a `prepare`, `swap` or rollback (which take
+/// it whole) waits for none of them, and fails at once, as [`lock`] does.
+pub fn lock_shared(
+    adapter: &mut dyn Adapter,
+    target: &str,
+    deploy_id: &str,
+    schemas: &[String],
+) -> Result<()> {
+    let me = format!("weir deploy {target}: step of {deploy_id}");
+    take_locks(adapter, target, &me, "pg_try_advisory_lock_shared", schemas)
+}
+
+fn take_locks(
+    adapter: &mut dyn Adapter,
+    target: &str,
+    me: &str,
+    function: &str,
+    schemas: &[String],
+) -> Result<()> {
     // What the second deployer is shown (PostgreSQL keeps 63 bytes).
     let me: String = me
         .char_indices()
@@ -91,9 +130,10 @@ pub fn lock(adapter: &mut dyn Adapter, target: &str, schemas: &[String]) -> Resu
     let mut sorted: Vec<&String> = schemas.iter().collect();
     sorted.sort();
     let mut taken = Vec::new();
+    let unlock = function.replace("try_advisory_lock", "advisory_unlock");
     for schema in sorted {
         let key = format!("{DEPLOY_LOCK_CLASS}, hashtext({})", quote_literal(schema));
-        let rows = adapter.query_text(&format!("select pg_try_advisory_lock({key})"))?;
+        let rows = adapter.query_text(&format!("select {function}({key})"))?;
         if rows
             .first()
             .and_then(|r| r.first())
@@ -105,7 +145,7 @@ pub fn lock(adapter: &mut dyn Adapter, target: &str, schemas: &[String]) -> Resu
         }
         let holder = lock_holder(adapter, schema)?;
         for key in taken {
-            adapter.execute(&format!("select pg_advisory_unlock({key})"))?;
+            adapter.execute(&format!("select {unlock}({key})"))?;
         }
         return Err(Error::new(
             ErrorKind::Transient,
@@ -131,7 +171,8 @@ fn lock_holder(adapter: &mut dyn Adapter, schema: &str) -> Result<String> {
          a.pid::text from pg_locks l join pg_stat_activity a on a.pid = l.pid \
          where l.locktype = 'advisory' and l.granted and l.objsubid = 2 \
          and l.classid = {DEPLOY_LOCK_CLASS}::oid and l.objid = hashtext({})::oid \
-         and l.database = (select oid from pg_database where datname = current_database())",
+         and l.database = (select oid from pg_database where datname = current_database()) \
+         and a.pid <> pg_backend_pid() order by l.mode = 'ExclusiveLock' desc limit 1",
         quote_literal(schema)
     ))?;
     Ok(match rows.first().map(|r| r.as_slice()) {
@@ -344,7 +385,8 @@ pub struct Swapped {
 
 /// Swap every schema of the set with its shadow, in one transaction: the live
 /// one becomes `__prev` (replacing an older one), the shadow becomes live.
-pub fn swap(adapter: &mut dyn Adapter, schemas: &[String]) -> Result<Swapped> {
+/// `also` runs last in the same transaction (the lease's end).
+pub fn swap(adapter: &mut dyn Adapter, schemas: &[String], also: &[String]) -> Result<Swapped> {
     for schema in schemas {
         if !schema_exists(adapter, &with(schema, NEXT))? {
             return Err(Error::new(
@@ -374,13 +416,15 @@ pub fn swap(adapter: &mut dyn Adapter, schemas: &[String]) -> Result<Swapped> {
         ));
         statements.push(format!("alter schema {next} rename to {live}"));
     }
+    statements.extend(also.iter().cloned());
     let copy_grants = grants_copy_sql(adapter, schemas, NEXT)?;
     renames_under_locks(adapter, schemas, &copy_grants, &statements)
 }
 
 /// Undo the last deploy: the live set goes back to `__next` and `__prev`
 /// becomes live again, in one transaction.
-pub fn rollback(adapter: &mut dyn Adapter, schemas: &[String]) -> Result<Swapped> {
+/// `also` runs last in the same transaction.
+pub fn rollback(adapter: &mut dyn Adapter, schemas: &[String], also: &[String]) -> Result<Swapped> {
     let mut missing = Vec::new();
     for schema in schemas {
         if !schema_exists(adapter, &with(schema, PREV))? {
@@ -407,6 +451,7 @@ pub fn rollback(adapter: &mut dyn Adapter, schemas: &[String]) -> Result<Swapped
         statements.push(format!("alter schema {live} rename to {next}"));
         statements.push(format!("alter schema {prev} rename to {live}"));
     }
+    statements.extend(also.iter().cloned());
     let copy_grants = grants_copy_sql(adapter, schemas, PREV)?;
     renames_under_locks(adapter, schemas, &copy_grants, &statements)
 }
@@ -594,7 +639,7 @@ mod tests {
             schemas: vec!["a__next".into(), "b__next".into()],
             ..Recorder::default()
         };
-        swap(&mut db, &["a".into(), "b".into()]).unwrap();
+        swap(&mut db, &["a".into(), "b".into()], &[]).unwrap();
         let script = db.statements.join(";\n");
         let begin = script.find("begin").unwrap();
         let commit = script.rfind("commit").unwrap();
@@ -616,12 +661,12 @@ mod tests {
     #[test]
     fn swap_refuses_without_a_shadow_set() {
         let mut db = Recorder::default();
-        let err = swap(&mut db, &["a".into()]).unwrap_err();
+        let err = swap(&mut db, &["a".into()], &[]).unwrap_err();
         assert!(
             err.to_string().contains("schema a__next does not exist"),
             "{err}"
         );
-        let err = rollback(&mut db, &["a".into()]).unwrap_err();
+        let err = rollback(&mut db, &["a".into()], &[]).unwrap_err();
         assert!(err.to_string().contains("a__prev missing"), "{err}");
     }
 }

@@ -6,4 +6,5 @@
 pub mod ci;
 pub mod deploy;
 pub mod grants;
+pub mod lease;
 pub mod protect;

@@ -17,6 +17,7 @@ fn request(
     target: Option<String>,
     profiles_dir: Option<PathBuf>,
     vars: Option<&Bound<'_, PyAny>>,
+    deploy_id: Option<String>,
 ) -> PyResult<DeployRequest> {
     Ok(DeployRequest {
         project: ProjectRequest {
@@ -26,37 +27,42 @@ fn request(
             vars: convert::vars(vars)?,
             ..ProjectRequest::default()
         },
+        deploy_id,
         ..DeployRequest::default()
     })
 }
 
 /// Get the shadow set (`<schema>__next`) ready before its nodes are built:
+/// take the deploy lease for `deploy_id` (its later steps pass the same id),
 /// drop what a failed deploy left, copy incremental tables. Returns notes to log.
 #[pyfunction]
-#[pyo3(signature = (project_dir, target=None, profiles_dir=None, vars=None))]
+#[pyo3(signature = (project_dir, target=None, profiles_dir=None, vars=None, deploy_id=None))]
 pub fn deploy_prepare(
     py: Python<'_>,
     project_dir: PathBuf,
     target: Option<String>,
     profiles_dir: Option<PathBuf>,
     vars: Option<&Bound<'_, PyAny>>,
+    deploy_id: Option<String>,
 ) -> PyResult<Vec<String>> {
-    let request = request(project_dir, target, profiles_dir, vars)?;
+    let request = request(project_dir, target, profiles_dir, vars, deploy_id)?;
     Ok(py.detach(|| crate::workflow::deploy::prepare(&request))?)
 }
 
-/// Swap every schema of the built shadow set in, in one transaction; the
+/// Swap every schema of the built shadow set in, in one transaction, if
+/// `deploy_id` still holds the deploy lease (which ends with the swap); the
 /// replaced set stays as `<schema>__prev`. Returns the swapped schemas.
 #[pyfunction]
-#[pyo3(signature = (project_dir, target=None, profiles_dir=None, vars=None))]
+#[pyo3(signature = (project_dir, target=None, profiles_dir=None, vars=None, deploy_id=None))]
 pub fn deploy_swap(
     py: Python<'_>,
     project_dir: PathBuf,
     target: Option<String>,
     profiles_dir: Option<PathBuf>,
     vars: Option<&Bound<'_, PyAny>>,
+    deploy_id: Option<String>,
 ) -> PyResult<Vec<String>> {
-    let request = request(project_dir, target, profiles_dir, vars)?;
+    let request = request(project_dir, target, profiles_dir, vars, deploy_id)?;
     Ok(py.detach(|| crate::workflow::deploy::swap(&request))?)
 }
 
@@ -70,7 +76,7 @@ pub fn deploy_rollback(
     profiles_dir: Option<PathBuf>,
     vars: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Vec<String>> {
-    let request = request(project_dir, target, profiles_dir, vars)?;
+    let request = request(project_dir, target, profiles_dir, vars, None)?;
     Ok(py.detach(|| crate::workflow::deploy::rollback(&request))?)
 }
 

@@ -169,20 +169,27 @@ impl Project {
     /// retries), after the checks `weir run` makes: a protected target runs
     /// only in CI or where WEIR_ALLOW_PROTECTED is set, and nothing is written
     /// into a schema another protected target owns (UsageError, before any
-    /// SQL). `store_failures` is `weir test --store-failures`. Returns a dict:
+    /// SQL). `store_failures` is `weir test --store-failures`. A project
+    /// compiled with `shadow=True` builds only as a step of a deploy: pass
+    /// `deploy_id`, the id its prepare step took the deploy lease with.
+    /// Returns a dict:
     /// unique_id, status, message, code, rows_affected, execution_time,
     /// relation_name, attempts, started_at, completed_at. Raises
     /// TransientError when a retry could succeed, DatabaseError when it
     /// could not.
-    #[pyo3(signature = (unique_id, store_failures=false))]
+    #[pyo3(signature = (unique_id, store_failures=false, deploy_id=None))]
     fn run_node<'py>(
         &self,
         py: Python<'py>,
         unique_id: &str,
         store_failures: bool,
+        deploy_id: Option<String>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let (compiled, guard) = (Arc::clone(&self.compiled), Arc::clone(&self.guard));
-        let options = NodeOptions { store_failures };
+        let options = NodeOptions {
+            store_failures,
+            deploy_id,
+        };
         let result =
             py.detach(|| crate::workflow::node::run_node(&compiled, &guard, unique_id, options))?;
         if result.status == Status::Error

@@ -7,6 +7,7 @@ use super::{Guard, ProjectRequest, SelectionRequest};
 use crate::adapter::postgres::PostgresAdapter;
 use crate::env::deploy::{self, Deploy, Swapped};
 pub use crate::env::deploy::{NEXT, PREV, schema_set};
+use crate::env::lease::{self, Holder};
 use crate::error::{Error, ErrorKind, Result};
 use crate::plan::{Plan, RetryPolicy};
 use crate::results::RunResults;
@@ -24,6 +25,11 @@ pub struct DeployRequest {
     pub allow_protected: bool,
     /// Stops the build from another thread (a signal handler): no swap.
     pub cancel: crate::runner::CancelHandle,
+    /// The deploy a `prepare` or `swap` step belongs to (an Airflow deploy's
+    /// `<dag_id>/<run_id>`): prepare takes the deploy lease under this id,
+    /// and every later step must still hold it. The CLI's deploy, one
+    /// process, names itself.
+    pub deploy_id: Option<String>,
 }
 
 /// What a deploy did.
@@ -61,22 +67,46 @@ pub fn deploy(request: &DeployRequest, reporter: &dyn Reporter) -> Result<Deploy
     Guard::new().check(shadow, &plan, request.allow_protected, false)?;
     reporter.started(shadow, &plan, &[]);
     let mut adapter = crate::adapter::connect(&shadow.target, &shadow.project.root)?;
-    // One deploy of a target at a time, from prepare to swap.
-    deploy::lock(&mut adapter, &shadow.target.name, &deploy.schemas)?;
-    for warning in deploy::prepare(&mut adapter, &deploy)? {
-        reporter.note(&warning);
+    // One deploy of a target at a time, from prepare to swap: the lock,
+    // held by this connection throughout, and the lease, which a deploy run
+    // as separate steps (Airflow) holds between them.
+    let target = &shadow.target.name;
+    deploy::lock(&mut adapter, target, &deploy.schemas)?;
+    let holder = Holder {
+        deploy_id: request
+            .deploy_id
+            .clone()
+            .unwrap_or_else(|| deploy::process_name(target)),
+        spans_steps: false,
+    };
+    lease::take(&mut adapter, target, &holder, &deploy.schemas)?;
+    let built = (|| {
+        let warnings = deploy::prepare(&mut adapter, &deploy)?;
+        for warning in &warnings {
+            reporter.note(warning);
+        }
+        let options = RunOptions {
+            threads: request.threads.unwrap_or(shadow.target.threads).max(1),
+            cancel: request.cancel.clone(),
+            ..RunOptions::default()
+        };
+        let results = crate::runner::run(shadow, &plan, &options, &|e| reporter.event(e))?;
+        crate::runner::artifacts::write_results(&results, &shadow.project.target_dir())?;
+        let swapped = match results.has_failures() || request.cancel.is_cancelled() {
+            true => None,
+            false => Some(deploy::swap(
+                &mut adapter,
+                &deploy.schemas,
+                &lease::release_sql(&holder.deploy_id, &deploy.schemas),
+            )?),
+        };
+        Ok((results, swapped))
+    })();
+    if !matches!(built, Ok((_, Some(_)))) {
+        // Stopped before the swap: the next deploy need not wait for the lease.
+        let _ = lease::release(&mut adapter, &holder.deploy_id, &deploy.schemas);
     }
-    let options = RunOptions {
-        threads: request.threads.unwrap_or(shadow.target.threads).max(1),
-        cancel: request.cancel.clone(),
-        ..RunOptions::default()
-    };
-    let results = crate::runner::run(shadow, &plan, &options, &|e| reporter.event(e))?;
-    crate::runner::artifacts::write_results(&results, &shadow.project.target_dir())?;
-    let swapped = match results.has_failures() || request.cancel.is_cancelled() {
-        true => None,
-        false => Some(deploy::swap(&mut adapter, &deploy.schemas)?),
-    };
+    let (results, swapped) = built?;
     Ok(Deployed {
         plan,
         results,
@@ -89,6 +119,16 @@ pub fn deploy(request: &DeployRequest, reporter: &dyn Reporter) -> Result<Deploy
 /// built as tasks of their own: get `<schema>__next` ready. Returns notes.
 pub fn prepare(request: &DeployRequest) -> Result<Vec<String>> {
     let (deploy, mut adapter) = start(request)?;
+    let holder = Holder {
+        deploy_id: step_id(request, "prepare")?,
+        spans_steps: true,
+    };
+    lease::take(
+        &mut adapter,
+        &deploy.live.target.name,
+        &holder,
+        &deploy.schemas,
+    )?;
     deploy::prepare(&mut adapter, &deploy)
 }
 
@@ -96,8 +136,24 @@ pub fn prepare(request: &DeployRequest) -> Result<Vec<String>> {
 /// transaction. Returns the swapped schemas.
 pub fn swap(request: &DeployRequest) -> Result<Vec<String>> {
     let (deploy, mut adapter) = start(request)?;
-    deploy::swap(&mut adapter, &deploy.schemas)?;
+    let id = step_id(request, "swap")?;
+    lease::renew(&mut adapter, &deploy.live.target.name, &id, &deploy.schemas)?;
+    let release = lease::release_sql(&id, &deploy.schemas);
+    deploy::swap(&mut adapter, &deploy.schemas, &release)?;
     Ok(deploy.schemas)
+}
+
+/// The deploy id a step of a deploy run as separate steps must be given.
+fn step_id(request: &DeployRequest, step: &str) -> Result<String> {
+    request.deploy_id.clone().ok_or_else(|| {
+        Error::new(
+            ErrorKind::Usage,
+            format!(
+                "a deploy's `{step}` step needs the id of the deploy it belongs to (an Airflow \
+                 deploy's `<dag_id>/<run_id>`): its steps hold the deploy lease under it"
+            ),
+        )
+    })
 }
 
 /// The deploy's live and shadow compiles, checked to be allowed here, and a connection.
@@ -115,7 +171,18 @@ pub fn rollback(request: &DeployRequest) -> Result<Vec<String>> {
     crate::target::protect::check_may_run(&compiled.target, request.allow_protected)?;
     let schemas = deploy::schema_set(&compiled.manifest);
     let mut adapter = crate::adapter::connect(&compiled.target, &compiled.project.root)?;
-    deploy::lock(&mut adapter, &compiled.target.name, &schemas)?;
-    deploy::rollback(&mut adapter, &schemas)?;
+    let target = &compiled.target.name;
+    deploy::lock(&mut adapter, target, &schemas)?;
+    // A deploy between its steps would find its shadow set gone: wait for it.
+    let holder = Holder {
+        deploy_id: deploy::process_name(target),
+        spans_steps: false,
+    };
+    lease::take(&mut adapter, target, &holder, &schemas)?;
+    let release = lease::release_sql(&holder.deploy_id, &schemas);
+    if let Err(err) = deploy::rollback(&mut adapter, &schemas, &release) {
+        let _ = lease::release(&mut adapter, &holder.deploy_id, &schemas);
+        return Err(err);
+    }
     Ok(schemas)
 }

@@ -14,14 +14,16 @@ from airflow.sdk.exceptions import AirflowFailException
 from weir import _core
 from weir.airflow.cache import cached_project
 from weir.airflow.dag import Retries, WeirDag, _add_tasks
+from weir.airflow.operator import deploy_id
 from weir.errors import TransientError, WeirError
 
 
 class WeirDeployOperator(BaseOperator):
     """A step of a blue-green deploy of a weir project on a target:
-    ``prepare`` (drop what a failed deploy left in ``<schema>__next``, copy
-    incremental tables there) or ``swap`` (rename every schema of the set at
-    once; the old set stays as ``<schema>__prev``). Protected targets run
+    ``prepare`` (take the deploy lease for this DAG run, drop what a failed
+    deploy left in ``<schema>__next``, copy incremental tables there) or
+    ``swap`` (rename every schema of the set at once and end the lease; the
+    old set stays as ``<schema>__prev``). Protected targets run
     only where ``WEIR_ALLOW_PROTECTED=true`` (or ``CI=true``) is set."""
 
     template_fields = ()
@@ -49,7 +51,13 @@ class WeirDeployOperator(BaseOperator):
     def execute(self, context: Any) -> list[str]:
         step = _core.deploy_prepare if self.action == "prepare" else _core.deploy_swap
         try:
-            out = step(self.project_dir, self.target, self.profiles_dir, self.vars)
+            out = step(
+                self.project_dir,
+                self.target,
+                self.profiles_dir,
+                self.vars,
+                deploy_id=deploy_id(context),
+            )
         except TransientError as err:
             self.log.warning("%s failed, a retry may succeed: %s", self.action, err)
             raise

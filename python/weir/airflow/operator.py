@@ -14,6 +14,13 @@ from weir.airflow.cache import cached_project
 from weir.errors import TransientError, WeirError
 
 
+def deploy_id(context: Any) -> str:
+    """The id a DAG run's blue-green deploy steps hold the deploy lease under:
+    its prepare takes the lease, each node task and the swap must still hold
+    it, so two runs deploying at once never build into one shadow set."""
+    return f"{context['dag'].dag_id}/{context['run_id']}"
+
+
 class WeirNodeOperator(BaseOperator):
     """Build one model or seed, or run one data test, of a weir project on a target.
 
@@ -54,7 +61,9 @@ class WeirNodeOperator(BaseOperator):
             project = cached_project(
                 self.project_dir, self.target, self.profiles_dir, self.vars, self.shadow
             )
-            result = project.run_node(self.unique_id)
+            # A node of a blue-green deploy builds under its DAG run's lease.
+            lease = deploy_id(context) if self.shadow else None
+            result = project.run_node(self.unique_id, deploy_id=lease)
         except TransientError as err:
             self.log.warning("%s failed, a retry may succeed: %s", self.unique_id, err)
             raise
