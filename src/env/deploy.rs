@@ -113,6 +113,14 @@ pub fn lock_shared(
     take_locks(adapter, target, &me, "pg_try_advisory_lock_shared", schemas)
 }
 
+/// Release every deploy lock this session holds, before its connection
+/// closes: a server process ends a moment after its client leaves, and the
+/// next step must not find the lock still held by the last one.
+pub fn unlock(adapter: &mut dyn Adapter) {
+    // A lost connection released them already.
+    let _ = adapter.execute("select pg_advisory_unlock_all()");
+}
+
 fn take_locks(
     adapter: &mut dyn Adapter,
     target: &str,

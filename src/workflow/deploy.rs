@@ -106,6 +106,7 @@ pub fn deploy(request: &DeployRequest, reporter: &dyn Reporter) -> Result<Deploy
         // Stopped before the swap: the next deploy need not wait for the lease.
         let _ = lease::release(&mut adapter, &holder.deploy_id, &deploy.schemas);
     }
+    deploy::unlock(&mut adapter);
     let (results, swapped) = built?;
     Ok(Deployed {
         plan,
@@ -123,13 +124,11 @@ pub fn prepare(request: &DeployRequest) -> Result<Vec<String>> {
         deploy_id: step_id(request, "prepare")?,
         spans_steps: true,
     };
-    lease::take(
-        &mut adapter,
-        &deploy.live.target.name,
-        &holder,
-        &deploy.schemas,
-    )?;
-    deploy::prepare(&mut adapter, &deploy)
+    let target = &deploy.live.target.name;
+    let prepared = lease::take(&mut adapter, target, &holder, &deploy.schemas)
+        .and_then(|()| deploy::prepare(&mut adapter, &deploy));
+    deploy::unlock(&mut adapter);
+    prepared
 }
 
 /// An orchestrator's last deploy step: swap the built shadow set in, in one
@@ -137,10 +136,11 @@ pub fn prepare(request: &DeployRequest) -> Result<Vec<String>> {
 pub fn swap(request: &DeployRequest) -> Result<Vec<String>> {
     let (deploy, mut adapter) = start(request)?;
     let id = step_id(request, "swap")?;
-    lease::renew(&mut adapter, &deploy.live.target.name, &id, &deploy.schemas)?;
     let release = lease::release_sql(&id, &deploy.schemas);
-    deploy::swap(&mut adapter, &deploy.schemas, &release)?;
-    Ok(deploy.schemas)
+    let swapped = lease::renew(&mut adapter, &deploy.live.target.name, &id, &deploy.schemas)
+        .and_then(|()| deploy::swap(&mut adapter, &deploy.schemas, &release));
+    deploy::unlock(&mut adapter);
+    swapped.map(|_| deploy.schemas)
 }
 
 /// The deploy id a step of a deploy run as separate steps must be given.
@@ -180,9 +180,10 @@ pub fn rollback(request: &DeployRequest) -> Result<Vec<String>> {
     };
     lease::take(&mut adapter, target, &holder, &schemas)?;
     let release = lease::release_sql(&holder.deploy_id, &schemas);
-    if let Err(err) = deploy::rollback(&mut adapter, &schemas, &release) {
+    let rolled_back = deploy::rollback(&mut adapter, &schemas, &release);
+    if rolled_back.is_err() {
         let _ = lease::release(&mut adapter, &holder.deploy_id, &schemas);
-        return Err(err);
     }
-    Ok(schemas)
+    deploy::unlock(&mut adapter);
+    rolled_back.map(|_| schemas)
 }

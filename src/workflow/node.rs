@@ -69,9 +69,10 @@ pub fn run_node(
     let target = &compiled.target.name;
     let mut lock = crate::adapter::connect(&compiled.target, &compiled.project.root)?;
     deploy::lock_shared(&mut lock, target, deploy_id, &live)?;
-    lease::renew(&mut lock, target, deploy_id, &live)?;
-    let built = crate::runner::run_node(compiled, unique_id, options.store_failures)?;
-    // Long builds outlast a lease: the next step finds it renewed from here.
-    lease::renew(&mut lock, target, deploy_id, &live)?;
-    Ok(built)
+    let built = lease::renew(&mut lock, target, deploy_id, &live)
+        .and_then(|()| crate::runner::run_node(compiled, unique_id, options.store_failures))
+        // Long builds outlast a lease: the next step finds it renewed from here.
+        .and_then(|built| lease::renew(&mut lock, target, deploy_id, &live).map(|()| built));
+    deploy::unlock(&mut lock);
+    built
 }
