@@ -29,6 +29,7 @@ use crate::compile::Compiled;
 use crate::error::{Error, ErrorKind, Result};
 
 use super::ci::{CI_TABLE, META_SCHEMA};
+use super::lease::LEASE_TABLE;
 
 /// Who owns and who reads what.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -264,6 +265,16 @@ pub fn sql(layout: &Layout) -> Vec<String> {
         "grant select, insert, update, delete on {META_SCHEMA}.{CI_TABLE} to {}",
         q(&layout.ci_role)
     ));
+    // Protected targets' roles deploy, and hold the deploy lease to do so.
+    out.extend(super::lease::create_sql().into_iter().skip(1));
+    let deployers: std::collections::BTreeSet<&String> = layout.owners.values().collect();
+    for role in deployers {
+        out.push(format!("grant usage on schema {META_SCHEMA} to {}", q(role)));
+        out.push(format!(
+            "grant select, insert, update, delete on {META_SCHEMA}.{LEASE_TABLE} to {}",
+            q(role)
+        ));
+    }
     out
 }
 
