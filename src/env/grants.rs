@@ -269,7 +269,10 @@ pub fn sql(layout: &Layout) -> Vec<String> {
     out.extend(super::lease::create_sql().into_iter().skip(1));
     let deployers: std::collections::BTreeSet<&String> = layout.owners.values().collect();
     for role in deployers {
-        out.push(format!("grant usage on schema {META_SCHEMA} to {}", q(role)));
+        out.push(format!(
+            "grant usage on schema {META_SCHEMA} to {}",
+            q(role)
+        ));
         out.push(format!(
             "grant select, insert, update, delete on {META_SCHEMA}.{LEASE_TABLE} to {}",
             q(role)
