@@ -113,7 +113,12 @@ pub fn take(
     ));
     crate::adapter::in_transaction(adapter, |a| {
         for sql in &statements[..statements.len() - 1] {
-            a.execute(sql)?;
+            a.execute(sql).map_err(|e| {
+                e.with_hint(format!(
+                    "the deploy lease lives in {META_SCHEMA}.{LEASE_TABLE}: `weir grants` \
+                     creates it and lets protected targets' roles use it"
+                ))
+            })?;
         }
         let standing = a.query_text(&format!(
             "select schema_name, deploy_id, to_char(taken_at, {TIME}), to_char(expires_at, {TIME}) \
