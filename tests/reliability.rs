@@ -1,7 +1,8 @@
 //! The reliability group: attacks of the reliability review (issue 12), each
 //! reproduced against the real binary or library and a throwaway cluster,
 //! asserting the behaviour that now holds. More attacks of the same group
-//! live in tests/reliability_guard.rs.
+//! live in tests/reliability_guard.rs; tests/RELIABILITY.md maps every
+//! attack of the review to the test that keeps it.
 //!
 //! - another OS user cannot reach the embedded cluster (socket or TCP), nor
 //!   read its log or password; TCP is off unless asked;
@@ -10,7 +11,12 @@
 //!   and prod holds one version; a developer's `<schema>__next` gets a clear
 //!   message;
 //! - SIGTERM cancels the running query and `weir retry` re-runs the node;
-//! - a write that fails midway (file size limit) keeps the previous manifest.
+//! - a write that fails midway (file size limit) keeps the previous manifest;
+//! - a backend terminated, the cluster stopped, SIGINT or SIGKILL mid-model,
+//!   and an incremental model terminated mid-merge: the old relation stays
+//!   whole and `weir retry` finishes;
+//! - two deploys run as steps (Airflow's prepare, node tasks, swap): the
+//!   deploy lease keeps the second out of the first one's shadow set.
 
 mod support;
 
