@@ -79,7 +79,10 @@ pub fn deploy(request: &DeployRequest, reporter: &dyn Reporter) -> Result<Deploy
             .unwrap_or_else(|| deploy::process_name(target)),
         spans_steps: false,
     };
-    lease::take(&mut adapter, target, &holder, &deploy.schemas)?;
+    if let Err(err) = lease::take(&mut adapter, target, &holder, &deploy.schemas) {
+        deploy::unlock(&mut adapter);
+        return Err(err);
+    }
     let built = (|| {
         let warnings = deploy::prepare(&mut adapter, &deploy)?;
         for warning in &warnings {
@@ -119,11 +122,11 @@ pub fn deploy(request: &DeployRequest, reporter: &dyn Reporter) -> Result<Deploy
 /// An orchestrator's first deploy step, before the shadow set's nodes are
 /// built as tasks of their own: get `<schema>__next` ready. Returns notes.
 pub fn prepare(request: &DeployRequest) -> Result<Vec<String>> {
-    let (deploy, mut adapter) = start(request)?;
     let holder = Holder {
         deploy_id: step_id(request, "prepare")?,
         spans_steps: true,
     };
+    let (deploy, mut adapter) = start(request)?;
     let target = &deploy.live.target.name;
     let prepared = lease::take(&mut adapter, target, &holder, &deploy.schemas)
         .and_then(|()| deploy::prepare(&mut adapter, &deploy));
@@ -134,8 +137,8 @@ pub fn prepare(request: &DeployRequest) -> Result<Vec<String>> {
 /// An orchestrator's last deploy step: swap the built shadow set in, in one
 /// transaction. Returns the swapped schemas.
 pub fn swap(request: &DeployRequest) -> Result<Vec<String>> {
-    let (deploy, mut adapter) = start(request)?;
     let id = step_id(request, "swap")?;
+    let (deploy, mut adapter) = start(request)?;
     let release = lease::release_sql(&id, &deploy.schemas);
     let swapped = lease::renew(&mut adapter, &deploy.live.target.name, &id, &deploy.schemas)
         .and_then(|()| deploy::swap(&mut adapter, &deploy.schemas, &release));
@@ -178,9 +181,9 @@ pub fn rollback(request: &DeployRequest) -> Result<Vec<String>> {
         deploy_id: deploy::process_name(target),
         spans_steps: false,
     };
-    lease::take(&mut adapter, target, &holder, &schemas)?;
     let release = lease::release_sql(&holder.deploy_id, &schemas);
-    let rolled_back = deploy::rollback(&mut adapter, &schemas, &release);
+    let rolled_back = lease::take(&mut adapter, target, &holder, &schemas)
+        .and_then(|()| deploy::rollback(&mut adapter, &schemas, &release));
     if rolled_back.is_err() {
         let _ = lease::release(&mut adapter, &holder.deploy_id, &schemas);
     }
