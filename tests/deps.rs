@@ -272,7 +272,10 @@ fn installs_local_git_and_hub_packages_and_honours_the_lock() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names, ["git_other", "git_sub", "hub_a", "hub_b", "local_one"]);
+    assert_eq!(
+        names,
+        ["git_other", "git_sub", "hub_a", "hub_b", "local_one"]
+    );
     // Nothing left beside it.
     let leftovers: Vec<_> = std::fs::read_dir(&root)
         .unwrap()
@@ -303,7 +306,11 @@ fn installs_local_git_and_hub_packages_and_honours_the_lock() {
     hub.publish("hub_a", "1.3.0", &src, json!([]), json!([]));
     let output = weir(&root, &["deps"], &hub_env(&hub));
     assert_eq!(output.status.code(), Some(0), "{}", both(&output));
-    assert!(!stdout(&output).contains("Updating lock file"), "{}", stdout(&output));
+    assert!(
+        !stdout(&output).contains("Updating lock file"),
+        "{}",
+        stdout(&output)
+    );
     assert!(read(&installed.join("hub_a/dbt_project.yml")).contains("# hub_a 1.2.0"));
     assert_eq!(read(&root.join("package-lock.yml")), lock);
 
@@ -313,7 +320,10 @@ fn installs_local_git_and_hub_packages_and_honours_the_lock() {
     assert!(read(&installed.join("hub_a/dbt_project.yml")).contains("# hub_a 1.3.0"));
     assert!(!installed.join("hub_b").exists());
     let upgraded = read(&root.join("package-lock.yml"));
-    assert!(upgraded.contains("version: 1.3.0") && !upgraded.contains("hub_b"), "{upgraded}");
+    assert!(
+        upgraded.contains("version: 1.3.0") && !upgraded.contains("hub_b"),
+        "{upgraded}"
+    );
 
     // A changed packages.yml is resolved again too; --lock writes the lock only.
     write(
@@ -347,7 +357,10 @@ fn a_version_conflict_names_both_requirers_and_changes_nothing() {
         "{err}"
     );
     assert!(err.contains("`>=0.5.0` by packages.yml (line 4)"), "{err}");
-    assert!(err.contains("`>=0.2.0, <0.4.0` by org/hub_a 1.2.0"), "{err}");
+    assert!(
+        err.contains("`>=0.2.0, <0.4.0` by org/hub_a 1.2.0"),
+        "{err}"
+    );
     assert!(err.contains("packages.yml:4"), "{err}");
     assert!(root.join("dbt_packages/kept/dbt_project.yml").is_file());
     assert!(!root.join("package-lock.yml").exists());
@@ -369,7 +382,9 @@ fn require_dbt_version_is_checked() {
     let err = stderr(&output);
     assert!(err.contains("the package ../future"), "{err}");
     assert!(
-        err.contains("require-dbt-version: [\">=1.0.0\", \">=99.0.0\"]` in its dbt_project.yml (line 3)"),
+        err.contains(
+            "require-dbt-version: [\">=1.0.0\", \">=99.0.0\"]` in its dbt_project.yml (line 3)"
+        ),
         "{err}"
     );
     assert!(err.contains("leaves out dbt 1.11.0"), "{err}");
@@ -394,7 +409,11 @@ fn an_unreachable_hub_leaves_dbt_packages_as_it_was() {
         "proj",
         "packages:\n  - package: org/hub_a\n    version: 1.0.0\n",
     );
-    package(&root.join("dbt_packages/hub_a"), "hub_a", "# installed before\n");
+    package(
+        &root.join("dbt_packages/hub_a"),
+        "hub_a",
+        "# installed before\n",
+    );
     let output = weir(&root, &["deps"], &[("DBT_PACKAGE_HUB_URL", &closed)]);
     assert_eq!(output.status.code(), Some(2), "{}", both(&output));
     let err = stderr(&output);
