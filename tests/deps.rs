@@ -485,3 +485,32 @@ fn packages_in_both_files_are_refused() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_git_package_on_its_default_branch_is_installed_with_a_warning() {
+    let dir = scratch("unpinned");
+    let (repo, _, second) = git_repo(&dir);
+    let root = dir.join("project");
+    project(
+        &root,
+        "proj",
+        &format!(
+            "packages:\n  - git: \"{repo}\"\n    subdirectory: sub\n  - git: \"{repo}\"\n    \
+             subdirectory: other\n    warn-unpinned: false\n",
+            repo = repo.display()
+        ),
+    );
+    let output = weir(&root, &["deps"], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", both(&output));
+    let out = stdout(&output);
+    let warning = format!(
+        "[WARNING]: The git package \"{}/sub\" is pinned to the \"HEAD\" branch",
+        repo.display()
+    );
+    assert!(out.contains(&warning), "{out}");
+    assert_eq!(out.matches("[WARNING]").count(), 1, "{out}");
+    // The branch's newest commit.
+    assert!(read(&root.join("dbt_packages/git_sub/dbt_project.yml")).contains("# after v1"));
+    assert!(read(&root.join("package-lock.yml")).contains(&format!("revision: {second}")));
+    let _ = std::fs::remove_dir_all(&dir);
+}

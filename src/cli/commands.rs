@@ -433,6 +433,9 @@ pub fn deps(args: &super::args::DepsArgs) -> Result<i32> {
         );
         return Ok(0);
     };
+    for warning in &report.warnings {
+        log("DepsUnpinned", &format!("[WARNING]: {warning}"), json!({}));
+    }
     if let Some(lock) = &report.lock_written {
         log(
             "DepsLockUpdating",

@@ -59,6 +59,8 @@ pub struct DepsReport {
     pub lock_written: Option<PathBuf>,
     pub install_path: PathBuf,
     pub installed: Vec<InstalledPackage>,
+    /// Warnings to show (a git package following a branch).
+    pub warnings: Vec<String>,
 }
 
 /// Install the packages of the project at `root`.
@@ -101,6 +103,7 @@ pub fn deps(root: &Path, options: &DepsOptions) -> Result<DepsReport> {
         None => resolver.resolve(&specs, &file)?,
     };
     resolve::check_names(&pinned, &project.name)?;
+    report.warnings = std::mem::take(&mut resolver.warnings);
     let lock_path = root.join(packages::LOCK_FILE);
     let lock_text = honour
         .is_none()

@@ -196,6 +196,8 @@ pub struct Resolver<'a> {
     /// Clones made, by URL and revision: each is made once.
     clones: BTreeMap<(String, Option<String>), (PathBuf, String)>,
     made: usize,
+    /// Warnings for the user (a git package that follows a branch), once each.
+    pub warnings: Vec<String>,
 }
 
 impl<'a> Resolver<'a> {
@@ -206,6 +208,7 @@ impl<'a> Resolver<'a> {
             hub: None,
             clones: BTreeMap::new(),
             made: 0,
+            warnings: Vec::new(),
         }
     }
 
@@ -363,6 +366,21 @@ impl<'a> Resolver<'a> {
                     ).with_hint("require one revision of a git package everywhere")));
                 }
                 let revision = revisions.first().map(|(rev, _)| rev.to_string());
+                let warn = want
+                    .requirements
+                    .iter()
+                    .all(|r| r.spec.raw.get("warn-unpinned") != Some(&Json::Bool(false)));
+                if warn && matches!(revision.as_deref(), None | Some("HEAD" | "main" | "master")) {
+                    let followed = revision.as_deref().unwrap_or("HEAD");
+                    let note = format!(
+                        "The git package \"{shown}\" is pinned to the \"{followed}\" branch: a \
+                         change there reaches this project without warning. Pin a tag or a commit \
+                         in `revision:` (or set `warn-unpinned: false`)."
+                    );
+                    if !self.warnings.contains(&note) {
+                        self.warnings.push(note);
+                    }
+                }
                 let written_url = written(&want.requirements[0].spec, "git", url);
                 let (checkout, commit) = self
                     .clone_at(url, &written_url, revision.as_deref())
