@@ -33,6 +33,7 @@ pub use adapter::postgres::{ConnectionSettings, PostgresAdapter};
 pub use adapter::{Adapter, RelationKind, connect, in_transaction};
 pub use base::{secrets, timing};
 pub use compile::{CompileOptions, Compiled, RunRenderer, compile};
+pub use deps::add::AddSource;
 pub use deps::{DepsOptions, DepsReport, InstalledPackage};
 pub use error::{Error, ErrorKind, Result};
 pub use graph::short_name;

@@ -514,3 +514,43 @@ fn a_git_package_on_its_default_branch_is_installed_with_a_warning() {
     assert!(read(&root.join("package-lock.yml")).contains(&format!("revision: {second}")));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn add_package_writes_packages_yml_then_installs() {
+    let dir = scratch("add");
+    let hub = standard_hub(&dir);
+    package(&dir.join("local_pkg"), "local_one", "");
+    let root = dir.join("project");
+    project(
+        &root,
+        "proj",
+        "packages:\n  # pinned for now\n  - local: ../local_pkg\n  - package: org/hub_a\n    version: 1.0.0\n",
+    );
+    let output = weir(
+        &root,
+        &["deps", "--add-package", "org/hub_a"],
+        &hub_env(&hub),
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", both(&output));
+    assert!(
+        stderr(&output).contains("needs a version"),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = weir(
+        &root,
+        &["deps", "--add-package", "org/hub_a@>=1.1.0,<3.0.0"],
+        &hub_env(&hub),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", both(&output));
+    assert!(stdout(&output).contains("Added new package org/hub_a@>=1.1.0,<3.0.0"));
+    // The old entry of hub_a is replaced; the file is written as dbt writes it.
+    assert_eq!(
+        read(&root.join("packages.yml")),
+        "packages:\n  - local: ../local_pkg\n  - package: org/hub_a\n    version:\n      - '>=1.1.0'\n      - <3.0.0\n"
+    );
+    assert!(read(&root.join("dbt_packages/hub_a/dbt_project.yml")).contains("# hub_a 2.0.0"));
+    assert!(root.join("dbt_packages/local_one").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

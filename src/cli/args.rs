@@ -263,6 +263,20 @@ pub struct DepsArgs {
     /// Install packages whose `require-dbt-version` leaves out weir's dbt version.
     #[arg(long)]
     pub no_version_check: bool,
+    /// Add a package to packages.yml, as NAME@VERSION (a version or a
+    /// comma-separated range; a revision for git), then install.
+    #[arg(long, value_name = "NAME@VERSION")]
+    pub add_package: Option<String>,
+    /// Where --add-package's package comes from.
+    #[arg(long, value_enum, default_value = "hub")]
+    pub source: PackageSource,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PackageSource {
+    Hub,
+    Git,
+    Local,
 }
 
 impl DepsArgs {
@@ -275,6 +289,14 @@ impl DepsArgs {
             lock_only: self.lock,
             upgrade: self.upgrade,
             skip_version_check: self.no_version_check,
+            add_package: self.add_package.clone().map(|spec| {
+                let source = match self.source {
+                    PackageSource::Hub => weir::AddSource::Hub,
+                    PackageSource::Git => weir::AddSource::Git,
+                    PackageSource::Local => weir::AddSource::Local,
+                };
+                (spec, source)
+            }),
         };
         (project, options)
     }

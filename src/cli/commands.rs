@@ -433,6 +433,13 @@ pub fn deps(args: &super::args::DepsArgs) -> Result<i32> {
         );
         return Ok(0);
     };
+    if let (Some((spec, _)), Some(file)) = (&options.add_package, &report.packages_file) {
+        log(
+            "DepsAddPackage",
+            &format!("Added new package {spec} to {}", file.display()),
+            json!({"package_name": spec, "packages_filepath": file.display().to_string()}),
+        );
+    }
     for warning in &report.warnings {
         log("DepsUnpinned", &format!("[WARNING]: {warning}"), json!({}));
     }

@@ -7,6 +7,7 @@
 //! staging folder first and swapped in at the end, so a failed download
 //! leaves the previous dbt_packages/ as it was.
 
+pub mod add;
 pub mod git;
 pub mod hub;
 mod install;
@@ -32,6 +33,9 @@ pub struct DepsOptions {
     /// Skip the check of each package's `require-dbt-version`
     /// (`--no-version-check`).
     pub skip_version_check: bool,
+    /// Write this package (`NAME@VERSION`) into packages.yml first
+    /// (`--add-package`, `--source`).
+    pub add_package: Option<(String, add::AddSource)>,
 }
 
 /// One installed package, for the report.
@@ -66,6 +70,9 @@ pub struct DepsReport {
 /// Install the packages of the project at `root`.
 pub fn deps(root: &Path, options: &DepsOptions) -> Result<DepsReport> {
     let project = Project::load_root(root)?;
+    if let Some((spec, source)) = &options.add_package {
+        add::add_package(root, spec, *source)?;
+    }
     let install_path = root.join(&project.packages_install_path);
     let mut report = DepsReport {
         install_path: install_path.clone(),
