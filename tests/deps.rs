@@ -554,3 +554,39 @@ fn add_package_writes_packages_yml_then_installs() {
     assert!(root.join("dbt_packages/local_one").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_tarball_package_is_downloaded_and_named_by_its_entry() {
+    let dir = scratch("tarball");
+    let hub = standard_hub(&dir);
+    let root = dir.join("project");
+    let url = format!("{}tarballs/hub_b-0.3.0.tar.gz", hub.url);
+    project(
+        &root,
+        "proj",
+        &format!("packages:\n  - tarball: {url}\n    name: hub_b\n"),
+    );
+    let output = weir(&root, &["ls"], &[]);
+    assert!(
+        stderr(&output).contains("package `") && stderr(&output).contains("(as `hub_b`)"),
+        "{}",
+        both(&output)
+    );
+    let output = weir(&root, &["deps"], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", both(&output));
+    assert!(read(&root.join("dbt_packages/hub_b/dbt_project.yml")).contains("# hub_b 0.3.0"));
+    assert_eq!(
+        read(&root.join("package-lock.yml"))
+            .lines()
+            .take(3)
+            .collect::<Vec<_>>(),
+        [
+            "packages:",
+            "  - name: hub_b",
+            &format!("    tarball: {url}")
+        ]
+    );
+    let output = weir(&root, &["ls"], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", both(&output));
+    let _ = std::fs::remove_dir_all(&dir);
+}

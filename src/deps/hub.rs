@@ -145,13 +145,16 @@ impl Hub {
                 Err(err) => last = err.to_string(),
             }
         }
+        let hint = if url.starts_with(&self.base) {
+            format!("check the network, or point {HUB_URL_VAR} at a reachable package hub")
+        } else {
+            "check the network and the URL".to_string()
+        };
         Err(Error::new(
             ErrorKind::Io,
             format!("could not download {what} from {url}: {last}"),
         )
-        .with_hint(format!(
-            "check the network, or point {HUB_URL_VAR} at a reachable package hub"
-        )))
+        .with_hint(hint))
     }
 }
 

@@ -362,7 +362,7 @@ pub fn read_lock(root: &Path) -> Result<Option<Lock>> {
 /// under `install_path` (`installed`: the names found there), naming the
 /// entry's file and line and saying to run `weir deps`. A package's
 /// installed name is its lock entry's `name`, a local package's own
-/// dbt_project.yml name, or else unknown: then, as dbt does, the count of
+/// dbt_project.yml name, a tarball's `name:`, or else unknown: then, as dbt does, the count of
 /// packages installed must reach the count listed.
 pub fn check_installed(root: &Path, install_path: &Path, installed: &[String]) -> Result<()> {
     let Some(file) = read(root)? else {
@@ -416,6 +416,9 @@ fn expected_name(root: &Path, spec: &PackageSpec, lock: Option<&Lock>) -> Option
         let text = std::fs::read_to_string(project_file).ok()?;
         let doc = yaml::parse_text(&text).ok()?;
         return yaml::str_field(&doc, "name").map(str::to_string);
+    }
+    if let Source::Tarball { .. } = &spec.source {
+        return spec.name.clone();
     }
     let key = spec.key();
     lock?
