@@ -590,3 +590,36 @@ fn a_tarball_package_is_downloaded_and_named_by_its_entry() {
     assert_eq!(output.status.code(), Some(0), "{}", both(&output));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn env_var_in_packages_yml_is_rendered_and_the_lock_keeps_it_unrendered() {
+    let dir = scratch("env_var");
+    let (repo, first, _) = git_repo(&dir);
+    let root = dir.join("project");
+    project(
+        &root,
+        "proj",
+        "packages:\n  - git: \"{{ env_var('WEIR_TEST_REPO') }}\"\n    revision: v1\n    subdirectory: sub\n",
+    );
+    let repo_text = repo.display().to_string();
+    let output = weir(&root, &["deps"], &[("WEIR_TEST_REPO", &repo_text)]);
+    assert_eq!(output.status.code(), Some(0), "{}", both(&output));
+    assert!(read(&root.join("dbt_packages/git_sub/dbt_project.yml")).contains("# at v1"));
+    let lock = read(&root.join("package-lock.yml"));
+    assert!(
+        lock.starts_with(&format!(
+            "packages:\n  - git: '{{{{ env_var(''WEIR_TEST_REPO'') }}}}'\n    name: git_sub\n    revision: {first}\n"
+        )),
+        "{lock}"
+    );
+    // The lock is honoured on the next run, its template rendered again.
+    let output = weir(&root, &["deps"], &[("WEIR_TEST_REPO", &repo_text)]);
+    assert_eq!(output.status.code(), Some(0), "{}", both(&output));
+    assert!(
+        !stdout(&output).contains("Updating lock file"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(root.join("dbt_packages/git_sub").is_dir());
+    let _ = std::fs::remove_dir_all(&dir);
+}
