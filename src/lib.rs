@@ -10,6 +10,7 @@
 pub(crate) mod adapter;
 pub(crate) mod base;
 pub(crate) mod compile;
+pub(crate) mod deps;
 pub(crate) mod env;
 pub(crate) mod error;
 pub(crate) mod graph;
@@ -32,6 +33,8 @@ pub use adapter::postgres::{ConnectionSettings, PostgresAdapter};
 pub use adapter::{Adapter, RelationKind, connect, in_transaction};
 pub use base::{secrets, timing};
 pub use compile::{CompileOptions, Compiled, RunRenderer, compile};
+pub use deps::add::AddSource;
+pub use deps::{DepsOptions, DepsReport, InstalledPackage};
 pub use error::{Error, ErrorKind, Result};
 pub use graph::short_name;
 pub use manifest::{Manifest, Materialization, Node, Relation, ResourceType};

@@ -19,6 +19,7 @@ const RANKS: &[(&str, u32)] = &[
     ("results", 4),
     ("jinja", 5),
     ("target", 6),
+    ("deps", 6),
     ("adapter", 7),
     ("compile", 8),
     ("select", 9),

@@ -14,6 +14,13 @@ pub fn md5_hex(text: &str) -> String {
     hex(&Md5::digest(text.as_bytes()))
 }
 
+/// The sha1 of `text`, in hex (package-lock.yml's `sha1_hash`, as dbt
+/// computes it: not for security).
+pub fn sha1_hex(text: &str) -> String {
+    use sha1::Sha1;
+    hex(&Sha1::digest(text.as_bytes()))
+}
+
 /// Lowercase hex digits of `bytes`: how digests are shown.
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";

@@ -43,6 +43,9 @@ pub enum Command {
     Retry(RetryArgs),
     /// Show the target and check the connection.
     Debug(ProjectArgs),
+    /// Install the packages of packages.yml (or dependencies.yml) into
+    /// dbt_packages/, pinned in package-lock.yml.
+    Deps(DepsArgs),
     /// Drop the CI schemas weir created on the target (weir_meta.ci_schemas),
     /// all of them or those unused for a while; nothing else.
     Clean(CleanArgs),
@@ -243,6 +246,60 @@ pub struct CleanArgs {
     /// Print what would be dropped, and drop nothing.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DepsArgs {
+    /// The folder holding dbt_project.yml (default: the current folder).
+    #[arg(long)]
+    pub project_dir: Option<PathBuf>,
+    /// Resolve the packages and write package-lock.yml without installing them.
+    #[arg(long)]
+    pub lock: bool,
+    /// Resolve the packages again (the newest versions their ranges allow),
+    /// even when package-lock.yml matches packages.yml.
+    #[arg(long)]
+    pub upgrade: bool,
+    /// Install packages whose `require-dbt-version` leaves out weir's dbt version.
+    #[arg(long)]
+    pub no_version_check: bool,
+    /// Add a package to packages.yml, as NAME@VERSION (a version or a
+    /// comma-separated range; a revision for git), then install.
+    #[arg(long, value_name = "NAME@VERSION")]
+    pub add_package: Option<String>,
+    /// Where --add-package's package comes from.
+    #[arg(long, value_enum, default_value = "hub")]
+    pub source: PackageSource,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PackageSource {
+    Hub,
+    Git,
+    Local,
+}
+
+impl DepsArgs {
+    pub fn request(&self) -> (ProjectRequest, weir::DepsOptions) {
+        let project = ProjectRequest {
+            project_dir: self.project_dir.clone(),
+            ..ProjectRequest::default()
+        };
+        let options = weir::DepsOptions {
+            lock_only: self.lock,
+            upgrade: self.upgrade,
+            skip_version_check: self.no_version_check,
+            add_package: self.add_package.clone().map(|spec| {
+                let source = match self.source {
+                    PackageSource::Hub => weir::AddSource::Hub,
+                    PackageSource::Git => weir::AddSource::Git,
+                    PackageSource::Local => weir::AddSource::Local,
+                };
+                (spec, source)
+            }),
+        };
+        (project, options)
+    }
 }
 
 #[derive(Debug, Args)]

@@ -422,6 +422,93 @@ pub fn debug(args: &ProjectArgs) -> Result<i32> {
     }
 }
 
+pub fn deps(args: &super::args::DepsArgs) -> Result<i32> {
+    let (project, options) = args.request();
+    let report = weir::workflow::deps::deps(&project, &options)?;
+    let Some(file) = &report.packages_file else {
+        log(
+            "DepsNoPackagesFound",
+            "Warning: No packages were found in packages.yml",
+            json!({}),
+        );
+        return Ok(0);
+    };
+    if let (Some((spec, _)), Some(file)) = (&options.add_package, &report.packages_file) {
+        log(
+            "DepsAddPackage",
+            &format!("Added new package {spec} to {}", file.display()),
+            json!({"package_name": spec, "packages_filepath": file.display().to_string()}),
+        );
+    }
+    for warning in &report.warnings {
+        log("DepsUnpinned", &format!("[WARNING]: {warning}"), json!({}));
+    }
+    if let Some(lock) = &report.lock_written {
+        log(
+            "DepsLockUpdating",
+            &format!("Updating lock file in file path: {}", lock.display()),
+            json!({"lock_filepath": lock.display().to_string()}),
+        );
+    }
+    if report.installed.is_empty() && !options.lock_only {
+        let name = file
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        log(
+            "DepsNoPackagesFound",
+            &format!("Warning: No packages were found in {name}"),
+            json!({}),
+        );
+    }
+    let mut outdated = Vec::new();
+    for package in &report.installed {
+        log(
+            "DepsStartPackageInstall",
+            &format!("Installing {}", package.shown),
+            json!({"package_name": package.shown}),
+        );
+        log(
+            "DepsInstallInfo",
+            &format!("Installed from {}", package.installed_from),
+            json!({"version_name": package.installed_from}),
+        );
+        if let (Some(version), Some(latest)) = (&package.version, &package.latest) {
+            if version == latest {
+                log("DepsUpToDate", "Up to date!", json!({}));
+            } else {
+                log(
+                    "DepsUpdateAvailable",
+                    &format!("Updated version available: {latest}"),
+                    json!({"version_latest": latest}),
+                );
+                outdated.push(package.shown.clone());
+            }
+        }
+        if let Some(sub) = &package.subdirectory {
+            log(
+                "DepsListSubdirectory",
+                &format!("and subdirectory {sub}"),
+                json!({"subdirectory": sub}),
+            );
+        }
+    }
+    if !outdated.is_empty() {
+        let names = outdated
+            .iter()
+            .map(|n| format!("'{n}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        log(
+            "DepsNotifyUpdatesAvailable",
+            &format!(
+                "Updates available for packages: [{names}]\nUpdate your versions in packages.yml, then run weir deps"
+            ),
+            json!({"packages": outdated}),
+        );
+    }
+    Ok(0)
+}
+
 pub fn local(args: &super::args::LocalArgs) -> Result<i32> {
     let dir = match &args.project_dir {
         Some(dir) => dir.clone(),

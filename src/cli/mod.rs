@@ -39,6 +39,7 @@ fn run_command(command: Command) -> weir::Result<i32> {
         Command::Snapshot(args) => commands::run(&args, Some(ResourceType::Snapshot)),
         Command::Retry(args) => commands::retry(&args),
         Command::Debug(args) => commands::debug(&args),
+        Command::Deps(args) => commands::deps(&args),
         Command::Clean(args) => commands::clean(&args),
         Command::Deploy(args) => commands::deploy(&args),
         Command::Rollback(args) => commands::rollback(&args),

@@ -5,6 +5,7 @@ mod blocks;
 pub mod config;
 mod digest;
 mod files;
+pub mod packages;
 pub mod properties;
 pub mod versions;
 pub mod yaml;
@@ -131,7 +132,15 @@ impl Project {
                 project.packages.push(package);
             }
         }
+        let installed: Vec<String> = project.packages.iter().map(|p| p.name.clone()).collect();
+        packages::check_installed(root, &install_path, &installed)?;
         Ok(project)
+    }
+
+    /// Read the project rooted at `root` alone, not the packages installed
+    /// in it (which `weir deps` is about to replace).
+    pub fn load_root(root: &Path) -> Result<Project> {
+        Project::load_one(root)
     }
 
     /// The project and its packages, the project first.

@@ -142,6 +142,11 @@ pub fn from_json(value: &Json) -> Yaml {
     Yaml::new(kind)
 }
 
+/// A scalar as PyYAML writes it after `key: ` (quoted only when it must be).
+pub fn scalar_text(value: &Yaml) -> String {
+    emit::scalar_text(value)
+}
+
 /// YAML text as dbt's `toyaml` (PyYAML's `safe_dump`) writes it.
 pub fn to_string(value: &Yaml) -> String {
     emit::document(value)

@@ -23,7 +23,8 @@ pub struct Debugged {
 /// `weir debug`: the project and target, and a connection check.
 pub fn debug(request: &ProjectRequest) -> Result<Debugged> {
     let options = request.compile_options()?;
-    let project = crate::project::Project::load(&options.project_dir)?;
+    // Only the root project: its packages need not be installed to check a connection.
+    let project = crate::project::Project::load_root(&options.project_dir)?;
     let target = crate::target::profile::load_target(
         options.profiles_dir.as_deref(),
         &project.root,

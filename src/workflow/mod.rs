@@ -8,6 +8,7 @@
 //! ([`deploy`]).
 
 pub mod deploy;
+pub mod deps;
 mod guard;
 pub mod maintain;
 pub mod node;
