@@ -67,6 +67,7 @@ pub struct Project {
     pub models: Vec<ProjectFile>,
     /// Seeds: CSV files.
     pub seeds: Vec<ProjectFile>,
+    /// Macro files, and the generic-test files under test paths' `generic/`.
     pub macros: Vec<ProjectFile>,
     /// `{% snapshot %}` blocks from snapshot-paths.
     pub snapshots: Vec<Block>,
@@ -249,10 +250,10 @@ impl Project {
         let [
             models,
             seeds,
-            macros,
+            mut macros,
             snapshot_files,
             analyses,
-            singular_tests,
+            test_files,
             docs_files,
             model_properties,
             seed_properties,
@@ -270,6 +271,18 @@ impl Project {
                 select(&seed_paths, &["yml", "yaml"]),
             ],
         )?;
+        // As dbt reads test paths: `generic/` holds generic tests (`{% test %}`
+        // blocks, read as macros) and `fixtures/` unit-test fixtures; only the
+        // rest are singular tests.
+        let mut singular_tests = Vec::new();
+        for file in test_files {
+            match file.path.split('/').next() {
+                Some("generic") if file.path.contains('/') => macros.push(file),
+                Some("fixtures") if file.path.contains('/') => {}
+                _ => singular_tests.push(file),
+            }
+        }
+        macros.sort_by(|a, b| a.original_file_path.cmp(&b.original_file_path));
         let property_files: Vec<ProjectFile> = model_properties
             .into_iter()
             .chain(seed_properties)
