@@ -75,7 +75,10 @@ pub fn layout(compiled: &Compiled, extra_developers: &[String]) -> Result<Layout
     developers.sort();
     developers.dedup();
 
-    let mut targets = crate::target::protect::other_targets(&compiled.target)?;
+    let others = crate::target::protect::other_targets(&compiled.target)?;
+    let unreadable: Vec<_> = others.unreadable.into_iter().filter(|u| u.protected).collect();
+    super::protect::warn_unreadable(&unreadable);
+    let mut targets = others.targets;
     targets.push(compiled.target.clone());
     let mut owners: BTreeMap<String, String> = BTreeMap::new();
     let mut ci_users = Vec::new();

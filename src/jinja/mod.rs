@@ -6,6 +6,7 @@ pub(crate) mod context;
 pub mod macros;
 mod modules;
 mod mutable;
+pub mod native;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -453,6 +454,7 @@ fn base_environment() -> Environment<'static> {
     env.add_global("execute", true);
     env.add_global("modules", Value::from_object(modules::Modules));
     builtins::register(&mut env);
+    native::register(&mut env);
     env.add_function(mutable::NEW_LIST, || {
         Value::from_object(mutable::MutableList::default())
     });
@@ -502,7 +504,7 @@ pub fn render_standalone(text: &str) -> Result<String> {
 
 /// Render a profiles.yml value: `env_var` may read secrets there. Also says
 /// whether it read one: models may not see such a value (see [`CompileScope::target_secrets`]).
-pub fn render_profile_value(text: &str) -> Result<(String, bool)> {
+pub fn render_profile_value(text: &str) -> Result<(Json, bool)> {
     macros::refuel();
     let mut env = base_environment();
     let read_secret = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -513,8 +515,7 @@ pub fn render_profile_value(text: &str) -> Result<(String, bool)> {
         }
         env_var_value(name, default)
     });
-    let rendered = env
-        .render_str(text, minijinja::context! {})
+    let rendered = native::render(&env, text, minijinja::context! {})
         .map_err(|e| convert_error(&e, &Macros::default(), Path::new(""), Some(text)))?;
     Ok((
         rendered,
