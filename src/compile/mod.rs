@@ -3,6 +3,7 @@
 
 pub mod artifacts;
 pub mod cache;
+mod disabled;
 mod docs;
 mod ephemeral;
 mod exposures;
@@ -129,6 +130,15 @@ fn compile_project(
     target: &Target,
     cli_vars: &Map<String, Json>,
 ) -> Result<Manifest> {
+    // The YAML values dbt renders, rendered for this target.
+    let renderer = crate::jinja::YamlRenderer::new(
+        &target_context(target),
+        &target.secret_keys,
+        package_vars(project, cli_vars),
+        cli_vars.clone(),
+    );
+    let rendered = project.rendered(&renderer)?;
+    let project = rendered.as_ref().unwrap_or(project);
     // Broken properties YAML is the first error, as when it was read.
     for package in project.all_projects() {
         package.properties()?;
@@ -149,7 +159,7 @@ fn compile_project(
                 .map(str::to_string)
         };
         let source_enabled = |id: &str| sources.contains_key(id);
-        for test in generic_tests::collect(package, &resolve, &source_enabled)? {
+        for test in generic_tests::collect(package, &resolve, &source_enabled, &renderer)? {
             check_test_macro(&jinja, package, &test)?;
             tests.push((test, package));
         }
@@ -464,7 +474,28 @@ fn render_all(jinja: &JinjaEnv, pending: &[Pending]) -> Result<Vec<Option<Render
         if node.resource_type == ResourceType::Seed {
             return Ok(None);
         }
-        jinja.render(&render_request(node, None)).map(Some)
+        let config_only = |file: &crate::project::ProjectFile| {
+            let mut request = render_request(node, None);
+            request.file = file;
+            jinja.render(&request).ok()
+        };
+        // Disabled by dbt_project.yml or properties: not rendered, unless
+        // its own config() enables it again.
+        if disabled::says_disabled(&node.base_config)
+            && !disabled::own_config(node, config_only)
+                .is_some_and(|c| disabled::captured_enabled(&c, true))
+        {
+            return Ok(Some(RenderCapture::default()));
+        }
+        match jinja.render(&render_request(node, None)) {
+            Ok(capture) => Ok(Some(capture)),
+            // A node that disables itself is not compiled: its render errors
+            // do not count, as in dbt.
+            Err(error) => match disabled::own_config(node, config_only) {
+                Some(capture) if disabled::captured_enabled(&capture, false) => Ok(Some(capture)),
+                _ => Err(error),
+            },
+        }
     };
     crate::base::parallel::map(pending, render_one)
         .into_iter()

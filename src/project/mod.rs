@@ -6,6 +6,7 @@ pub mod config;
 mod digest;
 mod files;
 pub mod properties;
+pub mod rendering;
 pub mod versions;
 pub mod yaml;
 
@@ -19,7 +20,7 @@ use crate::error::{Error, ErrorKind, Result};
 pub use blocks::Block;
 pub use config::ConfigTree;
 pub use digest::SourceDigest;
-pub use properties::{Column, ExposureDefinition, ModelProperties, Properties, SourceDefinition};
+pub use properties::{Column, ExposureDefinition, ModelProperties, Properties};
 
 /// A file of the project: where it is and what it says.
 #[derive(Debug, Clone, PartialEq)]
@@ -300,7 +301,7 @@ impl Project {
         let docs = blocks_of(root, &docs_files, blocks::docs_blocks)?;
         crate::base::timing::phase("project files read");
 
-        Ok(Project {
+        let mut project = Project {
             root: root.to_path_buf(),
             profile: yaml::str_field(&doc, "profile")
                 .unwrap_or(&name)
@@ -319,39 +320,12 @@ impl Project {
                 .unwrap_or("logs")
                 .to_string(),
             vars,
-            models_config: ConfigTree::from_yaml(
-                doc.get("models"),
-                "models",
-                &text,
-                &project_file,
-            )?,
-            seeds_config: ConfigTree::from_yaml(doc.get("seeds"), "seeds", &text, &project_file)?,
-            snapshots_config: ConfigTree::from_yaml(
-                doc.get("snapshots"),
-                "snapshots",
-                &text,
-                &project_file,
-            )?,
-            exposures_config: ConfigTree::from_yaml(
-                doc.get("exposures"),
-                "exposures",
-                &text,
-                &project_file,
-            )?,
-            sources_config: ConfigTree::from_yaml(
-                doc.get("sources"),
-                "sources",
-                &text,
-                &project_file,
-            )?,
-            tests_config: {
-                let key = if doc.get("data_tests").is_some() {
-                    "data_tests"
-                } else {
-                    "tests"
-                };
-                ConfigTree::from_yaml(doc.get(key), key, &text, &project_file)?
-            },
+            models_config: ConfigTree::default(),
+            seeds_config: ConfigTree::default(),
+            snapshots_config: ConfigTree::default(),
+            exposures_config: ConfigTree::default(),
+            sources_config: ConfigTree::default(),
+            tests_config: ConfigTree::default(),
             singular_tests,
             snapshots,
             analyses,
@@ -370,7 +344,93 @@ impl Project {
             on_run_end: yaml::string_list(doc.get("on-run-end")),
             digest: digest.finish(),
             name,
-        })
+        };
+        project.set_config_trees(&doc, &text, &project_file)?;
+        Ok(project)
+    }
+
+    /// The config blocks of dbt_project.yml (`doc`, read from `text`).
+    fn set_config_trees(&mut self, doc: &Yaml, text: &str, file: &Path) -> Result<()> {
+        let tree = |key: &str| ConfigTree::from_yaml(doc.get(key), key, text, file);
+        self.models_config = tree("models")?;
+        self.seeds_config = tree("seeds")?;
+        self.snapshots_config = tree("snapshots")?;
+        self.exposures_config = tree("exposures")?;
+        self.sources_config = tree("sources")?;
+        self.tests_config = tree(if doc.get("data_tests").is_some() {
+            "data_tests"
+        } else {
+            "tests"
+        })?;
+        Ok(())
+    }
+
+    /// The project and its packages as one compile sees them: every value of
+    /// dbt_project.yml's config blocks and of the properties files that dbt
+    /// renders (see [`rendering`]) rendered by `render` (target, var,
+    /// env_var). None when no such value holds Jinja: the project is used
+    /// as it is.
+    pub fn rendered(&self, render: &dyn rendering::Render) -> Result<Option<Project>> {
+        let own = self.rendered_one(render)?;
+        let mut packages = Vec::with_capacity(self.packages.len());
+        for package in &self.packages {
+            packages.push(package.rendered_one(render)?);
+        }
+        if own.is_none() && packages.iter().all(Option::is_none) {
+            return Ok(None);
+        }
+        let mut project = own.unwrap_or_else(|| self.clone());
+        project.packages = packages
+            .into_iter()
+            .zip(&self.packages)
+            .map(|(rendered, package)| rendered.unwrap_or_else(|| package.clone()))
+            .collect();
+        Ok(Some(project))
+    }
+
+    fn rendered_one(&self, render: &dyn rendering::Render) -> Result<Option<Project>> {
+        let configs = [
+            &self.models_config,
+            &self.seeds_config,
+            &self.snapshots_config,
+            &self.exposures_config,
+            &self.sources_config,
+            &self.tests_config,
+        ]
+        .iter()
+        .any(|tree| tree.has_jinja());
+        let properties = self
+            .property_files
+            .iter()
+            .any(|file| rendering::has_jinja(&file.text));
+        if !configs && !properties {
+            return Ok(None);
+        }
+        let mut project = self.clone();
+        if configs {
+            let file = self.root.join("dbt_project.yml");
+            let text = std::fs::read_to_string(&file).map_err(|e| Error::io(&file, e))?;
+            let doc = yaml::parse(&text, &file)?;
+            let value = |s: &str| render.render(&self.name, true, s);
+            let doc = rendering::render_tree(
+                &doc,
+                &mut Vec::new(),
+                &rendering::project_key_rendered,
+                &value,
+                &file,
+                &text,
+            )?;
+            project.set_config_trees(&doc, &text, &file)?;
+        }
+        if properties {
+            let parsed = Properties::parse_rendered(
+                &self.root,
+                &self.property_files,
+                Some((&self.name, render)),
+            )?;
+            project.properties = OnceLock::from(Ok(parsed));
+        }
+        Ok(Some(project))
     }
 
     /// The properties YAML of this project (not its packages), parsed the

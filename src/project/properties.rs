@@ -119,13 +119,23 @@ pub struct Properties {
 
 impl Properties {
     pub fn parse(root: &Path, files: &[ProjectFile]) -> Result<Properties> {
+        Properties::parse_rendered(root, files, None)
+    }
+
+    /// [`parse`](Self::parse), each value dbt renders rendered first by
+    /// `render` for the package named beside it (see [`super::rendering`]).
+    pub fn parse_rendered(
+        root: &Path,
+        files: &[ProjectFile],
+        render: Option<(&str, &dyn super::rendering::Render)>,
+    ) -> Result<Properties> {
         let mut properties = Properties::default();
         // Parsing the YAML and reading its entries is most of the work: it
         // runs on all cores, the merge below in file order. Each entry keeps
         // its own result, so the first error is the one a serial read meets.
         let read = crate::base::parallel::map(files, |file| {
             let path = root.join(&file.original_file_path);
-            FileEntries::read(file, &path)
+            FileEntries::read(file, &path, render)
         });
         for (file, read) in files.iter().zip(read) {
             let path = root.join(&file.original_file_path);
@@ -189,12 +199,21 @@ struct FileEntries {
 }
 
 impl FileEntries {
-    fn read(file: &ProjectFile, path: &Path) -> Result<FileEntries> {
-        let doc = yaml::parse(&file.text, path)?;
+    fn read(
+        file: &ProjectFile,
+        path: &Path,
+        render: Option<(&str, &dyn super::rendering::Render)>,
+    ) -> Result<FileEntries> {
+        let mut doc = yaml::parse(&file.text, path)?;
         if !doc.is_mapping() {
             return Err(
                 Error::new(ErrorKind::Project, "a properties file must be a mapping").in_file(path),
             );
+        }
+        if let Some((package, render)) = render
+            && super::rendering::has_jinja(&file.text)
+        {
+            doc = rendered_sections(&doc, package, render, path, &file.text)?;
         }
         let at = InFile { file, path };
         let section = |key: &str| sequence(&doc, key, &at);
@@ -230,6 +249,46 @@ impl FileEntries {
             }),
         })
     }
+}
+
+/// `doc` with each entry of each section rendered by dbt's rule.
+fn rendered_sections(
+    doc: &Yaml,
+    package: &str,
+    render: &dyn super::rendering::Render,
+    path: &Path,
+    text: &str,
+) -> Result<Yaml> {
+    let Some(sections) = doc.as_mapping() else {
+        return Ok(doc.clone());
+    };
+    let value = |s: &str| render.render(package, false, s);
+    let mut out = yaml::Mapping::new();
+    for (key, section) in sections {
+        let name = yaml::key_string(key);
+        let section = match section.as_sequence() {
+            Some(entries) => {
+                let rule = |keypath: &[String]| {
+                    super::rendering::properties_key_rendered(&name, keypath)
+                };
+                let mut rendered = Vec::with_capacity(entries.len());
+                for entry in entries {
+                    rendered.push(super::rendering::render_tree(
+                        entry,
+                        &mut Vec::new(),
+                        &rule,
+                        &value,
+                        path,
+                        text,
+                    )?);
+                }
+                Yaml::at(section.line(), Kind::Sequence(rendered))
+            }
+            None => section.clone(),
+        };
+        out.insert(key.clone(), section);
+    }
+    Ok(Yaml::at(doc.line(), Kind::Mapping(out)))
 }
 
 /// The properties file being read: errors name it, and quote its lines.
