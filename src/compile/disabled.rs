@@ -70,7 +70,8 @@ mod tests {
 
     #[test]
     fn config_calls_keep_their_lines() {
-        let text = "-- x\n{{ config(enabled=false) }}\nselect {{ nope() }}\n{{- config(tags=['a']) -}}\n";
+        let text =
+            "-- x\n{{ config(enabled=false) }}\nselect {{ nope() }}\n{{- config(tags=['a']) -}}\n";
         assert_eq!(
             config_calls(text).unwrap(),
             "\n{{ config(enabled=false) }}\n\n{{- config(tags=['a']) -}}"

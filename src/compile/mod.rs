@@ -174,13 +174,18 @@ fn compile_project(
     let captures = render_all(&jinja, &pending)?;
     crate::base::timing::phase("render");
 
+    // `quoting:` of dbt_project.yml names every node's relation.
+    let quoting = crate::manifest::Quoting::default().merged(&project.quoting);
     let rendered_nodes: Vec<_> = pending.iter().zip(&captures).collect();
     let configured = crate::base::parallel::map(&rendered_nodes, |(node, capture)| {
         let mut config = Map::clone(&node.base_config);
         if let Some(capture) = capture {
             crate::project::config::merge_config(&mut config, &capture.config.lock().unwrap());
         }
-        relation_for(&jinja, node, &config, target).map(|relation| (config, relation))
+        relation_for(&jinja, node, &config, target).map(|mut relation| {
+            relation.quoting = quoting;
+            (config, relation)
+        })
     });
     let mut relations = Vec::with_capacity(pending.len());
     let mut configs = Vec::with_capacity(pending.len());
@@ -555,6 +560,7 @@ fn relation_for(
         .unwrap_or(&target.dbname)
         .to_string();
     Ok(Relation {
+        quoting: Default::default(),
         database,
         schema,
         identifier,
@@ -580,6 +586,7 @@ fn legacy_snapshot_relation(
             .to_string()
     };
     Some(Relation {
+        quoting: Default::default(),
         database: text("target_database", &target.dbname),
         schema: schema.to_string(),
         identifier: text("alias", &node.name),

@@ -297,6 +297,11 @@ pub fn source_nodes(root: &Project, target: &Target) -> Result<BTreeMap<String, 
                     original_file_path: definition.file.clone(),
                     description: table.description.clone(),
                     relation: Relation {
+                        // dbt's precedence: the table's, the source's, the project's.
+                        quoting: crate::manifest::Quoting::default()
+                            .merged(&root.quoting)
+                            .merged(&definition.quoting)
+                            .merged(&table.quoting),
                         database,
                         schema: schema.clone(),
                         identifier: table.identifier.clone(),

@@ -76,7 +76,11 @@ pub fn layout(compiled: &Compiled, extra_developers: &[String]) -> Result<Layout
     developers.dedup();
 
     let others = crate::target::protect::other_targets(&compiled.target)?;
-    let unreadable: Vec<_> = others.unreadable.into_iter().filter(|u| u.protected).collect();
+    let unreadable: Vec<_> = others
+        .unreadable
+        .into_iter()
+        .filter(|u| u.protected)
+        .collect();
     super::protect::warn_unreadable(&unreadable);
     let mut targets = others.targets;
     targets.push(compiled.target.clone());

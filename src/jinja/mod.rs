@@ -563,7 +563,9 @@ impl crate::project::rendering::Render for YamlRenderer {
                 .unwrap_or_else(|| self.cli_vars.clone()),
         };
         let var = Value::from_function(
-            move |name: String, default: Option<Value>| -> std::result::Result<Value, minijinja::Error> {
+            move |name: String,
+                  default: Option<Value>|
+                  -> std::result::Result<Value, minijinja::Error> {
                 match (vars.get(&name), default) {
                     (Some(value), _) => Ok(Value::from_serialize(value)),
                     (None, Some(default)) => Ok(default),

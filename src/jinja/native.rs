@@ -107,9 +107,8 @@ fn to_native(value: Value) -> std::result::Result<Json, minijinja::Error> {
         if value.is_undefined() {
             return Ok(Json::String(String::new()));
         }
-        return serde_json::to_value(&value).map_err(|e| {
-            minijinja::Error::new(JinjaErrorKind::InvalidOperation, e.to_string())
-        });
+        return serde_json::to_value(&value)
+            .map_err(|e| minijinja::Error::new(JinjaErrorKind::InvalidOperation, e.to_string()));
     };
     if marked.mark == Mark::Text {
         return Ok(Json::String(marked.text.clone()));
@@ -118,7 +117,10 @@ fn to_native(value: Value) -> std::result::Result<Json, minijinja::Error> {
     let fail = |what: &str| {
         minijinja::Error::new(
             JinjaErrorKind::InvalidOperation,
-            format!("could not convert value '{}' into type '{what}'", marked.text),
+            format!(
+                "could not convert value '{}' into type '{what}'",
+                marked.text
+            ),
         )
     };
     match (marked.mark, parsed) {
@@ -321,7 +323,11 @@ mod tests {
     }
 
     fn native(text: &str) -> std::result::Result<Json, minijinja::Error> {
-        render(&env(), text, minijinja::context! { port => "5433", flag => "True" })
+        render(
+            &env(),
+            text,
+            minijinja::context! { port => "5433", flag => "True" },
+        )
     }
 
     #[test]
@@ -337,7 +343,10 @@ mod tests {
     fn filters_convert_the_rendered_text() {
         assert_eq!(native("{{ port | as_number }}").unwrap(), json!(5433));
         assert_eq!(native("{{ flag | as_bool }}").unwrap(), json!(true));
-        assert_eq!(native("{{ '[1, \"a\"]' | as_native }}").unwrap(), json!([1, "a"]));
+        assert_eq!(
+            native("{{ '[1, \"a\"]' | as_native }}").unwrap(),
+            json!([1, "a"])
+        );
         assert_eq!(native("{{ 5 | as_text }}").unwrap(), json!("5"));
         assert_eq!(native("{{ 'x' | as_native }}").unwrap(), json!("x"));
         let err = native("{{ 'yes' | as_bool }}").unwrap_err();
@@ -345,10 +354,7 @@ mod tests {
         assert!(native("{{ 'True' | as_number }}").is_err());
         // Inside a longer text the filters pass the text through.
         assert_eq!(native("p={{ port | as_number }}").unwrap(), json!("p=5433"));
-        assert_eq!(
-            env().render_str("{{ 3 | as_number }}", ()).unwrap(),
-            "3"
-        );
+        assert_eq!(env().render_str("{{ 3 | as_number }}", ()).unwrap(), "3");
     }
 
     #[test]

@@ -355,6 +355,7 @@ pub(crate) mod testing {
             description: String::new(),
             columns: vec![],
             relation: Relation {
+                quoting: Default::default(),
                 database: "postgres".into(),
                 schema: "dev".into(),
                 identifier: name.into(),

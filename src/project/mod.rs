@@ -97,6 +97,9 @@ pub struct Project {
     /// `dispatch:`: for a macro namespace, the packages `adapter.dispatch`
     /// searches, in order (only the root project's count, as in dbt).
     pub dispatch: Vec<(String, Vec<String>)>,
+    /// `quoting:` of dbt_project.yml (database, schema, identifier: true or
+    /// false); only the root project's counts, as in dbt.
+    pub quoting: Map<String, Json>,
     /// `on-run-start:` and `on-run-end:` SQL (Jinja), run around a whole run.
     pub on_run_start: Vec<String>,
     pub on_run_end: Vec<String>,
@@ -340,6 +343,12 @@ impl Project {
                 .unwrap_or("dbt_packages")
                 .to_string(),
             dispatch: dispatch_config(doc.get("dispatch"), &text, &project_file)?,
+            quoting: match doc.get("quoting") {
+                None => Map::new(),
+                Some(value) => properties::quoting_map(value).map_err(|message| {
+                    yaml::value_error(ErrorKind::Project, message, &project_file, &text, value)
+                })?,
+            },
             on_run_start: yaml::string_list(doc.get("on-run-start")),
             on_run_end: yaml::string_list(doc.get("on-run-end")),
             digest: digest.finish(),

@@ -50,6 +50,8 @@ pub struct SourceTable {
     pub config: Map<String, Json>,
     /// Tests on the table and its columns.
     pub tests: Vec<DeclaredTest>,
+    /// `quoting:` of the table (database, schema, identifier: true/false).
+    pub quoting: Map<String, Json>,
 }
 
 /// A data test as a properties file declares it.
@@ -80,6 +82,8 @@ pub struct SourceDefinition {
     pub meta: Map<String, Json>,
     pub config: Map<String, Json>,
     pub tables: Vec<SourceTable>,
+    /// `quoting:` of the source, which its tables' own override.
+    pub quoting: Map<String, Json>,
     pub file: String,
     pub line: usize,
 }
@@ -268,9 +272,8 @@ fn rendered_sections(
         let name = yaml::key_string(key);
         let section = match section.as_sequence() {
             Some(entries) => {
-                let rule = |keypath: &[String]| {
-                    super::rendering::properties_key_rendered(&name, keypath)
-                };
+                let rule =
+                    |keypath: &[String]| super::rendering::properties_key_rendered(&name, keypath);
                 let mut rendered = Vec::with_capacity(entries.len());
                 for entry in entries {
                     rendered.push(super::rendering::render_tree(
@@ -447,6 +450,7 @@ fn source_definition(entry: &Yaml, at: &InFile) -> Result<SourceDefinition> {
                 .to_string(),
             name: table_name,
             tests,
+            quoting: quoting_of(table, at)?,
         });
     }
     let (tags, meta, config) = tags_meta_config(entry, &name, at)?;
@@ -462,10 +466,50 @@ fn source_definition(entry: &Yaml, at: &InFile) -> Result<SourceDefinition> {
             .unwrap_or_default()
             .to_string(),
         tables,
+        quoting: quoting_of(entry, at)?,
         file: at.file.original_file_path.clone(),
         line,
         name,
     })
+}
+
+/// A `quoting:` mapping (`database`, `schema`, `identifier`: true or false).
+pub(super) fn quoting_of(entry: &Yaml, at: &InFile) -> Result<Map<String, Json>> {
+    match entry.get("quoting") {
+        None => Ok(Map::new()),
+        Some(value) => quoting_map(value).map_err(|message| at.error(message, value)),
+    }
+}
+
+/// `quoting:` as written, or why it cannot be.
+pub fn quoting_map(value: &Yaml) -> std::result::Result<Map<String, Json>, String> {
+    if value.is_null() {
+        return Ok(Map::new());
+    }
+    let Some(mapping) = value.as_mapping() else {
+        return Err(format!(
+            "`quoting:` must be a mapping of database, schema and identifier to true or false, got `{}`",
+            yaml_text(value)
+        ));
+    };
+    let mut out = Map::new();
+    for (key, part) in mapping {
+        let key = yaml::key_string(key);
+        match (key.as_str(), part.as_bool()) {
+            ("database" | "schema" | "identifier" | "column", Some(b)) => {
+                out.insert(key, Json::Bool(b));
+            }
+            ("database" | "schema" | "identifier" | "column", None) if part.is_null() => {}
+            _ => {
+                return Err(format!(
+                    "`quoting: {{{key}: {}}}`: quoting takes database, schema, identifier \
+                     (and column), each true or false",
+                    yaml_text(part)
+                ));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The exposure types dbt accepts.

@@ -146,7 +146,10 @@ mod tests {
         assert!(rendered("sources", &["schema"]));
         assert!(rendered("sources", &["tables", "0", "identifier"]));
         assert!(!rendered("sources", &["tables", "0", "description"]));
-        assert!(!rendered("sources", &["tables", "0", "columns", "1", "tests"]));
+        assert!(!rendered(
+            "sources",
+            &["tables", "0", "columns", "1", "tests"]
+        ));
         assert!(!rendered("sources", &["loaded_at_query"]));
         let project = |parts: &[&str]| project_key_rendered(&path(parts));
         assert!(project(&["models", "shop", "+enabled"]));
@@ -169,12 +172,26 @@ mod tests {
             }
         };
         let all = |_: &[String]| true;
-        let err = render_tree(&doc, &mut Vec::new(), &all, &render, Path::new("f.yml"), text)
-            .unwrap_err();
+        let err = render_tree(
+            &doc,
+            &mut Vec::new(),
+            &all,
+            &render,
+            Path::new("f.yml"),
+            text,
+        )
+        .unwrap_err();
         assert_eq!(err.line(), Some(3), "{err}");
         let only_a = |k: &[String]| k.first().is_some_and(|k| k == "a");
-        let out = render_tree(&doc, &mut Vec::new(), &only_a, &render, Path::new("f.yml"), text)
-            .unwrap();
+        let out = render_tree(
+            &doc,
+            &mut Vec::new(),
+            &only_a,
+            &render,
+            Path::new("f.yml"),
+            text,
+        )
+        .unwrap();
         assert_eq!(out.get("a").unwrap().as_bool(), Some(true));
         assert_eq!(out.get("a").unwrap().line(), 1);
         assert_eq!(out.get("b").unwrap().as_sequence().unwrap()[0].line(), 3);
