@@ -76,12 +76,8 @@ pub fn layout(compiled: &Compiled, extra_developers: &[String]) -> Result<Layout
     developers.dedup();
 
     let others = crate::target::protect::other_targets(&compiled.target)?;
-    let unreadable: Vec<_> = others
-        .unreadable
-        .into_iter()
-        .filter(|u| u.protected)
-        .collect();
-    super::protect::warn_unreadable(&unreadable);
+    // Each role needs its target read: every target left out is said.
+    super::protect::warn_unreadable(&others.unreadable);
     let mut targets = others.targets;
     targets.push(compiled.target.clone());
     let mut owners: BTreeMap<String, String> = BTreeMap::new();

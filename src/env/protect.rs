@@ -97,12 +97,12 @@ pub fn protected_schemas(
     Ok(out)
 }
 
-/// A protected target that cannot be read here guards nothing: said once
-/// per target, as a warning (see README, "What the write-guard covers").
+/// Targets that cannot be read here (a protected one guards nothing): said
+/// once per target, as a warning (see README, "What the write-guard covers").
 pub fn warn_unreadable(unreadable: &[crate::target::protect::Unreadable]) {
     for target in unreadable {
         crate::logs::emit(
-            "ProtectedTargetUnreadable",
+            "TargetUnreadable",
             &format!("Warning: {}", target.warning()),
             serde_json::json!({"target": target.name}),
         );

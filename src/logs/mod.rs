@@ -44,7 +44,7 @@ pub fn emit(name: &str, message: &str, data: Json) {
             "error"
         } else if matches!(
             name,
-            "NothingToDo" | "NoNodesForSelectionCriteria" | "ProtectedTargetUnreadable"
+            "NothingToDo" | "NoNodesForSelectionCriteria" | "TargetUnreadable"
         ) {
             "warn"
         } else {
