@@ -296,11 +296,7 @@ fn broken_exposures_name_file_line_and_text() {
         ),
         ("depends_on: [\"source('app', 'nope')\"]", 8, "`app.nope`"),
         // Rendered as dbt renders an exposure's values, where `ref` is not defined.
-        (
-            "depends_on: [\"{{ ref('orders') }}\"]",
-            8,
-            "ref is unknown",
-        ),
+        ("depends_on: [\"{{ ref('orders') }}\"]", 8, "ref is unknown"),
         (
             "depends_on: [orders]",
             8,

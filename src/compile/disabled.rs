@@ -15,8 +15,33 @@ pub fn says_disabled(config: &serde_json::Map<String, Json>) -> bool {
     config.get("enabled") == Some(&Json::Bool(false))
 }
 
-/// The `{{ config(...) }}` expressions of a node's SQL, in order, each on
-/// the line it was written on (so an error inside one names that line).
+/// How many blocks (`if`, `for`, `macro`, ...) are open at the end of `text`.
+fn open_blocks(text: &str) -> usize {
+    let mut depth: usize = 0;
+    let mut rest = text;
+    while let Some(open) = rest.find("{%") {
+        let after = &rest[open + 2..];
+        let tag = after.trim_start_matches(['-', '+', ' ', '\t', '\n', '\r']);
+        let word: String = tag
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        let assigns = tag[..tag.find("%}").unwrap_or(tag.len())].contains('=');
+        match word.as_str() {
+            "if" | "for" | "macro" | "call" | "filter" | "with" | "block" => depth += 1,
+            // `{% set x %}...{% endset %}` is a block; `{% set x = 1 %}` is not.
+            "set" if !assigns => depth += 1,
+            w if w.starts_with("end") => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        rest = after;
+    }
+    depth
+}
+
+/// The `{{ config(...) }}` expressions of a node's SQL outside any block (a
+/// call inside an `if` may not run), in order, each on the line it was
+/// written on (so an error inside one names that line).
 fn config_calls(text: &str) -> Option<String> {
     let mut out = String::new();
     let mut position = 0;
@@ -28,7 +53,9 @@ fn config_calls(text: &str) -> Option<String> {
         };
         let end = start + close + 2;
         let inner = text[start + 2..end - 2].trim_matches(|c: char| c == '-' || c.is_whitespace());
-        if inner.starts_with("config(") || inner.starts_with("config (") {
+        if (inner.starts_with("config(") || inner.starts_with("config ("))
+            && open_blocks(&text[..start]) == 0
+        {
             let lines = text[..start].matches('\n').count() - out.matches('\n').count();
             out.push_str(&"\n".repeat(lines));
             out.push_str(&text[start..end]);
@@ -77,5 +104,12 @@ mod tests {
             "\n{{ config(enabled=false) }}\n\n{{- config(tags=['a']) -}}"
         );
         assert_eq!(config_calls("select {{ ref('a') }}"), None);
+        let conditional = "{% if target.name == 'ci' %}{{ config(enabled=false) }}{% endif %}";
+        assert_eq!(config_calls(conditional), None);
+        let after = "{% if x %}a{% endif %}\n{{ config(enabled=false) }}";
+        assert_eq!(
+            config_calls(after).unwrap(),
+            "\n{{ config(enabled=false) }}"
+        );
     }
 }
