@@ -429,6 +429,9 @@ pub struct Manifest {
     pub child_map: BTreeMap<String, Vec<String>>,
     /// Node unique_ids in an order where every parent comes before its children.
     pub order: Vec<String>,
+    /// Nodes disabled by their config (`enabled: false`), as dbt keeps them
+    /// in the manifest's `disabled`: never selected, planned or run.
+    pub disabled: BTreeMap<String, Node>,
 }
 
 impl Manifest {
@@ -575,7 +578,7 @@ struct ManifestOut<'a, Nodes: Serialize = &'a BTreeMap<String, Node>> {
     metrics: EmptyMap,
     groups: EmptyMap,
     selectors: EmptyMap,
-    disabled: EmptyMap,
+    disabled: BTreeMap<&'a str, [&'a Node; 1]>,
     parent_map: &'a BTreeMap<String, Vec<String>>,
     child_map: &'a BTreeMap<String, Vec<String>>,
     group_map: EmptyMap,
@@ -608,7 +611,11 @@ impl<'a, Nodes: Serialize> ManifestOut<'a, Nodes> {
             metrics: EmptyMap {},
             groups: EmptyMap {},
             selectors: EmptyMap {},
-            disabled: EmptyMap {},
+            disabled: manifest
+                .disabled
+                .iter()
+                .map(|(id, node)| (id.as_str(), [node]))
+                .collect(),
             parent_map: &manifest.parent_map,
             child_map: &manifest.child_map,
             group_map: EmptyMap {},

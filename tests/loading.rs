@@ -98,6 +98,16 @@ fn test_paths_hold_generic_tests_fixtures_and_singular_tests() {
 fn a_node_disabled_in_its_sql_may_fail_to_render() {
     let dev = compile("dev");
     assert!(!dev.nodes.contains_key("model.loading.disabled_in_sql"));
+    // Kept in the manifest's `disabled`, as dbt keeps them.
+    let disabled: Vec<&str> = dev.disabled.keys().map(String::as_str).collect();
+    assert_eq!(
+        disabled,
+        [
+            "model.loading.disabled_in_sql",
+            "model.loading.only_in_ci",
+            "test.loading.unique_stg_orders_id.beb6e97f2f"
+        ]
+    );
 }
 
 /// Compile a throwaway project of `files` for dev; its error, with the

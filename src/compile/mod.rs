@@ -245,6 +245,11 @@ fn compile_project(
         .filter(|n| disabled(n))
         .map(|n| n.unique_id.clone())
         .collect();
+    // Kept, as dbt keeps them, in the manifest's `disabled`.
+    let disabled_nodes: BTreeMap<String, Node> = disabled_ids
+        .iter()
+        .filter_map(|id| nodes.get(id).map(|n| (id.clone(), n.clone())))
+        .collect();
     // The tests of a disabled model or seed are disabled with it, as in dbt.
     nodes.retain(|_, n| {
         !disabled(n)
@@ -302,6 +307,7 @@ fn compile_project(
         parent_map,
         child_map,
         order,
+        disabled: disabled_nodes,
     })
 }
 
