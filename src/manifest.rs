@@ -46,12 +46,102 @@ impl fmt::Display for ResourceType {
 }
 
 /// Where a node lives in the database. Displays as dbt-postgres prints a
-/// relation name: `"database"."schema"."identifier"`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// relation name: `"database"."schema"."identifier"`, each part quoted
+/// unless its `quoting` says not to. Two relations are the same by their
+/// names alone: quoting is how they are written, not which they are.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Relation {
     pub database: String,
     pub schema: String,
     pub identifier: String,
+    #[serde(default, skip_serializing_if = "Quoting::is_all")]
+    pub quoting: Quoting,
+}
+
+impl Relation {
+    fn key(&self) -> (&str, &str, &str) {
+        (&self.database, &self.schema, &self.identifier)
+    }
+}
+
+impl PartialEq for Relation {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Relation {}
+
+impl std::hash::Hash for Relation {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.key().hash(state);
+    }
+}
+
+impl PartialOrd for Relation {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Relation {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
+/// dbt's quote policy: which parts of a relation's name are quoted (all, by
+/// default, as dbt-postgres does). `quoting:` of dbt_project.yml sets it for
+/// every node; a source's and its table's `quoting:` for the source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Quoting {
+    pub database: bool,
+    pub schema: bool,
+    pub identifier: bool,
+}
+
+impl Default for Quoting {
+    fn default() -> Self {
+        Quoting {
+            database: true,
+            schema: true,
+            identifier: true,
+        }
+    }
+}
+
+impl Quoting {
+    pub fn is_all(&self) -> bool {
+        *self == Quoting::default()
+    }
+
+    /// This policy with the parts `overrides` (a `quoting:` mapping) sets.
+    pub fn merged(mut self, overrides: &serde_json::Map<String, Value>) -> Quoting {
+        for (key, value) in overrides {
+            let Some(value) = value.as_bool() else {
+                continue;
+            };
+            match key.as_str() {
+                "database" => self.database = value,
+                "schema" => self.schema = value,
+                "identifier" => self.identifier = value,
+                _ => {}
+            }
+        }
+        self
+    }
+}
+
+/// A part of a relation's name, quoted or as written.
+struct Part<'a>(&'a str, bool);
+
+impl fmt::Display for Part<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.1 {
+            true => Quoted(self.0).fmt(f),
+            false => f.write_str(self.0),
+        }
+    }
 }
 
 impl fmt::Display for Relation {
@@ -63,9 +153,9 @@ impl fmt::Display for Relation {
         write!(
             f,
             "{}.{}.{}",
-            Quoted(&self.database),
-            Quoted(&self.schema),
-            Quoted(&self.identifier)
+            Part(&self.database, self.quoting.database),
+            Part(&self.schema, self.quoting.schema),
+            Part(&self.identifier, self.quoting.identifier)
         )
     }
 }
@@ -339,6 +429,9 @@ pub struct Manifest {
     pub child_map: BTreeMap<String, Vec<String>>,
     /// Node unique_ids in an order where every parent comes before its children.
     pub order: Vec<String>,
+    /// Nodes disabled by their config (`enabled: false`), as dbt keeps them
+    /// in the manifest's `disabled`: never selected, planned or run.
+    pub disabled: BTreeMap<String, Node>,
 }
 
 impl Manifest {
@@ -485,7 +578,7 @@ struct ManifestOut<'a, Nodes: Serialize = &'a BTreeMap<String, Node>> {
     metrics: EmptyMap,
     groups: EmptyMap,
     selectors: EmptyMap,
-    disabled: EmptyMap,
+    disabled: BTreeMap<&'a str, [&'a Node; 1]>,
     parent_map: &'a BTreeMap<String, Vec<String>>,
     child_map: &'a BTreeMap<String, Vec<String>>,
     group_map: EmptyMap,
@@ -518,7 +611,11 @@ impl<'a, Nodes: Serialize> ManifestOut<'a, Nodes> {
             metrics: EmptyMap {},
             groups: EmptyMap {},
             selectors: EmptyMap {},
-            disabled: EmptyMap {},
+            disabled: manifest
+                .disabled
+                .iter()
+                .map(|(id, node)| (id.as_str(), [node]))
+                .collect(),
             parent_map: &manifest.parent_map,
             child_map: &manifest.child_map,
             group_map: EmptyMap {},
@@ -845,6 +942,7 @@ mod tests {
     #[test]
     fn relations_quote_each_part() {
         let relation = Relation {
+            quoting: Default::default(),
             database: "db".into(),
             schema: "a\"b".into(),
             identifier: "t".into(),

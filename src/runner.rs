@@ -906,6 +906,7 @@ mod tests {
             resource_type: ResourceType::Model,
             materialization: Materialization::View,
             relation: Relation {
+                quoting: Default::default(),
                 database: "d".into(),
                 schema: "s".into(),
                 identifier: name.into(),

@@ -8,6 +8,14 @@ pub fn quote_identifier(name: &str) -> String {
     Quoted(name).to_string()
 }
 
+/// `adapter.quote(name)` as dbt-postgres writes it: in double quotes, with
+/// nothing escaped (`"GROUP"` becomes `""GROUP""`). Only for text a template
+/// asks for, which must read as dbt's; SQL weir writes itself (DDL, grants,
+/// relation names) goes through [`quote_identifier`].
+pub fn quote_as_dbt(name: &str) -> String {
+    format!("\"{name}\"")
+}
+
 /// An identifier as PostgreSQL quotes it (`"name"`, a `"` doubled), written
 /// without building strings: every node's relation name is printed a few
 /// times per compile.
@@ -45,6 +53,12 @@ mod tests {
         assert_eq!(quote_identifier("orders"), "\"orders\"");
         assert_eq!(quote_identifier("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(quote_identifier(""), "\"\"");
+    }
+
+    #[test]
+    fn adapter_quote_escapes_nothing_as_dbt_does() {
+        assert_eq!(super::quote_as_dbt("\"GROUP\""), "\"\"GROUP\"\"");
+        assert_eq!(super::quote_as_dbt("orders"), "\"orders\"");
     }
 
     #[test]

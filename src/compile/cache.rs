@@ -86,6 +86,7 @@ struct RestRef<'a> {
     parent_map: &'a BTreeMap<String, Vec<String>>,
     child_map: &'a BTreeMap<String, Vec<String>>,
     order: &'a [String],
+    disabled: Vec<NodeRef<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -97,6 +98,7 @@ struct Rest {
     parent_map: BTreeMap<String, Vec<String>>,
     child_map: BTreeMap<String, Vec<String>>,
     order: Vec<String>,
+    disabled: Vec<OwnedNode>,
 }
 
 /// Nodes per frame: frames are encoded and decoded on all cores. At least
@@ -156,6 +158,11 @@ pub fn load(project: &Project, target: &Target, key: &Key) -> Option<Manifest> {
         parent_map: rest.parent_map,
         child_map: rest.child_map,
         order: rest.order,
+        disabled: rest
+            .disabled
+            .into_iter()
+            .map(|n| (n.0.unique_id.clone(), n.0))
+            .collect(),
     })
 }
 
@@ -176,6 +183,7 @@ pub fn save(project: &Project, target: &Target, key: &Key, manifest: &Manifest) 
         parent_map: &manifest.parent_map,
         child_map: &manifest.child_map,
         order: &manifest.order,
+        disabled: manifest.disabled.values().map(NodeRef).collect(),
     };
     let nodes: Vec<NodeRef> = manifest.nodes.values().map(NodeRef).collect();
     let batches: Vec<&[NodeRef]> = nodes.chunks(nodes_per_frame(nodes.len())).collect();

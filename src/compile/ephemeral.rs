@@ -9,6 +9,7 @@ use crate::manifest::{Materialization, Node, Relation};
 /// What `ref` to an ephemeral model renders as.
 pub fn cte_relation(identifier: &str) -> Relation {
     Relation {
+        quoting: Default::default(),
         database: String::new(),
         schema: String::new(),
         identifier: format!("__dbt__cte__{identifier}"),

@@ -82,6 +82,7 @@ pub fn collect(
     project: &Project,
     node_ids: &dyn Fn(&str, Option<&Json>) -> Option<String>,
     source_enabled: &dyn Fn(&str) -> bool,
+    render: &dyn crate::project::rendering::Render,
 ) -> Result<Vec<GenericTest>> {
     // What each test is attached to, then every (attached, column, test):
     // the tests are built on all cores, in declaration order.
@@ -163,7 +164,7 @@ pub fn collect(
         }
     }
     crate::base::parallel::map(&declared, |(index, test)| {
-        build(project, &tested[*index], test)
+        build(project, &tested[*index], test, render)
     })
     .into_iter()
     .collect()
@@ -187,7 +188,12 @@ struct Tested<'a> {
     line: usize,
 }
 
-fn build(project: &Project, tested: &Tested, test: &DeclaredTest) -> Result<GenericTest> {
+fn build(
+    project: &Project,
+    tested: &Tested,
+    test: &DeclaredTest,
+    render: &dyn crate::project::rendering::Render,
+) -> Result<GenericTest> {
     let column = test.column.as_deref();
     let definition = &test.definition;
     // Errors name the test's own line, else the tested entry's.
@@ -263,6 +269,24 @@ fn build(project: &Project, tested: &Tested, test: &DeclaredTest) -> Result<Gene
         }
     }
     config.extend(nested_config);
+    // As dbt's test builder does: each config value that is a string is
+    // rendered natively (`enabled: "{{ target.name != 'ci' }}"`).
+    for value in config.values_mut() {
+        if let Json::String(text) = value
+            && crate::project::rendering::has_jinja(text)
+        {
+            *value = render.render(&project.name, false, text).map_err(|e| {
+                let text = std::fs::read_to_string(&yml).unwrap_or_default();
+                let moved = Error::new(e.kind(), e.message())
+                    .in_file(&yml)
+                    .at_line_of(&text, line);
+                match e.hint() {
+                    Some(hint) => moved.with_hint(hint),
+                    None => moved,
+                }
+            })?;
+        }
+    }
     let description = match args.remove("description") {
         Some(Json::String(d)) => d,
         _ => String::new(),

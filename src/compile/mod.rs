@@ -3,6 +3,7 @@
 
 pub mod artifacts;
 pub mod cache;
+mod disabled;
 mod docs;
 mod ephemeral;
 mod exposures;
@@ -129,6 +130,15 @@ fn compile_project(
     target: &Target,
     cli_vars: &Map<String, Json>,
 ) -> Result<Manifest> {
+    // The YAML values dbt renders, rendered for this target.
+    let renderer = crate::jinja::YamlRenderer::new(
+        &target_context(target),
+        &target.secret_keys,
+        package_vars(project, cli_vars),
+        cli_vars.clone(),
+    );
+    let rendered = project.rendered(&renderer)?;
+    let project = rendered.as_ref().unwrap_or(project);
     // Broken properties YAML is the first error, as when it was read.
     for package in project.all_projects() {
         package.properties()?;
@@ -149,7 +159,7 @@ fn compile_project(
                 .map(str::to_string)
         };
         let source_enabled = |id: &str| sources.contains_key(id);
-        for test in generic_tests::collect(package, &resolve, &source_enabled)? {
+        for test in generic_tests::collect(package, &resolve, &source_enabled, &renderer)? {
             check_test_macro(&jinja, package, &test)?;
             tests.push((test, package));
         }
@@ -164,13 +174,18 @@ fn compile_project(
     let captures = render_all(&jinja, &pending)?;
     crate::base::timing::phase("render");
 
+    // `quoting:` of dbt_project.yml names every node's relation.
+    let quoting = crate::manifest::Quoting::default().merged(&project.quoting);
     let rendered_nodes: Vec<_> = pending.iter().zip(&captures).collect();
     let configured = crate::base::parallel::map(&rendered_nodes, |(node, capture)| {
         let mut config = Map::clone(&node.base_config);
         if let Some(capture) = capture {
             crate::project::config::merge_config(&mut config, &capture.config.lock().unwrap());
         }
-        relation_for(&jinja, node, &config, target).map(|relation| (config, relation))
+        relation_for(&jinja, node, &config, target).map(|mut relation| {
+            relation.quoting = quoting;
+            (config, relation)
+        })
     });
     let mut relations = Vec::with_capacity(pending.len());
     let mut configs = Vec::with_capacity(pending.len());
@@ -230,6 +245,11 @@ fn compile_project(
         .filter(|n| disabled(n))
         .map(|n| n.unique_id.clone())
         .collect();
+    // Kept, as dbt keeps them, in the manifest's `disabled`.
+    let disabled_nodes: BTreeMap<String, Node> = disabled_ids
+        .iter()
+        .filter_map(|id| nodes.get(id).map(|n| (id.clone(), n.clone())))
+        .collect();
     // The tests of a disabled model or seed are disabled with it, as in dbt.
     nodes.retain(|_, n| {
         !disabled(n)
@@ -287,6 +307,7 @@ fn compile_project(
         parent_map,
         child_map,
         order,
+        disabled: disabled_nodes,
     })
 }
 
@@ -464,7 +485,28 @@ fn render_all(jinja: &JinjaEnv, pending: &[Pending]) -> Result<Vec<Option<Render
         if node.resource_type == ResourceType::Seed {
             return Ok(None);
         }
-        jinja.render(&render_request(node, None)).map(Some)
+        let config_only = |file: &crate::project::ProjectFile| {
+            let mut request = render_request(node, None);
+            request.file = file;
+            jinja.render(&request).ok()
+        };
+        // Disabled by dbt_project.yml or properties: not rendered, unless
+        // its own config() enables it again.
+        if disabled::says_disabled(&node.base_config)
+            && !disabled::own_config(node, config_only)
+                .is_some_and(|c| disabled::captured_enabled(&c, true))
+        {
+            return Ok(Some(RenderCapture::default()));
+        }
+        match jinja.render(&render_request(node, None)) {
+            Ok(capture) => Ok(Some(capture)),
+            // A node that disables itself is not compiled: its render errors
+            // do not count, as in dbt.
+            Err(error) => match disabled::own_config(node, config_only) {
+                Some(capture) if disabled::captured_enabled(&capture, false) => Ok(Some(capture)),
+                _ => Err(error),
+            },
+        }
     };
     crate::base::parallel::map(pending, render_one)
         .into_iter()
@@ -524,6 +566,7 @@ fn relation_for(
         .unwrap_or(&target.dbname)
         .to_string();
     Ok(Relation {
+        quoting: Default::default(),
         database,
         schema,
         identifier,
@@ -549,6 +592,7 @@ fn legacy_snapshot_relation(
             .to_string()
     };
     Some(Relation {
+        quoting: Default::default(),
         database: text("target_database", &target.dbname),
         schema: schema.to_string(),
         identifier: text("alias", &node.name),

@@ -12,7 +12,7 @@ use super::versions::{self, Versioned};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{Relation, ResourceType, SourceNode};
 use crate::project::config::merge_config;
-use crate::project::{Project, ProjectFile, SourceDefinition};
+use crate::project::{Project, ProjectFile};
 use crate::target::Target;
 
 /// A node before rendering: identity and config from the project files.
@@ -236,7 +236,13 @@ pub fn source_nodes(root: &Project, target: &Target) -> Result<BTreeMap<String, 
     let mut sources = BTreeMap::new();
     for project in root.all_projects() {
         for definition in &project.properties()?.sources {
-            let (database, schema) = source_location(project, definition)?;
+            // Rendered already when they held Jinja (see project::rendering);
+            // a schema defaults to the source's name, as in dbt.
+            let database = definition.database.clone();
+            let schema = definition
+                .schema
+                .clone()
+                .unwrap_or_else(|| definition.name.clone());
             let folders =
                 super::generic_tests::folders_under_resource_path(project, &definition.file);
             for table in &definition.tables {
@@ -291,6 +297,11 @@ pub fn source_nodes(root: &Project, target: &Target) -> Result<BTreeMap<String, 
                     original_file_path: definition.file.clone(),
                     description: table.description.clone(),
                     relation: Relation {
+                        // dbt's precedence: the table's, the source's, the project's.
+                        quoting: crate::manifest::Quoting::default()
+                            .merged(&root.quoting)
+                            .merged(&definition.quoting)
+                            .merged(&table.quoting),
                         database,
                         schema: schema.clone(),
                         identifier: table.identifier.clone(),
@@ -305,39 +316,4 @@ pub fn source_nodes(root: &Project, target: &Target) -> Result<BTreeMap<String, 
         }
     }
     Ok(sources)
-}
-
-/// A source's `database:` and `schema:` (by default its name), rendered
-/// when they hold Jinja; an error names the properties file and the source.
-fn source_location(
-    project: &Project,
-    definition: &SourceDefinition,
-) -> Result<(Option<String>, String)> {
-    let render = |value: &str, line: usize| -> Result<String> {
-        if !(value.contains("{{") || value.contains("{%")) {
-            return Ok(value.to_string());
-        }
-        crate::jinja::render_standalone(value).map_err(|e| {
-            // The template's own line 1 is not the user's: point at the value
-            // in the properties file, read again only for this error.
-            let path = project.root.join(&definition.file);
-            let text = std::fs::read_to_string(&path).unwrap_or_default();
-            let moved = Error::new(e.kind(), e.message())
-                .in_file(&path)
-                .at_line_of(&text, line);
-            match e.hint() {
-                Some(hint) => moved.with_hint(hint),
-                None => moved,
-            }
-        })
-    };
-    let database = match &definition.database {
-        Some(database) => Some(render(database, definition.database_line)?),
-        None => None,
-    };
-    let schema = match &definition.schema {
-        Some(schema) => render(schema, definition.schema_line)?,
-        None => definition.name.clone(),
-    };
-    Ok((database, schema))
 }

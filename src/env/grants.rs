@@ -76,7 +76,10 @@ pub fn layout(compiled: &Compiled, extra_developers: &[String]) -> Result<Layout
     developers.sort();
     developers.dedup();
 
-    let mut targets = crate::target::protect::other_targets(&compiled.target)?;
+    let others = crate::target::protect::other_targets(&compiled.target)?;
+    // Each role needs its target read: every target left out is said.
+    super::protect::warn_unreadable(&others.unreadable);
+    let mut targets = others.targets;
     targets.push(compiled.target.clone());
     let mut owners: BTreeMap<String, String> = BTreeMap::new();
     let mut ci_users = Vec::new();

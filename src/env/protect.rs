@@ -47,7 +47,8 @@ impl ProtectedSchema {
 }
 
 /// The schemas every protected target of `target`'s profile (other than
-/// `target` itself) builds: the project compiled for each of them, so custom
+/// `target` itself) that can be read here builds (the others are warned
+/// about): the project compiled for each of them, so custom
 /// schemas, aliases and a project's generate_schema_name all count, and so do
 /// the audit schemas its tests would store failures in.
 pub fn protected_schemas(
@@ -56,7 +57,9 @@ pub fn protected_schemas(
     cli_vars: &Map<String, Json>,
 ) -> Result<Vec<ProtectedSchema>> {
     let mut out = Vec::new();
-    for other in protected_targets(target)? {
+    let protected = protected_targets(target)?;
+    warn_unreadable(&protected.unreadable);
+    for other in protected.targets {
         let mut owned: BTreeMap<(String, String), ()> = BTreeMap::new();
         owned.insert((other.dbname.clone(), other.schema.clone()), ());
         match crate::compile::compile(project, &other, cli_vars) {
@@ -92,6 +95,18 @@ pub fn protected_schemas(
         }));
     }
     Ok(out)
+}
+
+/// Targets that cannot be read here (a protected one guards nothing): said
+/// once per target, as a warning (see README, "What the write-guard covers").
+pub fn warn_unreadable(unreadable: &[crate::target::protect::Unreadable]) {
+    for target in unreadable {
+        crate::logs::emit(
+            "TargetUnreadable",
+            &format!("Warning: {}", target.warning()),
+            serde_json::json!({"target": target.name}),
+        );
+    }
 }
 
 /// `<schema>_` for dbt's naming and `<prefix>_` for the prefix convention.

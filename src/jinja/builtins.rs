@@ -126,6 +126,7 @@ impl Object for RelationFactory {
             Ok(kwargs.get::<Option<String>>(key)?.unwrap_or_default())
         };
         let relation = Relation {
+            quoting: Default::default(),
             database: part("database")?,
             schema: part("schema")?,
             identifier: part("identifier")?,
@@ -244,9 +245,7 @@ impl Object for Adapter {
             }
             "quote" => {
                 let (identifier,): (String,) = from_args(args)?;
-                Ok(Value::from(crate::base::quote::quote_identifier(
-                    &identifier,
-                )))
+                Ok(Value::from(crate::base::quote::quote_as_dbt(&identifier)))
             }
             // Only what needs no database exists while compiling.
             other => Err(JinjaError::new(

@@ -6,6 +6,7 @@ pub(crate) mod context;
 pub mod macros;
 mod modules;
 mod mutable;
+pub mod native;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -453,6 +454,7 @@ fn base_environment() -> Environment<'static> {
     env.add_global("execute", true);
     env.add_global("modules", Value::from_object(modules::Modules));
     builtins::register(&mut env);
+    native::register(&mut env);
     env.add_function(mutable::NEW_LIST, || {
         Value::from_object(mutable::MutableList::default())
     });
@@ -502,7 +504,7 @@ pub fn render_standalone(text: &str) -> Result<String> {
 
 /// Render a profiles.yml value: `env_var` may read secrets there. Also says
 /// whether it read one: models may not see such a value (see [`CompileScope::target_secrets`]).
-pub fn render_profile_value(text: &str) -> Result<(String, bool)> {
+pub fn render_profile_value(text: &str) -> Result<(Json, bool)> {
     macros::refuel();
     let mut env = base_environment();
     let read_secret = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -513,8 +515,7 @@ pub fn render_profile_value(text: &str) -> Result<(String, bool)> {
         }
         env_var_value(name, default)
     });
-    let rendered = env
-        .render_str(text, minijinja::context! {})
+    let rendered = native::render(&env, text, minijinja::context! {})
         .map_err(|e| convert_error(&e, &Macros::default(), Path::new(""), Some(text)))?;
     Ok((
         rendered,
@@ -522,16 +523,84 @@ pub fn render_profile_value(text: &str) -> Result<(String, bool)> {
     ))
 }
 
+/// Renders the YAML values dbt renders (dbt_project.yml's config blocks,
+/// properties files, data tests' configs) natively, with `target`, `var`
+/// and `env_var`, as dbt's YAML renderers do.
+pub struct YamlRenderer {
+    env: Environment<'static>,
+    target: Value,
+    /// Each package's vars (the root's included), as models see them.
+    package_vars: HashMap<String, Map<String, Json>>,
+    /// `--vars`: all that `var()` sees in dbt_project.yml.
+    cli_vars: Map<String, Json>,
+}
+
+impl YamlRenderer {
+    pub fn new(
+        target: &Map<String, Json>,
+        target_secrets: &std::collections::BTreeSet<String>,
+        package_vars: HashMap<String, Map<String, Json>>,
+        cli_vars: Map<String, Json>,
+    ) -> YamlRenderer {
+        YamlRenderer {
+            env: base_environment(),
+            target: target_value_of(target, target_secrets),
+            package_vars,
+            cli_vars,
+        }
+    }
+}
+
+impl crate::project::rendering::Render for YamlRenderer {
+    fn render(&self, package: &str, in_project_file: bool, text: &str) -> Result<Json> {
+        macros::refuel();
+        let vars = match in_project_file {
+            true => self.cli_vars.clone(),
+            false => self
+                .package_vars
+                .get(package)
+                .cloned()
+                .unwrap_or_else(|| self.cli_vars.clone()),
+        };
+        let var = Value::from_function(
+            move |name: String,
+                  default: Option<Value>|
+                  -> std::result::Result<Value, minijinja::Error> {
+                match (vars.get(&name), default) {
+                    (Some(value), _) => Ok(Value::from_serialize(value)),
+                    (None, Some(default)) => Ok(default),
+                    (None, None) => Err(minijinja::Error::new(
+                        minijinja::ErrorKind::InvalidOperation,
+                        format!(
+                            "required var `{name}` is not set: add it under `vars:` in \
+                             dbt_project.yml or pass --vars"
+                        ),
+                    )),
+                }
+            },
+        );
+        let ctx = minijinja::context! { target => self.target.clone(), var => var };
+        native::render(&self.env, text, ctx)
+            .map_err(|e| convert_error(&e, &Macros::default(), Path::new(""), Some(text)))
+    }
+}
+
 /// `target` as templates see it: a key whose value came from a secret env
 /// var fails when read, as dbt refuses a secret outside profiles.yml (a
 /// model could otherwise put a reversed or spaced copy, which no scrub
 /// recognises, into SQL, artifacts and the database).
 fn target_value(scope: &CompileScope) -> Value {
-    scope
-        .target
+    target_value_of(&scope.target, &scope.target_secrets)
+}
+
+fn target_value_of(
+    target: &Map<String, Json>,
+    secrets: &std::collections::BTreeSet<String>,
+) -> Value {
+    target
         .iter()
         .map(|(key, value)| {
-            let value = match scope.target_secrets.contains(key) {
+            let value = match secrets.contains(key) {
                 true => Value::from(minijinja::Error::new(
                     minijinja::ErrorKind::InvalidOperation,
                     format!(

@@ -42,7 +42,10 @@ pub fn emit(name: &str, message: &str, data: Json) {
         }
         let level = if name.contains("Error") {
             "error"
-        } else if matches!(name, "NothingToDo" | "NoNodesForSelectionCriteria") {
+        } else if matches!(
+            name,
+            "NothingToDo" | "NoNodesForSelectionCriteria" | "TargetUnreadable"
+        ) {
             "warn"
         } else {
             "info"

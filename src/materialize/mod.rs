@@ -320,6 +320,7 @@ pub(crate) mod testing {
                 reuse_key: None,
                 reused: false,
             },
+            disabled: Default::default(),
             order: nodes.iter().map(|n| n.unique_id.clone()).collect(),
             nodes: nodes
                 .into_iter()
@@ -355,6 +356,7 @@ pub(crate) mod testing {
             description: String::new(),
             columns: vec![],
             relation: Relation {
+                quoting: Default::default(),
                 database: "postgres".into(),
                 schema: "dev".into(),
                 identifier: name.into(),

@@ -536,6 +536,7 @@ int,big,num,flag,day,at,at_tz,word,nothing,mixed_day
         .unwrap();
         let table = SeedTable::parse(b"zip;Amount\n02134;1\n", &options).unwrap();
         let relation = Relation {
+            quoting: Default::default(),
             database: "postgres".into(),
             schema: "dev".into(),
             identifier: "raw".into(),
@@ -614,6 +615,7 @@ int,big,num,flag,day,at,at_tz,word,nothing,mixed_day
     fn create_and_copy_statements() {
         let seed = parse("id,Name\n1,x\n");
         let relation = Relation {
+            quoting: Default::default(),
             database: "postgres".into(),
             schema: "dev".into(),
             identifier: "raw__weir_tmp".into(),

@@ -91,6 +91,7 @@ pub(super) fn drop_sql(kind: RelationKind, relation: &Relation) -> String {
 
 pub(super) fn renamed(relation: &Relation, suffix: &str) -> Relation {
     Relation {
+        quoting: Default::default(),
         identifier: side_name(&relation.identifier, suffix),
         ..relation.clone()
     }
@@ -129,6 +130,7 @@ mod tests {
     #[test]
     fn swapping_over_nothing_only_renames_the_new_relation() {
         let relation = Relation {
+            quoting: Default::default(),
             database: "db".into(),
             schema: "s".into(),
             identifier: "x".into(),

@@ -91,6 +91,22 @@ impl ConfigTree {
         Ok(tree)
     }
 
+    /// True when a config other than a hook (rendered at run time) holds Jinja.
+    pub fn has_jinja(&self) -> bool {
+        fn holds(value: &Json) -> bool {
+            match value {
+                Json::String(s) => super::rendering::has_jinja(s),
+                Json::Array(items) => items.iter().any(holds),
+                Json::Object(map) => map.values().any(holds),
+                _ => false,
+            }
+        }
+        self.configs
+            .iter()
+            .any(|(key, value)| !matches!(key.as_str(), "pre-hook" | "post-hook") && holds(value))
+            || self.children.iter().any(|(_, child)| child.has_jinja())
+    }
+
     /// The configs that apply to a node with this fqn (package, folders..., name),
     /// each deeper level overriding the one above it.
     pub fn resolve(&self, fqn: &[String]) -> Map<String, Json> {

@@ -7,6 +7,7 @@ mod digest;
 mod files;
 pub mod packages;
 pub mod properties;
+pub mod rendering;
 pub mod versions;
 pub mod yaml;
 
@@ -20,7 +21,7 @@ use crate::error::{Error, ErrorKind, Result};
 pub use blocks::Block;
 pub use config::ConfigTree;
 pub use digest::SourceDigest;
-pub use properties::{Column, ExposureDefinition, ModelProperties, Properties, SourceDefinition};
+pub use properties::{Column, ExposureDefinition, ModelProperties, Properties};
 
 /// A file of the project: where it is and what it says.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,6 +69,7 @@ pub struct Project {
     pub models: Vec<ProjectFile>,
     /// Seeds: CSV files.
     pub seeds: Vec<ProjectFile>,
+    /// Macro files, and the generic-test files under test paths' `generic/`.
     pub macros: Vec<ProjectFile>,
     /// `{% snapshot %}` blocks from snapshot-paths.
     pub snapshots: Vec<Block>,
@@ -96,6 +98,9 @@ pub struct Project {
     /// `dispatch:`: for a macro namespace, the packages `adapter.dispatch`
     /// searches, in order (only the root project's count, as in dbt).
     pub dispatch: Vec<(String, Vec<String>)>,
+    /// `quoting:` of dbt_project.yml (database, schema, identifier: true or
+    /// false); only the root project's counts, as in dbt.
+    pub quoting: Map<String, Json>,
     /// `on-run-start:` and `on-run-end:` SQL (Jinja), run around a whole run.
     pub on_run_start: Vec<String>,
     pub on_run_end: Vec<String>,
@@ -258,10 +263,10 @@ impl Project {
         let [
             models,
             seeds,
-            macros,
+            mut macros,
             snapshot_files,
             analyses,
-            singular_tests,
+            test_files,
             docs_files,
             model_properties,
             seed_properties,
@@ -279,6 +284,18 @@ impl Project {
                 select(&seed_paths, &["yml", "yaml"]),
             ],
         )?;
+        // As dbt reads test paths: `generic/` holds generic tests (`{% test %}`
+        // blocks, read as macros) and `fixtures/` unit-test fixtures; only the
+        // rest are singular tests.
+        let mut singular_tests = Vec::new();
+        for file in test_files {
+            match file.path.split('/').next() {
+                Some("generic") if file.path.contains('/') => macros.push(file),
+                Some("fixtures") if file.path.contains('/') => {}
+                _ => singular_tests.push(file),
+            }
+        }
+        macros.sort_by(|a, b| a.original_file_path.cmp(&b.original_file_path));
         let property_files: Vec<ProjectFile> = model_properties
             .into_iter()
             .chain(seed_properties)
@@ -296,7 +313,7 @@ impl Project {
         let docs = blocks_of(root, &docs_files, blocks::docs_blocks)?;
         crate::base::timing::phase("project files read");
 
-        Ok(Project {
+        let mut project = Project {
             root: root.to_path_buf(),
             profile: yaml::str_field(&doc, "profile")
                 .unwrap_or(&name)
@@ -315,39 +332,12 @@ impl Project {
                 .unwrap_or("logs")
                 .to_string(),
             vars,
-            models_config: ConfigTree::from_yaml(
-                doc.get("models"),
-                "models",
-                &text,
-                &project_file,
-            )?,
-            seeds_config: ConfigTree::from_yaml(doc.get("seeds"), "seeds", &text, &project_file)?,
-            snapshots_config: ConfigTree::from_yaml(
-                doc.get("snapshots"),
-                "snapshots",
-                &text,
-                &project_file,
-            )?,
-            exposures_config: ConfigTree::from_yaml(
-                doc.get("exposures"),
-                "exposures",
-                &text,
-                &project_file,
-            )?,
-            sources_config: ConfigTree::from_yaml(
-                doc.get("sources"),
-                "sources",
-                &text,
-                &project_file,
-            )?,
-            tests_config: {
-                let key = if doc.get("data_tests").is_some() {
-                    "data_tests"
-                } else {
-                    "tests"
-                };
-                ConfigTree::from_yaml(doc.get(key), key, &text, &project_file)?
-            },
+            models_config: ConfigTree::default(),
+            seeds_config: ConfigTree::default(),
+            snapshots_config: ConfigTree::default(),
+            exposures_config: ConfigTree::default(),
+            sources_config: ConfigTree::default(),
+            tests_config: ConfigTree::default(),
             singular_tests,
             snapshots,
             analyses,
@@ -362,11 +352,103 @@ impl Project {
                 .unwrap_or("dbt_packages")
                 .to_string(),
             dispatch: dispatch_config(doc.get("dispatch"), &text, &project_file)?,
+            quoting: match doc.get("quoting") {
+                None => Map::new(),
+                Some(value) => properties::quoting_map(value).map_err(|message| {
+                    yaml::value_error(ErrorKind::Project, message, &project_file, &text, value)
+                })?,
+            },
             on_run_start: yaml::string_list(doc.get("on-run-start")),
             on_run_end: yaml::string_list(doc.get("on-run-end")),
             digest: digest.finish(),
             name,
-        })
+        };
+        project.set_config_trees(&doc, &text, &project_file)?;
+        Ok(project)
+    }
+
+    /// The config blocks of dbt_project.yml (`doc`, read from `text`).
+    fn set_config_trees(&mut self, doc: &Yaml, text: &str, file: &Path) -> Result<()> {
+        let tree = |key: &str| ConfigTree::from_yaml(doc.get(key), key, text, file);
+        self.models_config = tree("models")?;
+        self.seeds_config = tree("seeds")?;
+        self.snapshots_config = tree("snapshots")?;
+        self.exposures_config = tree("exposures")?;
+        self.sources_config = tree("sources")?;
+        self.tests_config = tree(if doc.get("data_tests").is_some() {
+            "data_tests"
+        } else {
+            "tests"
+        })?;
+        Ok(())
+    }
+
+    /// The project and its packages as one compile sees them: every value of
+    /// dbt_project.yml's config blocks and of the properties files that dbt
+    /// renders (see [`rendering`]) rendered by `render` (target, var,
+    /// env_var). None when no such value holds Jinja: the project is used
+    /// as it is.
+    pub fn rendered(&self, render: &dyn rendering::Render) -> Result<Option<Project>> {
+        let own = self.rendered_one(render)?;
+        let mut packages = Vec::with_capacity(self.packages.len());
+        for package in &self.packages {
+            packages.push(package.rendered_one(render)?);
+        }
+        if own.is_none() && packages.iter().all(Option::is_none) {
+            return Ok(None);
+        }
+        let mut project = own.unwrap_or_else(|| self.clone());
+        project.packages = packages
+            .into_iter()
+            .zip(&self.packages)
+            .map(|(rendered, package)| rendered.unwrap_or_else(|| package.clone()))
+            .collect();
+        Ok(Some(project))
+    }
+
+    fn rendered_one(&self, render: &dyn rendering::Render) -> Result<Option<Project>> {
+        let configs = [
+            &self.models_config,
+            &self.seeds_config,
+            &self.snapshots_config,
+            &self.exposures_config,
+            &self.sources_config,
+            &self.tests_config,
+        ]
+        .iter()
+        .any(|tree| tree.has_jinja());
+        let properties = self
+            .property_files
+            .iter()
+            .any(|file| rendering::has_jinja(&file.text));
+        if !configs && !properties {
+            return Ok(None);
+        }
+        let mut project = self.clone();
+        if configs {
+            let file = self.root.join("dbt_project.yml");
+            let text = std::fs::read_to_string(&file).map_err(|e| Error::io(&file, e))?;
+            let doc = yaml::parse(&text, &file)?;
+            let value = |s: &str| render.render(&self.name, true, s);
+            let doc = rendering::render_tree(
+                &doc,
+                &mut Vec::new(),
+                &rendering::project_key_rendered,
+                &value,
+                &file,
+                &text,
+            )?;
+            project.set_config_trees(&doc, &text, &file)?;
+        }
+        if properties {
+            let parsed = Properties::parse_rendered(
+                &self.root,
+                &self.property_files,
+                Some((&self.name, render)),
+            )?;
+            project.properties = OnceLock::from(Ok(parsed));
+        }
+        Ok(Some(project))
     }
 
     /// The properties YAML of this project (not its packages), parsed the

@@ -50,6 +50,8 @@ pub struct SourceTable {
     pub config: Map<String, Json>,
     /// Tests on the table and its columns.
     pub tests: Vec<DeclaredTest>,
+    /// `quoting:` of the table (database, schema, identifier: true/false).
+    pub quoting: Map<String, Json>,
 }
 
 /// A data test as a properties file declares it.
@@ -80,6 +82,8 @@ pub struct SourceDefinition {
     pub meta: Map<String, Json>,
     pub config: Map<String, Json>,
     pub tables: Vec<SourceTable>,
+    /// `quoting:` of the source, which its tables' own override.
+    pub quoting: Map<String, Json>,
     pub file: String,
     pub line: usize,
 }
@@ -119,13 +123,23 @@ pub struct Properties {
 
 impl Properties {
     pub fn parse(root: &Path, files: &[ProjectFile]) -> Result<Properties> {
+        Properties::parse_rendered(root, files, None)
+    }
+
+    /// [`parse`](Self::parse), each value dbt renders rendered first by
+    /// `render` for the package named beside it (see [`super::rendering`]).
+    pub fn parse_rendered(
+        root: &Path,
+        files: &[ProjectFile],
+        render: Option<(&str, &dyn super::rendering::Render)>,
+    ) -> Result<Properties> {
         let mut properties = Properties::default();
         // Parsing the YAML and reading its entries is most of the work: it
         // runs on all cores, the merge below in file order. Each entry keeps
         // its own result, so the first error is the one a serial read meets.
         let read = crate::base::parallel::map(files, |file| {
             let path = root.join(&file.original_file_path);
-            FileEntries::read(file, &path)
+            FileEntries::read(file, &path, render)
         });
         for (file, read) in files.iter().zip(read) {
             let path = root.join(&file.original_file_path);
@@ -189,12 +203,21 @@ struct FileEntries {
 }
 
 impl FileEntries {
-    fn read(file: &ProjectFile, path: &Path) -> Result<FileEntries> {
-        let doc = yaml::parse(&file.text, path)?;
+    fn read(
+        file: &ProjectFile,
+        path: &Path,
+        render: Option<(&str, &dyn super::rendering::Render)>,
+    ) -> Result<FileEntries> {
+        let mut doc = yaml::parse(&file.text, path)?;
         if !doc.is_mapping() {
             return Err(
                 Error::new(ErrorKind::Project, "a properties file must be a mapping").in_file(path),
             );
+        }
+        if let Some((package, render)) = render
+            && super::rendering::has_jinja(&file.text)
+        {
+            doc = rendered_sections(&doc, package, render, path, &file.text)?;
         }
         let at = InFile { file, path };
         let section = |key: &str| sequence(&doc, key, &at);
@@ -230,6 +253,45 @@ impl FileEntries {
             }),
         })
     }
+}
+
+/// `doc` with each entry of each section rendered by dbt's rule.
+fn rendered_sections(
+    doc: &Yaml,
+    package: &str,
+    render: &dyn super::rendering::Render,
+    path: &Path,
+    text: &str,
+) -> Result<Yaml> {
+    let Some(sections) = doc.as_mapping() else {
+        return Ok(doc.clone());
+    };
+    let value = |s: &str| render.render(package, false, s);
+    let mut out = yaml::Mapping::new();
+    for (key, section) in sections {
+        let name = yaml::key_string(key);
+        let section = match section.as_sequence() {
+            Some(entries) => {
+                let rule =
+                    |keypath: &[String]| super::rendering::properties_key_rendered(&name, keypath);
+                let mut rendered = Vec::with_capacity(entries.len());
+                for entry in entries {
+                    rendered.push(super::rendering::render_tree(
+                        entry,
+                        &mut Vec::new(),
+                        &rule,
+                        &value,
+                        path,
+                        text,
+                    )?);
+                }
+                Yaml::at(section.line(), Kind::Sequence(rendered))
+            }
+            None => section.clone(),
+        };
+        out.insert(key.clone(), section);
+    }
+    Ok(Yaml::at(doc.line(), Kind::Mapping(out)))
 }
 
 /// The properties file being read: errors name it, and quote its lines.
@@ -388,6 +450,7 @@ fn source_definition(entry: &Yaml, at: &InFile) -> Result<SourceDefinition> {
                 .to_string(),
             name: table_name,
             tests,
+            quoting: quoting_of(table, at)?,
         });
     }
     let (tags, meta, config) = tags_meta_config(entry, &name, at)?;
@@ -403,10 +466,50 @@ fn source_definition(entry: &Yaml, at: &InFile) -> Result<SourceDefinition> {
             .unwrap_or_default()
             .to_string(),
         tables,
+        quoting: quoting_of(entry, at)?,
         file: at.file.original_file_path.clone(),
         line,
         name,
     })
+}
+
+/// A `quoting:` mapping (`database`, `schema`, `identifier`: true or false).
+pub(super) fn quoting_of(entry: &Yaml, at: &InFile) -> Result<Map<String, Json>> {
+    match entry.get("quoting") {
+        None => Ok(Map::new()),
+        Some(value) => quoting_map(value).map_err(|message| at.error(message, value)),
+    }
+}
+
+/// `quoting:` as written, or why it cannot be.
+pub fn quoting_map(value: &Yaml) -> std::result::Result<Map<String, Json>, String> {
+    if value.is_null() {
+        return Ok(Map::new());
+    }
+    let Some(mapping) = value.as_mapping() else {
+        return Err(format!(
+            "`quoting:` must be a mapping of database, schema and identifier to true or false, got `{}`",
+            yaml_text(value)
+        ));
+    };
+    let mut out = Map::new();
+    for (key, part) in mapping {
+        let key = yaml::key_string(key);
+        match (key.as_str(), part.as_bool()) {
+            ("database" | "schema" | "identifier" | "column", Some(b)) => {
+                out.insert(key, Json::Bool(b));
+            }
+            ("database" | "schema" | "identifier" | "column", None) if part.is_null() => {}
+            _ => {
+                return Err(format!(
+                    "`quoting: {{{key}: {}}}`: quoting takes database, schema, identifier \
+                     (and column), each true or false",
+                    yaml_text(part)
+                ));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The exposure types dbt accepts.

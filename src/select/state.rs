@@ -230,6 +230,7 @@ fn state_nodes(manifest: &Json, path: &Path) -> Result<BTreeMap<String, StateNod
                     if node.get("relation_name").is_some_and(|r| !r.is_null()) =>
                 {
                     Some(Relation {
+                        quoting: Default::default(),
                         database,
                         schema,
                         identifier,

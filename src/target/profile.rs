@@ -180,8 +180,17 @@ pub fn target_of(
             None => err.with_hint(format!("profiles defined here: {}", names.join(", "))),
         }
     })?;
-    let default_target = profile.get("target").and_then(Yaml::as_str);
-    let name = target_name.or(default_target).ok_or_else(|| {
+    // `target:` may read the environment (`{{ env_var('DBT_TARGET', 'dev') }}`).
+    let default_target = match profile.get("target") {
+        Some(node) if target_name.is_none() => match render_value(node) {
+            Ok((serde_json::Value::String(name), _)) => Some(name),
+            Ok((serde_json::Value::Null, _)) => None,
+            Ok((other, _)) => Some(other.to_string()),
+            Err(e) => return Err(crate::project::yaml::error_at(e, path, text, node)),
+        },
+        _ => None,
+    };
+    let name = target_name.or(default_target.as_deref()).ok_or_else(|| {
         at(
             format!("profile `{profile_name}` names no default `target:` and none was given with --target"),
             profile.get("target").unwrap_or(profile),
@@ -337,12 +346,11 @@ pub fn target_of(
 
 /// Render a profiles.yml value: strings go through Jinja (for `env_var`).
 /// True beside it when it read a secret env var.
-fn render_value(value: &Yaml) -> Result<(serde_json::Value, bool)> {
+pub(super) fn render_value(value: &Yaml) -> Result<(serde_json::Value, bool)> {
     if let Some(s) = value.as_str()
         && (s.contains("{{") || s.contains("{%"))
     {
-        let (rendered, secret) = crate::jinja::render_profile_value(s)?;
-        return Ok((serde_json::Value::String(rendered), secret));
+        return crate::jinja::render_profile_value(s);
     }
     Ok((crate::project::yaml::to_json(value), false))
 }
@@ -400,6 +408,23 @@ shop:
         let err = parse_target(text, Path::new("profiles.yml"), "shop", None).unwrap_err();
         assert_eq!(err.line(), Some(5), "{err}");
         assert!(err.message().contains("no `type:`"), "{err}");
+    }
+
+    #[test]
+    fn values_render_natively_and_only_the_target_in_use() {
+        let text = "shop:\n  target: \"{{ env_var('WEIR_TEST_UNSET_TARGET', 'dev') }}\"\n  outputs:\n    \
+                    dev:\n      type: postgres\n      schema: dev\n      port: \"{{ '5433' | as_number }}\"\n      \
+                    threads: \"{{ 3 }}\"\n      keepalive: \"{{ 'True' | as_bool }}\"\n    \
+                    redshift:\n      type: redshift\n      schema: \"{{ env_var('WEIR_TEST_UNSET_RS') }}\"\n";
+        let t = parse_target(text, Path::new("profiles.yml"), "shop", None).unwrap();
+        assert_eq!(t.name, "dev");
+        assert_eq!(t.port, Some(5433));
+        assert_eq!(t.threads, 3);
+        assert_eq!(t.extra["keepalive"], serde_json::json!(true));
+        let bad = text.replace("'True' | as_bool", "'maybe' | as_bool");
+        let err = parse_target(&bad, Path::new("profiles.yml"), "shop", None).unwrap_err();
+        assert_eq!(err.line(), Some(9), "{err}");
+        assert!(err.to_string().contains("into type 'bool'"), "{err}");
     }
 
     #[test]

@@ -144,21 +144,64 @@ fn target_line(file: &Path, profile: &str, name: &str) -> usize {
         .map_or(0, |(key, _)| key.line())
 }
 
-/// The other targets of the profile that are protected.
-pub fn protected_targets(target: &Target) -> Result<Vec<Target>> {
-    Ok(other_targets(target)?
-        .into_iter()
-        .filter(is_protected)
-        .collect())
+/// A target of the profile whose naming settings cannot be rendered in this
+/// process (an env var it reads is unset here), so the schemas it owns are
+/// unknown.
+#[derive(Debug)]
+pub struct Unreadable {
+    pub name: String,
+    /// Whether it is protected, as far as can be told (a `protected:` that
+    /// cannot be rendered counts as protected).
+    pub protected: bool,
+    /// The render error, naming the value's line and the variable.
+    pub error: Error,
+}
+
+impl Unreadable {
+    /// The warning a run prints for a protected target it cannot guard.
+    pub fn warning(&self) -> String {
+        format!(
+            "protected target `{}` cannot be read here ({}): the write-guard does not know the              schemas it owns; its grants still keep other roles out of them",
+            self.name,
+            crate::base::secrets::scrub(&self.error.to_string()).replace('\n', " "),
+        )
+    }
+}
+
+/// The other targets of a profile: those read, and those that could not be.
+#[derive(Debug, Default)]
+pub struct OtherTargets {
+    pub targets: Vec<Target>,
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// The other targets of the profile that are protected, and the protected
+/// ones that cannot be read here.
+pub fn protected_targets(target: &Target) -> Result<OtherTargets> {
+    let others = other_targets(target)?;
+    Ok(OtherTargets {
+        targets: others.targets.into_iter().filter(is_protected).collect(),
+        unreadable: others
+            .unreadable
+            .into_iter()
+            .filter(|u| u.protected)
+            .collect(),
+    })
 }
 
 /// The other targets of `target`'s profile, read with only the settings that
 /// name schemas and roles: a laptop need not hold prod's password. Their
 /// schemas are the live ones: a CI suffix in this process's environment is
 /// not applied to them.
-pub fn other_targets(target: &Target) -> Result<Vec<Target>> {
+///
+/// As dbt renders only the target in use, a target whose settings read an
+/// env var unset here is not an error: it is returned as [`Unreadable`].
+/// Any other fault of a target (no `type:`, a `protected:` that is neither
+/// true nor false) still is.
+pub fn other_targets(target: &Target) -> Result<OtherTargets> {
+    let mut found = OtherTargets::default();
     let Some(file) = &target.profiles_file else {
-        return Ok(Vec::new());
+        return Ok(found);
     };
     let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
     let doc = crate::project::yaml::parse(&text, file)?;
@@ -167,9 +210,8 @@ pub fn other_targets(target: &Target) -> Result<Vec<Target>> {
         .and_then(|p| p.get("outputs"))
         .and_then(Yaml::as_mapping)
     else {
-        return Ok(Vec::new());
+        return Ok(found);
     };
-    let mut targets = Vec::new();
     for (name, node) in outputs {
         let (Some(name), Some(settings)) = (name.as_str(), node.as_mapping()) else {
             continue;
@@ -210,34 +252,57 @@ pub fn other_targets(target: &Target) -> Result<Vec<Target>> {
             Yaml::from(target.profile_name.as_str()),
             Yaml::from(profile),
         );
-        let mut other = super::profile::target_of(
+        let read = super::profile::target_of(
             &Yaml::from(doc),
             &text,
             file,
             &target.profile_name,
             Some(name),
-        )
-        .map_err(|e| {
-            Error::new(
-                e.kind(),
-                format!(
-                    "cannot tell which schemas target `{name}` owns, so no run can be checked \
+        );
+        let mut other = match read {
+            Ok(other) => other,
+            Err(error) if error.kind() == ErrorKind::Template => {
+                found.unreadable.push(Unreadable {
+                    name: name.to_string(),
+                    protected: protected_as_written(name, node),
+                    error,
+                });
+                continue;
+            }
+            Err(e) => {
+                return Err(Error::new(
+                    e.kind(),
+                    format!(
+                        "cannot tell which schemas target `{name}` owns, so no run can be checked \
                          against it: {}",
-                    e.message()
-                ),
-            )
-            .in_file(file)
-            .at_line_of(&text, e.line().unwrap_or(0))
-            .with_hint("give the env_var in its `schema:` a default, or set it")
-        })?;
+                        e.message()
+                    ),
+                )
+                .in_file(file)
+                .at_line_of(&text, e.line().unwrap_or(0)));
+            }
+        };
         other
             .extra
             .entry(super::naming::SUFFIX_KEY.to_string())
             .or_insert(Json::String(String::new()));
         other.profiles_file = Some(PathBuf::from(file));
-        targets.push(other);
+        found.targets.push(other);
     }
-    Ok(targets)
+    Ok(found)
+}
+
+/// Whether a target that cannot be read whole is protected: its
+/// `protected:` when that renders to true or false, else protected when it
+/// says so in a way weir cannot read, or by its name.
+fn protected_as_written(name: &str, settings: &Yaml) -> bool {
+    match settings.get(PROTECTED_KEY) {
+        None => Environment::of(name) == Environment::Production,
+        Some(value) => super::profile::render_value(value)
+            .ok()
+            .and_then(|(value, _)| protected_value(&value))
+            .unwrap_or(true),
+    }
 }
 
 #[cfg(test)]
@@ -264,17 +329,54 @@ mod tests {
     fn errors_about_other_targets_name_their_line_in_profiles_yml() {
         let text = "shop:\n  target: dev\n  outputs:\n    dev:\n      type: postgres\n      schema: dev\n    prod:\n      type: postgres\n      schema: \"{{ env_var('WEIR_TEST_UNSET_PROD_SCHEMA') }}\"\n";
         let (dir, dev) = profiles("other", text);
-        let err = other_targets(&dev).unwrap_err();
+        let others = other_targets(&dev).unwrap();
+        assert!(others.targets.is_empty());
+        let [unreadable] = others.unreadable.as_slice() else {
+            panic!("{others:?}")
+        };
+        assert!(unreadable.protected, "a target named prod is protected");
+        assert_eq!(unreadable.error.line(), Some(9), "{}", unreadable.error);
+        let warning = unreadable.warning();
         assert!(
-            err.message()
-                .starts_with("cannot tell which schemas target `prod` owns"),
-            "{err}"
+            warning.contains("protected target `prod` cannot be read here")
+                && warning.contains("WEIR_TEST_UNSET_PROD_SCHEMA"),
+            "{warning}"
         );
-        assert_eq!(err.line(), Some(9), "{err}");
         // Where check_may_run points when it refuses the target.
         let file = dev.profiles_file.as_deref().unwrap();
         assert_eq!(target_line(file, "shop", "prod"), 7);
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn an_unreadable_target_is_protected_unless_it_says_it_is_not() {
+        let text = "shop:\n  target: dev\n  outputs:\n    dev:\n      type: postgres\n      schema: dev\n    \
+                    redshift:\n      type: redshift\n      schema: \"{{ env_var('WEIR_TEST_UNSET_RS') }}\"\n    \
+                    staging:\n      type: postgres\n      protected: true\n      schema: \"{{ env_var('WEIR_TEST_UNSET_ST') }}\"\n    \
+                    qa:\n      type: postgres\n      protected: \"{{ env_var('WEIR_TEST_UNSET_QA') }}\"\n      schema: qa\n    \
+                    typo:\n      type: postgres\n      schema: t\n";
+        let (dir, dev) = profiles("unreadable", text);
+        let others = other_targets(&dev).unwrap();
+        let names: Vec<(&str, bool)> = others
+            .unreadable
+            .iter()
+            .map(|u| (u.name.as_str(), u.protected))
+            .collect();
+        assert_eq!(
+            names,
+            [("redshift", false), ("staging", true), ("qa", true)]
+        );
+        assert_eq!(others.targets.len(), 1, "typo is read");
+        let protected = protected_targets(&dev).unwrap();
+        assert!(protected.targets.is_empty());
+        assert_eq!(protected.unreadable.len(), 2);
+        // A value that is not true or false is still refused: a typo never opens a target.
+        let text = text.replace("schema: t\n", "schema: t\n      protected: enabled\n");
+        let (dir2, dev) = profiles("unreadable_typo", &text);
+        let err = other_targets(&dev).unwrap_err();
+        assert!(err.message().contains("must be true or false"), "{err}");
+        let _ = std::fs::remove_dir_all(dir);
+        let _ = std::fs::remove_dir_all(dir2);
     }
 
     #[test]

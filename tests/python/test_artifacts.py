@@ -19,6 +19,8 @@ PROJECTS = {
     "shop": REPO / "dags" / "dbt" / "shop",
     "features": REPO / "tests" / "fixtures" / "features",
     "packages": REPO / "tests" / "fixtures" / "packages",
+    # Disabled nodes in the manifest's `disabled`.
+    "loading": REPO / "tests" / "fixtures" / "loading",
 }
 
 
@@ -35,6 +37,12 @@ def test_manifest_is_a_dbt_v12_manifest(name, tmp_path):
     manifest = parse_manifest_v12(json.loads((project / "target" / "manifest.json").read_text()))
     assert manifest.metadata.project_name == name
     assert len(manifest.nodes) > 0
+    if name == "loading":
+        assert sorted(manifest.disabled) == [
+            "model.loading.disabled_in_sql",
+            "model.loading.only_in_ci",
+            "test.loading.unique_stg_orders_id.beb6e97f2f",
+        ]
 
 
 def test_run_results_are_dbt_v6_run_results(tmp_path):

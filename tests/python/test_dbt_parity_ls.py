@@ -1,7 +1,7 @@
 """`weir ls` against `dbt ls` (dbt-core 1.11) for the same arguments: every
 selection method and operator, --selector from selectors.yml, indirect
 selection, --resource-type and each --output, on the shop example and the
-packages, features and versions fixtures. The printed lines must be identical.
+packages, features, versions and loading fixtures. The printed lines must be identical.
 
 dbt runs from its own virtualenv (`make test` creates .venv-dbt). `ls` never
 connects to the database, so both tools get a profile whose port nothing
@@ -29,6 +29,7 @@ PROJECTS = {
     "features": REPO / "tests" / "fixtures" / "features",
     "packages": REPO / "tests" / "fixtures" / "packages",
     "versions": REPO / "tests" / "fixtures" / "versions",
+    "loading": REPO / "tests" / "fixtures" / "loading",
 }
 
 # selectors.yml written into the copies: every form of a YAML definition.
@@ -287,6 +288,19 @@ CASES = {
         ],
         ["--resource-type", "model", "--output", "json"],
     ],
+    # Rendered YAML, generic tests in tests/generic, fixtures, disabled nodes.
+    "loading": [
+        *COMMON,
+        ["-s", "tag:dev_tag"],
+        ["-s", "config.severity:warn", "--output", "name"],
+        ["-s", "test_name:is_even"],
+        ["-s", "path:tests", "--output", "path"],
+        ["-s", "dim_region", "--output", "json", "--output-keys", "name", "alias"],
+        ["-s", "source:raw+", "--output", "name"],
+        ["-s", "config.enabled:false"],
+        ["-s", "config.column_types.amount:*"],
+        ["--resource-type", "analysis"],
+    ],
 }
 
 # `path:` on a properties file also selects the models it describes (dbt's
@@ -296,6 +310,7 @@ PATCH_PATH_CASES = {
     "features": [["-s", "path:models/sources.yml"]],
     "packages": [["-s", "path:models/schema.yml"]],
     "versions": [["-s", "path:models/marts/schema.yml"]],
+    "loading": [["-s", "path:models/schema.yml"]],
 }
 
 
