@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 /// What kind of thing went wrong. The kind decides the exit status of the CLI,
 /// the Python exception class, and whether a retry is worth it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ErrorKind {
     /// Bad command-line arguments or API use.
     Usage,
@@ -34,7 +34,9 @@ pub enum ErrorKind {
 }
 
 /// A weir error: a kind, a message a user can act on, and where it comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serializable: a node that failed to render keeps its error in the
+/// compile cache, to fail with it when it runs.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Error {
     kind: ErrorKind,
     message: String,

@@ -144,6 +144,7 @@ pub fn run(
     let project = &compiled.project;
     let mut hooks = Vec::new();
     if let Some(hook_runner) = &hook_runner {
+        hook_runner.create_schemas(&run_schemas(compiled, plan, options.store_failures))?;
         hooks = hook_runner.run(&project.on_run_start, "on-run-start", None, on_event);
         if let Some(failed) = hooks.iter().find(|h| h.status.is_failure()) {
             let reason = format!("skipped because {} failed", failed.unique_id);
@@ -204,6 +205,23 @@ pub fn run(
     })
 }
 
+/// The schemas the plan's nodes are built in, in plan order, each once:
+/// dbt creates them before any `on-run-start` hook runs, so a hook may write
+/// there.
+fn run_schemas(compiled: &Compiled, plan: &Plan, store_failures: bool) -> Vec<String> {
+    let mut schemas: Vec<String> = Vec::new();
+    for task in &plan.tasks {
+        let Some(node) = compiled.manifest.nodes.get(&task.unique_id) else {
+            continue;
+        };
+        let schema = &node.relation.schema;
+        if crate::manifest::builds_relation(node, store_failures) && !schemas.contains(schema) {
+            schemas.push(schema.clone());
+        }
+    }
+    schemas
+}
+
 /// Runs the `on-run-start` and `on-run-end` hooks of dbt_project.yml, each
 /// recorded as dbt records it: an `operation` node.
 struct HookRunner<'a> {
@@ -215,6 +233,26 @@ struct HookRunner<'a> {
 }
 
 impl HookRunner<'_> {
+    /// Create the run's schemas that are missing, on a connection opened
+    /// ahead when one is idle (and left idle for the hooks and workers).
+    fn create_schemas(&self, schemas: &[String]) -> Result<()> {
+        if schemas.is_empty() {
+            return Ok(());
+        }
+        let mut adapter = match take_idle(self.idle) {
+            Some(adapter) => adapter,
+            None => PostgresAdapter::connect(self.settings).map_err(|e| e.scrub(self.secrets))?,
+        };
+        for schema in schemas {
+            materialize::ensure_schema(&mut adapter, schema).map_err(|e| e.scrub(self.secrets))?;
+        }
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(adapter);
+        Ok(())
+    }
+
     fn run(
         &self,
         hooks: &[String],
@@ -292,6 +330,7 @@ fn take_idle(idle: &Mutex<Vec<PostgresAdapter>>) -> Option<PostgresAdapter> {
 /// [`crate::workflow::node::run_node`], which guards it first.
 pub fn run_node(compiled: &Compiled, unique_id: &str, store_failures: bool) -> Result<NodeResult> {
     let node = compiled.manifest.node(unique_id)?;
+    node.check_rendered()?;
     materialize::check_supported(node)?;
     let secrets = compiled.target.secrets();
     let started_at = SystemTime::now();
@@ -532,6 +571,7 @@ impl Worker<'_> {
         node: &Node,
         connection: &mut Option<PostgresAdapter>,
     ) -> Result<Built> {
+        node.check_rendered()?;
         materialize::check_supported(node)?;
         if connection.as_ref().is_some_and(|c| c.is_closed()) {
             *connection = None;

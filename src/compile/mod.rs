@@ -161,7 +161,7 @@ fn compile_project(
     );
 
     crate::base::timing::phase("generic tests");
-    let captures = render_all(&jinja, &pending)?;
+    let (captures, mut render_errors) = render_all(&jinja, &pending)?;
     crate::base::timing::phase("render");
 
     let rendered_nodes: Vec<_> = pending.iter().zip(&captures).collect();
@@ -203,19 +203,31 @@ fn compile_project(
         .zip(captures)
         .zip(configs)
         .zip(relations)
+        .zip(render_errors.iter_mut().map(Option::take))
         .collect();
-    let built =
-        crate::base::parallel::map_owned(to_build, |(((node, capture), config), relation)| {
+    let built = crate::base::parallel::map_owned(
+        to_build,
+        |((((node, capture), config), relation), mut render_error)| {
             let compiled_code = match &capture {
                 None => String::new(),
+                Some(_) if render_error.is_some() => String::new(),
                 Some(c) if c.needs_final_render.load(Ordering::Relaxed) => {
                     let request = render_request(node, Some(&rendered));
-                    jinja.render(&request)?.sql
+                    match jinja.render(&request) {
+                        Ok(capture) => capture.sql,
+                        Err(error) => {
+                            render_error = Some(error);
+                            String::new()
+                        }
+                    }
                 }
                 Some(c) => substitute_placeholders(&c.sql, &rendered),
             };
-            build_node(node, config, capture, compiled_code, relation)
-        });
+            let mut node = build_node(node, config, capture, compiled_code, relation)?;
+            node.render_error = render_error.map(Box::new);
+            Ok(node)
+        },
+    );
     let mut nodes = BTreeMap::new();
     for node in built {
         let node = node?;
@@ -251,10 +263,16 @@ fn compile_project(
     if reads_graph.contains(&true) {
         let graph = crate::jinja::flat_graph(&nodes, &sources, &exposures);
         for (node, _) in pending.iter().zip(&reads_graph).filter(|(_, r)| **r) {
-            if let Some(built) = nodes.get_mut(&node.unique_id) {
+            if let Some(built) = nodes
+                .get_mut(&node.unique_id)
+                .filter(|n| n.render_error.is_none())
+            {
                 let mut request = render_request(node, Some(&rendered));
                 request.graph = Some(graph.clone());
-                built.compiled_code = jinja.render(&request)?.sql;
+                match jinja.render(&request) {
+                    Ok(capture) => built.compiled_code = capture.sql,
+                    Err(error) => built.render_error = Some(Box::new(error)),
+                }
             }
         }
     }
@@ -453,22 +471,43 @@ fn render_request<'a>(
                 .filter(|_| node.base_config.get("where").is_none_or(Json::is_null)),
         }),
         graph: None,
+        execute: true,
     }
 }
 
+/// What the first render of each node gave: its capture (None for a seed),
+/// and the error of a node that renders only as dbt parses it.
+type FirstRenders = (Vec<Option<RenderCapture>>, Vec<Option<Error>>);
+
 /// The first render of every node, on all cores, with `ref` and `this` as
-/// placeholders. Seeds get None. The first error in file order wins, so
-/// messages do not depend on thread timing.
-fn render_all(jinja: &JinjaEnv, pending: &[Pending]) -> Result<Vec<Option<RenderCapture>>> {
-    let render_one = |node: &Pending| -> Result<Option<RenderCapture>> {
+/// placeholders. Seeds get None.
+///
+/// A node whose render fails is rendered again as dbt parses it, with
+/// `execute` false: when that fails too, the project does not load (dbt
+/// stops its parse there: a Jinja syntax error, a call of an unknown macro,
+/// a `ref` to nothing); when it succeeds, its refs and config place the node
+/// in the DAG, and the first error is the node's, to fail it when it runs
+/// while the rest of the project runs (dbt's compile-time error). The first
+/// fatal error in file order wins, so messages do not depend on thread timing.
+fn render_all(jinja: &JinjaEnv, pending: &[Pending]) -> Result<FirstRenders> {
+    let render_one = |node: &Pending| -> Result<(Option<RenderCapture>, Option<Error>)> {
         if node.resource_type == ResourceType::Seed {
-            return Ok(None);
+            return Ok((None, None));
         }
-        jinja.render(&render_request(node, None)).map(Some)
+        match jinja.render(&render_request(node, None)) {
+            Ok(capture) => Ok((Some(capture), None)),
+            Err(error) => {
+                let mut parse = render_request(node, None);
+                parse.execute = false;
+                let parsed = jinja.render(&parse)?;
+                Ok((Some(parsed), Some(error)))
+            }
+        }
     };
     crate::base::parallel::map(pending, render_one)
         .into_iter()
-        .collect()
+        .collect::<Result<Vec<_>>>()
+        .map(|rendered| rendered.into_iter().unzip())
 }
 
 /// dbt's naming: generate_schema_name (the project's override when it has
@@ -681,6 +720,7 @@ fn build_node(
         extra_ctes: Vec::new(),
         version: node.version.as_ref().map(|v| Box::new(v.version.v.clone())),
         latest_version: node.version.as_ref().map(|v| Box::new(v.latest.clone())),
+        render_error: None,
     })
 }
 

@@ -260,6 +260,7 @@ const FORWARDED: &[&str] = &[
     "project_name",
     "is_incremental",
     "graph",
+    "execute",
     // Only an on-run-end hook has these.
     "results",
     "schemas",

@@ -126,6 +126,8 @@ pub struct RenderRequest<'a> {
     /// nodes are rendered the first time, when reading `graph` marks the
     /// capture's `read_graph`.
     pub graph: Option<Value>,
+    /// `execute`: false renders as dbt parses (see [`JinjaEnv::render`]).
+    pub execute: bool,
 }
 
 /// The call a generic test node makes: `{{ test_x(**_dbt_generic_test_kwargs) }}`.
@@ -284,6 +286,7 @@ impl JinjaEnv {
                 .clone()
                 .unwrap_or_else(|| Value::from_object(context::GraphProbe(capture.clone()))),
             is_incremental => Value::from_function(move || is_incremental),
+            execute => request.execute,
         };
         let ctx = match extra {
             Some(extra) => minijinja::context! { ..ctx, ..extra },

@@ -172,7 +172,7 @@ pub fn compile(project: &ProjectRequest, selection: &SelectionRequest) -> Result
     let models: Vec<&Node> = selected
         .iter()
         .map(|id| &compiled.manifest.nodes[id])
-        .filter(|node| node.resource_type == ResourceType::Model)
+        .filter(|node| node.resource_type == ResourceType::Model && node.render_error.is_none())
         .collect();
     let written = crate::base::parallel::map(&models, |node| {
         let path = compiled_dir
@@ -190,6 +190,13 @@ pub fn compile(project: &ProjectRequest, selection: &SelectionRequest) -> Result
     });
     written.into_iter().collect::<Result<()>>()?;
     crate::base::timing::phase("compiled files");
+    // As `dbt compile`: the artifacts and the other nodes' SQL are written,
+    // and a selected node that failed to render fails the command.
+    for id in &compiled.manifest.order {
+        if selected.contains(id) {
+            compiled.manifest.nodes[id].check_rendered()?;
+        }
+    }
     Ok(compiled)
 }
 
