@@ -43,6 +43,9 @@ pub struct Error {
     file: Option<PathBuf>,
     line: Option<usize>,
     snippet: Option<String>,
+    /// What the error happened inside of: `in macro x (macros/x.sql:3),
+    /// called from model m (models/m.sql:1)`.
+    context: Option<String>,
     hint: Option<String>,
 }
 
@@ -56,6 +59,7 @@ impl Error {
             file: None,
             line: None,
             snippet: None,
+            context: None,
             hint: None,
         }
     }
@@ -98,6 +102,20 @@ impl Error {
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
+    }
+
+    /// Say what the error happened inside of; a second call adds to the
+    /// first (`in macro x (...)`, then `called for seed s (...)`).
+    pub fn with_context(mut self, context: &str) -> Self {
+        self.context = Some(match self.context.take() {
+            Some(inner) => format!("{inner}, {context}"),
+            None => context.to_string(),
+        });
+        self
+    }
+
+    pub fn context(&self) -> Option<&str> {
+        self.context.as_deref()
     }
 
     pub fn io(path: impl AsRef<Path>, err: std::io::Error) -> Self {
@@ -148,6 +166,7 @@ impl Error {
         for secret in secrets.iter().filter(|s| !s.is_empty()) {
             self.message = self.message.replace(secret.as_str(), "*****");
             self.snippet = self.snippet.map(|s| s.replace(secret.as_str(), "*****"));
+            self.context = self.context.map(|s| s.replace(secret.as_str(), "*****"));
             self.hint = self.hint.map(|s| s.replace(secret.as_str(), "*****"));
         }
         self
@@ -166,6 +185,9 @@ impl fmt::Display for Error {
             for line in snippet.lines() {
                 write!(f, "\n  | {line}")?;
             }
+        }
+        if let Some(context) = &self.context {
+            write!(f, "\n  {context}")?;
         }
         if let Some(hint) = &self.hint {
             write!(f, "\n  hint: {hint}")?;

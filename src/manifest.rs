@@ -24,6 +24,8 @@ pub enum ResourceType {
     Snapshot,
     Analysis,
     Source,
+    /// Only as a task of `build`: dbt lists an exposure as `no-op`.
+    Exposure,
 }
 
 impl ResourceType {
@@ -35,6 +37,7 @@ impl ResourceType {
             ResourceType::Snapshot => "snapshot",
             ResourceType::Analysis => "analysis",
             ResourceType::Source => "source",
+            ResourceType::Exposure => "exposure",
         }
     }
 }

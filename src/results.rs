@@ -17,6 +17,8 @@ pub enum Status {
     Pass,
     Fail,
     Warn,
+    /// Nothing to do: an exposure in `build`.
+    NoOp,
 }
 
 impl Status {
@@ -28,6 +30,7 @@ impl Status {
             Status::Pass => "pass",
             Status::Fail => "fail",
             Status::Warn => "warn",
+            Status::NoOp => "no-op",
         }
     }
 

@@ -177,8 +177,10 @@ pub fn run(
     }
     let mut results = scheduler.into_results();
     for result in &mut results {
-        if let Some(node) = compiled.manifest.nodes.get(&result.unique_id) {
-            result.relation_name = reported_relation(node, options.store_failures);
+        match compiled.manifest.nodes.get(&result.unique_id) {
+            Some(node) => result.relation_name = reported_relation(node, options.store_failures),
+            // An exposure names no relation.
+            None => result.relation_name = None,
         }
     }
     if let Some(hook_runner) = hook_runner.filter(|_| !project.on_run_end.is_empty()) {
@@ -422,6 +424,35 @@ fn failure(
     }
 }
 
+/// Why `node` cannot be compiled, when an ephemeral model it reads failed to
+/// render: dbt skips it, naming that model, and counts it as an error.
+fn failed_ephemeral_parent(manifest: &crate::manifest::Manifest, node: &Node) -> Option<String> {
+    let parent = node.depends_on_nodes.iter().find(|id| {
+        manifest.nodes.get(*id).is_some_and(|p| {
+            p.materialization == crate::manifest::Materialization::Ephemeral
+                && p.render_error.is_some()
+        })
+    })?;
+    Some(format!(
+        "compilation error in {}, caused by a compilation error in the ephemeral model it \
+         references, {parent}",
+        node.unique_id
+    ))
+}
+
+/// An exposure in `build`: nothing to build, as dbt reports it.
+fn no_op(task: &Task, started_at: SystemTime) -> NodeResult {
+    NodeResult {
+        status: Status::NoOp,
+        message: "NO-OP".to_string(),
+        failures: Some(0),
+        started_at,
+        completed_at: SystemTime::now(),
+        relation_name: None,
+        ..skipped(task, String::new())
+    }
+}
+
 fn skipped(task: &Task, reason: String) -> NodeResult {
     let now = SystemTime::now();
     NodeResult {
@@ -524,10 +555,16 @@ impl Worker<'_> {
     ) -> NodeResult {
         let started_at = SystemTime::now();
         let clock = Instant::now();
+        if task.resource_type == ResourceType::Exposure {
+            return no_op(task, started_at);
+        }
         let node = match self.compiled.manifest.node(&task.unique_id) {
             Ok(node) => node,
             Err(error) => return failure(task, None, error, started_at, clock.elapsed(), 0),
         };
+        if let Some(reason) = failed_ephemeral_parent(&self.compiled.manifest, node) {
+            return skipped(task, reason);
+        }
         let mut attempts = 0;
         let mut sql_time = Duration::ZERO;
         loop {
@@ -817,7 +854,9 @@ impl<'p> Scheduler<'p> {
     fn finish(&self, index: usize, result: NodeResult, on_event: &(dyn Fn(&Event) + Sync)) {
         let mut state = self.lock();
         state.running -= 1;
-        let failed = result.status.is_failure();
+        // A task that finished skipped (its ephemeral parent failed) built
+        // nothing its children could read.
+        let failed = result.status.is_failure() || result.status == Status::Skipped;
         on_event(&Event::Finish {
             index: state.indexes[index],
             total: self.tasks.len(),

@@ -27,7 +27,7 @@ fn build_prints_a_line_per_node_and_writes_artifacts() {
     assert!(out.contains("OK loaded seed file"), "{out}");
     assert!(out.contains("OK created sql table model"), "{out}");
     assert!(
-        out.contains("Done. PASS=20 WARN=0 ERROR=0 SKIP=0 TOTAL=20"),
+        out.contains("Done. PASS=20 WARN=0 ERROR=0 SKIP=0 NO-OP=0 TOTAL=20"),
         "{out}"
     );
 
@@ -55,7 +55,7 @@ fn build_prints_a_line_per_node_and_writes_artifacts() {
     let output = weir(&project.root, &["run", "--select", "+orders"], &[]);
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
     assert!(
-        stdout(&output).contains("Done. PASS=3 WARN=0 ERROR=0 SKIP=0 TOTAL=3"),
+        stdout(&output).contains("Done. PASS=3 WARN=0 ERROR=0 SKIP=0 NO-OP=0 TOTAL=3"),
         "{}",
         stdout(&output)
     );

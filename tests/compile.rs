@@ -195,7 +195,7 @@ fn broken_yaml_names_file_and_line() {
 }
 
 #[test]
-fn an_error_inside_a_macro_names_the_macro_file_and_line() {
+fn an_error_inside_a_macro_names_the_macro_file_and_line_and_its_caller() {
     insta::assert_snapshot!(compile_err("tests/fixtures/macro_error"));
 }
 

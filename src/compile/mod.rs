@@ -510,8 +510,9 @@ fn render_all(jinja: &JinjaEnv, pending: &[Pending]) -> Result<FirstRenders> {
         .map(|rendered| rendered.into_iter().unzip())
 }
 
-/// dbt's naming: generate_schema_name (the project's override when it has
-/// one), alias or name for the identifier, database from config or target.
+/// dbt's naming: generate_schema_name, generate_alias_name and
+/// generate_database_name, the project's own when it defines them (called
+/// with the node being named, as dbt passes it), else dbt's defaults.
 fn relation_for(
     jinja: &JinjaEnv,
     node: &Pending,
@@ -521,52 +522,91 @@ fn relation_for(
     if let Some(relation) = legacy_snapshot_relation(node, config, target) {
         return Ok(relation);
     }
-    let custom_schema = config
-        .get("schema")
-        .and_then(Json::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty());
-    let project_macro = if jinja.project_defines("generate_schema_name") {
-        let model = Value::from_serialize(
-            json!({"name": node.name, "unique_id": node.unique_id, "config": config}),
-        );
-        Some(jinja.call_macro(
-            "generate_schema_name",
-            &[Value::from(custom_schema), model.clone()],
-            model,
-        )?)
-    } else {
-        None
+    let custom = |key: &str| {
+        config
+            .get(key)
+            .and_then(Json::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
     };
+    let naming_node = std::sync::OnceLock::new();
+    let project_macro = |name: &str, custom: Option<&str>| -> Result<Option<String>> {
+        if !jinja.project_defines(name) {
+            return Ok(None);
+        }
+        let node_value = naming_node.get_or_init(|| naming_node_value(node, config));
+        let args = [Value::from(custom), node_value.clone()];
+        jinja
+            .call_macro(name, &args, node_value.clone())
+            .map(Some)
+            .map_err(|e| e.with_context(&naming_context(node)))
+    };
+    let custom_schema = custom("schema");
+    let generated_schema = project_macro("generate_schema_name", custom_schema)?;
     // weir's prefix convention, CI suffix and deploy shadow: see target::naming.
     let schema = crate::target::naming::node_schema(
         target,
         &jinja.scope().vars,
         custom_schema,
-        project_macro,
+        generated_schema,
     )
     .map_err(|e| e.in_file(&node.file.original_file_path))?;
-    let identifier = match (config.get("alias").and_then(Json::as_str), node) {
-        (Some(alias), _) => alias.to_string(),
-        (None, Pending { test: Some(t), .. }) => t.alias.clone(),
-        (
-            None,
-            Pending {
-                version: Some(v), ..
-            },
-        ) => v.alias(),
-        (None, _) => node.name.clone(),
+    let identifier = match project_macro("generate_alias_name", custom("alias"))? {
+        Some(alias) => alias,
+        None => match (config.get("alias").and_then(Json::as_str), node) {
+            (Some(alias), _) => alias.to_string(),
+            (None, Pending { test: Some(t), .. }) => t.alias.clone(),
+            (
+                None,
+                Pending {
+                    version: Some(v), ..
+                },
+            ) => v.alias(),
+            (None, _) => node.name.clone(),
+        },
     };
-    let database = config
-        .get("database")
-        .and_then(Json::as_str)
-        .unwrap_or(&target.dbname)
-        .to_string();
+    let database = match project_macro("generate_database_name", custom("database"))? {
+        Some(database) => database,
+        None => config
+            .get("database")
+            .and_then(Json::as_str)
+            .unwrap_or(&target.dbname)
+            .to_string(),
+    };
     Ok(Relation {
         database,
         schema,
         identifier,
     })
+}
+
+/// `node` as a project's naming macro sees it: the node being named, with
+/// the attributes dbt's parsed node has by then.
+fn naming_node_value(node: &Pending, config: &Map<String, Json>) -> Value {
+    let tags = crate::project::config::string_list(config.get("tags"));
+    let version = node.version.as_ref().map(|v| v.version.v.clone());
+    Value::from_serialize(json!({
+        "name": node.name,
+        "unique_id": node.unique_id,
+        "resource_type": node.resource_type.as_str(),
+        "package_name": node.package.name,
+        "path": node.file.path,
+        "original_file_path": node.file.original_file_path,
+        "fqn": node.fqn,
+        "config": config,
+        "tags": tags,
+        "raw_code": node.file.text,
+        "language": "sql",
+        "version": version,
+    }))
+}
+
+/// `called for seed s (seeds/s.csv)`: the node a naming macro was naming.
+fn naming_context(node: &Pending) -> String {
+    format!(
+        "called for {} {} ({})",
+        node.resource_type, node.name, node.file.original_file_path
+    )
 }
 
 /// A snapshot configured with `target_schema` goes exactly there, as in dbt

@@ -82,7 +82,7 @@ pub fn check_supported(node: &Node) -> Result<()> {
             ) || is_snapshot(node)
         }
         ResourceType::Test | ResourceType::Snapshot => true,
-        ResourceType::Source | ResourceType::Analysis => false,
+        ResourceType::Source | ResourceType::Analysis | ResourceType::Exposure => false,
     };
     if supported {
         return Ok(());
