@@ -206,6 +206,28 @@ def test_relations_are_named_as_dbt_names_them(parity):
     assert mine == other
 
 
+@pytest.mark.parametrize("parity", ["run_parity"], indirect=True)
+def test_compile_after_a_build_takes_the_incremental_branch_as_dbt(parity):
+    """`compile` asks the database, as dbt's does: an incremental model
+    whose table the builds left is compiled with is_incremental() true."""
+    _, _, _, copies = parity
+    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    compiled = {}
+    for tool, copy in copies.items():
+        binary = DBT if tool == "dbt" else WEIR
+        command = [str(binary), "compile", "--project-dir", str(copy), "--profiles-dir", str(copy)]
+        done = subprocess.run(command, capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+        manifest = json.loads((copy / "target" / "manifest.json").read_text())
+        compiled[tool] = {
+            unique_id: " ".join(node["compiled_code"].split()).replace(f'"{tool}_parity', '"<t>')
+            for unique_id, node in manifest["nodes"].items()
+            if node["config"].get("materialized") == "incremental"
+        }
+    assert compiled["weir"] == compiled["dbt"]
+    assert any("where" in sql for sql in compiled["weir"].values())
+
+
 @pytest.mark.parametrize("parity", ["node_errors"], indirect=True)
 def test_a_node_that_fails_to_render_is_listed_and_in_the_graph(parity):
     """As dbt: `ls` lists the broken node and its descendants, the manifest
