@@ -41,12 +41,13 @@ pub struct Error {
     kind: ErrorKind,
     message: String,
     file: Option<PathBuf>,
-    line: Option<usize>,
+    /// 32 bits: a line past 4 billion is not worth a larger error.
+    line: Option<std::num::NonZeroU32>,
     snippet: Option<String>,
     /// What the error happened inside of: `in macro x (macros/x.sql:3),
     /// called from model m (models/m.sql:1)`.
-    context: Option<String>,
-    hint: Option<String>,
+    context: Option<Box<str>>,
+    hint: Option<Box<str>>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -74,8 +75,8 @@ impl Error {
 
     /// Attach the 1-based line the error is about (kept if one is already set).
     pub fn at_line(mut self, line: usize) -> Self {
-        if self.line.is_none() && line > 0 {
-            self.line = Some(line);
+        if self.line.is_none() {
+            self.line = std::num::NonZeroU32::new(u32::try_from(line).unwrap_or(u32::MAX));
         }
         self
     }
@@ -100,7 +101,7 @@ impl Error {
 
     /// A suggestion shown after the message ("did you mean `stg_orders`?").
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
+        self.hint = Some(hint.into().into_boxed_str());
         self
     }
 
@@ -108,8 +109,8 @@ impl Error {
     /// first (`in macro x (...)`, then `called for seed s (...)`).
     pub fn with_context(mut self, context: &str) -> Self {
         self.context = Some(match self.context.take() {
-            Some(inner) => format!("{inner}, {context}"),
-            None => context.to_string(),
+            Some(inner) => format!("{inner}, {context}").into_boxed_str(),
+            None => context.into(),
         });
         self
     }
@@ -140,7 +141,7 @@ impl Error {
     }
 
     pub fn line(&self) -> Option<usize> {
-        self.line
+        self.line.map(|line| line.get() as usize)
     }
 
     pub fn hint(&self) -> Option<&str> {
@@ -166,8 +167,9 @@ impl Error {
         for secret in secrets.iter().filter(|s| !s.is_empty()) {
             self.message = self.message.replace(secret.as_str(), "*****");
             self.snippet = self.snippet.map(|s| s.replace(secret.as_str(), "*****"));
-            self.context = self.context.map(|s| s.replace(secret.as_str(), "*****"));
-            self.hint = self.hint.map(|s| s.replace(secret.as_str(), "*****"));
+            let mask = |s: Box<str>| s.replace(secret.as_str(), "*****").into_boxed_str();
+            self.context = self.context.map(mask);
+            self.hint = self.hint.map(mask);
         }
         self
     }
@@ -175,7 +177,7 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.file, self.line) {
+        match (&self.file, self.line()) {
             (Some(file), Some(line)) => write!(f, "{}:{line}: ", file.display())?,
             (Some(file), None) => write!(f, "{}: ", file.display())?,
             _ => {}
