@@ -303,13 +303,9 @@ impl JinjaEnv {
         let root = self.roots.get(request.package).unwrap_or(&self.root);
         let file = || root.join(&request.file.original_file_path);
         let source = Some(request.file.text.as_str());
-        let what = request
-            .unique_id
-            .split_once('.')
-            .map(|(kind, rest)| format!("{kind} {}", rest.rsplit('.').next().unwrap_or(rest)));
         let caller = Caller {
             root: &self.root,
-            node: what.as_deref(),
+            unique_id: request.unique_id,
         };
         let ctx = match &request.generic_test {
             Some(call) => {
@@ -407,7 +403,7 @@ impl JinjaEnv {
             .map_err(|e| {
                 let caller = Caller {
                     root: &self.root,
-                    node: None,
+                    unique_id: "",
                 };
                 convert_error(
                     &e,
@@ -596,8 +592,22 @@ fn is_datetime_operator(message: &str, line: &str) -> bool {
 struct Caller<'a> {
     /// The root project's folder: paths in the chain are relative to it.
     root: &'a Path,
-    /// `model m`: the node rendered, when a node was.
-    node: Option<&'a str>,
+    /// The node rendered, if one was (else empty).
+    unique_id: &'a str,
+}
+
+impl Caller<'_> {
+    /// `model m` for `model.p.m`, as the chain names the node.
+    fn node(&self) -> Option<String> {
+        let (kind, rest) = self.unique_id.split_once('.')?;
+        let (_, name) = rest.split_once('.')?;
+        // A generic test's id ends in a hash after its name.
+        let name = match kind {
+            "test" => name.split('.').next().unwrap_or(name),
+            _ => name,
+        };
+        Some(format!("{kind} {name}"))
+    }
 }
 
 /// `in macro b (macros/b.sql:3), called from macro a (macros/a.sql:7),
@@ -625,7 +635,7 @@ fn call_chain(
                 relative(&def.file)
             )),
             None => caller
-                .node
+                .node()
                 .map(|node| format!("{node} ({}:{line})", relative(file))),
         })
         .collect();
