@@ -634,6 +634,10 @@ fn call_chain(
                 def.name,
                 relative(&def.file)
             )),
+            // A generic test's one-line template has no line of the YAML.
+            None if name.starts_with(GENERIC_TEST_TEMPLATE) => caller
+                .node()
+                .map(|node| format!("{node} ({})", relative(file))),
             None => caller
                 .node()
                 .map(|node| format!("{node} ({}:{line})", relative(file))),
