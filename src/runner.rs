@@ -563,7 +563,10 @@ impl Worker<'_> {
             Err(error) => return failure(task, None, error, started_at, clock.elapsed(), 0),
         };
         if let Some(reason) = failed_ephemeral_parent(&self.compiled.manifest, node) {
-            return skipped(task, reason);
+            return NodeResult {
+                error: Some(Error::new(ErrorKind::Template, reason.clone())),
+                ..skipped(task, reason)
+            };
         }
         let mut attempts = 0;
         let mut sql_time = Duration::ZERO;

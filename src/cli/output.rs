@@ -256,10 +256,12 @@ pub fn print_summary(plan: &Plan, results: &RunResults) {
         ),
         json!({"elapsed_time": results.elapsed_time}),
     );
+    // As dbt, a node skipped for its own error (an ephemeral parent that
+    // failed to compile) is counted with the errors.
     let failures: Vec<_> = results
         .results
         .iter()
-        .filter(|r| r.status.is_failure())
+        .filter(|r| r.status.is_failure() || (r.status == Status::Skipped && r.error.is_some()))
         .collect();
     let warnings: Vec<_> = results
         .results

@@ -258,6 +258,14 @@ def test_a_node_that_fails_to_render_is_listed_and_in_the_graph(parity):
     )
     assert "no columns to select" in broken["message"]
     assert "called from model broken (models/broken.sql:1)" in broken["message"]
+    # Below a failed ephemeral model: skipped, naming it, and counted as an error.
+    for results in (dbt_runs[-1], weir_runs[-1]):
+        child = next(
+            r
+            for r in results["results"]
+            if r["unique_id"] == "model.node_errors.uses_broken_ephemeral"
+        )
+        assert "model.node_errors.broken_ephemeral" in child["message"]
 
 
 @pytest.mark.parametrize("parity", ["run_parity"], indirect=True)
