@@ -103,7 +103,10 @@ impl Plan {
         if manifest.exposures.is_empty() {
             return Ok(());
         }
-        let members = selection.resolve_members(manifest)?;
+        let members = match selection.selects_everything() {
+            true => manifest.exposures.keys().map(String::as_str).collect(),
+            false => selection.resolve_members(manifest)?,
+        };
         let planned: std::collections::HashSet<&str> =
             self.tasks.iter().map(|t| t.unique_id.as_str()).collect();
         let mut exposures = Vec::new();
