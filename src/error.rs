@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 /// What kind of thing went wrong. The kind decides the exit status of the CLI,
 /// the Python exception class, and whether a retry is worth it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ErrorKind {
     /// Bad command-line arguments or API use.
     Usage,
@@ -34,14 +34,20 @@ pub enum ErrorKind {
 }
 
 /// A weir error: a kind, a message a user can act on, and where it comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serializable: a node that failed to render keeps its error in the
+/// compile cache, to fail with it when it runs.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Error {
     kind: ErrorKind,
     message: String,
     file: Option<PathBuf>,
-    line: Option<usize>,
+    /// 32 bits: a line past 4 billion is not worth a larger error.
+    line: Option<std::num::NonZeroU32>,
     snippet: Option<String>,
-    hint: Option<String>,
+    /// What the error happened inside of: `in macro x (macros/x.sql:3),
+    /// called from model m (models/m.sql:1)`.
+    context: Option<Box<str>>,
+    hint: Option<Box<str>>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -54,6 +60,7 @@ impl Error {
             file: None,
             line: None,
             snippet: None,
+            context: None,
             hint: None,
         }
     }
@@ -68,8 +75,8 @@ impl Error {
 
     /// Attach the 1-based line the error is about (kept if one is already set).
     pub fn at_line(mut self, line: usize) -> Self {
-        if self.line.is_none() && line > 0 {
-            self.line = Some(line);
+        if self.line.is_none() {
+            self.line = std::num::NonZeroU32::new(u32::try_from(line).unwrap_or(u32::MAX));
         }
         self
     }
@@ -94,8 +101,22 @@ impl Error {
 
     /// A suggestion shown after the message ("did you mean `stg_orders`?").
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
+        self.hint = Some(hint.into().into_boxed_str());
         self
+    }
+
+    /// Say what the error happened inside of; a second call adds to the
+    /// first (`in macro x (...)`, then `called for seed s (...)`).
+    pub fn with_context(mut self, context: &str) -> Self {
+        self.context = Some(match self.context.take() {
+            Some(inner) => format!("{inner}, {context}").into_boxed_str(),
+            None => context.into(),
+        });
+        self
+    }
+
+    pub fn context(&self) -> Option<&str> {
+        self.context.as_deref()
     }
 
     pub fn io(path: impl AsRef<Path>, err: std::io::Error) -> Self {
@@ -120,7 +141,7 @@ impl Error {
     }
 
     pub fn line(&self) -> Option<usize> {
-        self.line
+        self.line.map(|line| line.get() as usize)
     }
 
     pub fn hint(&self) -> Option<&str> {
@@ -146,7 +167,9 @@ impl Error {
         for secret in secrets.iter().filter(|s| !s.is_empty()) {
             self.message = self.message.replace(secret.as_str(), "*****");
             self.snippet = self.snippet.map(|s| s.replace(secret.as_str(), "*****"));
-            self.hint = self.hint.map(|s| s.replace(secret.as_str(), "*****"));
+            let mask = |s: Box<str>| s.replace(secret.as_str(), "*****").into_boxed_str();
+            self.context = self.context.map(mask);
+            self.hint = self.hint.map(mask);
         }
         self
     }
@@ -154,7 +177,7 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.file, self.line) {
+        match (&self.file, self.line()) {
             (Some(file), Some(line)) => write!(f, "{}:{line}: ", file.display())?,
             (Some(file), None) => write!(f, "{}: ", file.display())?,
             _ => {}
@@ -164,6 +187,9 @@ impl fmt::Display for Error {
             for line in snippet.lines() {
                 write!(f, "\n  | {line}")?;
             }
+        }
+        if let Some(context) = &self.context {
+            write!(f, "\n  {context}")?;
         }
         if let Some(hint) = &self.hint {
             write!(f, "\n  hint: {hint}")?;

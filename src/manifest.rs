@@ -24,6 +24,8 @@ pub enum ResourceType {
     Snapshot,
     Analysis,
     Source,
+    /// Only as a task of `build`: dbt lists an exposure as `no-op`.
+    Exposure,
 }
 
 impl ResourceType {
@@ -35,6 +37,7 @@ impl ResourceType {
             ResourceType::Snapshot => "snapshot",
             ResourceType::Analysis => "analysis",
             ResourceType::Source => "source",
+            ResourceType::Exposure => "exposure",
         }
     }
 }
@@ -272,9 +275,22 @@ pub struct Node {
     /// in [`RefCall`]).
     pub version: Option<Box<Value>>,
     pub latest_version: Option<Box<Value>>,
+    /// Why the node's SQL could not be rendered (with `execute` true), when
+    /// it could not: as in dbt, the node stays in the manifest, the DAG and
+    /// `ls`, and fails with this error when it runs.
+    pub render_error: Option<Box<Error>>,
 }
 
 impl Node {
+    /// Err with the node's render error, when its SQL could not be rendered:
+    /// what running or compiling it fails with.
+    pub fn check_rendered(&self) -> Result<()> {
+        match &self.render_error {
+            Some(error) => Err(Error::clone(error)),
+            None => Ok(()),
+        }
+    }
+
     /// The config as the manifest shows it: what the node sets over dbt's defaults.
     pub fn full_config(&self) -> Map<String, Value> {
         match serde_json::to_value(ConfigOut {
@@ -837,7 +853,7 @@ impl Serialize for Node {
                 sources: &self.sources,
                 metrics: NO_ITEMS,
                 compiled_path: None,
-                compiled: true,
+                compiled: self.render_error.is_none(),
                 compiled_code: &self.compiled_code,
                 extra_ctes_injected: true,
                 extra_ctes: self

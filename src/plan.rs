@@ -95,6 +95,49 @@ impl Plan {
             tasks,
         })
     }
+
+    /// `build`'s tasks for the selected exposures, as dbt lists them: each
+    /// waits for its parents in the plan, and is `no-op` when they
+    /// succeeded, skipped when one failed.
+    pub fn add_exposures(&mut self, manifest: &Manifest, selection: &Selection) -> Result<()> {
+        if manifest.exposures.is_empty() {
+            return Ok(());
+        }
+        let members = match selection.selects_everything() {
+            true => manifest.exposures.keys().map(String::as_str).collect(),
+            false => selection.resolve_members(manifest)?,
+        };
+        let planned: std::collections::HashSet<&str> =
+            self.tasks.iter().map(|t| t.unique_id.as_str()).collect();
+        let mut exposures = Vec::new();
+        for exposure in manifest.exposures.values() {
+            if !members.contains(exposure.unique_id.as_str()) {
+                continue;
+            }
+            exposures.push(Task {
+                unique_id: exposure.unique_id.clone(),
+                name: exposure.name.clone(),
+                resource_type: ResourceType::Exposure,
+                materialization: Materialization::Other("exposure".to_string()),
+                relation: Relation {
+                    quoting: Default::default(),
+                    database: String::new(),
+                    schema: String::new(),
+                    identifier: exposure.name.clone(),
+                },
+                upstream: exposure
+                    .depends_on_nodes
+                    .iter()
+                    .filter(|id| planned.contains(id.as_str()))
+                    .cloned()
+                    .collect(),
+                retries: 0,
+                tags: exposure.tags.clone(),
+            });
+        }
+        self.tasks.extend(exposures);
+        Ok(())
+    }
 }
 
 /// The node's name, unique among the tasks (an Airflow task_id): the

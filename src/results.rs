@@ -17,6 +17,8 @@ pub enum Status {
     Pass,
     Fail,
     Warn,
+    /// Nothing to do: an exposure in `build`.
+    NoOp,
 }
 
 impl Status {
@@ -28,6 +30,7 @@ impl Status {
             Status::Pass => "pass",
             Status::Fail => "fail",
             Status::Warn => "warn",
+            Status::NoOp => "no-op",
         }
     }
 
@@ -153,7 +156,10 @@ impl<'a> ResultOut<'a> {
                 },
             },
             message: match result.status {
-                Status::Pass | Status::Skipped => None,
+                Status::Pass => None,
+                // Skipped below a failure: no message; skipped for its own
+                // reason (an ephemeral parent that failed to compile): its error.
+                Status::Skipped if result.error.is_none() => None,
                 _ => Some(&result.message),
             },
             failures: result.failures,
@@ -179,7 +185,12 @@ pub struct RunResults {
 
 impl RunResults {
     pub fn has_failures(&self) -> bool {
-        self.results.iter().any(|r| r.status.is_failure())
+        // As dbt: a skipped node (but an exposure) fails the run too; it is
+        // skipped below a failure, or for its own (its ephemeral parent's) error.
+        self.results.iter().any(|r| {
+            r.status.is_failure()
+                || (r.status == Status::Skipped && !r.unique_id.starts_with("exposure."))
+        })
     }
 
     /// run_results.json in dbt's v6 shape.

@@ -144,6 +144,7 @@ pub fn run(
     let project = &compiled.project;
     let mut hooks = Vec::new();
     if let Some(hook_runner) = &hook_runner {
+        hook_runner.create_schemas(&run_schemas(compiled, plan, options.store_failures))?;
         hooks = hook_runner.run(&project.on_run_start, "on-run-start", None, on_event);
         if let Some(failed) = hooks.iter().find(|h| h.status.is_failure()) {
             let reason = format!("skipped because {} failed", failed.unique_id);
@@ -176,8 +177,10 @@ pub fn run(
     }
     let mut results = scheduler.into_results();
     for result in &mut results {
-        if let Some(node) = compiled.manifest.nodes.get(&result.unique_id) {
-            result.relation_name = reported_relation(node, options.store_failures);
+        match compiled.manifest.nodes.get(&result.unique_id) {
+            Some(node) => result.relation_name = reported_relation(node, options.store_failures),
+            // An exposure names no relation.
+            None => result.relation_name = None,
         }
     }
     if let Some(hook_runner) = hook_runner.filter(|_| !project.on_run_end.is_empty()) {
@@ -204,6 +207,23 @@ pub fn run(
     })
 }
 
+/// The schemas the plan's nodes are built in, in plan order, each once:
+/// dbt creates them before any `on-run-start` hook runs, so a hook may write
+/// there.
+fn run_schemas(compiled: &Compiled, plan: &Plan, store_failures: bool) -> Vec<String> {
+    let mut schemas: Vec<String> = Vec::new();
+    for task in &plan.tasks {
+        let Some(node) = compiled.manifest.nodes.get(&task.unique_id) else {
+            continue;
+        };
+        let schema = &node.relation.schema;
+        if crate::manifest::builds_relation(node, store_failures) && !schemas.contains(schema) {
+            schemas.push(schema.clone());
+        }
+    }
+    schemas
+}
+
 /// Runs the `on-run-start` and `on-run-end` hooks of dbt_project.yml, each
 /// recorded as dbt records it: an `operation` node.
 struct HookRunner<'a> {
@@ -215,6 +235,26 @@ struct HookRunner<'a> {
 }
 
 impl HookRunner<'_> {
+    /// Create the run's schemas that are missing, on a connection opened
+    /// ahead when one is idle (and left idle for the hooks and workers).
+    fn create_schemas(&self, schemas: &[String]) -> Result<()> {
+        if schemas.is_empty() {
+            return Ok(());
+        }
+        let mut adapter = match take_idle(self.idle) {
+            Some(adapter) => adapter,
+            None => PostgresAdapter::connect(self.settings).map_err(|e| e.scrub(self.secrets))?,
+        };
+        for schema in schemas {
+            materialize::ensure_schema(&mut adapter, schema).map_err(|e| e.scrub(self.secrets))?;
+        }
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(adapter);
+        Ok(())
+    }
+
     fn run(
         &self,
         hooks: &[String],
@@ -292,6 +332,7 @@ fn take_idle(idle: &Mutex<Vec<PostgresAdapter>>) -> Option<PostgresAdapter> {
 /// [`crate::workflow::node::run_node`], which guards it first.
 pub fn run_node(compiled: &Compiled, unique_id: &str, store_failures: bool) -> Result<NodeResult> {
     let node = compiled.manifest.node(unique_id)?;
+    node.check_rendered()?;
     materialize::check_supported(node)?;
     let secrets = compiled.target.secrets();
     let started_at = SystemTime::now();
@@ -380,6 +421,35 @@ fn failure(
         error: Some(error),
         compiled_code: node.map(|n| n.compiled_code.clone()).unwrap_or_default(),
         relation_name: Some(task.relation.to_string()),
+    }
+}
+
+/// Why `node` cannot be compiled, when an ephemeral model it reads failed to
+/// render: dbt skips it, naming that model, and counts it as an error.
+fn failed_ephemeral_parent(manifest: &crate::manifest::Manifest, node: &Node) -> Option<String> {
+    let parent = node.depends_on_nodes.iter().find(|id| {
+        manifest.nodes.get(*id).is_some_and(|p| {
+            p.materialization == crate::manifest::Materialization::Ephemeral
+                && p.render_error.is_some()
+        })
+    })?;
+    Some(format!(
+        "compilation error in {}, caused by a compilation error in the ephemeral model it \
+         references, {parent}",
+        node.unique_id
+    ))
+}
+
+/// An exposure in `build`: nothing to build, as dbt reports it.
+fn no_op(task: &Task, started_at: SystemTime) -> NodeResult {
+    NodeResult {
+        status: Status::NoOp,
+        message: "NO-OP".to_string(),
+        failures: Some(0),
+        started_at,
+        completed_at: SystemTime::now(),
+        relation_name: None,
+        ..skipped(task, String::new())
     }
 }
 
@@ -485,10 +555,19 @@ impl Worker<'_> {
     ) -> NodeResult {
         let started_at = SystemTime::now();
         let clock = Instant::now();
+        if task.resource_type == ResourceType::Exposure {
+            return no_op(task, started_at);
+        }
         let node = match self.compiled.manifest.node(&task.unique_id) {
             Ok(node) => node,
             Err(error) => return failure(task, None, error, started_at, clock.elapsed(), 0),
         };
+        if let Some(reason) = failed_ephemeral_parent(&self.compiled.manifest, node) {
+            return NodeResult {
+                error: Some(Error::new(ErrorKind::Template, reason.clone())),
+                ..skipped(task, reason)
+            };
+        }
         let mut attempts = 0;
         let mut sql_time = Duration::ZERO;
         loop {
@@ -532,6 +611,7 @@ impl Worker<'_> {
         node: &Node,
         connection: &mut Option<PostgresAdapter>,
     ) -> Result<Built> {
+        node.check_rendered()?;
         materialize::check_supported(node)?;
         if connection.as_ref().is_some_and(|c| c.is_closed()) {
             *connection = None;
@@ -777,7 +857,9 @@ impl<'p> Scheduler<'p> {
     fn finish(&self, index: usize, result: NodeResult, on_event: &(dyn Fn(&Event) + Sync)) {
         let mut state = self.lock();
         state.running -= 1;
-        let failed = result.status.is_failure();
+        // A task that finished skipped (its ephemeral parent failed) built
+        // nothing its children could read.
+        let failed = result.status.is_failure() || result.status == Status::Skipped;
         on_event(&Event::Finish {
             index: state.indexes[index],
             total: self.tasks.len(),

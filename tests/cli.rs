@@ -27,7 +27,7 @@ fn build_prints_a_line_per_node_and_writes_artifacts() {
     assert!(out.contains("OK loaded seed file"), "{out}");
     assert!(out.contains("OK created sql table model"), "{out}");
     assert!(
-        out.contains("Done. PASS=20 WARN=0 ERROR=0 SKIP=0 TOTAL=20"),
+        out.contains("Done. PASS=20 WARN=0 ERROR=0 SKIP=0 NO-OP=0 TOTAL=20"),
         "{out}"
     );
 
@@ -55,7 +55,7 @@ fn build_prints_a_line_per_node_and_writes_artifacts() {
     let output = weir(&project.root, &["run", "--select", "+orders"], &[]);
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
     assert!(
-        stdout(&output).contains("Done. PASS=3 WARN=0 ERROR=0 SKIP=0 TOTAL=3"),
+        stdout(&output).contains("Done. PASS=3 WARN=0 ERROR=0 SKIP=0 NO-OP=0 TOTAL=3"),
         "{}",
         stdout(&output)
     );
@@ -298,4 +298,98 @@ fn log_in_a_template_logs_as_dbt_does() {
     assert_eq!(event["info"]["msg"], "hello logged");
     assert_eq!(event["info"]["level"], "info");
     assert_eq!(event["data"]["msg"], "hello logged");
+}
+
+#[test]
+fn a_model_that_fails_to_render_is_listed_and_fails_alone() {
+    let project = TestProject::copy_of("shop", "cli_render_error");
+    project.write(
+        "models/marts/orders.sql",
+        "select * from {{ ref('stg_orders') }}\n\
+         {% if execute %}{{ exceptions.raise_compiler_error('orders cannot compile') }}{% endif %}\n",
+    );
+    let output = weir(&project.root, &["ls"], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("shop.marts.orders"),
+        "{}",
+        stdout(&output)
+    );
+    // As `dbt compile`: the rest is written, the selected broken node fails it.
+    let output = weir(&project.root, &["compile"], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output)
+            .contains("models/marts/orders.sql:2: compilation error: orders cannot compile"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        project
+            .root
+            .join("target/compiled/shop/models/staging/stg_orders.sql")
+            .exists()
+    );
+    let output = weir(&project.root, &["compile", "-s", "stg_orders"], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+
+    let output = weir(&project.root, &["build"], &[]);
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    assert!(out.contains("orders cannot compile"), "{out}");
+    let results = run_results(&project);
+    let status_of = |id: &str| {
+        results["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["unique_id"] == id)
+            .unwrap()["status"]
+            .clone()
+    };
+    assert_eq!(status_of("model.shop.orders"), "error");
+    assert_eq!(status_of("model.shop.customers"), "skipped");
+    assert_eq!(status_of("model.shop.stg_customers"), "success");
+}
+
+#[test]
+fn compile_asks_the_database_whether_an_incremental_model_is_built() {
+    let project = TestProject::copy_of("shop", "cli_compile_incremental");
+    project.write(
+        "models/marts/order_ids.sql",
+        "{{ config(materialized='incremental') }}\n\
+         select order_id from {{ ref('stg_orders') }}\n\
+         {% if is_incremental() %}where order_id > (select max(order_id) from {{ this }}){% endif %}\n",
+    );
+    let compiled_sql = || {
+        std::fs::read_to_string(
+            project
+                .root
+                .join("target/compiled/shop/models/marts/order_ids.sql"),
+        )
+        .unwrap()
+    };
+    let output = weir(&project.root, &["compile"], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(!compiled_sql().contains("where order_id >"));
+    let output = weir(&project.root, &["build", "-s", "+order_ids"], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    let output = weir(&project.root, &["compile"], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        compiled_sql().contains("where order_id >"),
+        "{}",
+        compiled_sql()
+    );
+    // No database to ask: the compile still works, as a first build, and says so.
+    let output = weir(&project.root, &["local", "stop"], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let output = weir(&project.root, &["compile"], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("is_incremental() is false"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(!compiled_sql().contains("where order_id >"));
 }

@@ -195,7 +195,7 @@ fn broken_yaml_names_file_and_line() {
 }
 
 #[test]
-fn an_error_inside_a_macro_names_the_macro_file_and_line() {
+fn an_error_inside_a_macro_names_the_macro_file_and_line_and_its_caller() {
     insta::assert_snapshot!(compile_err("tests/fixtures/macro_error"));
 }
 
@@ -915,5 +915,94 @@ fn tests_of_a_disabled_model_are_disabled_with_it() {
         ids.iter().any(|id| id.starts_with("test.p.unique_kept_id")),
         "{ids:?}"
     );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn a_package_node_and_a_naming_macro_errors_name_their_own_files_and_callers() {
+    let package_model = [
+        ("dbt_project.yml", "name: root\nprofile: root\n"),
+        ("models/m.sql", "select 1 as id\n"),
+        (
+            "dbt_packages/pkg/dbt_project.yml",
+            "name: pkg\nversion: '1.0'\n",
+        ),
+        (
+            "dbt_packages/pkg/models/pkg_model.sql",
+            "select 1 as id\n{{ no_such_macro() }}\n",
+        ),
+    ];
+    let (_, shown) = temp_project_error("package_error", &package_model);
+    assert!(
+        shown.starts_with("dbt_packages/pkg/models/pkg_model.sql:2: "),
+        "{shown}"
+    );
+    let naming = [
+        ("dbt_project.yml", "name: root\nprofile: root\n"),
+        ("seeds/s.csv", "id\n1\n"),
+        (
+            "macros/naming.sql",
+            "{% macro generate_schema_name(custom_schema_name, node) %}\n\
+             {{ node.resource_type ~ helper_that_is_not_there() }}\n{% endmacro %}\n",
+        ),
+    ];
+    let (_, shown) = temp_project_error("naming_error", &naming);
+    assert!(shown.starts_with("macros/naming.sql:2: "), "{shown}");
+    assert!(
+        shown.contains(
+            "in macro generate_schema_name (macros/naming.sql:2), called for seed s (seeds/s.csv)"
+        ),
+        "{shown}"
+    );
+}
+
+#[test]
+fn a_node_that_renders_only_as_dbt_parses_it_stays_in_the_manifest() {
+    let root = std::env::temp_dir().join(format!("weir_render_error_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let files = [
+        ("dbt_project.yml", "name: p\nprofile: p\n"),
+        ("models/a.sql", "select 1 as id\n"),
+        (
+            "models/broken.sql",
+            "select * from {{ ref('a') }}\n\
+             {% if execute %}{{ exceptions.raise_compiler_error('only at run time') }}{% endif %}\n",
+        ),
+        ("models/below.sql", "select * from {{ ref('broken') }}\n"),
+    ];
+    for (path, text) in files {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let project = Project::load(&root).unwrap();
+    let manifest = weir::compile(&project, &target("dev"), &Map::new()).unwrap();
+    let broken = &manifest.nodes["model.p.broken"];
+    let error = broken
+        .render_error
+        .as_ref()
+        .expect("the render error is kept");
+    assert!(
+        error.to_string().contains("models/broken.sql:2: "),
+        "{error}"
+    );
+    assert!(error.message().contains("only at run time"), "{error}");
+    assert_eq!(broken.depends_on_nodes, vec!["model.p.a"]);
+    assert_eq!(manifest.parent_map["model.p.below"], vec!["model.p.broken"]);
+    assert!(manifest.nodes["model.p.below"].render_error.is_none());
+    assert_eq!(manifest.order.len(), 3);
+    assert_eq!(
+        manifest.to_json()["nodes"]["model.p.broken"]["compiled"],
+        false
+    );
+    // An error with `execute` false too is dbt's parse error: fatal.
+    std::fs::write(
+        root.join("models/broken.sql"),
+        "select {{ exceptions.raise_compiler_error('at parse time') }}\n",
+    )
+    .unwrap();
+    let project = Project::load(&root).unwrap();
+    let err = weir::compile(&project, &target("dev"), &Map::new()).unwrap_err();
+    assert!(err.message().contains("at parse time"), "{err}");
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -181,7 +181,7 @@ fn snapshot_blocks_run_with_weir_snapshot_and_in_build() {
     let out = weir(&["snapshot"]);
     assert!(out.contains("[INSERT 0 1 in "), "{out}");
     assert!(
-        out.contains("Done. PASS=1 WARN=0 ERROR=0 SKIP=0 TOTAL=1"),
+        out.contains("Done. PASS=1 WARN=0 ERROR=0 SKIP=0 NO-OP=0 TOTAL=1"),
         "{out}"
     );
     assert_eq!(support::count(&mut db, &snapshot), 11);

@@ -177,7 +177,7 @@ fn weir_test_runs_only_tests_and_exits_1_on_a_failure() {
     assert!(out.contains("[WARN 1 in "), "{out}");
     assert!(out.contains("Completed with 2 warnings:"), "{out}");
     assert!(
-        out.contains("Done. PASS=0 WARN=2 ERROR=0 SKIP=0 TOTAL=2"),
+        out.contains("Done. PASS=0 WARN=2 ERROR=0 SKIP=0 NO-OP=0 TOTAL=2"),
         "{out}"
     );
     // --store-failures kept the failing row of each test.
@@ -203,7 +203,7 @@ fn weir_test_runs_only_tests_and_exits_1_on_a_failure() {
     );
     assert!(out.contains("[FAIL 2 in "), "{out}");
     assert!(
-        out.contains("Done. PASS=1 WARN=1 ERROR=1 SKIP=0 TOTAL=3"),
+        out.contains("Done. PASS=1 WARN=1 ERROR=1 SKIP=0 NO-OP=0 TOTAL=3"),
         "{out}"
     );
 }

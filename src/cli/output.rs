@@ -68,6 +68,25 @@ pub fn print_event(event: &Event, secrets: &[String]) {
         Json::Null
     };
     let line = match event {
+        // dbt prints an exposure's end only.
+        Event::Start { task, .. } if task.resource_type == ResourceType::Exposure => return,
+        Event::Finish {
+            index,
+            total,
+            task,
+            result,
+        } if task.resource_type == ResourceType::Exposure => {
+            let (word, status) = match result.status {
+                Status::NoOp => ("NO-OP", format!("[NO-OP in {:.2}s]", result.execution_time)),
+                _ => ("SKIP", "[SKIP]".to_string()),
+            };
+            progress_line(
+                *index,
+                *total,
+                &format!("{word} exposure {}", task.name),
+                &status,
+            )
+        }
         Event::Start { index, total, task } => {
             let text = format!("START {} {}", task_description(task), task_label(task));
             progress_line(*index, *total, &text, "[RUN]")
@@ -94,7 +113,7 @@ pub fn print_event(event: &Event, secrets: &[String]) {
             let took = result.execution_time;
             let failures = result.failures.unwrap_or(0);
             let (text, status) = match result.status {
-                Status::Pass | Status::Success => (
+                Status::Pass | Status::Success | Status::NoOp => (
                     format!("PASS {}", task.name),
                     format!("[PASS in {took:.2}s]"),
                 ),
@@ -122,7 +141,7 @@ pub fn print_event(event: &Event, secrets: &[String]) {
         } => {
             let relation = format!("{}.{}", task.relation.schema, task.relation.identifier);
             let (word, status) = match result.status {
-                Status::Success | Status::Pass => {
+                Status::Success | Status::Pass | Status::NoOp => {
                     let word = match task.resource_type {
                         ResourceType::Seed => "OK loaded",
                         ResourceType::Snapshot => "OK snapshotted",
@@ -218,6 +237,7 @@ pub fn print_summary(plan: &Plan, results: &RunResults) {
             ResourceType::Seed => "seed".to_string(),
             ResourceType::Snapshot => "snapshot".to_string(),
             ResourceType::Test => "data test".to_string(),
+            ResourceType::Exposure => "exposure".to_string(),
             _ => format!("{} model", task.materialization.as_str()),
         };
         match kinds.iter_mut().find(|(k, _)| *k == kind) {
@@ -236,10 +256,12 @@ pub fn print_summary(plan: &Plan, results: &RunResults) {
         ),
         json!({"elapsed_time": results.elapsed_time}),
     );
+    // As dbt, a node skipped for its own error (an ephemeral parent that
+    // failed to compile) is counted with the errors.
     let failures: Vec<_> = results
         .results
         .iter()
-        .filter(|r| r.status.is_failure())
+        .filter(|r| r.status.is_failure() || (r.status == Status::Skipped && r.error.is_some()))
         .collect();
     let warnings: Vec<_> = results
         .results
@@ -274,17 +296,20 @@ pub fn print_summary(plan: &Plan, results: &RunResults) {
             json!({"unique_id": result.unique_id, "status": result.status.as_str()}),
         );
     }
-    let (pass, warn, error, skip) = (
+    let (pass, warn, error, skip, noop) = (
         count(Status::Success) + count(Status::Pass),
         count(Status::Warn),
         count(Status::Error) + count(Status::Fail),
         count(Status::Skipped),
+        count(Status::NoOp),
     );
     let total = plan.tasks.len();
     log("Blank", "", json!({}));
     log(
         "StatsLine",
-        &format!("Done. PASS={pass} WARN={warn} ERROR={error} SKIP={skip} TOTAL={total}"),
-        json!({"stats": {"pass": pass, "warn": warn, "error": error, "skip": skip, "total": total}}),
+        &format!(
+            "Done. PASS={pass} WARN={warn} ERROR={error} SKIP={skip} NO-OP={noop} TOTAL={total}"
+        ),
+        json!({"stats": {"pass": pass, "warn": warn, "error": error, "skip": skip, "noop": noop, "total": total}}),
     );
 }

@@ -38,10 +38,16 @@ pub fn inject_ctes(nodes: &mut BTreeMap<String, Node>, order: &[String]) {
     for id in order {
         let node = &nodes[id];
         let mut ctes: Vec<(String, String)> = Vec::new();
+        // An ephemeral parent that failed to render fails its children, as
+        // dbt fails them when it compiles the CTE into them.
+        let mut inherited = None;
         for parent in &node.depends_on_nodes {
             let Some(parent_node) = nodes.get(parent).filter(|p| is_ephemeral(p)) else {
                 continue;
             };
+            if inherited.is_none() && node.render_error.is_none() {
+                inherited.clone_from(&parent_node.render_error);
+            }
             for cte in ctes_of.get(parent).into_iter().flatten() {
                 add(&mut ctes, cte.clone());
             }
@@ -56,6 +62,13 @@ pub fn inject_ctes(nodes: &mut BTreeMap<String, Node>, order: &[String]) {
         }
         if is_ephemeral(node) {
             own_sql.insert(id.clone(), node.compiled_code.clone());
+        }
+        if inherited.is_some() {
+            let node = nodes.get_mut(id).expect("a node of the order");
+            node.render_error = inherited;
+            node.compiled_code = String::new();
+            ctes_of.insert(id.clone(), Vec::new());
+            continue;
         }
         if !ctes.is_empty() {
             let node = nodes.get_mut(id).expect("a node of the order");

@@ -171,7 +171,7 @@ fn compile_project(
     );
 
     crate::base::timing::phase("generic tests");
-    let captures = render_all(&jinja, &pending)?;
+    let (captures, mut render_errors) = render_all(&jinja, &pending)?;
     crate::base::timing::phase("render");
 
     // `quoting:` of dbt_project.yml names every node's relation.
@@ -218,19 +218,31 @@ fn compile_project(
         .zip(captures)
         .zip(configs)
         .zip(relations)
+        .zip(render_errors.iter_mut().map(Option::take))
         .collect();
-    let built =
-        crate::base::parallel::map_owned(to_build, |(((node, capture), config), relation)| {
+    let built = crate::base::parallel::map_owned(
+        to_build,
+        |((((node, capture), config), relation), mut render_error)| {
             let compiled_code = match &capture {
                 None => String::new(),
+                Some(_) if render_error.is_some() => String::new(),
                 Some(c) if c.needs_final_render.load(Ordering::Relaxed) => {
                     let request = render_request(node, Some(&rendered));
-                    jinja.render(&request)?.sql
+                    match jinja.render(&request) {
+                        Ok(capture) => capture.sql,
+                        Err(error) => {
+                            render_error = Some(error);
+                            String::new()
+                        }
+                    }
                 }
                 Some(c) => substitute_placeholders(&c.sql, &rendered),
             };
-            build_node(node, config, capture, compiled_code, relation)
-        });
+            let mut node = build_node(node, config, capture, compiled_code, relation)?;
+            node.render_error = render_error.map(Box::new);
+            Ok(node)
+        },
+    );
     let mut nodes = BTreeMap::new();
     for node in built {
         let node = node?;
@@ -271,10 +283,16 @@ fn compile_project(
     if reads_graph.contains(&true) {
         let graph = crate::jinja::flat_graph(&nodes, &sources, &exposures);
         for (node, _) in pending.iter().zip(&reads_graph).filter(|(_, r)| **r) {
-            if let Some(built) = nodes.get_mut(&node.unique_id) {
+            if let Some(built) = nodes
+                .get_mut(&node.unique_id)
+                .filter(|n| n.render_error.is_none())
+            {
                 let mut request = render_request(node, Some(&rendered));
                 request.graph = Some(graph.clone());
-                built.compiled_code = jinja.render(&request)?.sql;
+                match jinja.render(&request) {
+                    Ok(capture) => built.compiled_code = capture.sql,
+                    Err(error) => built.render_error = Some(Box::new(error)),
+                }
             }
         }
     }
@@ -474,16 +492,28 @@ fn render_request<'a>(
                 .filter(|_| node.base_config.get("where").is_none_or(Json::is_null)),
         }),
         graph: None,
+        execute: true,
     }
 }
 
+/// What the first render of each node gave: its capture (None for a seed),
+/// and the error of a node that renders only as dbt parses it.
+type FirstRenders = (Vec<Option<RenderCapture>>, Vec<Option<Error>>);
+
 /// The first render of every node, on all cores, with `ref` and `this` as
-/// placeholders. Seeds get None. The first error in file order wins, so
-/// messages do not depend on thread timing.
-fn render_all(jinja: &JinjaEnv, pending: &[Pending]) -> Result<Vec<Option<RenderCapture>>> {
-    let render_one = |node: &Pending| -> Result<Option<RenderCapture>> {
+/// placeholders. Seeds get None.
+///
+/// A node whose render fails is rendered again as dbt parses it, with
+/// `execute` false: when that fails too, the project does not load (dbt
+/// stops its parse there: a Jinja syntax error, a call of an unknown macro,
+/// a `ref` to nothing); when it succeeds, its refs and config place the node
+/// in the DAG, and the first error is the node's, to fail it when it runs
+/// while the rest of the project runs (dbt's compile-time error). The first
+/// fatal error in file order wins, so messages do not depend on thread timing.
+fn render_all(jinja: &JinjaEnv, pending: &[Pending]) -> Result<FirstRenders> {
+    let render_one = |node: &Pending| -> Result<(Option<RenderCapture>, Option<Error>)> {
         if node.resource_type == ResourceType::Seed {
-            return Ok(None);
+            return Ok((None, None));
         }
         let config_only = |file: &crate::project::ProjectFile| {
             let mut request = render_request(node, None);
@@ -496,25 +526,34 @@ fn render_all(jinja: &JinjaEnv, pending: &[Pending]) -> Result<Vec<Option<Render
             && !disabled::own_config(node, config_only)
                 .is_some_and(|c| disabled::captured_enabled(&c, true))
         {
-            return Ok(Some(RenderCapture::default()));
+            return Ok((Some(RenderCapture::default()), None));
         }
         match jinja.render(&render_request(node, None)) {
-            Ok(capture) => Ok(Some(capture)),
-            // A node that disables itself is not compiled: its render errors
-            // do not count, as in dbt.
+            Ok(capture) => Ok((Some(capture), None)),
             Err(error) => match disabled::own_config(node, config_only) {
-                Some(capture) if disabled::captured_enabled(&capture, false) => Ok(Some(capture)),
-                _ => Err(error),
+                // A node that disables itself is not compiled: its render
+                // errors do not count, as in dbt.
+                Some(capture) if disabled::captured_enabled(&capture, false) => {
+                    Ok((Some(capture), None))
+                }
+                _ => {
+                    let mut parse = render_request(node, None);
+                    parse.execute = false;
+                    let parsed = jinja.render(&parse)?;
+                    Ok((Some(parsed), Some(error)))
+                }
             },
         }
     };
     crate::base::parallel::map(pending, render_one)
         .into_iter()
-        .collect()
+        .collect::<Result<Vec<_>>>()
+        .map(|rendered| rendered.into_iter().unzip())
 }
 
-/// dbt's naming: generate_schema_name (the project's override when it has
-/// one), alias or name for the identifier, database from config or target.
+/// dbt's naming: generate_schema_name, generate_alias_name and
+/// generate_database_name, the project's own when it defines them (called
+/// with the node being named, as dbt passes it), else dbt's defaults.
 fn relation_for(
     jinja: &JinjaEnv,
     node: &Pending,
@@ -524,53 +563,92 @@ fn relation_for(
     if let Some(relation) = legacy_snapshot_relation(node, config, target) {
         return Ok(relation);
     }
-    let custom_schema = config
-        .get("schema")
-        .and_then(Json::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty());
-    let project_macro = if jinja.project_defines("generate_schema_name") {
-        let model = Value::from_serialize(
-            json!({"name": node.name, "unique_id": node.unique_id, "config": config}),
-        );
-        Some(jinja.call_macro(
-            "generate_schema_name",
-            &[Value::from(custom_schema), model.clone()],
-            model,
-        )?)
-    } else {
-        None
+    let custom = |key: &str| {
+        config
+            .get(key)
+            .and_then(Json::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
     };
+    let naming_node = std::sync::OnceLock::new();
+    let project_macro = |name: &str, custom: Option<&str>| -> Result<Option<String>> {
+        if !jinja.project_defines(name) {
+            return Ok(None);
+        }
+        let node_value = naming_node.get_or_init(|| naming_node_value(node, config));
+        let args = [Value::from(custom), node_value.clone()];
+        jinja
+            .call_macro(name, &args, node_value.clone())
+            .map(Some)
+            .map_err(|e| e.with_context(&naming_context(node)))
+    };
+    let custom_schema = custom("schema");
+    let generated_schema = project_macro("generate_schema_name", custom_schema)?;
     // weir's prefix convention, CI suffix and deploy shadow: see target::naming.
     let schema = crate::target::naming::node_schema(
         target,
         &jinja.scope().vars,
         custom_schema,
-        project_macro,
+        generated_schema,
     )
     .map_err(|e| e.in_file(&node.file.original_file_path))?;
-    let identifier = match (config.get("alias").and_then(Json::as_str), node) {
-        (Some(alias), _) => alias.to_string(),
-        (None, Pending { test: Some(t), .. }) => t.alias.clone(),
-        (
-            None,
-            Pending {
-                version: Some(v), ..
-            },
-        ) => v.alias(),
-        (None, _) => node.name.clone(),
+    let identifier = match project_macro("generate_alias_name", custom("alias"))? {
+        Some(alias) => alias,
+        None => match (config.get("alias").and_then(Json::as_str), node) {
+            (Some(alias), _) => alias.to_string(),
+            (None, Pending { test: Some(t), .. }) => t.alias.clone(),
+            (
+                None,
+                Pending {
+                    version: Some(v), ..
+                },
+            ) => v.alias(),
+            (None, _) => node.name.clone(),
+        },
     };
-    let database = config
-        .get("database")
-        .and_then(Json::as_str)
-        .unwrap_or(&target.dbname)
-        .to_string();
+    let database = match project_macro("generate_database_name", custom("database"))? {
+        Some(database) => database,
+        None => config
+            .get("database")
+            .and_then(Json::as_str)
+            .unwrap_or(&target.dbname)
+            .to_string(),
+    };
     Ok(Relation {
         quoting: Default::default(),
         database,
         schema,
         identifier,
     })
+}
+
+/// `node` as a project's naming macro sees it: the node being named, with
+/// the attributes dbt's parsed node has by then.
+fn naming_node_value(node: &Pending, config: &Map<String, Json>) -> Value {
+    let tags = crate::project::config::string_list(config.get("tags"));
+    let version = node.version.as_ref().map(|v| v.version.v.clone());
+    Value::from_serialize(json!({
+        "name": node.name,
+        "unique_id": node.unique_id,
+        "resource_type": node.resource_type.as_str(),
+        "package_name": node.package.name,
+        "path": node.file.path,
+        "original_file_path": node.file.original_file_path,
+        "fqn": node.fqn,
+        "config": config,
+        "tags": tags,
+        "raw_code": node.file.text,
+        "language": "sql",
+        "version": version,
+    }))
+}
+
+/// `called for seed s (seeds/s.csv)`: the node a naming macro was naming.
+fn naming_context(node: &Pending) -> String {
+    format!(
+        "called for {} {} ({})",
+        node.resource_type, node.name, node.file.original_file_path
+    )
 }
 
 /// A snapshot configured with `target_schema` goes exactly there, as in dbt
@@ -725,6 +803,7 @@ fn build_node(
         extra_ctes: Vec::new(),
         version: node.version.as_ref().map(|v| Box::new(v.version.v.clone())),
         latest_version: node.version.as_ref().map(|v| Box::new(v.latest.clone())),
+        render_error: None,
     })
 }
 

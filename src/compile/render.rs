@@ -142,6 +142,7 @@ impl<'a> RunRenderer<'a> {
             relations: Some(&self.relations),
             generic_test: None,
             graph: None,
+            execute: true,
         };
         let rendered = self.render_with_graph(request, false, context)?;
         Ok(self.side_effects.gate(sql, rendered))

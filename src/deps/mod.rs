@@ -154,7 +154,10 @@ fn render_spec(spec: &PackageSpec, path: &Path, text: &str) -> Result<PackageSpe
             return Ok(value.to_string());
         }
         crate::jinja::render_profile_value(value)
-            .map(|(rendered, _)| rendered)
+            .map(|(rendered, _)| match rendered {
+                Json::String(text) => text,
+                other => other.to_string(),
+            })
             .map_err(|err| {
                 let err = Error::new(err.kind(), err.message()).in_file(path);
                 if text.is_empty() {
@@ -201,7 +204,7 @@ fn render_spec(spec: &PackageSpec, path: &Path, text: &str) -> Result<PackageSpe
 fn render_json(value: &Json) -> Json {
     match value {
         Json::String(s) if s.contains("{{") => crate::jinja::render_profile_value(s)
-            .map_or_else(|_| value.clone(), |(rendered, _)| Json::String(rendered)),
+            .map_or_else(|_| value.clone(), |(rendered, _)| rendered),
         other => other.clone(),
     }
 }

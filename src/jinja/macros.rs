@@ -260,6 +260,7 @@ const FORWARDED: &[&str] = &[
     "project_name",
     "is_incremental",
     "graph",
+    "execute",
     // Only an on-run-end hook has these.
     "results",
     "schemas",
@@ -281,7 +282,38 @@ pub fn call_macro(
             ctx.insert(*key, value);
         }
     }
-    invoke(state.env(), template_name, name, args, Value::from(ctx))
+    invoke(state.env(), template_name, name, args, Value::from(ctx)).map_err(|err| {
+        // The error keeps its place in the macro; the caller's template
+        // gives this frame its own (minijinja locates an error once), so the
+        // error names every call on the way (see [`frames`]).
+        match err.line() {
+            Some(_) => minijinja::Error::new(err.kind(), CALL_FRAME).with_source(err),
+            None => err,
+        }
+    })
+}
+
+/// The detail of an error that only records where a macro was called.
+const CALL_FRAME: &str = "\u{1}weir:called from here";
+
+/// An error's innermost cause, and the templates and lines of the macro
+/// calls it came through, innermost first (the cause's own place included).
+pub fn frames(err: &minijinja::Error) -> (&minijinja::Error, Vec<(&str, usize)>) {
+    let mut frames = Vec::new();
+    let mut current = err;
+    loop {
+        if let (Some(name), Some(line)) = (current.name(), current.line()) {
+            frames.push((name, line));
+        }
+        let inner = std::error::Error::source(current)
+            .and_then(|source| source.downcast_ref::<minijinja::Error>());
+        match inner {
+            Some(inner) if current.detail() == Some(CALL_FRAME) => current = inner,
+            _ => break,
+        }
+    }
+    frames.reverse();
+    (current, frames)
 }
 
 /// dbt lists in a node's depends_on.macros the macros its own SQL calls:

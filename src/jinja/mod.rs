@@ -127,6 +127,8 @@ pub struct RenderRequest<'a> {
     /// nodes are rendered the first time, when reading `graph` marks the
     /// capture's `read_graph`.
     pub graph: Option<Value>,
+    /// `execute`: false renders as dbt parses (see [`JinjaEnv::render`]).
+    pub execute: bool,
 }
 
 /// The call a generic test node makes: `{{ test_x(**_dbt_generic_test_kwargs) }}`.
@@ -146,6 +148,8 @@ pub struct JinjaEnv {
     env: Environment<'static>,
     /// The project root, so errors name files as the user can open them.
     root: PathBuf,
+    /// Each package's folder, by name, for the files of its nodes.
+    roots: HashMap<String, PathBuf>,
     macros: Macros,
     scope: Arc<CompileScope>,
     /// `target`, converted once.
@@ -175,7 +179,7 @@ impl JinjaEnv {
         );
         for def in macros.all() {
             env.add_template_owned(def.template_name.clone(), def.source.clone())
-                .map_err(|e| convert_error(&e, &macros, &def.file, Some(&def.source)))?;
+                .map_err(|e| convert_error(&e, &macros, &def.file, Some(&def.source), None))?;
         }
         for def in macros.by_name.values() {
             let (template_name, name) = (def.template_name.clone(), def.name.clone());
@@ -200,6 +204,10 @@ impl JinjaEnv {
             env,
             target: target_value(&scope),
             root: project.root.clone(),
+            roots: project
+                .all_projects()
+                .map(|p| (p.name.clone(), p.root.clone()))
+                .collect(),
             macros,
             scope: Arc::new(scope),
         })
@@ -285,19 +293,26 @@ impl JinjaEnv {
                 .clone()
                 .unwrap_or_else(|| Value::from_object(context::GraphProbe(capture.clone()))),
             is_incremental => Value::from_function(move || is_incremental),
+            execute => request.execute,
         };
         let ctx = match extra {
             Some(extra) => minijinja::context! { ..ctx, ..extra },
             None => ctx,
         };
-        // Errors name the file as the user can open it; most renders have none.
-        let file = || self.root.join(&request.file.original_file_path);
+        // Errors name the file as the user can open it (a package's node
+        // in the package's folder); most renders have none.
+        let root = self.roots.get(request.package).unwrap_or(&self.root);
+        let file = || root.join(&request.file.original_file_path);
         let source = Some(request.file.text.as_str());
+        let caller = Caller {
+            root: &self.root,
+            unique_id: request.unique_id,
+        };
         let ctx = match &request.generic_test {
             Some(call) => {
                 let kwargs = self
                     .test_kwargs(call, &ctx, &ref_function, &capture)
-                    .map_err(|e| convert_error(&e, &self.macros, &file(), None))?;
+                    .map_err(|e| convert_error(&e, &self.macros, &file(), None, Some(&caller)))?;
                 minijinja::context! { _dbt_generic_test_kwargs => kwargs, ..ctx }
             }
             None => ctx,
@@ -311,10 +326,10 @@ impl JinjaEnv {
                 .env
                 .template_from_named_str(&request.file.original_file_path, &text),
         }
-        .map_err(|e| convert_error(&e, &self.macros, &file(), source))?;
+        .map_err(|e| convert_error(&e, &self.macros, &file(), source, Some(&caller)))?;
         let sql = template
             .render(ctx)
-            .map_err(|e| convert_error(&e, &self.macros, &file(), source))?;
+            .map_err(|e| convert_error(&e, &self.macros, &file(), source, Some(&caller)))?;
         let mut capture = Arc::try_unwrap(capture).unwrap_or_else(|shared| shared.snapshot());
         capture.sql = sql;
         Ok(capture)
@@ -386,7 +401,19 @@ impl JinjaEnv {
         };
         macros::invoke(&self.env, &def.template_name, name, args, ctx)
             .map(|value| value.to_string().trim().to_string())
-            .map_err(|e| convert_error(&e, &self.macros, &def.file, Some(&def.source)))
+            .map_err(|e| {
+                let caller = Caller {
+                    root: &self.root,
+                    unique_id: "",
+                };
+                convert_error(
+                    &e,
+                    &self.macros,
+                    &def.file,
+                    Some(&def.source),
+                    Some(&caller),
+                )
+            })
     }
 }
 
@@ -499,7 +526,7 @@ pub fn render_standalone(text: &str) -> Result<String> {
     macros::refuel();
     let env = base_environment();
     env.render_str(text, minijinja::context! {})
-        .map_err(|e| convert_error(&e, &Macros::default(), Path::new(""), Some(text)))
+        .map_err(|e| convert_error(&e, &Macros::default(), Path::new(""), Some(text), None))
 }
 
 /// Render a profiles.yml value: `env_var` may read secrets there. Also says
@@ -516,7 +543,7 @@ pub fn render_profile_value(text: &str) -> Result<(Json, bool)> {
         env_var_value(name, default)
     });
     let rendered = native::render(&env, text, minijinja::context! {})
-        .map_err(|e| convert_error(&e, &Macros::default(), Path::new(""), Some(text)))?;
+        .map_err(|e| convert_error(&e, &Macros::default(), Path::new(""), Some(text), None))?;
     Ok((
         rendered,
         read_secret.load(std::sync::atomic::Ordering::Relaxed),
@@ -581,7 +608,7 @@ impl crate::project::rendering::Render for YamlRenderer {
         );
         let ctx = minijinja::context! { target => self.target.clone(), var => var };
         native::render(&self.env, text, ctx)
-            .map_err(|e| convert_error(&e, &Macros::default(), Path::new(""), Some(text)))
+            .map_err(|e| convert_error(&e, &Macros::default(), Path::new(""), Some(text), None))
     }
 }
 
@@ -629,14 +656,77 @@ fn is_datetime_operator(message: &str, line: &str) -> bool {
                 .any(|word| line.contains(word)))
 }
 
+/// Who a template was rendered for, so that an error inside a macro names
+/// the chain of calls that led there.
+struct Caller<'a> {
+    /// The root project's folder: paths in the chain are relative to it.
+    root: &'a Path,
+    /// The node rendered, if one was (else empty).
+    unique_id: &'a str,
+}
+
+impl Caller<'_> {
+    /// `model m` for `model.p.m`, as the chain names the node.
+    fn node(&self) -> Option<String> {
+        let (kind, rest) = self.unique_id.split_once('.')?;
+        let (_, name) = rest.split_once('.')?;
+        // A generic test's id ends in a hash after its name.
+        let name = match kind {
+            "test" => name.split('.').next().unwrap_or(name),
+            _ => name,
+        };
+        Some(format!("{kind} {name}"))
+    }
+}
+
+/// `in macro b (macros/b.sql:3), called from macro a (macros/a.sql:7),
+/// called from model m (models/m.sql:1)`: None unless the error is inside a macro.
+fn call_chain(
+    frames: &[(&str, usize)],
+    macros: &Macros,
+    file: &Path,
+    caller: &Caller,
+) -> Option<String> {
+    let (innermost, _) = frames.first()?;
+    macros.of_template(innermost)?;
+    let relative = |path: &Path| {
+        path.strip_prefix(caller.root)
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    };
+    let steps: Vec<String> = frames
+        .iter()
+        .filter_map(|(name, line)| match macros.of_template(name) {
+            Some(def) => Some(format!(
+                "macro {} ({}:{line})",
+                def.name,
+                relative(&def.file)
+            )),
+            // A generic test's one-line template has no line of the YAML.
+            None if name.starts_with(GENERIC_TEST_TEMPLATE) => caller
+                .node()
+                .map(|node| format!("{node} ({})", relative(file))),
+            None => caller
+                .node()
+                .map(|node| format!("{node} ({}:{line})", relative(file))),
+        })
+        .collect();
+    Some(format!("in {}", steps.join(", called from ")))
+}
+
 /// Turn a minijinja error into a weir error that names the file and line
-/// (the macro's file when the error happened inside a macro).
+/// (the macro's file when the error happened inside a macro) and, for a
+/// render, the calls that led into the macro.
 fn convert_error(
     err: &minijinja::Error,
     macros: &Macros,
     file: &Path,
     source_text: Option<&str>,
+    caller: Option<&Caller>,
 ) -> Error {
+    let (err, frames) = macros::frames(err);
+    let node_file = file;
     let mut message = match err.detail() {
         Some(detail) => detail.to_string(),
         None => err.kind().to_string(),
@@ -695,6 +785,9 @@ fn convert_error(
             }
             error = error.with_snippet(text.trim_end());
         }
+    }
+    if let Some(chain) = caller.and_then(|c| call_chain(&frames, macros, node_file, c)) {
+        error = error.with_context(&chain);
     }
     if file.as_os_str().is_empty() {
         error

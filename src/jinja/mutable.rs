@@ -1,7 +1,9 @@
 //! Lists and dicts that templates can change in place, as dbt's Python Jinja
 //! allows: `{% set cols = [] %}{% do cols.append(c) %}`. minijinja's own
 //! literals are immutable, so `set x = []` and `set x = {}` are rewritten to
-//! create these objects before a template is compiled.
+//! create these objects before a template is compiled. So is `{% do expr %}`:
+//! Jinja2's `do` evaluates any expression (`{% do x.append(y) if cond %}`),
+//! minijinja's only a call, so it becomes an assignment that is never read.
 
 use std::sync::{Arc, Mutex};
 
@@ -13,10 +15,14 @@ use minijinja::{Error as JinjaError, ErrorKind as JinjaErrorKind, State};
 pub const NEW_LIST: &str = "__weir_list";
 pub const NEW_DICT: &str = "__weir_dict";
 
+/// The variable a rewritten `{% do %}` assigns.
+const DO_VALUE: &str = "__weir_do";
+
 /// `{% set name = [] %}` -> `{% set name = __weir_list() %}`, and the same for
-/// `{}`; everything else, newlines included, is left as it is.
+/// `{}`; `{% do expr %}` -> `{% set __weir_do = expr %}`; everything else,
+/// newlines included, is left as it is.
 pub fn rewrite_empty_literals(source: &str) -> std::borrow::Cow<'_, str> {
-    if !source.contains("[]") && !source.contains("{}") {
+    if !source.contains("[]") && !source.contains("{}") && !source.contains("do") {
         return std::borrow::Cow::Borrowed(source);
     }
     let mut out = String::with_capacity(source.len() + 32);
@@ -37,6 +43,14 @@ pub fn rewrite_empty_literals(source: &str) -> std::borrow::Cow<'_, str> {
 
 fn rewrite_tag(tag: &str) -> String {
     let inner = tag[2..tag.len() - 2].trim_matches(['-', '+']).trim();
+    let open = if tag.starts_with("{%-") { "{%-" } else { "{%" };
+    let close = if tag.ends_with("-%}") { "-%}" } else { "%}" };
+    if let Some(expression) = inner
+        .strip_prefix("do")
+        .filter(|e| e.starts_with(char::is_whitespace) && !e.trim().is_empty())
+    {
+        return format!("{open} set {DO_VALUE} = {} {close}", expression.trim());
+    }
     let Some(assignment) = inner
         .strip_prefix("set")
         .filter(|a| a.starts_with(char::is_whitespace))
@@ -58,8 +72,6 @@ fn rewrite_tag(tag: &str) -> String {
     {
         return tag.to_string();
     }
-    let open = if tag.starts_with("{%-") { "{%-" } else { "{%" };
-    let close = if tag.ends_with("-%}") { "-%}" } else { "%}" };
     format!("{open} set {name} = {constructor}() {close}")
 }
 
@@ -365,5 +377,20 @@ mod tests {
             "{%- set cols = __weir_list() -%}\n{% set d = __weir_dict() %}{% set x = [1] %}[]"
         );
         assert_eq!(rewrite_empty_literals("{%}[]%}"), "{%}[]%}");
+    }
+
+    #[test]
+    fn do_takes_any_expression_as_in_jinja2() {
+        let mut env = minijinja::Environment::new();
+        env.add_function(NEW_LIST, || Value::from_object(MutableList::default()));
+        let render = |source: &str| env.render_str(&rewrite_empty_literals(source), ());
+        let source = "{% set cols = [] %}{% for c in ['a', 'skip', 'b'] %}\
+                      {%- do cols.append(c) if c != 'skip' -%}{% endfor %}\
+                      {% do cols.append('z') %}{% do 1 + 1 %}{{ cols | join(',') }}";
+        assert_eq!(render(source).unwrap(), "a,b,z");
+        assert_eq!(
+            rewrite_empty_literals("{%- do x.append(1) if y -%}{% domain %}{%do%}"),
+            "{%- set __weir_do = x.append(1) if y -%}{% domain %}{%do%}"
+        );
     }
 }

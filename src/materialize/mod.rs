@@ -82,7 +82,7 @@ pub fn check_supported(node: &Node) -> Result<()> {
             ) || is_snapshot(node)
         }
         ResourceType::Test | ResourceType::Snapshot => true,
-        ResourceType::Source | ResourceType::Analysis => false,
+        ResourceType::Source | ResourceType::Analysis | ResourceType::Exposure => false,
     };
     if supported {
         return Ok(());
@@ -146,7 +146,7 @@ fn is_snapshot(node: &Node) -> bool {
 
 /// Create the schema when missing. Run outside the build's transaction, so
 /// parallel tasks see the schema at once.
-fn ensure_schema(adapter: &mut dyn Adapter, schema: &str) -> Result<()> {
+pub fn ensure_schema(adapter: &mut dyn Adapter, schema: &str) -> Result<()> {
     // Checked first: `create schema if not exists` needs the CREATE privilege
     // on the database even when the schema is there.
     if adapter.schema_exists(schema)? {
@@ -373,6 +373,7 @@ pub(crate) mod testing {
             extra_ctes: Vec::new(),
             version: None,
             latest_version: None,
+            render_error: None,
         }
     }
 }

@@ -115,7 +115,7 @@ impl Selection {
     }
 
     /// No --select, --exclude or selector: every node, as dbt's default `fqn:*`.
-    fn selects_everything(&self) -> bool {
+    pub fn selects_everything(&self) -> bool {
         self.selector.is_none()
             && self.select.is_empty()
             && self.exclude.is_empty()

@@ -166,14 +166,16 @@ pub fn parse_vars(text: Option<&str>) -> Result<Map<String, Json>> {
 /// `weir compile`: the project compiled and its artifacts written, with the
 /// selected models' SQL under target/compiled/ (secrets masked).
 pub fn compile(project: &ProjectRequest, selection: &SelectionRequest) -> Result<Compiled> {
-    let compiled = project.compile_and_write()?;
+    let mut compiled = project.compile()?;
     let selected = selection.resolve(&compiled)?.resolve(&compiled.manifest)?;
     crate::base::timing::phase("selection");
+    answer_is_incremental(&mut compiled, &selected)?;
+    write_artifacts(&compiled)?;
     let compiled_dir = compiled.project.target_dir().join("compiled");
     let models: Vec<&Node> = selected
         .iter()
         .map(|id| &compiled.manifest.nodes[id])
-        .filter(|node| node.resource_type == ResourceType::Model)
+        .filter(|node| node.resource_type == ResourceType::Model && node.render_error.is_none())
         .collect();
     let written = crate::base::parallel::map(&models, |node| {
         let path = compiled_dir
@@ -191,7 +193,96 @@ pub fn compile(project: &ProjectRequest, selection: &SelectionRequest) -> Result
     });
     written.into_iter().collect::<Result<()>>()?;
     crate::base::timing::phase("compiled files");
+    // As `dbt compile`: the artifacts and the other nodes' SQL are written,
+    // and a selected node that failed to render fails the command.
+    for id in &compiled.manifest.order {
+        if selected.contains(id) {
+            compiled.manifest.nodes[id].check_rendered()?;
+        }
+    }
     Ok(compiled)
+}
+
+/// As `dbt compile`, which asks the database: a selected incremental model
+/// whose table exists (and whose config asks no full refresh) is compiled
+/// with `is_incremental()` true. The database is asked only when such a
+/// model is selected, and never started: when it cannot be reached, the
+/// compile goes on with the answer of a first build (false) and says so,
+/// where dbt would fail.
+fn answer_is_incremental(compiled: &mut Compiled, selected: &[String]) -> Result<()> {
+    use crate::adapter::Adapter;
+    use crate::adapter::postgres::{ConnectionSettings, PostgresAdapter};
+    let incremental: Vec<&Node> = selected
+        .iter()
+        .filter_map(|id| compiled.manifest.nodes.get(id))
+        .filter(|node| {
+            node.materialization == crate::manifest::Materialization::Incremental
+                && node.render_error.is_none()
+                && node.config.get("full_refresh") != Some(&Json::Bool(true))
+        })
+        .collect();
+    if incremental.is_empty() {
+        return Ok(());
+    }
+    let offline = |why: &str| {
+        crate::logs::emit(
+            "Note",
+            &format!(
+                "{why}: incremental models are compiled as on their first build \
+                 (is_incremental() is false)"
+            ),
+            serde_json::json!({}),
+        );
+    };
+    let (target, root) = (&compiled.target, &compiled.project.root);
+    let adapter = ConnectionSettings::for_running_target(target, root)
+        .and_then(|settings| settings.map(|s| PostgresAdapter::connect(&s)).transpose());
+    let mut adapter = match adapter {
+        Ok(Some(adapter)) => adapter,
+        Ok(None) => {
+            offline("the local PostgreSQL is not running");
+            return Ok(());
+        }
+        Err(error) => {
+            let secrets = target.secrets();
+            offline(&format!(
+                "cannot reach the database ({})",
+                error.scrub(&secrets)
+            ));
+            return Ok(());
+        }
+    };
+    let mut existing = Vec::new();
+    for node in incremental {
+        let relation = &node.relation;
+        let kinds = adapter.relation_kinds(&relation.schema, &[relation.identifier.as_str()])?;
+        if kinds.first().map(|(_, kind)| *kind) == Some(crate::adapter::RelationKind::Table) {
+            existing.push(node.unique_id.clone());
+        }
+    }
+    if existing.is_empty() {
+        return Ok(());
+    }
+    let renderer = crate::compile::RunRenderer::new(compiled)?;
+    let rendered: Vec<(String, Result<String>)> = existing
+        .into_iter()
+        .map(|id| {
+            let sql = renderer.render_node(&id, true);
+            (id, sql)
+        })
+        .collect();
+    drop(renderer);
+    // The manifest is no longer the cached compile: written whole.
+    compiled.manifest.metadata.reuse_key = None;
+    for (id, sql) in rendered {
+        if let Some(node) = compiled.manifest.nodes.get_mut(&id) {
+            match sql {
+                Ok(sql) => node.compiled_code = sql,
+                Err(error) => node.render_error = Some(Box::new(error)),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `weir ls`: the listing's lines, and the selection criteria that matched

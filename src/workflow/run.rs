@@ -87,8 +87,9 @@ pub fn run(request: &RunRequest, reporter: &dyn Reporter) -> Result<Outcome> {
     }
     let mut plan = Plan::build(&compiled.manifest, &selection, &policy)?;
     let unmatched = selection.unmatched(&compiled.manifest, !plan.tasks.is_empty())?;
-    if let Some(kind) = request.only {
-        plan.tasks.retain(|t| t.resource_type == kind);
+    match request.only {
+        Some(kind) => plan.tasks.retain(|t| t.resource_type == kind),
+        None => plan.add_exposures(&compiled.manifest, &selection)?,
     }
     if let Some(retry) = &request.retry {
         plan.tasks.retain(|t| retry.contains(&t.unique_id));

@@ -1,7 +1,10 @@
 """weir builds what dbt-core builds: the same rows in every table and view,
 and the same status for every node, on the shop project and on the
 run_parity fixture (every materialization, incremental strategy, schema
-change, test severity, skips, hooks), over two builds with new seed rows and
+change, test severity, skips, hooks), the naming_hooks fixture (the
+project's naming macros reading `node`, an on-run-start hook writing into
+the target schema, exposures as no-op) and the node_errors fixture (a node
+that fails to render fails alone), over two builds with new seed rows and
 changed vars in between.
 
 dbt runs from its own virtualenv (`make test` creates .venv-dbt); both tools
@@ -27,12 +30,16 @@ WEIR = Path(os.environ.get("WEIR_BIN", REPO / "target" / "debug" / "weir"))
 PROJECTS = {
     "shop": REPO / "dags" / "dbt" / "shop",
     "run_parity": REPO / "tests" / "fixtures" / "run_parity",
+    "naming_hooks": REPO / "tests" / "fixtures" / "naming_hooks",
+    "node_errors": REPO / "tests" / "fixtures" / "node_errors",
 }
 # Rows added to a seed between the two builds, so incremental models take
 # their incremental path the second time.
 MORE_ROWS = {
     "run_parity": ("seeds/events.csv", "7,2,buy,8.00,2\n8,3,view,0.50,3\n9,4,buy,5.55,3\n"),
     "shop": ("seeds/raw_customers.csv", "11,Zoe,Z.\n"),
+    "naming_hooks": ("seeds/orders.csv", "4,cid,3.00,paid\n"),
+    "node_errors": ("seeds/people.csv", "3,cid\n"),
 }
 SECOND_VARS = "{v2: true}"
 
@@ -178,13 +185,87 @@ def test_every_relation_holds_the_same_rows(parity):
     assert sorted(ours) == sorted(theirs)
     different = {}
     for unique_id, relation in sorted(ours.items()):
-        if statuses(weir_runs[-1]).get(unique_id) == "skipped":
+        # Neither tool built it (in node_errors, on purpose).
+        if statuses(weir_runs[-1]).get(unique_id) in ("skipped", "error"):
             continue
         mine, other = contents(server, relation), contents(server, theirs[unique_id])
         if mine != other:
             different[unique_id] = (mine, other)
     shown = "\n".join(f"{k}:\n  weir {m}\n  dbt  {o}" for k, (m, o) in different.items())
     assert different == {}, shown
+
+
+def test_relations_are_named_as_dbt_names_them(parity):
+    """Every database, schema and identifier as dbt's, the tool's target
+    schema aside: in naming_hooks, the project's generate_schema_name and
+    generate_alias_name decide them from `node`."""
+    _, _, _, copies = parity
+    ours, theirs = relation_names(copies["weir"]), relation_names(copies["dbt"])
+    mine = {k: v.replace('"weir_parity', '"<target>') for k, v in ours.items()}
+    other = {k: v.replace('"dbt_parity', '"<target>') for k, v in theirs.items()}
+    assert mine == other
+
+
+@pytest.mark.parametrize("parity", ["run_parity"], indirect=True)
+def test_compile_after_a_build_takes_the_incremental_branch_as_dbt(parity):
+    """`compile` asks the database, as dbt's does: an incremental model
+    whose table the builds left is compiled with is_incremental() true."""
+    _, _, _, copies = parity
+    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    compiled = {}
+    for tool, copy in copies.items():
+        binary = DBT if tool == "dbt" else WEIR
+        command = [str(binary), "compile", "--project-dir", str(copy), "--profiles-dir", str(copy)]
+        done = subprocess.run(command, capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+        manifest = json.loads((copy / "target" / "manifest.json").read_text())
+        compiled[tool] = {
+            unique_id: " ".join(node["compiled_code"].split()).replace(f'"{tool}_parity', '"<t>')
+            for unique_id, node in manifest["nodes"].items()
+            if node["config"].get("materialized") == "incremental"
+        }
+    assert compiled["weir"] == compiled["dbt"]
+    assert any("where" in sql for sql in compiled["weir"].values())
+
+
+@pytest.mark.parametrize("parity", ["node_errors"], indirect=True)
+def test_a_node_that_fails_to_render_is_listed_and_in_the_graph(parity):
+    """As dbt: `ls` lists the broken node and its descendants, the manifest
+    keeps them with their edges, and the build fails them alone."""
+    dbt_runs, weir_runs, _, copies = parity
+    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    listed = {}
+    for tool, copy in copies.items():
+        binary = DBT if tool == "dbt" else WEIR
+        command = [str(binary), "ls", "--project-dir", str(copy), "--profiles-dir", str(copy)]
+        if tool == "dbt":
+            command += ["--quiet"]
+        done = subprocess.run(command, capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        listed[tool] = done.stdout.splitlines()
+    assert listed["weir"] == listed["dbt"]
+    assert "node_errors.broken" in listed["weir"]
+    manifests = {
+        tool: json.loads((copy / "target" / "manifest.json").read_text())
+        for tool, copy in copies.items()
+    }
+    assert manifests["weir"]["parent_map"] == manifests["dbt"]["parent_map"]
+    for results in (dbt_runs[-1], weir_runs[-1]):
+        assert statuses(results)["model.node_errors.broken"] == "error"
+        assert statuses(results)["model.node_errors.people_names"] == "success"
+    broken = next(
+        r for r in weir_runs[-1]["results"] if r["unique_id"] == "model.node_errors.broken"
+    )
+    assert "no columns to select" in broken["message"]
+    assert "called from model broken (models/broken.sql:1)" in broken["message"]
+    # Below a failed ephemeral model: skipped, naming it, and counted as an error.
+    for results in (dbt_runs[-1], weir_runs[-1]):
+        child = next(
+            r
+            for r in results["results"]
+            if r["unique_id"] == "model.node_errors.uses_broken_ephemeral"
+        )
+        assert "model.node_errors.broken_ephemeral" in child["message"]
 
 
 @pytest.mark.parametrize("parity", ["run_parity"], indirect=True)
