@@ -28,6 +28,7 @@ PROJECTS = {
     "schema_override": REPO / "tests" / "fixtures" / "schema_override",
     "packages": REPO / "tests" / "fixtures" / "packages",
     "versions": REPO / "tests" / "fixtures" / "versions",
+    "cross_db": REPO / "tests" / "fixtures" / "cross_db",
 }
 
 # Node fields and config keys whose values both tools must agree on.
