@@ -16,11 +16,13 @@ test:
     dev: {type: postgres, schema: dev_alice, threads: 2}
 ";
 
+/// Compile a throwaway project of `files` (path, text), each in a folder of its own.
 fn compile(files: &[(&str, &str)]) -> weir::Result<Manifest> {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let root = std::env::temp_dir().join(format!(
         "weir_runtime_{}_{}",
         std::process::id(),
-        files.len()
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
     let _ = std::fs::remove_dir_all(&root);
     for (path, text) in files {
@@ -121,5 +123,30 @@ fn relations_from_ref_and_this_keep_their_rendering_and_ephemerals_stay_ctes() {
     assert!(
         sql.contains("select 'True' as cte, '__dbt__cte__e' as name from __dbt__cte__e cross join \"dev_alice\".\"b\""),
         "{sql}"
+    );
+}
+
+#[test]
+fn a_project_naming_override_can_call_dbts_default_and_templates_can_call_the_naming_macros() {
+    let manifest = compile(&[
+        ("dbt_project.yml", "name: p\nprofile: test\n"),
+        (
+            "macros/naming.sql",
+            "{% macro generate_schema_name(custom_schema_name, node) -%}\
+             {{ default__generate_schema_name(custom_schema_name, node) }}_x\
+             {%- endmacro %}",
+        ),
+        (
+            "models/a.sql",
+            "{{ config(schema='marts') }}select '{{ generate_database_name(none, model) }}' as db, \
+             '{{ generate_alias_name('other', model) }}' as alias",
+        ),
+    ])
+    .unwrap();
+    let node = &manifest.nodes["model.p.a"];
+    assert_eq!(node.relation.schema, "dev_alice_marts_x");
+    assert_eq!(
+        node.compiled_code,
+        "select 'postgres' as db, 'other' as alias"
     );
 }
