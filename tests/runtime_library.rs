@@ -150,3 +150,25 @@ fn a_project_naming_override_can_call_dbts_default_and_templates_can_call_the_na
         "select 'postgres' as db, 'other' as alias"
     );
 }
+
+#[test]
+fn what_needs_the_database_while_rendering_fails_clearly() {
+    for call in [
+        "{% set cols = adapter.get_columns_in_relation(ref('a')) %}",
+        "{% set result = run_query('select 1') %}",
+        "{% call statement('x', fetch_result=True) %}select 1{% endcall %}",
+    ] {
+        let err = compile(&[
+            ("dbt_project.yml", "name: p\nprofile: test\n"),
+            ("models/a.sql", "select 1 as x"),
+            ("models/b.sql", call),
+        ])
+        .unwrap_err();
+        let shown = err.to_string();
+        assert!(
+            shown.contains("asks the database while rendering"),
+            "{call}: {shown}"
+        );
+        assert!(shown.contains("models/b.sql"), "{call}: {shown}");
+    }
+}

@@ -20,6 +20,7 @@ pub fn register(env: &mut Environment<'static>) {
     minijinja_contrib::add_to_environment(env);
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
     env.add_global("exceptions", Value::from_object(Exceptions));
+    register_queries(env);
     env.add_global("api", Value::from_object(Api));
     env.add_global(
         "flags",
@@ -234,12 +235,56 @@ impl Object for Adapter {
                     &identifier,
                 )))
             }
-            // Only what needs no database exists while compiling.
+            other if DATABASE_METHODS.contains(&other) => {
+                Err(needs_database(&format!("adapter.{other}()")))
+            }
             other => Err(JinjaError::new(
                 JinjaErrorKind::UnknownMethod,
-                format!("adapter has no method `{other}` at compile time"),
+                format!("adapter has no method `{other}`"),
             )),
         }
+    }
+}
+
+/// dbt's adapter methods that ask the database: weir does not query while
+/// rendering (yet), and says so rather than "no such method".
+const DATABASE_METHODS: &[&str] = &[
+    "get_relation",
+    "load_relation",
+    "get_columns_in_relation",
+    "get_missing_columns",
+    "list_relations_without_caching",
+    "list_schemas",
+    "check_schema_exists",
+    "create_schema",
+    "drop_schema",
+    "drop_relation",
+    "rename_relation",
+    "truncate_relation",
+    "expand_target_column_types",
+    "get_column_schema_from_query",
+    "already_exists",
+    "execute",
+];
+
+/// The error for what needs a query while rendering.
+fn needs_database(what: &str) -> JinjaError {
+    error(format!(
+        "{what} asks the database while rendering, which weir does not do yet: \
+         this node cannot be compiled by weir"
+    ))
+}
+
+/// `run_query`, `statement` and `load_result`: dbt runs queries while it
+/// renders; weir does not yet, and fails the template that asks clearly.
+fn register_queries(env: &mut Environment<'static>) {
+    for name in ["run_query", "statement", "load_result"] {
+        env.add_function(
+            name,
+            move |_args: Rest<Value>| -> Result<Value, JinjaError> {
+                Err(needs_database(&format!("{name}()")))
+            },
+        );
     }
 }
 
