@@ -97,7 +97,8 @@ pub fn inject(sql: &str, ctes: &[(String, String)]) -> String {
         .map(|(_, sql)| sql.as_str())
         .collect::<Vec<_>>()
         .join(", ");
-    let start = sql.len() - sql.trim_start().len();
+    // A leading `with` may come after comments, as dbt's SQL parser sees it.
+    let start = sql.len() - skip_comments(sql).len();
     let rest = &sql[start..];
     match leading_with(rest) {
         Some(with_end) => format!(
@@ -106,7 +107,27 @@ pub fn inject(sql: &str, ctes: &[(String, String)]) -> String {
             &rest[..with_end],
             &rest[with_end..]
         ),
-        None => format!("{}with{joined} {rest}", &sql[..start]),
+        None => {
+            let start = sql.len() - sql.trim_start().len();
+            format!("{}with{joined} {}", &sql[..start], &sql[start..])
+        }
+    }
+}
+
+/// `sql` after its leading whitespace and `--` / `/* */` comments.
+fn skip_comments(sql: &str) -> &str {
+    let mut rest = sql.trim_start();
+    loop {
+        if let Some(line) = rest.strip_prefix("--") {
+            rest = line.find('\n').map_or("", |end| &line[end..]).trim_start();
+        } else if let Some(block) = rest.strip_prefix("/*") {
+            rest = block
+                .find("*/")
+                .map_or("", |end| &block[end + 2..])
+                .trim_start();
+        } else {
+            return rest;
+        }
     }
 }
 
@@ -153,6 +174,13 @@ mod tests {
         assert_eq!(
             inject("WITH a as (select 2) select * from a", &ctes()),
             "WITH __dbt__cte__e as (\nselect 1\n),  a as (select 2) select * from a"
+        );
+        assert_eq!(
+            inject(
+                "\n-- setup\n/* a */ with a as (select 2) select * from a",
+                &ctes()
+            ),
+            "\n-- setup\n/* a */ with __dbt__cte__e as (\nselect 1\n),  a as (select 2) select * from a"
         );
         assert_eq!(leading_with("with recursive r as (...)"), Some(14));
         assert_eq!(leading_with("without_a_with"), None);

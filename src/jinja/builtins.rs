@@ -9,8 +9,7 @@ use std::sync::Arc;
 use minijinja::value::{Kwargs, Object, Rest, Value, from_args};
 use minijinja::{Environment, Error as JinjaError, ErrorKind as JinjaErrorKind, State};
 
-use super::context::{RelationValue, unknown_method};
-use crate::manifest::Relation;
+use super::context::unknown_method;
 
 fn error(message: impl Into<String>) -> JinjaError {
     JinjaError::new(JinjaErrorKind::InvalidOperation, message.into())
@@ -21,6 +20,7 @@ pub fn register(env: &mut Environment<'static>) {
     minijinja_contrib::add_to_environment(env);
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
     env.add_global("exceptions", Value::from_object(Exceptions));
+    register_queries(env);
     env.add_global("api", Value::from_object(Api));
     env.add_global(
         "flags",
@@ -33,7 +33,11 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_function("toyaml", toyaml);
     env.add_function("fromyaml", fromyaml);
     env.add_function("zip", zip);
+    // dbt's `set` gives none for what is not iterable; weir's fails, as
+    // `set_strict` does in dbt, so the mistake is seen where it is made.
     env.add_function("set", set);
+    env.add_function("set_strict", set);
+    env.add_function("zip_strict", zip);
     env.add_function("local_md5", |text: String| -> String {
         crate::base::hash::md5_hex(&text)
     });
@@ -98,42 +102,17 @@ impl Object for Exceptions {
     }
 }
 
-/// `api.Relation.create(database=..., schema=..., identifier=...)`.
+/// `api`: `api.Relation` and `api.Column`.
 #[derive(Debug)]
 struct Api;
 
 impl Object for Api {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        (key.as_str()? == "Relation").then(|| Value::from_object(RelationFactory))
-    }
-}
-
-#[derive(Debug)]
-struct RelationFactory;
-
-impl Object for RelationFactory {
-    fn call_method(
-        self: &Arc<Self>,
-        _state: &State<'_, '_>,
-        method: &str,
-        args: &[Value],
-    ) -> Result<Value, JinjaError> {
-        if method != "create" {
-            return Err(unknown_method("api.Relation", method));
+        match key.as_str()? {
+            "Relation" => Some(Value::from_object(super::relation::RelationFactory)),
+            "Column" => Some(Value::from_object(super::column::ColumnFactory)),
+            _ => None,
         }
-        let (kwargs,): (Kwargs,) = from_args(args)?;
-        let part = |key: &str| -> Result<String, JinjaError> {
-            Ok(kwargs.get::<Option<String>>(key)?.unwrap_or_default())
-        };
-        let relation = Relation {
-            quoting: Default::default(),
-            database: part("database")?,
-            schema: part("schema")?,
-            identifier: part("identifier")?,
-        };
-        let _ = kwargs.get::<Option<Value>>("type")?;
-        kwargs.assert_all_used()?;
-        Ok(Value::from_object(RelationValue::resolved(Some(relation))))
     }
 }
 
@@ -144,9 +123,12 @@ pub struct MacroIndex {
     root_package: String,
     /// dbt_project.yml's `dispatch:` search orders by macro namespace.
     search_orders: HashMap<String, Vec<String>>,
-    winners: HashMap<String, String>,
-    packages: HashMap<String, HashMap<String, String>>,
+    winners: HashMap<String, Target>,
+    packages: HashMap<String, HashMap<String, Target>>,
 }
+
+/// A macro's template, and its parameters when it takes `varargs`/`kwargs`.
+type Target = (String, Option<Arc<super::macros::CatchAll>>);
 
 impl MacroIndex {
     pub fn new(
@@ -156,7 +138,10 @@ impl MacroIndex {
     ) -> MacroIndex {
         let templates = |defs: &std::collections::BTreeMap<String, super::macros::MacroDef>| {
             defs.values()
-                .map(|d| (d.name.clone(), d.template_name.clone()))
+                .map(|d| {
+                    let target = (d.template_name.clone(), d.catch_all.clone());
+                    (d.name.clone(), target)
+                })
                 .collect()
         };
         MacroIndex {
@@ -172,13 +157,14 @@ impl MacroIndex {
     }
 
     fn callable(&self, package: Option<&str>, name: &str) -> Option<Value> {
-        let template = match package {
+        let (template, catch_all) = match package {
             Some(package) => self.packages.get(package)?.get(name)?,
             None => self.winners.get(name)?,
         };
         Some(Value::from_object(MacroCallable {
             name: name.to_string(),
             template: template.clone(),
+            catch_all: catch_all.clone(),
         }))
     }
 }
@@ -247,12 +233,56 @@ impl Object for Adapter {
                 let (identifier,): (String,) = from_args(args)?;
                 Ok(Value::from(crate::base::quote::quote_as_dbt(&identifier)))
             }
-            // Only what needs no database exists while compiling.
+            other if DATABASE_METHODS.contains(&other) => {
+                Err(needs_database(&format!("adapter.{other}()")))
+            }
             other => Err(JinjaError::new(
                 JinjaErrorKind::UnknownMethod,
-                format!("adapter has no method `{other}` at compile time"),
+                format!("adapter has no method `{other}`"),
             )),
         }
+    }
+}
+
+/// dbt's adapter methods that ask the database: weir does not query while
+/// rendering (yet), and says so rather than "no such method".
+const DATABASE_METHODS: &[&str] = &[
+    "get_relation",
+    "load_relation",
+    "get_columns_in_relation",
+    "get_missing_columns",
+    "list_relations_without_caching",
+    "list_schemas",
+    "check_schema_exists",
+    "create_schema",
+    "drop_schema",
+    "drop_relation",
+    "rename_relation",
+    "truncate_relation",
+    "expand_target_column_types",
+    "get_column_schema_from_query",
+    "already_exists",
+    "execute",
+];
+
+/// The error for what needs a query while rendering.
+fn needs_database(what: &str) -> JinjaError {
+    error(format!(
+        "{what} asks the database while rendering, which weir does not do yet: \
+         this node cannot be compiled by weir"
+    ))
+}
+
+/// `run_query`, `statement` and `load_result`: dbt runs queries while it
+/// renders; weir does not yet, and fails the template that asks clearly.
+fn register_queries(env: &mut Environment<'static>) {
+    for name in ["run_query", "statement", "load_result"] {
+        env.add_function(
+            name,
+            move |_args: Rest<Value>| -> Result<Value, JinjaError> {
+                Err(needs_database(&format!("{name}()")))
+            },
+        );
     }
 }
 
@@ -260,6 +290,7 @@ impl Object for Adapter {
 struct MacroCallable {
     name: String,
     template: String,
+    catch_all: Option<Arc<super::macros::CatchAll>>,
 }
 
 impl fmt::Debug for MacroCallable {
@@ -270,7 +301,8 @@ impl fmt::Debug for MacroCallable {
 
 impl Object for MacroCallable {
     fn call(self: &Arc<Self>, state: &State<'_, '_>, args: &[Value]) -> Result<Value, JinjaError> {
-        super::macros::call_macro(state, &self.template, &self.name, args)
+        let catch_all = self.catch_all.as_deref();
+        super::macros::call_macro(state, &self.template, &self.name, catch_all, args)
     }
 }
 
@@ -303,7 +335,7 @@ fn sorted(value: serde_json::Value) -> serde_json::Value {
 
 fn fromjson(text: String, default: Option<Value>) -> Result<Value, JinjaError> {
     match serde_json::from_str::<serde_json::Value>(&text) {
-        Ok(value) => Ok(Value::from_serialize(value)),
+        Ok(value) => Ok(super::mutable::from_json(&value)),
         Err(e) => default.ok_or_else(|| error(format!("fromjson: {e}"))),
     }
 }
@@ -317,7 +349,9 @@ fn toyaml(value: Value) -> Result<String, JinjaError> {
 
 fn fromyaml(text: String, default: Option<Value>) -> Result<Value, JinjaError> {
     match crate::project::yaml::parse_text(&text) {
-        Ok(value) => Ok(Value::from_serialize(crate::project::yaml::to_json(&value))),
+        Ok(value) => Ok(super::mutable::from_json(&crate::project::yaml::to_json(
+            &value,
+        ))),
         Err(e) => default.ok_or_else(|| error(format!("fromyaml: {e}"))),
     }
 }

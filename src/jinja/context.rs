@@ -2,7 +2,6 @@
 //! `var` and relations. Each render records what the template called.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -11,6 +10,7 @@ use minijinja::{Error as JinjaError, ErrorKind as JinjaErrorKind, State};
 use serde_json::{Map, Value as Json};
 
 use super::CompileScope;
+use super::relation::RelationObject;
 use crate::manifest::{RefCall, Relation};
 use crate::project::versions::{describe_versions, ref_key, ref_version, version_text};
 
@@ -126,54 +126,11 @@ impl Object for GraphProbe {
 /// Name of the context variable that holds the [`CaptureHandle`].
 pub(super) const CAPTURE: &str = "__weir_capture";
 
-/// A relation as templates see it: prints as `"db"."schema"."name"` and has
-/// `database`, `schema`, `identifier`, `name` attributes.
-#[derive(Debug)]
-pub(super) struct RelationValue {
-    relation: Option<Relation>,
-    unique_id: String,
-    capture: Option<Arc<RenderCapture>>,
-}
-
-impl RelationValue {
-    pub(super) fn resolved(relation: Option<Relation>) -> RelationValue {
-        RelationValue {
-            relation,
-            unique_id: String::new(),
-            capture: None,
-        }
-    }
-
-    pub(super) fn placeholder(unique_id: &str, capture: &Arc<RenderCapture>) -> RelationValue {
-        RelationValue {
-            relation: None,
-            unique_id: unique_id.to_string(),
-            capture: Some(capture.clone()),
-        }
-    }
-}
-
-impl Object for RelationValue {
-    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        let Some(relation) = &self.relation else {
-            if let Some(capture) = &self.capture {
-                capture.needs_final_render.store(true, Ordering::Relaxed);
-            }
-            return Some(Value::from(""));
-        };
-        match key.as_str()? {
-            "database" => Some(Value::from(relation.database.clone())),
-            "schema" => Some(Value::from(relation.schema.clone())),
-            "identifier" | "name" | "table" => Some(Value::from(relation.identifier.clone())),
-            _ => None,
-        }
-    }
-
-    fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.relation {
-            Some(relation) => write!(f, "{relation}"),
-            None => write!(f, "{PLACEHOLDER}{}{PLACEHOLDER}", self.unique_id),
-        }
+/// A resolved node's relation; undefined where there is no node (a project hook).
+pub(super) fn relation_value(relation: Option<&Relation>) -> Value {
+    match relation {
+        Some(relation) => Value::from_object(RelationObject::resolved(relation)),
+        None => Value::UNDEFINED,
     }
 }
 
@@ -229,11 +186,11 @@ impl RefFunction {
         let unique_id = unique_id.to_string();
         RenderCapture::push_unique(&self.capture.refs, call);
         let value = match &self.relations {
-            Some(relations) => RelationValue::resolved(relations.get(&unique_id).cloned()),
-            None => RelationValue::placeholder(&unique_id, &self.capture),
+            Some(relations) => relation_value(relations.get(&unique_id)),
+            None => Value::from_object(RelationObject::placeholder(&unique_id, &self.capture)),
         };
         RenderCapture::push_unique(&self.capture.ref_ids, unique_id);
-        Ok(Value::from_object(value))
+        Ok(value)
     }
 
     /// Why `ref` found nothing: no such model, or no such version of it.
@@ -310,9 +267,7 @@ impl Object for SourceFunction {
         };
         RenderCapture::push_unique(&self.capture.sources, [source_name, table_name]);
         RenderCapture::push_unique(&self.capture.source_ids, unique_id.clone());
-        Ok(Value::from_object(RelationValue::resolved(Some(
-            relation.clone(),
-        ))))
+        Ok(Value::from_object(RelationObject::resolved(relation)))
     }
 }
 
@@ -365,14 +320,14 @@ impl Object for ConfigObject {
             "get" => {
                 let (key, default): (String, Option<Value>) = from_args(args)?;
                 Ok(match self.lookup(&key) {
-                    Some(value) => Value::from_serialize(&value),
+                    Some(value) => super::mutable::from_json(&value),
                     None => default.unwrap_or(Value::from(())),
                 })
             }
             "require" => {
                 let (key,): (String,) = from_args(args)?;
                 self.lookup(&key)
-                    .map(|value| Value::from_serialize(&value))
+                    .map(|value| super::mutable::from_json(&value))
                     .ok_or_else(|| error(format!("config `{key}` is required but not set")))
             }
             other => Err(unknown_method("config", other)),
@@ -397,12 +352,35 @@ impl Object for VarFunction {
             .get(&self.package)
             .unwrap_or(&self.scope.vars);
         match (vars.get(&name), default) {
-            (Some(value), _) => Ok(Value::from_serialize(value)),
+            (Some(value), _) => Ok(super::mutable::from_json(value)),
             (None, Some(default)) => Ok(default),
             (None, None) => Err(error(format!(
                 "required var `{name}` is not set: add it under `vars:` in dbt_project.yml or pass --vars"
             ))),
         }
+    }
+}
+
+/// `model` during one render: [`ModelInfo`], with `config` seeing what the
+/// node's own `config()` calls set so far, as dbt's does.
+#[derive(Debug)]
+pub(super) struct RenderedModel {
+    pub(super) info: Arc<ModelInfo>,
+    pub(super) capture: Arc<RenderCapture>,
+}
+
+impl Object for RenderedModel {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        if key.as_str()? != "config" {
+            return self.info.get_value(key);
+        }
+        let mut config = Map::clone(&self.info.config);
+        crate::project::config::merge_config(&mut config, &self.capture.config.lock().unwrap());
+        Some(super::mutable::from_json(&Json::Object(config)))
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        self.info.enumerate()
     }
 }
 
@@ -428,7 +406,7 @@ impl Object for ModelInfo {
             "original_file_path" => Value::from(self.original_file_path.clone()),
             "path" => Value::from(self.path.clone()),
             "fqn" => Value::from_serialize(&self.fqn),
-            "config" => Value::from_serialize(&*self.config),
+            "config" => super::mutable::from_json(&Json::Object(Map::clone(&self.config))),
             "package_name" => Value::from(self.unique_id.split('.').nth(1).unwrap_or_default()),
             _ => return None,
         })

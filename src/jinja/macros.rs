@@ -2,11 +2,13 @@
 //! template and a global function, so any macro can call any other, and
 //! `return(...)` hands a value back to the caller as in dbt.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use minijinja::value::Value;
+use minijinja::value::{Kwargs, Value};
 use minijinja::{Environment, State};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -24,6 +26,18 @@ pub struct MacroDef {
     /// line numbers are those of the file.
     pub template_name: String,
     pub source: String,
+    /// Its parameters, when its body reads `varargs` or `kwargs`: the calls
+    /// of such a macro pass extra arguments there, as in dbt.
+    pub catch_all: Option<Arc<CatchAll>>,
+}
+
+/// The parameters of a macro that takes extra arguments through dbt's
+/// implicit `varargs` (positional) or `kwargs` (keyword).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CatchAll {
+    params: Vec<String>,
+    varargs: bool,
+    kwargs: bool,
 }
 
 /// Every macro of the project and its packages.
@@ -37,7 +51,42 @@ pub struct Macros {
 }
 
 /// weir's own macros, standing in for dbt's global project.
-const BUILTINS: &[(&str, &str)] = &[("tests.sql", include_str!("builtins/tests.sql"))];
+const BUILTINS: &[(&str, &str)] = &[
+    ("tests.sql", include_str!("builtins/tests.sql")),
+    ("cross_db.sql", include_str!("builtins/cross_db.sql")),
+    ("types.sql", include_str!("builtins/types.sql")),
+    ("helpers.sql", include_str!("builtins/helpers.sql")),
+];
+
+/// The package of weir's built-in macros, as dbt names its global project.
+pub const BUILTIN_PACKAGE: &str = "dbt";
+
+/// The built-in macros, parsed once per process.
+fn builtin_macros() -> &'static Macros {
+    static BUILT: std::sync::OnceLock<Macros> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let mut macros = Macros::default();
+        for (name, text) in BUILTINS {
+            let file = ProjectFile {
+                original_file_path: format!("<weir>/macros/{name}"),
+                path: name.to_string(),
+                text: text.to_string(),
+            };
+            macros
+                .add_file(Path::new(""), BUILTIN_PACKAGE, &file)
+                .expect("weir's built-in macros parse");
+        }
+        macros
+    })
+}
+
+/// The source of a built-in macro's template, for the environment's loader:
+/// built-in macros are compiled only when a template calls them.
+pub fn builtin_template(template_name: &str) -> Option<String> {
+    builtin_macros()
+        .of_template(template_name)
+        .map(|def| def.source.clone())
+}
 
 impl Macros {
     /// weir's built-in macros, then the packages', then the project's: a later
@@ -53,15 +102,7 @@ impl Macros {
     pub fn from_files<'a>(
         packages: impl IntoIterator<Item = (&'a Path, &'a str, &'a [ProjectFile])>,
     ) -> Result<Macros> {
-        let mut macros = Macros::default();
-        for (name, text) in BUILTINS {
-            let file = ProjectFile {
-                original_file_path: format!("<weir>/macros/{name}"),
-                path: name.to_string(),
-                text: text.to_string(),
-            };
-            macros.add_file(Path::new(""), "dbt", &file)?;
-        }
+        let mut macros = builtin_macros().clone();
         for (root, package, files) in packages {
             for file in files {
                 macros.add_file(root, package, file)?;
@@ -81,6 +122,7 @@ impl Macros {
             };
             let text = super::mutable::rewrite_empty_literals(&text).into_owned();
             let def = MacroDef {
+                catch_all: CatchAll::of(&text).map(Arc::new),
                 source: "\n".repeat(block.line - 1) + &text,
                 name: block.name,
                 package: package.to_string(),
@@ -124,6 +166,99 @@ impl Macros {
     pub fn defines(&self, name: &str) -> bool {
         self.by_name.contains_key(name)
     }
+}
+
+impl CatchAll {
+    /// The parameters of the macro `{% macro name(a, b=1) %}...` when its
+    /// body reads `varargs` or `kwargs`; None otherwise.
+    fn of(text: &str) -> Option<CatchAll> {
+        let (varargs, kwargs) = (mentions(text, "varargs"), mentions(text, "kwargs"));
+        if !varargs && !kwargs {
+            return None;
+        }
+        Some(CatchAll {
+            params: parameters(text),
+            varargs,
+            kwargs,
+        })
+    }
+
+    /// Split a call's arguments: what the declared parameters take, and the
+    /// extra positional and keyword arguments (`varargs`, `kwargs`). An extra
+    /// argument the macro has no catch-all for stays, for minijinja to refuse.
+    fn split<'a>(&self, args: &'a [Value]) -> (Cow<'a, [Value]>, Value, Value) {
+        let (positional, keywords) = match args.last() {
+            Some(last) if last.is_kwargs() => (&args[..args.len() - 1], Some(last)),
+            _ => (args, None),
+        };
+        let taken = match self.varargs {
+            true => positional.len().min(self.params.len()),
+            false => positional.len(),
+        };
+        let varargs = Value::from(positional[taken..].to_vec());
+        let mut kept = Vec::new();
+        let mut extra = Vec::new();
+        if let Some(keywords) = keywords.and_then(|k| Kwargs::try_from(k.clone()).ok()) {
+            for key in keywords.args() {
+                let value = keywords.get::<Value>(key).unwrap_or_default();
+                let declared = key == "caller" || self.params.iter().any(|p| p == key);
+                match declared || !self.kwargs {
+                    true => kept.push((key.to_string(), value)),
+                    false => extra.push((key.to_string(), value)),
+                }
+            }
+        }
+        if taken == positional.len() && extra.is_empty() {
+            return (Cow::Borrowed(args), varargs, Value::from_iter(extra));
+        }
+        let mut passed = positional[..taken].to_vec();
+        if !kept.is_empty() {
+            passed.push(Value::from(Kwargs::from_iter(kept)));
+        }
+        (Cow::Owned(passed), varargs, Value::from_iter(extra))
+    }
+}
+
+/// `word` appears in `text` as a name of its own, not inside another.
+fn mentions(text: &str, word: &str) -> bool {
+    let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    text.match_indices(word).any(|(at, _)| {
+        !text[..at].chars().next_back().is_some_and(is_name)
+            && !text[at + word.len()..].chars().next().is_some_and(is_name)
+    })
+}
+
+/// The parameter names of a macro block's opening tag, in order.
+fn parameters(text: &str) -> Vec<String> {
+    let Some(open) = text.find('(') else {
+        return Vec::new();
+    };
+    let mut params = Vec::new();
+    let (mut depth, mut quote, mut current) = (0usize, None::<char>, String::new());
+    for c in text[open + 1..].chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '(' | '[' | '{') => depth += 1,
+            (None, ')') if depth == 0 => break,
+            (None, ')' | ']' | '}') => depth = depth.saturating_sub(1),
+            (None, ',') if depth == 0 => {
+                params.push(std::mem::take(&mut current));
+                continue;
+            }
+            _ => {}
+        }
+        if quote.is_none() && depth == 0 {
+            current.push(c);
+        }
+    }
+    params.push(current);
+    params
+        .iter()
+        .map(|p| p.split('=').next().unwrap_or_default().trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -273,6 +408,7 @@ pub fn call_macro(
     state: &State,
     template_name: &str,
     name: &str,
+    catch_all: Option<&CatchAll>,
     args: &[Value],
 ) -> std::result::Result<Value, minijinja::Error> {
     record_direct_call(state, template_name, name);
@@ -282,7 +418,15 @@ pub fn call_macro(
             ctx.insert(*key, value);
         }
     }
-    invoke(state.env(), template_name, name, args, Value::from(ctx)).map_err(|err| {
+    invoke(
+        state.env(),
+        template_name,
+        name,
+        catch_all,
+        args,
+        Value::from(ctx),
+    )
+    .map_err(|err| {
         // The error keeps its place in the macro; the caller's template
         // gives this frame its own (minijinja locates an error once), so the
         // error names every call on the way (see [`frames`]).
@@ -337,6 +481,7 @@ pub fn invoke(
     env: &Environment,
     template_name: &str,
     name: &str,
+    catch_all: Option<&CatchAll>,
     args: &[Value],
     ctx: Value,
 ) -> std::result::Result<Value, minijinja::Error> {
@@ -344,12 +489,19 @@ pub fn invoke(
     for arg in args {
         check_text(arg, "an argument of this macro call")?;
     }
+    let (args, ctx) = match catch_all {
+        Some(catch_all) => {
+            let (args, varargs, kwargs) = catch_all.split(args);
+            (args, minijinja::context! { varargs, kwargs, ..ctx })
+        }
+        None => (Cow::Borrowed(args), ctx),
+    };
     let template = env.get_template(template_name)?;
     let module = template.render_captured(ctx)?;
     // A `return()` outside any macro leaves its value behind: drop it, or
     // this call's own error would be taken for that return.
     RETURNED.with(|slot| slot.borrow_mut().take());
-    let result = module.state().call_macro(name, args);
+    let result = module.state().call_macro(name, &args);
     spend_fuel(
         module
             .state()
@@ -359,7 +511,8 @@ pub fn invoke(
     let value = match result {
         Ok(output) => Value::from_safe_string(output),
         Err(err) => match RETURNED.with(|slot| slot.borrow_mut().take()) {
-            Some(value) => value,
+            // A list or dict returned can be changed in place by the caller.
+            Some(value) => super::mutable::make_mutable(value),
             None => return Err(err),
         },
     };
@@ -554,11 +707,57 @@ mod tests {
         assert!(env.render_str("{{ return(1) }}", ()).is_err());
         // ... which a later failing call must not take as its result.
         let args = [Value::from(1), Value::from(2)];
-        let err = invoke(&env, "t", "m", &args, no_context.clone()).unwrap_err();
+        let err = invoke(&env, "t", "m", None, &args, no_context.clone()).unwrap_err();
         assert!(err.to_string().contains("too many arguments"), "{err}");
         assert_eq!(
-            invoke(&env, "t", "r", &[], no_context).unwrap(),
+            invoke(&env, "t", "r", None, &[], no_context).unwrap(),
             Value::from(7)
+        );
+    }
+
+    #[test]
+    fn every_builtin_macro_compiles() {
+        let env = Environment::new();
+        for def in builtin_macros().all() {
+            env.template_from_str(&def.source)
+                .unwrap_or_else(|e| panic!("{}: {e}", def.template_name));
+            assert_eq!(
+                builtin_template(&def.template_name).as_ref(),
+                Some(&def.source)
+            );
+        }
+        assert!(builtin_macros().by_name.len() > 60);
+    }
+
+    #[test]
+    fn a_macro_reading_varargs_or_kwargs_takes_extra_arguments() {
+        let text = "{% macro m(a, b=[1, 2], c='x,y') %}{{ varargs }}{{ kwargs }}{% endmacro %}";
+        let catch_all = CatchAll::of(text).unwrap();
+        assert_eq!(catch_all.params, ["a", "b", "c"]);
+        assert!(CatchAll::of("{% macro m(a) %}{{ my_kwargs }}{% endmacro %}").is_none());
+        let mut env = Environment::new();
+        env.add_template("t", text).unwrap();
+        let kwargs = Kwargs::from_iter([("extra", Value::from(4))]);
+        let args = [1, 2, 5, 6]
+            .map(Value::from)
+            .into_iter()
+            .chain([Value::from(kwargs)]);
+        let args: Vec<Value> = args.collect();
+        let ctx = || Value::from(BTreeMap::<String, Value>::new());
+        let out = invoke(&env, "t", "m", Some(&catch_all), &args, ctx());
+        assert_eq!(out.unwrap().to_string(), "[6]{\"extra\": 4}");
+        // Without a catch-all, an unknown keyword is refused as before.
+        let err = invoke(&env, "t", "m", None, &args, ctx()).unwrap_err();
+        assert!(err.to_string().contains("too many arguments"), "{err}");
+        let only_kwargs = CatchAll {
+            params: vec!["a".into()],
+            varargs: false,
+            kwargs: true,
+        };
+        let (passed, varargs, kwargs) = only_kwargs.split(&args);
+        assert_eq!(
+            (passed.len(), varargs.len(), kwargs.len()),
+            (4, Some(0), Some(1))
         );
     }
 

@@ -2,11 +2,13 @@
 //! `var`, `env_var`, `target`, `this` and the project's macros, as dbt defines them.
 
 mod builtins;
+mod column;
 pub(crate) mod context;
 pub mod macros;
 mod modules;
 mod mutable;
 pub mod native;
+mod relation;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,7 +18,7 @@ use minijinja::value::{Rest, Value};
 use minijinja::{Environment, State, UndefinedBehavior};
 use serde_json::{Map, Value as Json};
 
-use context::{ConfigObject, RefFunction, RelationValue, SourceFunction, VarFunction};
+use context::{ConfigObject, RefFunction, SourceFunction, VarFunction};
 pub use context::{ModelInfo, PLACEHOLDER, RenderCapture};
 use macros::Macros;
 
@@ -163,9 +165,15 @@ impl JinjaEnv {
         let macros = Macros::load(project)?;
         let mut env = base_environment();
         env.add_function("return", macros::return_value);
-        // Generic tests of one kind share their one-line template: it is
-        // compiled once, on first use, and cached by the environment.
-        env.set_loader(|name| Ok(name.strip_prefix(GENERIC_TEST_TEMPLATE).map(str::to_string)));
+        // Generic tests of one kind share their one-line template, and
+        // weir's built-in macros have one each: compiled on first use only,
+        // and cached by the environment.
+        env.set_loader(|name| {
+            Ok(match name.strip_prefix(GENERIC_TEST_TEMPLATE) {
+                Some(text) => Some(text.to_string()),
+                None => macros::builtin_template(name),
+            })
+        });
         env.add_global("invocation_id", scope.invocation_id.clone());
         let debug_log = crate::logs::DebugLog::new(&project.log_dir(), &scope.invocation_id);
         env.add_function("log", move |args: Rest<Value>| {
@@ -177,14 +185,18 @@ impl JinjaEnv {
                 scope.run_started_at,
             )),
         );
-        for def in macros.all() {
+        for def in macros
+            .all()
+            .filter(|d| d.package != macros::BUILTIN_PACKAGE)
+        {
             env.add_template_owned(def.template_name.clone(), def.source.clone())
                 .map_err(|e| convert_error(&e, &macros, &def.file, Some(&def.source), None))?;
         }
         for def in macros.by_name.values() {
             let (template_name, name) = (def.template_name.clone(), def.name.clone());
+            let catch_all = def.catch_all.clone();
             env.add_function(def.name.clone(), move |state: &State, args: Rest<Value>| {
-                macros::call_macro(state, &template_name, &name, &args)
+                macros::call_macro(state, &template_name, &name, catch_all.as_deref(), &args)
             });
         }
         let index = Arc::new(builtins::MacroIndex::new(
@@ -259,8 +271,11 @@ impl JinjaEnv {
         macros::refuel();
         let capture = Arc::new(RenderCapture::default());
         let this = match request.relations {
-            Some(relations) => RelationValue::resolved(relations.get(request.unique_id).cloned()),
-            None => RelationValue::placeholder(request.unique_id, &capture),
+            Some(relations) => context::relation_value(relations.get(request.unique_id)),
+            None => Value::from_object(relation::RelationObject::placeholder(
+                request.unique_id,
+                &capture,
+            )),
         };
         let ref_function = Arc::new(RefFunction {
             package: request.package.to_string(),
@@ -284,8 +299,11 @@ impl JinjaEnv {
                 package: request.package.to_string(),
             }),
             target => self.target.clone(),
-            this => Value::from_object(this),
-            model => request.model.clone(),
+            this => this,
+            model => match request.model.downcast_object::<ModelInfo>() {
+                Some(info) => Value::from_object(context::RenderedModel { info, capture: capture.clone() }),
+                None => request.model.clone(),
+            },
             project_name => self.scope.project_name.clone(),
             __weir_capture => Value::from_object(context::CaptureHandle(capture.clone())),
             graph => request
@@ -371,17 +389,18 @@ impl JinjaEnv {
                 Some(expression) => self.env.compile_expression(expression)?.eval(ctx)?,
                 None => Value::from(text.as_str()),
             },
-            Json::Array(items) => Value::from(
+            // Lists and dicts from YAML can be changed in place, as in dbt.
+            Json::Array(items) => mutable::new_list(Some(Value::from(
                 items
                     .iter()
                     .map(|item| self.evaluate_argument(item, ctx))
                     .collect::<std::result::Result<Vec<_>, _>>()?,
-            ),
-            Json::Object(map) => Value::from_iter(
+            )))?,
+            Json::Object(map) => mutable::new_dict(Some(Value::from_iter(
                 map.iter()
                     .map(|(k, v)| Ok((k.clone(), self.evaluate_argument(v, ctx)?)))
                     .collect::<std::result::Result<Vec<_>, minijinja::Error>>()?,
-            ),
+            )))?,
             other => Value::from_serialize(other),
         })
     }
@@ -399,7 +418,8 @@ impl JinjaEnv {
             }),
             model => model,
         };
-        macros::invoke(&self.env, &def.template_name, name, args, ctx)
+        let catch_all = def.catch_all.as_deref();
+        macros::invoke(&self.env, &def.template_name, name, catch_all, args, ctx)
             .map(|value| value.to_string().trim().to_string())
             .map_err(|e| {
                 let caller = Caller {
@@ -482,12 +502,8 @@ fn base_environment() -> Environment<'static> {
     env.add_global("modules", Value::from_object(modules::Modules));
     builtins::register(&mut env);
     native::register(&mut env);
-    env.add_function(mutable::NEW_LIST, || {
-        Value::from_object(mutable::MutableList::default())
-    });
-    env.add_function(mutable::NEW_DICT, || {
-        Value::from_object(mutable::MutableDict::default())
-    });
+    env.add_function(mutable::NEW_LIST, mutable::new_list);
+    env.add_function(mutable::NEW_DICT, mutable::new_dict);
     env
 }
 

@@ -18,30 +18,62 @@ pub const NEW_DICT: &str = "__weir_dict";
 /// The variable a rewritten `{% do %}` assigns.
 const DO_VALUE: &str = "__weir_do";
 
-/// `{% set name = [] %}` -> `{% set name = __weir_list() %}`, and the same for
-/// `{}`; `{% do expr %}` -> `{% set __weir_do = expr %}`; everything else,
-/// newlines included, is left as it is.
+/// `{% set name = [] %}` -> `{% set name = __weir_list() %}`, the same for
+/// `{}`, and a list or dict literal `[a, b]` -> `__weir_list([a, b])`;
+/// `{% do expr %}` -> `{% set __weir_do = expr %}`; everything else, newlines included, is left as it is.
 pub fn rewrite_empty_literals(source: &str) -> std::borrow::Cow<'_, str> {
-    if !source.contains("[]") && !source.contains("{}") && !source.contains("do") {
+    if !source.contains("{%") || tags(source).all(|tag| rewrite_tag(tag).is_none()) {
         return std::borrow::Cow::Borrowed(source);
     }
     let mut out = String::with_capacity(source.len() + 32);
-    let mut rest = source;
-    while let Some(start) = rest.find("{%") {
-        // The closing `%}` comes after the opening `{%`: in `{%}` it does not.
-        let Some(length) = rest[start + 2..].find("%}") else {
-            break;
-        };
-        let end = start + 2 + length + 2;
-        out.push_str(&rest[..start]);
-        out.push_str(&rewrite_tag(&rest[start..end]));
-        rest = &rest[end..];
+    let mut copied = 0;
+    for tag in tags(source) {
+        if let Some(rewritten) = rewrite_tag(tag) {
+            let start = tag.as_ptr() as usize - source.as_ptr() as usize;
+            out.push_str(&source[copied..start]);
+            out.push_str(&rewritten);
+            copied = start + tag.len();
+        }
     }
-    out.push_str(rest);
+    out.push_str(&source[copied..]);
     std::borrow::Cow::Owned(out)
 }
 
-fn rewrite_tag(tag: &str) -> String {
+/// Every `{% ... %}` tag of `source`, in order.
+fn tags(source: &str) -> impl Iterator<Item = &str> {
+    let mut position = 0;
+    std::iter::from_fn(move || {
+        let start = position + source[position..].find("{%")?;
+        // The closing `%}` comes after the opening `{%`: in `{%}` it does not.
+        let end = start + 2 + source[start + 2..].find("%}")? + 2;
+        position = end;
+        Some(&source[start..end])
+    })
+}
+
+/// A new mutable list, of `items` when given (`__weir_list([a, b])`).
+pub fn new_list(items: Option<Value>) -> Result<Value, JinjaError> {
+    let items = match items {
+        Some(items) => items.try_iter()?.collect(),
+        None => Vec::new(),
+    };
+    Ok(Value::from_object(MutableList(Mutex::new(items))))
+}
+
+/// A new mutable dict, of `entries` when given (`__weir_dict({...})`).
+pub fn new_dict(entries: Option<Value>) -> Result<Value, JinjaError> {
+    let mut pairs = Vec::new();
+    if let Some(entries) = entries {
+        for key in entries.try_iter()? {
+            let value = entries.get_item(&key)?;
+            pairs.push((key, value));
+        }
+    }
+    Ok(Value::from_object(MutableDict(Mutex::new(pairs))))
+}
+
+/// The rewritten `{% set %}` or `{% do %}` tag, or None when it stays as it is.
+fn rewrite_tag(tag: &str) -> Option<String> {
     let inner = tag[2..tag.len() - 2].trim_matches(['-', '+']).trim();
     let open = if tag.starts_with("{%-") { "{%-" } else { "{%" };
     let close = if tag.ends_with("-%}") { "-%}" } else { "%}" };
@@ -49,30 +81,84 @@ fn rewrite_tag(tag: &str) -> String {
         .strip_prefix("do")
         .filter(|e| e.starts_with(char::is_whitespace) && !e.trim().is_empty())
     {
-        return format!("{open} set {DO_VALUE} = {} {close}", expression.trim());
+        return Some(format!(
+            "{open} set {DO_VALUE} = {} {close}",
+            expression.trim()
+        ));
     }
-    let Some(assignment) = inner
+    let assignment = inner
         .strip_prefix("set")
-        .filter(|a| a.starts_with(char::is_whitespace))
-    else {
-        return tag.to_string();
+        .filter(|a| a.starts_with(char::is_whitespace))?;
+    let (name, value) = assignment.split_once('=')?;
+    let (name, value) = (name.trim(), value.trim());
+    let constructor = match value.chars().next()? {
+        '[' => NEW_LIST,
+        '{' => NEW_DICT,
+        _ => return None,
     };
-    let Some((name, value)) = assignment.split_once('=') else {
-        return tag.to_string();
-    };
-    let name = name.trim();
-    let constructor = match value.trim() {
-        "[]" => NEW_LIST,
-        "{}" => NEW_DICT,
-        _ => return tag.to_string(),
-    };
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+    if !encloses(value)
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
     {
-        return tag.to_string();
+        return None;
     }
-    format!("{open} set {name} = {constructor}() {close}")
+    let argument = match value {
+        "[]" | "{}" => "",
+        literal => literal,
+    };
+    Some(format!(
+        "{open} set {name} = {constructor}({argument}) {close}"
+    ))
+}
+
+/// True when the bracket `value` opens with closes at its very end: it is
+/// one literal, not `[a][0]` or `[a] + b`.
+fn encloses(value: &str) -> bool {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    for (at, c) in value.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '[' | '{' | '(') => depth += 1,
+            (None, ']' | '}' | ')') => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return at + 1 == value.len();
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+/// A value read from JSON (vars, YAML, fromjson) with its lists and dicts
+/// mutable, as Python's are: `{% do var('cols').append('x') %}`.
+pub fn from_json(json: &serde_json::Value) -> Value {
+    match json {
+        serde_json::Value::Array(items) => Value::from_object(MutableList(Mutex::new(
+            items.iter().map(from_json).collect(),
+        ))),
+        serde_json::Value::Object(map) => Value::from_object(MutableDict(Mutex::new(
+            map.iter()
+                .map(|(k, v)| (Value::from(k.as_str()), from_json(v)))
+                .collect(),
+        ))),
+        other => Value::from_serialize(other),
+    }
+}
+
+/// A list a macro returned, made mutable (its items too); anything else as it is.
+pub fn make_mutable(value: Value) -> Value {
+    match value.downcast_object_ref::<Vec<Value>>() {
+        Some(items) => Value::from_object(MutableList(Mutex::new(
+            items.iter().cloned().map(make_mutable).collect(),
+        ))),
+        None => value,
+    }
 }
 
 /// A list with Python's mutating methods.
@@ -103,6 +189,10 @@ impl Object for MutableList {
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
         Enumerator::Iter(Box::new(self.items().into_iter()))
+    }
+
+    fn enumerator_len(self: &Arc<Self>) -> Option<usize> {
+        Some(self.0.lock().unwrap().len())
     }
 
     fn call_method(
@@ -257,6 +347,10 @@ impl Object for MutableDict {
         Enumerator::Iter(Box::new(entries.into_iter().map(|(k, _)| k)))
     }
 
+    fn enumerator_len(self: &Arc<Self>) -> Option<usize> {
+        Some(self.0.lock().unwrap().len())
+    }
+
     fn call_method(
         self: &Arc<Self>,
         _state: &State<'_, '_>,
@@ -351,8 +445,8 @@ mod tests {
     fn a_container_cannot_hold_itself() {
         let env = minijinja::Environment::new();
         let mut env = env;
-        env.add_function(NEW_LIST, || Value::from_object(MutableList::default()));
-        env.add_function(NEW_DICT, || Value::from_object(MutableDict::default()));
+        env.add_function(NEW_LIST, new_list);
+        env.add_function(NEW_DICT, new_dict);
         let render = |source: &str| env.render_str(&rewrite_empty_literals(source), ());
         for source in [
             "{% set x = [] %}{% do x.append(x) %}",
@@ -374,15 +468,25 @@ mod tests {
     fn rewrites_only_empty_literal_assignments() {
         assert_eq!(
             rewrite_empty_literals("{%- set cols = [] -%}\n{% set d = {} %}{% set x = [1] %}[]"),
-            "{%- set cols = __weir_list() -%}\n{% set d = __weir_dict() %}{% set x = [1] %}[]"
+            "{%- set cols = __weir_list() -%}\n{% set d = __weir_dict() %}{% set x = __weir_list([1]) %}[]"
         );
+        assert_eq!(
+            rewrite_empty_literals(
+                "{% set d = {'a': [1]} %}{% set y = [1][0] %}{% set z = [1] + [2] %}{% set s = ']' %}"
+            ),
+            "{% set d = __weir_dict({'a': [1]}) %}{% set y = [1][0] %}{% set z = [1] + [2] %}{% set s = ']' %}"
+        );
+        assert!(matches!(
+            rewrite_empty_literals("{% set x = 1 %}{{ [] }}"),
+            std::borrow::Cow::Borrowed(_)
+        ));
         assert_eq!(rewrite_empty_literals("{%}[]%}"), "{%}[]%}");
     }
 
     #[test]
     fn do_takes_any_expression_as_in_jinja2() {
         let mut env = minijinja::Environment::new();
-        env.add_function(NEW_LIST, || Value::from_object(MutableList::default()));
+        env.add_function(NEW_LIST, new_list);
         let render = |source: &str| env.render_str(&rewrite_empty_literals(source), ());
         let source = "{% set cols = [] %}{% for c in ['a', 'skip', 'b'] %}\
                       {%- do cols.append(c) if c != 'skip' -%}{% endfor %}\

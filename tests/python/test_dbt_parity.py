@@ -29,6 +29,7 @@ PROJECTS = {
     "packages": REPO / "tests" / "fixtures" / "packages",
     "versions": REPO / "tests" / "fixtures" / "versions",
     "loading": REPO / "tests" / "fixtures" / "loading",
+    "cross_db": REPO / "tests" / "fixtures" / "cross_db",
 }
 
 # Node fields and config keys whose values both tools must agree on.
