@@ -151,24 +151,34 @@ fn a_project_naming_override_can_call_dbts_default_and_templates_can_call_the_na
     );
 }
 
+/// As dbt parses (`execute` false) a query runs nothing, so the project
+/// loads and lists the node; compiling it fails that node alone, clearly.
 #[test]
-fn what_needs_the_database_while_rendering_fails_clearly() {
+fn what_needs_the_database_while_rendering_fails_its_node_clearly() {
     for call in [
-        "{% set cols = adapter.get_columns_in_relation(ref('a')) %}",
+        "{% set cols = adapter.get_columns_in_relation(ref('a')) %}{{ cols | length }}",
         "{% set result = run_query('select 1') %}",
-        "{% call statement('x', fetch_result=True) %}select 1{% endcall %}",
+        "{% call statement('x', fetch_result=True) %}select 1{% endcall %}\
+         {% set rows = load_result('x') %}{{ rows is none }}",
+        "{% if adapter.get_relation(this.database, this.schema, 'a') is none %}x{% endif %}",
     ] {
-        let err = compile(&[
+        let manifest = compile(&[
             ("dbt_project.yml", "name: p\nprofile: test\n"),
             ("models/a.sql", "select 1 as x"),
             ("models/b.sql", call),
         ])
-        .unwrap_err();
-        let shown = err.to_string();
+        .unwrap_or_else(|e| panic!("{call}: the project must load: {e}"));
+        let b = &manifest.nodes["model.p.b"];
+        let shown = b
+            .render_error
+            .as_ref()
+            .unwrap_or_else(|| panic!("{call}: b must fail to compile"))
+            .to_string();
         assert!(
             shown.contains("asks the database while rendering"),
             "{call}: {shown}"
         );
         assert!(shown.contains("models/b.sql"), "{call}: {shown}");
+        assert!(manifest.nodes["model.p.a"].render_error.is_none());
     }
 }

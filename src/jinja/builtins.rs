@@ -211,7 +211,7 @@ impl Adapter {
 impl Object for Adapter {
     fn call_method(
         self: &Arc<Self>,
-        _state: &State<'_, '_>,
+        state: &State<'_, '_>,
         method: &str,
         args: &[Value],
     ) -> Result<Value, JinjaError> {
@@ -233,9 +233,10 @@ impl Object for Adapter {
                 let (identifier,): (String,) = from_args(args)?;
                 Ok(Value::from(crate::base::quote::quote_as_dbt(&identifier)))
             }
-            other if DATABASE_METHODS.contains(&other) => {
-                Err(needs_database(&format!("adapter.{other}()")))
-            }
+            other if DATABASE_METHODS.contains(&other) => match is_executing(state) {
+                true => Err(needs_database(&format!("adapter.{other}()"))),
+                false => Ok(parse_time_answer(other)),
+            },
             other => Err(JinjaError::new(
                 JinjaErrorKind::UnknownMethod,
                 format!("adapter has no method `{other}`"),
@@ -273,14 +274,41 @@ fn needs_database(what: &str) -> JinjaError {
     ))
 }
 
+/// True while a node renders to be compiled or run; false as dbt parses.
+fn is_executing(state: &State<'_, '_>) -> bool {
+    state.lookup("execute").is_some_and(|v| v.is_true())
+}
+
+/// What a database method answers as dbt parses (`execute` false), when
+/// dbt's adapter asks nothing: an empty list for what lists, false for
+/// what checks, none for the rest. Templates that guard with `execute`
+/// never see it; those that do not still parse, as in dbt.
+fn parse_time_answer(method: &str) -> Value {
+    match method {
+        "get_columns_in_relation"
+        | "get_missing_columns"
+        | "list_relations_without_caching"
+        | "list_schemas"
+        | "get_column_schema_from_query" => Value::from(Vec::<Value>::new()),
+        "check_schema_exists" | "already_exists" => Value::from(false),
+        _ => Value::from(()),
+    }
+}
+
 /// `run_query`, `statement` and `load_result`: dbt runs queries while it
 /// renders; weir does not yet, and fails the template that asks clearly.
+/// As dbt parses (`execute` false) they run nothing: `statement` renders
+/// nothing, the others give none.
 fn register_queries(env: &mut Environment<'static>) {
     for name in ["run_query", "statement", "load_result"] {
         env.add_function(
             name,
-            move |_args: Rest<Value>| -> Result<Value, JinjaError> {
-                Err(needs_database(&format!("{name}()")))
+            move |state: &State<'_, '_>, _args: Rest<Value>| -> Result<Value, JinjaError> {
+                match is_executing(state) {
+                    true => Err(needs_database(&format!("{name}()"))),
+                    false if name == "statement" => Ok(Value::from("")),
+                    false => Ok(Value::from(())),
+                }
             },
         );
     }
