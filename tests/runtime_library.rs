@@ -161,6 +161,7 @@ fn what_needs_the_database_while_rendering_fails_its_node_clearly() {
         "{% call statement('x', fetch_result=True) %}select 1{% endcall %}\
          {% set rows = load_result('x') %}{{ rows is none }}",
         "{% if adapter.get_relation(this.database, this.schema, 'a') is none %}x{% endif %}",
+        "{% if load_relation(ref('a')) is none %}x{% endif %}",
     ] {
         let manifest = compile(&[
             ("dbt_project.yml", "name: p\nprofile: test\n"),

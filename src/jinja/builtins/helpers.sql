@@ -18,6 +18,17 @@
     {{ return(full_refresh) }}
 {%- endmacro %}
 
+{#- The relation as the database has it now (none when it does not exist):
+    the adapter is asked by the relation's three parts. -#}
+{% macro load_cached_relation(relation) -%}
+    {{ return(adapter.get_relation(
+        database=relation.database, schema=relation.schema, identifier=relation.identifier)) }}
+{%- endmacro %}
+
+{% macro load_relation(relation) -%}
+    {{ return(load_cached_relation(relation)) }}
+{%- endmacro %}
+
 {% macro make_intermediate_relation(base_relation, suffix='__dbt_tmp') -%}
     {{ return(adapter.dispatch('make_intermediate_relation', 'dbt')(base_relation, suffix)) }}
 {%- endmacro %}
