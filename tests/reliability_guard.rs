@@ -377,6 +377,29 @@ fn a_string_that_keeps_doubling_is_an_error_not_an_abort() {
         err.contains("models/staging/bomb.sql:1: the text this template renders is"),
         "{err}"
     );
+    // ...and kept, never written, in a namespace or a list that outlives
+    // each turn of the loop.
+    for (kept, what) in [
+        (
+            "{% set ns = namespace(s='x') %}{% for i in range(40) %}\
+             {% set ns.s = ns.s ~ ns.s %}{% endfor %}select 1\n",
+            "a value set on a namespace is 128 MiB",
+        ),
+        (
+            "{% set l = ['x'] %}{% for i in range(40) %}\
+             {% do l.append(l[-1] ~ l[-1]) %}{% endfor %}select 1\n",
+            "a value added to a list or dict is 128 MiB",
+        ),
+    ] {
+        project.write("models/staging/bomb.sql", kept);
+        let output = weir(&project.root, &["compile"], &[]);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{}", both(&output));
+        assert!(
+            err.contains(&format!("models/staging/bomb.sql:1: {what}")),
+            "{err}"
+        );
+    }
 }
 
 #[test]

@@ -635,7 +635,7 @@ fn too_large(what: &str, bytes: usize) -> minijinja::Error {
 }
 
 /// A macro's argument or result: refused when it is a string over the limit.
-fn check_text(value: &Value, what: &str) -> std::result::Result<(), minijinja::Error> {
+pub(super) fn check_text(value: &Value, what: &str) -> std::result::Result<(), minijinja::Error> {
     match value.as_str() {
         Some(text) if text.len() > MAX_TEXT_BYTES => Err(too_large(what, text.len())),
         _ => Ok(()),

@@ -504,6 +504,7 @@ fn base_environment() -> Environment<'static> {
     native::register(&mut env);
     env.add_function(mutable::NEW_LIST, mutable::new_list);
     env.add_function(mutable::NEW_DICT, mutable::new_dict);
+    env.add_function(mutable::BOUNDED, mutable::bounded);
     env
 }
 

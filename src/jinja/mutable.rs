@@ -14,6 +14,9 @@ use minijinja::{Error as JinjaError, ErrorKind as JinjaErrorKind, State};
 /// Name of the global functions that make the mutable containers.
 pub const NEW_LIST: &str = "__weir_list";
 pub const NEW_DICT: &str = "__weir_dict";
+/// Name of the global function that bounds what a namespace attribute is set
+/// to (see [`bounded`]).
+pub const BOUNDED: &str = "__weir_bounded";
 
 /// The variable a rewritten `{% do %}` assigns.
 const DO_VALUE: &str = "__weir_do";
@@ -91,25 +94,39 @@ fn rewrite_tag(tag: &str) -> Option<String> {
         .filter(|a| a.starts_with(char::is_whitespace))?;
     let (name, value) = assignment.split_once('=')?;
     let (name, value) = (name.trim(), value.trim());
-    let constructor = match value.chars().next()? {
-        '[' => NEW_LIST,
-        '{' => NEW_DICT,
-        _ => return None,
-    };
-    if !encloses(value)
+    if value.is_empty()
         || !name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
     {
         return None;
     }
-    let argument = match value {
-        "[]" | "{}" => "",
-        literal => literal,
+    let constructor = match value.chars().next() {
+        Some('[') if encloses(value) => Some(NEW_LIST),
+        Some('{') if encloses(value) => Some(NEW_DICT),
+        _ => None,
     };
-    Some(format!(
-        "{open} set {name} = {constructor}({argument}) {close}"
-    ))
+    let value = match (constructor, value) {
+        (Some(constructor), "[]" | "{}") => format!("{constructor}()"),
+        (Some(constructor), literal) => format!("{constructor}({literal})"),
+        (None, value) => value.to_string(),
+    };
+    // A namespace's attribute outlives the loop turn that sets it, so
+    // `{% set ns.s = ns.s ~ ns.s %}` in a loop could double a string until
+    // memory runs out without writing a byte: each value is bounded.
+    let value = match name.contains('.') {
+        true => format!("{BOUNDED}({value})"),
+        false if constructor.is_none() => return None,
+        false => value,
+    };
+    Some(format!("{open} set {name} = {value} {close}"))
+}
+
+/// What `{% set ns.attr = value %}` stores: `value`, refused when it is a
+/// string over the most text one render may produce.
+pub fn bounded(value: Value) -> Result<Value, JinjaError> {
+    super::macros::check_text(&value, "a value set on a namespace")?;
+    Ok(value)
 }
 
 /// True when the bracket `value` opens with closes at its very end: it is
@@ -272,8 +289,11 @@ const CYCLE_SEARCH_DEPTH: usize = 64;
 
 /// A container may not hold itself, directly or through others: printing or
 /// comparing it would recurse without end (Python prints `[...]`; minijinja
-/// would overflow the stack).
+/// would overflow the stack). Nor a string over the render's text limit.
 fn refuse_cycle<T: Object + 'static>(container: &Arc<T>, value: &Value) -> Result<(), JinjaError> {
+    // What a container holds outlives the loop turn that adds it: bound it,
+    // as a namespace's attributes are (see [`bounded`]).
+    super::macros::check_text(value, "a value added to a list or dict")?;
     fn holds(value: &Value, target: *const (), depth: usize) -> bool {
         if depth == 0 {
             return false;
@@ -447,6 +467,7 @@ mod tests {
         let mut env = env;
         env.add_function(NEW_LIST, new_list);
         env.add_function(NEW_DICT, new_dict);
+        env.add_function(BOUNDED, bounded);
         let render = |source: &str| env.render_str(&rewrite_empty_literals(source), ());
         for source in [
             "{% set x = [] %}{% do x.append(x) %}",
@@ -481,6 +502,15 @@ mod tests {
             std::borrow::Cow::Borrowed(_)
         ));
         assert_eq!(rewrite_empty_literals("{%}[]%}"), "{%}[]%}");
+    }
+
+    #[test]
+    fn a_namespace_attribute_is_set_through_the_bound() {
+        assert_eq!(
+            rewrite_empty_literals("{% set ns.s = ns.s ~ 'x' %}{% set ns.l = [] %}{% set t = 1 %}"),
+            "{% set ns.s = __weir_bounded(ns.s ~ 'x') %}\
+             {% set ns.l = __weir_bounded(__weir_list()) %}{% set t = 1 %}"
+        );
     }
 
     #[test]
