@@ -195,8 +195,9 @@ pub fn compile(project: &ProjectRequest, selection: &SelectionRequest) -> Result
     crate::base::timing::phase("compiled files");
     // As `dbt compile`: the artifacts and the other nodes' SQL are written,
     // and a selected node that failed to render fails the command.
+    let selected: std::collections::HashSet<&str> = selected.iter().map(String::as_str).collect();
     for id in &compiled.manifest.order {
-        if selected.contains(id) {
+        if selected.contains(id.as_str()) {
             compiled.manifest.nodes[id].check_rendered()?;
         }
     }
