@@ -109,6 +109,34 @@ impl<'a> RunRenderer<'a> {
         Ok(ephemeral::inject(&sql, extra_ctes))
     }
 
+    /// A node whose SQL asks the database, rendered as it runs with
+    /// `database` (the node's own connection), with its ephemeral CTEs.
+    /// `graph` is given from the start: the queries run once.
+    pub fn render_node_with_database(
+        &self,
+        unique_id: &str,
+        is_incremental: bool,
+        database: Arc<dyn crate::jinja::database::Database>,
+    ) -> Result<String> {
+        let node = self.pending(unique_id)?;
+        let mut request = render_request(node, Some(&self.relations));
+        let m = self.manifest;
+        request.graph = Some(
+            self.graph
+                .get_or_init(|| crate::jinja::flat_graph(&m.nodes, &m.sources, &m.exposures))
+                .clone(),
+        );
+        let extra = minijinja::context! {
+            __weir_database => crate::jinja::database::RenderDatabase::context_value(database),
+        };
+        let sql = self
+            .jinja
+            .render_in(&request, is_incremental, Some(extra))?
+            .sql;
+        let extra_ctes = &self.manifest.node(unique_id)?.extra_ctes;
+        Ok(ephemeral::inject(&sql, extra_ctes))
+    }
+
     /// A node's pre-hook or post-hook, rendered in the node's context
     /// (`this`, `ref`, `config`, ...); errors name the node's file.
     pub fn render_hook(&self, unique_id: &str, sql: &str) -> Result<String> {

@@ -45,6 +45,7 @@ fn kind_name(kind: ErrorKind) -> &'static str {
         ErrorKind::Project => "project",
         ErrorKind::Profile => "profile",
         ErrorKind::Template => "template",
+        ErrorKind::NeedsDatabase => "needs_database",
         ErrorKind::MissingNode => "missing_node",
         ErrorKind::Cycle => "cycle",
         ErrorKind::Selection => "selection",
