@@ -21,7 +21,7 @@ use crate::adapter::Adapter;
 use crate::adapter::postgres::{ConnectionSettings, PostgresAdapter};
 use crate::adapter::queries::RenderConnection;
 use crate::base::quote::quote_literal;
-use crate::compile::{Compiled, RunRenderer};
+use crate::compile::{Compiled, RunFlags, RunRenderer};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{Node, ResourceType};
 use crate::materialize::{self, BuildContext, Built};
@@ -356,7 +356,11 @@ pub fn run_node(compiled: &Compiled, unique_id: &str, store_failures: bool) -> R
     let rendered;
     let (adapter, node) = match asked {
         true => {
-            let (adapter, result) = render_with_database(&renderer, node, adapter);
+            let flags = RunFlags {
+                full_refresh: false,
+                store_failures,
+            };
+            let (adapter, result) = render_with_database(&renderer, node, adapter, flags);
             rendered = result.map_err(|e| e.scrub(&secrets))?;
             (adapter, &rendered)
         }
@@ -386,12 +390,13 @@ fn render_with_database(
     renderer: &LazyRenderer<'_>,
     node: &Node,
     adapter: PostgresAdapter,
+    flags: RunFlags,
 ) -> (Option<PostgresAdapter>, Result<Node>) {
     let connection = Arc::new(RenderConnection::new(adapter));
     let database: Arc<dyn crate::jinja::database::Database> = connection.clone();
     let sql = renderer
         .get()
-        .and_then(|r| r.render_node_with_database(&node.unique_id, false, database));
+        .and_then(|r| r.render_node_with_database(&node.unique_id, false, database, flags));
     let adapter = Arc::try_unwrap(connection)
         .ok()
         .map(RenderConnection::into_inner);
@@ -675,7 +680,11 @@ impl Worker<'_> {
                     Some(adapter) => adapter,
                     None => PostgresAdapter::connect(self.settings)?,
                 };
-                let (adapter, result) = render_with_database(self.renderer, node, adapter);
+                let flags = RunFlags {
+                    full_refresh: self.full_refresh,
+                    store_failures: self.store_failures,
+                };
+                let (adapter, result) = render_with_database(self.renderer, node, adapter, flags);
                 *connection = adapter;
                 rendered = result?;
                 &rendered

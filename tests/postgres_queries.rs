@@ -8,10 +8,14 @@ use weir::{Adapter, ErrorKind, RunOptions, Status};
 
 use support::{TestProject, plan, relation};
 
-/// Reads the columns of `orders` (built first) as dbt_utils.star does.
-const STAR: &str = "\
-{%- set cols = adapter.get_columns_in_relation(ref('orders')) -%}
-select {% for c in cols %}{{ c.quoted }}{{ ', ' if not loop.last }}{% endfor %} from {{ ref('orders') }}
+/// Reads the columns of `orders` (built first) as dbt_utils.star does, in a macro.
+const STAR: &str = "select {{ column_list(ref('orders')) }} from {{ ref('orders') }}\n";
+
+const STAR_MACRO: &str = "\
+{% macro column_list(relation) -%}
+{%- set cols = adapter.get_columns_in_relation(relation) -%}
+{%- for c in cols %}{{ c.quoted }}{{ ', ' if not loop.last }}{% endfor -%}
+{%- endmacro %}
 ";
 
 /// run_query, statement/load_result, get_relation and drop_relation.
@@ -44,6 +48,7 @@ select {{ counted.columns[0].values()[0] }} as orders,
 fn project(name: &str) -> TestProject {
     let project = TestProject::copy_of("shop", name);
     project.write("models/marts/orders_star.sql", STAR);
+    project.write("macros/column_list.sql", STAR_MACRO);
     project.write("models/marts/queries.sql", QUERIES);
     project
 }

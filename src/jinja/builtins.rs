@@ -272,7 +272,8 @@ const DATABASE_METHODS: &[&str] = &[
 /// the compile's, which marks the node to be rendered when it runs.
 fn needs_database(what: &str) -> JinjaError {
     error(format!(
-        "{what} {}: this node is rendered again, with a connection, when it runs",
+        "{what} {} where no connection is at hand: weir renders a node's SQL \
+         with its connection as the node runs, but not yet its hooks or `weir compile`",
         super::database::NEEDS_DATABASE
     ))
 }
@@ -450,7 +451,9 @@ fn zip(lists: Rest<Value>) -> Result<Value, JinjaError> {
     ))
 }
 
-/// Python's set, as a list without repeats in first-seen order.
+/// Python's set, as a sorted list without repeats: two sets of the same
+/// items compare equal whatever order they were built in, as Python's do
+/// (whose iteration order is arbitrary anyway).
 fn set(items: Value) -> Result<Value, JinjaError> {
     let mut out: Vec<Value> = Vec::new();
     for item in items.try_iter()? {
@@ -458,6 +461,7 @@ fn set(items: Value) -> Result<Value, JinjaError> {
             out.push(item);
         }
     }
+    out.sort();
     Ok(Value::from(out))
 }
 
@@ -474,6 +478,14 @@ mod tests {
         assert!(unrepeatable_count() >= before + 3);
         let err = render_standalone("{{ log('x', level='warn') }}").unwrap_err();
         assert!(err.to_string().contains("level"), "{err}");
+    }
+
+    #[test]
+    fn sets_of_the_same_items_are_equal_whatever_their_order() {
+        let out =
+            render_standalone("{{ set(['b', 'a', 'b']) == set(['a', 'b']) }} {{ set([2, 1]) }}")
+                .unwrap();
+        assert_eq!(out, "True [1, 2]");
     }
 
     #[test]

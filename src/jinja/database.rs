@@ -343,7 +343,8 @@ impl Object for Row {
     }
 }
 
-/// `table.columns`: by position or by name.
+/// `table.columns`: by position or by name, and agate's `keys()`,
+/// `values()` and `items()`.
 #[derive(Debug)]
 struct Columns(Vec<Value>, Vec<String>);
 
@@ -365,6 +366,29 @@ impl Object for Columns {
             .iter()
             .position(|n| Some(n.as_str()) == key.as_str())?;
         self.0.get(at).cloned()
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, JinjaError> {
+        let () = from_args(args)?;
+        match method {
+            "keys" => Ok(Value::from(self.1.clone())),
+            "values" => Ok(Value::from(self.0.clone())),
+            "items" => Ok(Value::from(
+                self.1
+                    .iter()
+                    .zip(&self.0)
+                    .map(|(name, column)| {
+                        Value::from(vec![Value::from(name.as_str()), column.clone()])
+                    })
+                    .collect::<Vec<_>>(),
+            )),
+            other => Err(unknown_method("columns", other)),
+        }
     }
 }
 

@@ -64,6 +64,7 @@ impl From<Error> for PyErr {
             | ErrorKind::Project
             | ErrorKind::Profile
             | ErrorKind::Template
+            | ErrorKind::NeedsDatabase
             | ErrorKind::MissingNode
             | ErrorKind::Cycle => ProjectError::new_err(message),
             ErrorKind::Usage | ErrorKind::Selection => UsageError::new_err(message),
