@@ -45,10 +45,30 @@ select {{ counted.columns[0].values()[0] }} as orders,
 {%- endif %}
 ";
 
+/// A generic test that reads the columns of the model it tests.
+const COLUMN_COUNT_TEST: &str = "\
+{% test has_columns(model, at_least) %}
+{%- set n = adapter.get_columns_in_relation(model) | length if execute else 0 -%}
+select 1 as too_few where {{ n }} < {{ at_least }}
+{% endtest %}
+";
+
+/// A query the database rejects: this node fails, the others build.
+const BAD_QUERY: &str = "\
+{% if execute %}{% set r = run_query('select no_such_column from ' ~ ref('orders')) %}{% endif %}
+select 1 as one
+";
+
 fn project(name: &str) -> TestProject {
     let project = TestProject::copy_of("shop", name);
     project.write("models/marts/orders_star.sql", STAR);
     project.write("macros/column_list.sql", STAR_MACRO);
+    project.write("macros/has_columns.sql", COLUMN_COUNT_TEST);
+    project.write("models/marts/bad_query.sql", BAD_QUERY);
+    project.write(
+        "models/marts/star.yml",
+        "version: 2\nmodels:\n  - name: orders_star\n    data_tests:\n      - has_columns:\n          at_least: 3\n",
+    );
     project.write("models/marts/queries.sql", QUERIES);
     project
 }
@@ -65,7 +85,15 @@ fn the_compile_marks_only_the_nodes_that_ask_the_database_and_never_connects() {
         .filter(|n| n.needs_database())
         .map(|n| n.name.as_str())
         .collect();
-    assert_eq!(asking, ["orders_star", "queries"]);
+    assert_eq!(
+        asking,
+        [
+            "bad_query",
+            "orders_star",
+            "queries",
+            "has_columns_orders_star_3"
+        ]
+    );
     let node = compiled
         .manifest
         .nodes
@@ -99,6 +127,15 @@ fn nodes_that_ask_the_database_render_as_they_run_after_their_parents() {
     )
     .unwrap();
     for result in &results.results {
+        if result.unique_id.ends_with(".bad_query") {
+            assert_eq!(result.status, Status::Error);
+            assert!(
+                result.message.contains("no_such_column"),
+                "{}",
+                result.message
+            );
+            continue;
+        }
         assert!(
             matches!(result.status, Status::Success | Status::Pass),
             "{}: {}\n{}",
