@@ -18,6 +18,9 @@ pub enum ErrorKind {
     Profile,
     /// A Jinja template failed to parse or render.
     Template,
+    /// A template asked the database while rendering where none was at
+    /// hand (the compile): the node renders again when it runs.
+    NeedsDatabase,
     /// `ref` or `source` names something that does not exist.
     MissingNode,
     /// The model DAG has a cycle.

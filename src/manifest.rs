@@ -291,6 +291,14 @@ impl Node {
         }
     }
 
+    /// True when rendering the node's SQL asked the database, which the
+    /// compile does not have: the runner renders it as it builds it.
+    pub fn needs_database(&self) -> bool {
+        self.render_error
+            .as_ref()
+            .is_some_and(|e| e.kind() == crate::error::ErrorKind::NeedsDatabase)
+    }
+
     /// The config as the manifest shows it: what the node sets over dbt's defaults.
     pub fn full_config(&self) -> Map<String, Value> {
         match serde_json::to_value(ConfigOut {

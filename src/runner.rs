@@ -12,15 +12,16 @@ use cancel::{Stop, Watchdog};
 pub use pool::{Pool, Warming};
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::json;
 
 use crate::adapter::Adapter;
 use crate::adapter::postgres::{ConnectionSettings, PostgresAdapter};
+use crate::adapter::queries::RenderConnection;
 use crate::base::quote::quote_literal;
-use crate::compile::{Compiled, RunRenderer};
+use crate::compile::{Compiled, RunFlags, RunRenderer};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{Node, ResourceType};
 use crate::materialize::{self, BuildContext, Built};
@@ -332,7 +333,9 @@ fn take_idle(idle: &Mutex<Vec<PostgresAdapter>>) -> Option<PostgresAdapter> {
 /// [`crate::workflow::node::run_node`], which guards it first.
 pub fn run_node(compiled: &Compiled, unique_id: &str, store_failures: bool) -> Result<NodeResult> {
     let node = compiled.manifest.node(unique_id)?;
-    node.check_rendered()?;
+    if !node.needs_database() {
+        node.check_rendered()?;
+    }
     materialize::check_supported(node)?;
     let secrets = compiled.target.secrets();
     let started_at = SystemTime::now();
@@ -347,12 +350,29 @@ pub fn run_node(compiled: &Compiled, unique_id: &str, store_failures: bool) -> R
         render_incremental: &render,
         render_hook: &render_hook,
     };
-    let built = crate::adapter::connect(&compiled.target, &compiled.project.root)
+    let connect = || crate::adapter::connect(&compiled.target, &compiled.project.root);
+    let adapter = connect().map_err(|e| e.scrub(&secrets))?;
+    let asked = node.needs_database();
+    let rendered;
+    let (adapter, node) = match asked {
+        true => {
+            let flags = RunFlags {
+                full_refresh: false,
+                store_failures,
+            };
+            let (adapter, result) = render_with_database(&renderer, node, adapter, flags);
+            rendered = result.map_err(|e| e.scrub(&secrets))?;
+            (adapter, &rendered)
+        }
+        false => (Some(adapter), node),
+    };
+    let built = adapter
+        .map_or_else(connect, Ok)
         .and_then(|mut adapter| {
             let built = build_locked(&mut adapter, node, &ctx);
             // The lock's release; a lost connection released it already.
             let _ = adapter.flush();
-            built
+            built.map(|built| if asked { ran(built, node) } else { built })
         })
         .map_err(|e| e.scrub(&secrets))?;
     let mut result = success(node, built, started_at, clock.elapsed(), 1);
@@ -360,6 +380,40 @@ pub fn run_node(compiled: &Compiled, unique_id: &str, store_failures: bool) -> R
     result.relation_name =
         crate::manifest::builds_relation(node, store_failures).then(|| node.relation.to_string());
     Ok(result)
+}
+
+/// A node whose SQL asks the database, rendered as dbt renders every node:
+/// as it runs, after its upstream nodes are built, on the connection that
+/// builds it (lent to the render, and given back unless a template kept it).
+/// The node to build from the SQL it rendered.
+fn render_with_database(
+    renderer: &LazyRenderer<'_>,
+    node: &Node,
+    adapter: PostgresAdapter,
+    flags: RunFlags,
+) -> (Option<PostgresAdapter>, Result<Node>) {
+    let connection = Arc::new(RenderConnection::new(adapter));
+    let database: Arc<dyn crate::jinja::database::Database> = connection.clone();
+    let sql = renderer
+        .get()
+        .and_then(|r| r.render_node_with_database(&node.unique_id, false, database, flags));
+    let adapter = Arc::try_unwrap(connection)
+        .ok()
+        .map(RenderConnection::into_inner);
+    let node = sql.map(|sql| Node {
+        compiled_code: sql,
+        render_error: None,
+        ..node.clone()
+    });
+    (adapter, node)
+}
+
+/// What ran: a node rendered as it ran reports the SQL it rendered.
+fn ran(mut built: Built, node: &Node) -> Built {
+    if built.compiled_code.is_none() {
+        built.compiled_code = Some(node.compiled_code.clone());
+    }
+    built
 }
 
 /// The relation run_results.json names for `node`, as dbt names it: a test
@@ -611,11 +665,32 @@ impl Worker<'_> {
         node: &Node,
         connection: &mut Option<PostgresAdapter>,
     ) -> Result<Built> {
-        node.check_rendered()?;
+        if !node.needs_database() {
+            node.check_rendered()?;
+        }
         materialize::check_supported(node)?;
         if connection.as_ref().is_some_and(|c| c.is_closed()) {
             *connection = None;
         }
+        let rendered;
+        let asked = node.needs_database();
+        let node = match asked {
+            true => {
+                let adapter = match connection.take() {
+                    Some(adapter) => adapter,
+                    None => PostgresAdapter::connect(self.settings)?,
+                };
+                let flags = RunFlags {
+                    full_refresh: self.full_refresh,
+                    store_failures: self.store_failures,
+                };
+                let (adapter, result) = render_with_database(self.renderer, node, adapter, flags);
+                *connection = adapter;
+                rendered = result?;
+                &rendered
+            }
+            false => node,
+        };
         let adapter = match connection {
             Some(adapter) => adapter,
             None => connection.insert(PostgresAdapter::connect(self.settings)?),
@@ -625,6 +700,7 @@ impl Worker<'_> {
             .watch(index, adapter.cancel_token(), timeout)
             .map_err(|stop| Error::new(ErrorKind::Database, stop.message()))?;
         let built = self.locked_build(adapter, node);
+        let built = built.map(|built| if asked { ran(built, node) } else { built });
         match (built, self.watchdog.unwatch(index)) {
             // The cancel came too late to matter: the node is built.
             (Ok(built), _) => Ok(built),

@@ -3,6 +3,7 @@
 
 pub mod local;
 pub mod postgres;
+pub mod queries;
 
 use std::path::Path;
 

@@ -283,6 +283,51 @@ impl PostgresAdapter {
         self.send(sql)
     }
 
+    /// A template's query (`run_query`, `statement`): the rows of its last
+    /// statement, with column names and PostgreSQL's type names (asked by
+    /// preparing it when it is one query; text otherwise) and the row count.
+    pub fn query_table(&mut self, sql: &str) -> Result<crate::jinja::database::QueryResult> {
+        let messages = self.send_changing(Some(sql))?;
+        let mut result = crate::jinja::database::QueryResult::default();
+        for message in messages {
+            match message {
+                SimpleQueryMessage::RowDescription(columns) => {
+                    result = crate::jinja::database::QueryResult {
+                        column_names: columns.iter().map(|c| c.name().to_string()).collect(),
+                        ..Default::default()
+                    };
+                }
+                SimpleQueryMessage::Row(row) => result.rows.push(
+                    (0..row.len())
+                        .map(|i| row.get(i).map(str::to_string))
+                        .collect(),
+                ),
+                SimpleQueryMessage::CommandComplete(count) => result.rows_affected = count,
+                _ => {}
+            }
+        }
+        let body = sql.trim().trim_end_matches(';');
+        let one_query = !body.contains(';') && {
+            let first = body.split_whitespace().next().unwrap_or("");
+            first.eq_ignore_ascii_case("select") || first.eq_ignore_ascii_case("with")
+        };
+        result.column_types = match one_query {
+            true => match self.client.prepare(body) {
+                Ok(statement) => statement
+                    .columns()
+                    .iter()
+                    .map(|c| c.type_().name().to_string())
+                    .collect(),
+                Err(err) => return Err(self.error(&err, Some(sql))),
+            },
+            false => Vec::new(),
+        };
+        result
+            .column_types
+            .resize(result.column_names.len(), "text".to_string());
+        Ok(result)
+    }
+
     /// What cancels the query running on this connection, from another thread.
     pub fn cancel_token(&self) -> ::postgres::CancelToken {
         self.client.cancel_token()

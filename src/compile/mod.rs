@@ -35,7 +35,7 @@ use crate::target::Target;
 use nodes::{Pending, pending_nodes, pending_test, source_nodes};
 
 mod render;
-pub use render::RunRenderer;
+pub use render::{RunFlags, RunRenderer};
 
 /// Where a project and its profile are, and what to compile them for.
 #[derive(Debug, Clone, Default)]

@@ -233,10 +233,12 @@ impl Object for Adapter {
                 let (identifier,): (String,) = from_args(args)?;
                 Ok(Value::from(crate::base::quote::quote_as_dbt(&identifier)))
             }
-            other if DATABASE_METHODS.contains(&other) => match is_executing(state) {
-                true => Err(needs_database(&format!("adapter.{other}()"))),
-                false => Ok(parse_time_answer(other)),
-            },
+            other if DATABASE_METHODS.contains(&other) => {
+                match database(state, &format!("adapter.{other}()"))? {
+                    Some(db) => super::database::adapter_method(db.database(), other, args),
+                    None => Ok(parse_time_answer(other)),
+                }
+            }
             other => Err(JinjaError::new(
                 JinjaErrorKind::UnknownMethod,
                 format!("adapter has no method `{other}`"),
@@ -266,11 +268,13 @@ const DATABASE_METHODS: &[&str] = &[
     "execute",
 ];
 
-/// The error for what needs a query while rendering.
+/// The error for what needs a query while rendering without a database:
+/// the compile's, which marks the node to be rendered when it runs.
 fn needs_database(what: &str) -> JinjaError {
     error(format!(
-        "{what} asks the database while rendering, which weir does not do yet: \
-         this node cannot be compiled by weir"
+        "{what} {} where no connection is at hand: weir renders a node's SQL \
+         with its connection as the node runs, but not yet its hooks or `weir compile`",
+        super::database::NEEDS_DATABASE
     ))
 }
 
@@ -295,23 +299,72 @@ fn parse_time_answer(method: &str) -> Value {
     }
 }
 
-/// `run_query`, `statement` and `load_result`: dbt runs queries while it
-/// renders; weir does not yet, and fails the template that asks clearly.
-/// As dbt parses (`execute` false) they run nothing: `statement` renders
-/// nothing, the others give none.
+/// `run_query`, `statement` and `load_result`. With a database (a node
+/// rendered as it runs) they query it; as dbt parses (`execute` false) they
+/// run nothing: `statement` renders nothing, the others give none; at
+/// compile time, when the database is not at hand, they fail with
+/// [`needs_database`] and the node is rendered again when it runs.
 fn register_queries(env: &mut Environment<'static>) {
-    for name in ["run_query", "statement", "load_result"] {
-        env.add_function(
-            name,
-            move |state: &State<'_, '_>, _args: Rest<Value>| -> Result<Value, JinjaError> {
-                match is_executing(state) {
-                    true => Err(needs_database(&format!("{name}()"))),
-                    false if name == "statement" => Ok(Value::from("")),
-                    false => Ok(Value::from(())),
-                }
-            },
-        );
+    env.add_function(
+        "run_query",
+        |state: &State<'_, '_>, sql: String| -> Result<Value, JinjaError> {
+            match database(state, "run_query()")? {
+                Some(db) => Ok(db.run(&sql).map_err(|e| db_error(&e))?.0),
+                None => Ok(Value::from(())),
+            }
+        },
+    );
+    env.add_function(
+        "load_result",
+        |state: &State<'_, '_>, name: String| -> Result<Value, JinjaError> {
+            match database(state, "load_result()")? {
+                Some(db) => Ok(db.load(&name)),
+                None => Ok(Value::from(())),
+            }
+        },
+    );
+    env.add_function("statement", statement);
+}
+
+/// `{% call statement(name, fetch_result=False, auto_begin=True) %}sql{% endcall %}`.
+fn statement(state: &State<'_, '_>, args: Rest<Value>) -> Result<Value, JinjaError> {
+    let Some(db) = database(state, "statement()")? else {
+        return Ok(Value::from(""));
+    };
+    let (name, kwargs): (Option<String>, Kwargs) = from_args(&args)?;
+    let name = match name {
+        Some(name) => name,
+        None => kwargs
+            .get::<Option<String>>("name")?
+            .unwrap_or_else(|| "statement".to_string()),
+    };
+    let fetch = kwargs.get::<Option<bool>>("fetch_result")?.unwrap_or(false);
+    let _: Option<Value> = kwargs.get("auto_begin")?;
+    let _: Option<Value> = kwargs.get("language")?;
+    let caller: Value = kwargs.get("caller")?;
+    kwargs.assert_all_used()?;
+    let sql = caller.call(state, &[])?.to_string();
+    let (table, response) = db.run(&sql).map_err(|e| db_error(&e))?;
+    db.store(&name, fetch.then_some(table), response);
+    Ok(Value::from(""))
+}
+
+/// The render's database: None as dbt parses (`execute` false), an error
+/// when executing without one (the compile).
+fn database(
+    state: &State<'_, '_>,
+    what: &str,
+) -> Result<Option<Arc<super::database::RenderDatabase>>, JinjaError> {
+    if !is_executing(state) {
+        return Ok(None);
     }
+    super::database::RenderDatabase::of(state)
+        .map(Some)
+        .ok_or_else(|| needs_database(what))
+}
+
+fn db_error(error: &crate::error::Error) -> JinjaError {
+    super::database::jinja_error(error)
 }
 
 /// A macro as a value: what `adapter.dispatch` and `package.name` return.
@@ -398,7 +451,9 @@ fn zip(lists: Rest<Value>) -> Result<Value, JinjaError> {
     ))
 }
 
-/// Python's set, as a list without repeats in first-seen order.
+/// Python's set, as a sorted list without repeats: two sets of the same
+/// items compare equal whatever order they were built in, as Python's do
+/// (whose iteration order is arbitrary anyway).
 fn set(items: Value) -> Result<Value, JinjaError> {
     let mut out: Vec<Value> = Vec::new();
     for item in items.try_iter()? {
@@ -406,6 +461,7 @@ fn set(items: Value) -> Result<Value, JinjaError> {
             out.push(item);
         }
     }
+    out.sort();
     Ok(Value::from(out))
 }
 
@@ -422,6 +478,14 @@ mod tests {
         assert!(unrepeatable_count() >= before + 3);
         let err = render_standalone("{{ log('x', level='warn') }}").unwrap_err();
         assert!(err.to_string().contains("level"), "{err}");
+    }
+
+    #[test]
+    fn sets_of_the_same_items_are_equal_whatever_their_order() {
+        let out =
+            render_standalone("{{ set(['b', 'a', 'b']) == set(['a', 'b']) }} {{ set([2, 1]) }}")
+                .unwrap();
+        assert_eq!(out, "True [1, 2]");
     }
 
     #[test]

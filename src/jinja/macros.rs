@@ -396,6 +396,9 @@ const FORWARDED: &[&str] = &[
     "is_incremental",
     "graph",
     "execute",
+    super::database::CONTEXT_NAME,
+    // A node rendered as it runs sees the run's flags, not the compile's.
+    "flags",
     // Only an on-run-end hook has these.
     "results",
     "schemas",

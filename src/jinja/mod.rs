@@ -4,6 +4,7 @@
 mod builtins;
 mod column;
 pub(crate) mod context;
+pub mod database;
 pub mod macros;
 mod modules;
 mod mutable;
@@ -759,6 +760,8 @@ fn convert_error(
         && message.contains("` not found");
     let kind = if missing {
         ErrorKind::MissingNode
+    } else if message.contains(database::NEEDS_DATABASE) {
+        ErrorKind::NeedsDatabase
     } else {
         ErrorKind::Template
     };

@@ -75,6 +75,19 @@ pub fn new_dict(entries: Option<Value>) -> Result<Value, JinjaError> {
     Ok(Value::from_object(MutableDict(Mutex::new(pairs))))
 }
 
+/// A list literal stored into a mutable container becomes mutable itself,
+/// as the Python list it stands for is: `{% do d.update({k: []}) %}` then
+/// `{% do d[k].append(x) %}`. A literal has no other reference that could
+/// tell the copy apart.
+fn stored(value: Value) -> Value {
+    match value.downcast_object_ref::<Vec<Value>>() {
+        Some(items) => Value::from_object(MutableList(Mutex::new(
+            items.iter().cloned().map(stored).collect(),
+        ))),
+        None => value,
+    }
+}
+
 /// The rewritten `{% set %}` or `{% do %}` tag, or None when it stays as it is.
 fn rewrite_tag(tag: &str) -> Option<String> {
     let inner = tag[2..tag.len() - 2].trim_matches(['-', '+']).trim();
@@ -224,11 +237,11 @@ impl Object for MutableList {
             "append" => {
                 let (item,): (Value,) = from_args(args)?;
                 refuse_cycle(self, &item)?;
-                self.0.lock().unwrap().push(item);
+                self.0.lock().unwrap().push(stored(item));
             }
             "extend" => {
                 let (more,): (Value,) = from_args(args)?;
-                let more: Vec<Value> = more.try_iter()?.collect();
+                let more: Vec<Value> = more.try_iter()?.map(stored).collect();
                 for item in &more {
                     refuse_cycle(self, item)?;
                 }
@@ -239,7 +252,7 @@ impl Object for MutableList {
                 refuse_cycle(self, &item)?;
                 let mut items = self.0.lock().unwrap();
                 let index = index.min(items.len());
-                items.insert(index, item);
+                items.insert(index, stored(item));
             }
             "pop" => {
                 let (index,): (Option<i64>,) = from_args(args)?;
@@ -390,7 +403,7 @@ impl Object for MutableDict {
                 let (other,): (Value,) = from_args(args)?;
                 let mut pairs = Vec::new();
                 for key in other.try_iter()? {
-                    let value = other.get_item(&key)?;
+                    let value = stored(other.get_item(&key)?);
                     refuse_cycle(self, &value)?;
                     pairs.push((key, value));
                 }
@@ -402,7 +415,7 @@ impl Object for MutableDict {
             }
             "setdefault" => {
                 let (key, default): (Value, Option<Value>) = from_args(args)?;
-                let value = default.unwrap_or(Value::from(()));
+                let value = stored(default.unwrap_or(Value::from(())));
                 refuse_cycle(self, &value)?;
                 let mut entries = self.0.lock().unwrap();
                 if let Some((_, value)) = entries.iter().find(|(k, _)| *k == key) {
@@ -483,6 +496,18 @@ mod tests {
             render("{% set x = [] %}{% do x.append(1) %}{% do x.extend(x) %}{% do x.remove(x) %}{{ x.count(1) }}{{ x.index(x) }}").unwrap(),
             "2None"
         );
+    }
+
+    #[test]
+    fn list_literals_stored_in_a_container_can_change_in_place() {
+        let mut env = minijinja::Environment::new();
+        env.add_function(NEW_LIST, new_list);
+        env.add_function(NEW_DICT, new_dict);
+        let source = "{% set d = {} %}{% do d.update({'k': []}) %}{% do d['k'].append(1) %}\
+             {% set l = [] %}{% do l.append([]) %}{% do l[0].append(2) %}\
+             {% do d.setdefault('s', []).append(3) %}{{ d['k'] }}{{ l }}{{ d['s'] }}";
+        let out = env.render_str(&rewrite_empty_literals(source), ()).unwrap();
+        assert_eq!(out, "[1][[2]][3]");
     }
 
     #[test]

@@ -45,6 +45,7 @@ fn kind_name(kind: ErrorKind) -> &'static str {
         ErrorKind::Project => "project",
         ErrorKind::Profile => "profile",
         ErrorKind::Template => "template",
+        ErrorKind::NeedsDatabase => "needs_database",
         ErrorKind::MissingNode => "missing_node",
         ErrorKind::Cycle => "cycle",
         ErrorKind::Selection => "selection",
@@ -63,6 +64,7 @@ impl From<Error> for PyErr {
             | ErrorKind::Project
             | ErrorKind::Profile
             | ErrorKind::Template
+            | ErrorKind::NeedsDatabase
             | ErrorKind::MissingNode
             | ErrorKind::Cycle => ProjectError::new_err(message),
             ErrorKind::Usage | ErrorKind::Selection => UsageError::new_err(message),

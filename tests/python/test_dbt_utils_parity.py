@@ -20,7 +20,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_dbt_parity_run import DBT, WEIR, contents
+from test_dbt_parity_run import DBT, WEIR, query
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "tests" / "fixtures" / "dbt_utils-1.3.3"
@@ -30,6 +30,24 @@ STEPS = (["seed", "--full-refresh"], ["run"], ["test"])
 # two builds cannot agree on them, so only their shape and row count are
 # compared.
 BUILD_TIME_ROWS = {"model.dbt_utils_integration_tests.recency_time_included"}
+
+
+def contents(server: tuple[str, int], relation: str, schema: str) -> tuple[int, str, str]:
+    """Row count, ordered checksum of the rows, and the column list of a
+    relation; a relation named in a row (union_relations'
+    `_dbt_source_relation`) counts without the tool's own schema."""
+    # In a row's text a quoted name's quotes are doubled: `""schema""`.
+    text = f'replace(t::text, \'""{schema}""\', \'""<schema>""\')'
+    sql = (
+        f"select count(*), md5(coalesce(string_agg({text}, '|' order by {text}), '')) "
+        f"from {relation} t;"
+        f"select string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' "
+        f"order by attnum) from pg_attribute where attrelid = '{relation}'::regclass "
+        f"and attnum > 0 and not attisdropped"
+    )
+    first, columns = query(server, sql)
+    rows, checksum = first.split("|")
+    return int(rows), checksum, columns
 
 
 def known_gaps() -> dict[str, str]:
@@ -138,7 +156,8 @@ def test_every_relation_both_built_holds_the_same_rows(builds):
     for unique_id, relation in sorted(ours.items()):
         if statuses["weir"].get(unique_id) != "success" or unique_id not in theirs:
             continue
-        mine, other = contents(server, relation), contents(server, theirs[unique_id])
+        mine = contents(server, relation, "weir_utils")
+        other = contents(server, theirs[unique_id], "dbt_utils")
         if unique_id in BUILD_TIME_ROWS:
             mine, other = (mine[0], mine[2]), (other[0], other[2])
         if mine != other:
