@@ -14,11 +14,13 @@ sets (`dbt_parity*` and `weir_parity*`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -108,6 +110,26 @@ def contents(server: tuple[str, int], relation: str) -> tuple[int, str, str]:
     return int(rows), checksum, columns
 
 
+@contextlib.contextmanager
+def embedded_cluster(project: Path) -> Iterator[tuple[str, int]]:
+    """weir's embedded cluster of `project`, started for both tools and
+    stopped after: its (socket folder, port). The socket admits only its
+    owner, and asks no password."""
+    started = subprocess.run(
+        [str(WEIR), "local", "start", "--project-dir", str(project)],
+        capture_output=True,
+        text=True,
+    )
+    assert started.returncode == 0, started.stdout + started.stderr
+    host, port = re.search(r"host=(\S+) port=(\d+)", started.stdout).groups()
+    try:
+        yield host, int(port)
+    finally:
+        subprocess.run(
+            [str(WEIR), "local", "stop", "--project-dir", str(project)], capture_output=True
+        )
+
+
 @pytest.fixture(scope="module", params=sorted(PROJECTS))
 def parity(request, tmp_path_factory):
     """dbt's and weir's run_results per build, the cluster's (socket folder, port), the
@@ -119,16 +141,7 @@ def parity(request, tmp_path_factory):
     copies = {tool: work / tool for tool in ("dbt", "weir")}
     for copy in copies.values():
         shutil.copytree(PROJECTS[name], copy, ignore=shutil.ignore_patterns(".weir", "target"))
-    started = subprocess.run(
-        [str(WEIR), "local", "start", "--project-dir", str(copies["dbt"])],
-        capture_output=True,
-        text=True,
-    )
-    assert started.returncode == 0, started.stdout + started.stderr
-    # The cluster's Unix socket: it admits only its owner, and asks no password.
-    host, port = re.search(r"host=(\S+) port=(\d+)", started.stdout).groups()
-    server = (host, int(port))
-    try:
+    with embedded_cluster(copies["dbt"]) as server:
         profile = re.search(
             r"^profile:\s*(\S+)", (copies["dbt"] / "dbt_project.yml").read_text(), re.M
         )
@@ -143,10 +156,6 @@ def parity(request, tmp_path_factory):
                 f.write(rows)
             runs[tool].append(build(tool, copy, ["--vars", SECOND_VARS]))
         yield runs["dbt"], runs["weir"], server, copies
-    finally:
-        subprocess.run(
-            [str(WEIR), "local", "stop", "--project-dir", str(copies["dbt"])], capture_output=True
-        )
 
 
 def test_every_node_ends_the_same(parity):

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from test_dbt_parity_run import DBT, WEIR, query
+from test_dbt_parity_run import DBT, WEIR, embedded_cluster, query, relation_names
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "tests" / "fixtures" / "dbt_utils-1.3.3"
@@ -85,15 +84,6 @@ def run_steps(tool: str, project: Path) -> dict[str, str]:
     return found
 
 
-def relations(project: Path) -> dict[str, str]:
-    manifest = json.loads((project / "target" / "manifest.json").read_text())
-    return {
-        unique_id: node["relation_name"]
-        for unique_id, node in manifest["nodes"].items()
-        if node["resource_type"] in ("model", "seed") and node.get("relation_name")
-    }
-
-
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory):
     """Both tools' statuses, the cluster, and the two project copies."""
@@ -106,23 +96,11 @@ def builds(tmp_path_factory):
         shutil.copytree(PACKAGE / "integration_tests", copy)
         (copy / "dbt_packages").mkdir()
         (copy / "dbt_packages" / "dbt_utils").symlink_to(package)
-    started = subprocess.run(
-        [str(WEIR), "local", "start", "--project-dir", str(copies["dbt"])],
-        capture_output=True,
-        text=True,
-    )
-    assert started.returncode == 0, started.stdout + started.stderr
-    host, port = re.search(r"host=(\S+) port=(\d+)", started.stdout).groups()
-    server = (host, int(port))
-    try:
+    with embedded_cluster(copies["dbt"]) as server:
         for tool, copy in copies.items():
             (copy / "profiles.yml").write_text(profiles(server, f"{tool}_utils"))
         statuses = {tool: run_steps(tool, copy) for tool, copy in copies.items()}
         yield statuses, server, copies
-    finally:
-        subprocess.run(
-            [str(WEIR), "local", "stop", "--project-dir", str(copies["dbt"])], capture_output=True
-        )
 
 
 def test_dbt_builds_the_whole_suite(builds):
@@ -151,7 +129,7 @@ def test_every_node_ends_as_in_dbt_but_the_known_gaps(builds):
 
 def test_every_relation_both_built_holds_the_same_rows(builds):
     statuses, server, copies = builds
-    ours, theirs = relations(copies["weir"]), relations(copies["dbt"])
+    ours, theirs = relation_names(copies["weir"]), relation_names(copies["dbt"])
     different = {}
     for unique_id, relation in sorted(ours.items()):
         if statuses["weir"].get(unique_id) != "success" or unique_id not in theirs:
