@@ -1006,3 +1006,29 @@ fn a_node_that_renders_only_as_dbt_parses_it_stays_in_the_manifest() {
     assert!(err.message().contains("at parse time"), "{err}");
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn a_yaml_snapshot_whose_relation_is_not_a_ref_or_source_names_file_and_line() {
+    let (err, _) = temp_project_error(
+        "yaml_snapshot_relation",
+        &[
+            ("dbt_project.yml", "name: broken\nprofile: test\n"),
+            ("models/orders.sql", "select 1 as id\n"),
+            (
+                "snapshots/history.yml",
+                "snapshots:\n  - name: orders_history\n    relation: orders\n    config: {unique_key: id, strategy: check, check_cols: all}\n",
+            ),
+        ],
+    );
+    assert!(
+        err.message()
+            .contains("`relation:` of snapshot `orders_history` must be `ref('...')`"),
+        "{err}"
+    );
+    assert!(
+        err.file()
+            .is_some_and(|f| f.ends_with("snapshots/history.yml")),
+        "{err}"
+    );
+    assert_eq!(err.line(), Some(3), "{err}");
+}

@@ -89,8 +89,27 @@ fn test_paths_hold_generic_tests_fixtures_and_singular_tests() {
         [
             "is_even_stg_orders_id",
             "no_negative_amounts",
+            "not_null_orders_history_id",
             "source_not_null_raw_orders_id"
         ]
+    );
+}
+
+#[test]
+fn a_snapshot_defined_in_yaml_selects_its_relation_and_yaml_in_every_resource_folder_is_read() {
+    let dev = compile("dev");
+    let snapshot = &dev.nodes["snapshot.loading.orders_history"];
+    assert_eq!(snapshot.raw_code, "select * from {{ ref('stg_orders') }}");
+    assert_eq!(snapshot.path, "orders_history.yml/orders_history.sql");
+    assert_eq!(snapshot.original_file_path, "snapshots/orders_history.yml");
+    assert_eq!(snapshot.fqn, ["loading", "orders_history"]);
+    assert_eq!(snapshot.depends_on_nodes, ["model.loading.stg_orders"]);
+    assert_eq!(snapshot.config["strategy"], json!("check"));
+    assert_eq!(snapshot.description, "Every version of every order.");
+    // analyses/analyses.yml describes the analysis.
+    assert_eq!(
+        dev.nodes["analysis.loading.quoted_group"].description,
+        "Amounts under a quoted column name."
     );
 }
 

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::manifest::{DocBlock, Exposure, Node, ResourceType, SourceNode};
+use crate::manifest::{DocBlock, Exposure, Node, SourceNode};
 use crate::project::Project;
 
 /// Every docs block of the project and its packages, by unique_id.
@@ -126,10 +126,8 @@ impl Descriptions {
                 .all_projects()
                 .find(|p| p.name == node.package_name)
                 .unwrap_or(root);
-            let properties = match node.resource_type {
-                ResourceType::Seed => package.properties()?.seeds.get(&node.name),
-                _ => package.properties()?.models.get(&node.name),
-            };
+            let properties =
+                super::nodes::properties_of(package.properties()?, node.resource_type, &node.name);
             let (file, line) = match properties {
                 Some(p) => (package.root.join(&p.file), p.line),
                 None => (

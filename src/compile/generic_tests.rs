@@ -95,7 +95,8 @@ pub fn collect(
         .iter()
         .flat_map(|(name, p)| p.versions.iter().map(move |v| (name, v, p.of_version(v))))
         .collect();
-    for section in [&project.properties()?.models, &project.properties()?.seeds] {
+    let properties = project.properties()?;
+    for section in [&properties.models, &properties.seeds, &properties.snapshots] {
         for (name, properties) in section {
             if !properties.versions.is_empty() {
                 continue;
@@ -425,9 +426,8 @@ fn replace_non_word_runs(text: &str) -> String {
 /// The folders between the resource path (models/) and the properties file.
 pub(crate) fn folders_under_resource_path(project: &Project, file: &str) -> Vec<String> {
     let within = project
-        .model_paths
+        .properties_paths
         .iter()
-        .chain(&project.seed_paths)
         .find_map(|root| file.strip_prefix(&format!("{root}/")))
         .unwrap_or(file);
     let mut parts: Vec<String> = within.split('/').map(str::to_string).collect();

@@ -724,11 +724,9 @@ fn build_node(
         .get("retries")
         .and_then(Json::as_u64)
         .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
-    let properties = match (&node.version, node.resource_type) {
-        (Some(version), _) => Some(&version.properties),
-        (None, ResourceType::Seed) => node.package.properties()?.seeds.get(&node.name),
-        (None, ResourceType::Model) => node.package.properties()?.models.get(&node.name),
-        _ => None,
+    let properties = match &node.version {
+        Some(version) => Some(&version.properties),
+        None => nodes::properties_of(node.package.properties()?, node.resource_type, &node.name),
     };
     let tags = match &node.version {
         Some(version) => {

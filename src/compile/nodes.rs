@@ -12,6 +12,7 @@ use super::versions::{self, Versioned};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{Relation, ResourceType, SourceNode};
 use crate::project::config::merge_config;
+use crate::project::properties::{ModelProperties, Properties};
 use crate::project::{Project, ProjectFile};
 use crate::target::Target;
 
@@ -41,6 +42,21 @@ impl Pending<'_> {
             Some(version) => version.ref_names(),
             None => vec![self.name.clone()],
         }
+    }
+}
+
+/// What the properties YAML says about the node `name` of this type.
+pub fn properties_of<'a>(
+    properties: &'a Properties,
+    resource_type: ResourceType,
+    name: &str,
+) -> Option<&'a ModelProperties> {
+    match resource_type {
+        ResourceType::Model => properties.models.get(name),
+        ResourceType::Seed => properties.seeds.get(name),
+        ResourceType::Snapshot => properties.snapshots.get(name),
+        ResourceType::Analysis => properties.analyses.get(name),
+        _ => None,
     }
 }
 
@@ -80,6 +96,15 @@ fn package_nodes<'a>(package: &'a Project, root: Option<&'a Project>) -> Result<
             &block.file,
             &block.file_text,
         ));
+    }
+    // Snapshots defined in properties YAML (dbt 1.9+): as in dbt, their
+    // checksum is their YAML file's.
+    for (name, properties) in &package.properties()?.snapshots {
+        if let Some(sql) = &properties.snapshot_sql {
+            let yaml = package.property_file(&sql.original_file_path);
+            let checksum_text = yaml.map_or(sql.text.as_str(), |file| file.text.as_str());
+            declared.push((ResourceType::Snapshot, name.clone(), sql, checksum_text));
+        }
     }
     for file in &package.analyses {
         declared.push((
@@ -126,10 +151,18 @@ fn package_nodes<'a>(package: &'a Project, root: Option<&'a Project>) -> Result<
         if resource_type == ResourceType::Analysis {
             fqn.push("analysis".to_string());
         }
-        fqn.extend(file.folders().into_iter().map(str::to_string));
+        let mut folders = file.folders();
         if resource_type == ResourceType::Snapshot {
-            fqn.push(file.stem().to_string());
+            // A `{% snapshot %}` block's fqn has its file's name; a YAML
+            // snapshot's path is `<file>.yml/<name>.sql`, and its fqn has
+            // only the folders above the YAML file.
+            if file.original_file_path.ends_with(".sql") {
+                folders.push(file.stem());
+            } else {
+                folders.pop();
+            }
         }
+        fqn.extend(folders.into_iter().map(str::to_string));
         fqn.push(name.clone());
         let tree = |p: &Project, fqn: &[String]| match resource_type {
             ResourceType::Seed => p.seeds_config.resolve(fqn),
@@ -159,11 +192,9 @@ fn package_nodes<'a>(package: &'a Project, root: Option<&'a Project>) -> Result<
             }
         };
         let mut base_config = layered(&fqn);
-        let properties = match (&version, resource_type) {
-            (Some(version), _) => Some(&version.properties),
-            (None, ResourceType::Seed) => package.properties()?.seeds.get(&name),
-            (None, ResourceType::Model) => package.properties()?.models.get(&name),
-            _ => None,
+        let properties = match &version {
+            Some(version) => Some(&version.properties),
+            None => properties_of(package.properties()?, resource_type, &name),
         };
         if let Some(props) = properties {
             merge_config(&mut base_config, &props.config);

@@ -247,10 +247,7 @@ pub(crate) fn where_set(project: &Project, node: &Node, key: &str) -> (PathBuf, 
     let properties = package
         .properties()
         .ok()
-        .and_then(|p| match node.resource_type {
-            ResourceType::Seed => p.seeds.get(&node.name),
-            _ => p.models.get(&node.name),
-        });
+        .and_then(|p| super::nodes::properties_of(p, node.resource_type, &node.name));
     if let Some(properties) = properties {
         let file = package.root.join(&properties.file);
         let text = std::fs::read_to_string(&file).unwrap_or_default();

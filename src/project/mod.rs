@@ -59,6 +59,9 @@ pub struct Project {
     pub model_paths: Vec<String>,
     pub seed_paths: Vec<String>,
     pub macro_paths: Vec<String>,
+    /// Every resource folder (models, seeds, snapshots, analyses, macros,
+    /// tests): where properties YAML is read, as dbt reads it.
+    pub properties_paths: Vec<String>,
     pub target_path: String,
     /// Where `dbt.log` goes (`log-path`, default `logs`).
     pub log_path: String,
@@ -257,6 +260,13 @@ impl Project {
             all.dedup();
             all
         };
+        // Properties YAML is read from every resource folder, tests' too, as dbt reads it.
+        let properties_paths: Vec<String> = {
+            let mut all: Vec<String> = docs_paths.iter().chain(&test_paths).cloned().collect();
+            all.sort();
+            all.dedup();
+            all
+        };
         let folders = files::Folders::walk(root, docs_paths.iter().chain(&test_paths))?;
         let select =
             |paths: &[String], extensions: &[&str]| folders.select(root, paths, extensions);
@@ -268,8 +278,7 @@ impl Project {
             analyses,
             test_files,
             docs_files,
-            model_properties,
-            seed_properties,
+            property_files,
         ] = files::read(
             root,
             [
@@ -280,8 +289,7 @@ impl Project {
                 select(&analysis_paths, &["sql"]),
                 select(&test_paths, &["sql"]),
                 select(&docs_paths, &["md"]),
-                select(&model_paths, &["yml", "yaml"]),
-                select(&seed_paths, &["yml", "yaml"]),
+                select(&properties_paths, &["yml", "yaml"]),
             ],
         )?;
         // As dbt reads test paths: `generic/` holds generic tests (`{% test %}`
@@ -296,10 +304,6 @@ impl Project {
             }
         }
         macros.sort_by(|a, b| a.original_file_path.cmp(&b.original_file_path));
-        let property_files: Vec<ProjectFile> = model_properties
-            .into_iter()
-            .chain(seed_properties)
-            .collect();
         let mut digest = digest::DigestBuilder::new(&text);
         digest.add_files("models", &models);
         digest.add_files("seeds", &seeds);
@@ -325,6 +329,7 @@ impl Project {
             model_paths,
             seed_paths,
             macro_paths,
+            properties_paths,
             target_path: yaml::str_field(&doc, "target-path")
                 .unwrap_or("target")
                 .to_string(),
@@ -449,6 +454,13 @@ impl Project {
             project.properties = OnceLock::from(Ok(parsed));
         }
         Ok(Some(project))
+    }
+
+    /// The properties YAML file at `original_file_path`, as read.
+    pub fn property_file(&self, original_file_path: &str) -> Option<&ProjectFile> {
+        self.property_files
+            .iter()
+            .find(|file| file.original_file_path == original_file_path)
     }
 
     /// The properties YAML of this project (not its packages), parsed the

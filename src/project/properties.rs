@@ -20,7 +20,7 @@ pub struct Column {
     pub data_type: Option<String>,
 }
 
-/// What a properties YAML says about one model or seed.
+/// What a properties YAML says about one model, seed, snapshot or analysis.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ModelProperties {
     pub description: String,
@@ -36,6 +36,10 @@ pub struct ModelProperties {
     /// `latest_version:` as written (boxed: a JSON value is 72 bytes, and
     /// few models have one).
     pub latest_version: Option<Box<Json>>,
+    /// A snapshot defined in YAML (dbt 1.9+, `relation: ref('m')`): the SQL
+    /// dbt gives it, `select * from {{ <relation> }}`, as a file of its own
+    /// named `<properties file>/<name>.sql`.
+    pub snapshot_sql: Option<Box<ProjectFile>>,
 }
 
 /// One table of a source.
@@ -117,6 +121,8 @@ pub struct ExposureDefinition {
 pub struct Properties {
     pub models: BTreeMap<String, ModelProperties>,
     pub seeds: BTreeMap<String, ModelProperties>,
+    pub snapshots: BTreeMap<String, ModelProperties>,
+    pub analyses: BTreeMap<String, ModelProperties>,
     pub sources: Vec<SourceDefinition>,
     pub exposures: Vec<ExposureDefinition>,
 }
@@ -147,6 +153,8 @@ impl Properties {
             for (section, target, entries) in [
                 ("models", &mut properties.models, entries.models),
                 ("seeds", &mut properties.seeds, entries.seeds),
+                ("snapshots", &mut properties.snapshots, entries.snapshots),
+                ("analyses", &mut properties.analyses, entries.analyses),
             ] {
                 for entry in entries? {
                     let (name, props) = entry?;
@@ -155,7 +163,7 @@ impl Properties {
                             ErrorKind::Project,
                             format!(
                                 "{} `{name}` is described twice: here and in {}:{}",
-                                &section[..section.len() - 1],
+                                singular(section),
                                 previous.file,
                                 previous.line
                             ),
@@ -198,6 +206,8 @@ impl Properties {
 struct FileEntries {
     models: Result<Vec<Result<(String, ModelProperties)>>>,
     seeds: Result<Vec<Result<(String, ModelProperties)>>>,
+    snapshots: Result<Vec<Result<(String, ModelProperties)>>>,
+    analyses: Result<Vec<Result<(String, ModelProperties)>>>,
     sources: Result<Vec<Result<SourceDefinition>>>,
     exposures: Result<Vec<Result<ExposureDefinition>>>,
 }
@@ -226,10 +236,14 @@ impl FileEntries {
                 entries
                     .iter()
                     .map(|entry| {
-                        let (name, mut props) = model_properties(entry, &at)?;
-                        if key == "models" {
-                            (props.versions, props.latest_version) =
-                                versions::parse(entry, &name, &at)?;
+                        let (name, mut props) = model_properties(entry, singular(key), &at)?;
+                        match key {
+                            "models" => {
+                                (props.versions, props.latest_version) =
+                                    versions::parse(entry, &name, &at)?;
+                            }
+                            "snapshots" => props.snapshot_sql = snapshot_sql(entry, &name, &at)?,
+                            _ => {}
                         }
                         Ok((name, props))
                     })
@@ -239,6 +253,8 @@ impl FileEntries {
         Ok(FileEntries {
             models: model_entries("models"),
             seeds: model_entries("seeds"),
+            snapshots: model_entries("snapshots"),
+            analyses: model_entries("analyses"),
             sources: section("sources").map(|entries| {
                 entries
                     .iter()
@@ -368,8 +384,45 @@ pub(super) fn yaml_text(value: &Yaml) -> String {
     }
 }
 
-fn model_properties(entry: &Yaml, at: &InFile) -> Result<(String, ModelProperties)> {
-    let name = required_name(entry, "model", at)?;
+/// `model` for `models`: what one entry of a section is called.
+fn singular(section: &str) -> &str {
+    match section {
+        "analyses" => "analysis",
+        other => other.strip_suffix('s').unwrap_or(other),
+    }
+}
+
+/// The SQL of a snapshot whose entry names the relation it records
+/// (`relation: ref('orders')` or `source('raw', 'orders')`); None for an
+/// entry that only describes a `{% snapshot %}` block.
+fn snapshot_sql(entry: &Yaml, name: &str, at: &InFile) -> Result<Option<Box<ProjectFile>>> {
+    let Some(relation) = entry.get("relation") else {
+        return Ok(None);
+    };
+    let call = relation.as_str().map(str::trim).unwrap_or_default();
+    let is_call = |function: &str| call.starts_with(function) && call.ends_with(')');
+    if !(is_call("ref(") || is_call("source(")) {
+        return Err(at.error(
+            format!(
+                "the `relation:` of snapshot `{name}` must be `ref('...')` or `source('...', '...')`, got `{}`",
+                yaml_text(relation)
+            ),
+            relation,
+        ));
+    }
+    // Padded with the lines above it, so that an error in the call names
+    // the line it is written on.
+    let text =
+        "\n".repeat(relation.line().saturating_sub(1)) + &format!("select * from {{{{ {call} }}}}");
+    Ok(Some(Box::new(ProjectFile {
+        original_file_path: at.file.original_file_path.clone(),
+        path: format!("{}/{name}.sql", at.file.path),
+        text,
+    })))
+}
+
+fn model_properties(entry: &Yaml, what: &str, at: &InFile) -> Result<(String, ModelProperties)> {
+    let name = required_name(entry, what, at)?;
     let line = name_line(entry);
     let mut props = ModelProperties {
         description: str_field(entry, "description")

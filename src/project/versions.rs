@@ -110,6 +110,7 @@ impl ModelProperties {
             line: version.line,
             versions: Vec::new(),
             latest_version: None,
+            snapshot_sql: None,
         }
     }
 }
